@@ -1,0 +1,1 @@
+"""The `glengarry` command line."""

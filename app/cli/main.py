@@ -1,0 +1,59 @@
+"""Root of the `glengarry` command: each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import __version__
+from app.cli.db import db_cli
+from app.cli.keys import keys_cli
+from app.errors import GlengarryError
+from app.logging import scrub
+
+cli = typer.Typer(
+    name="glengarry",
+    help="Continuous, explainable lead qualification inside your CRM.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"glengarry {__version__}")
+        raise typer.Exit
+
+
+@cli.callback()
+def root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        callback=_show_version,
+        is_eager=True,
+    ),
+) -> None:
+    """Glengarry qualifies every contact continuously and writes the result back to the CRM."""
+
+
+cli.add_typer(db_cli, name="db")
+cli.add_typer(keys_cli, name="keys")
+
+
+def main() -> None:
+    """Entry point: a user-facing error is one line on stderr and a non-zero exit, no traceback."""
+    try:
+        cli()
+    except GlengarryError as exc:
+        typer.echo(f"glengarry: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except SQLAlchemyError as exc:
+        # A last resort: the database failed in a way no command anticipated.
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        typer.echo(f"glengarry: database error: {scrub(reason)}", err=True)
+        sys.exit(1)

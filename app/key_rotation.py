@@ -1,0 +1,46 @@
+"""Re-encrypting every stored credential under the newest key."""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.errors import SecretKeyError
+from app.models import Connection
+from app.settings import Settings
+from app.vault import Vault, load_key_source, write_key_file
+
+
+def reencrypt_all(factory: sessionmaker[Session], vault: Vault) -> int:
+    """Rotate every connection's credentials in one transaction: all or nothing."""
+    with factory.begin() as session:
+        connections = session.scalars(select(Connection).with_for_update()).all()
+        for connection in connections:
+            connection.credentials = vault.rotate(
+                connection.credentials, what=f"credentials of connection {connection.name!r}"
+            )
+        return len(connections)
+
+
+def rotate_keys(settings: Settings, factory: sessionmaker[Session]) -> str:
+    """Rotate to a new key and return a sentence saying what happened and what to do next."""
+    source = load_key_source(settings)
+    if source.path is None:
+        if len(source.keys) < 2:
+            raise SecretKeyError(
+                "GLENGARRY_SECRET_KEY holds one key: generate a new one with "
+                "`glengarry keys generate`, set GLENGARRY_SECRET_KEY=NEW,OLD and run "
+                "`glengarry keys rotate` again"
+            )
+        count = reencrypt_all(factory, Vault(source.keys))
+        return (
+            f"re-encrypted {count} connection(s) under the first key of GLENGARRY_SECRET_KEY; "
+            "the older keys can now be removed from it"
+        )
+    new_key = Fernet.generate_key()
+    # Both keys are on disk before any row changes, so a crash at any point stays readable.
+    write_key_file(source.path, (new_key, *source.keys))
+    count = reencrypt_all(factory, Vault((new_key, *source.keys)))
+    write_key_file(source.path, (new_key,))
+    return f"re-encrypted {count} connection(s) under a new key in {source.path}; back it up"

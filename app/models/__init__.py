@@ -1,0 +1,40 @@
+"""Storage models: one module per domain, all re-exported here."""
+
+from app.models.base import Base, UTCDateTime, utcnow
+from app.models.connection import (
+    ApiUsage,
+    Connection,
+    ConnectionLease,
+    CrmKind,
+    FieldInstallState,
+    SyncCursor,
+)
+from app.models.contact import Activity, Contact, ContactKind
+from app.models.outbox import OutboxEntry, OutboxState
+from app.models.qualification import CriteriaVersion, QualificationRecord, Transition
+from app.models.sync import SyncKind, SyncRun, SyncState
+from app.models.webhook import InboxEvent
+
+__all__ = [
+    "Activity",
+    "ApiUsage",
+    "Base",
+    "Connection",
+    "ConnectionLease",
+    "Contact",
+    "ContactKind",
+    "CriteriaVersion",
+    "CrmKind",
+    "FieldInstallState",
+    "InboxEvent",
+    "OutboxEntry",
+    "OutboxState",
+    "QualificationRecord",
+    "SyncCursor",
+    "SyncKind",
+    "SyncRun",
+    "SyncState",
+    "Transition",
+    "UTCDateTime",
+    "utcnow",
+]

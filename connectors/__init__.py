@@ -1,0 +1,1 @@
+"""CRM connectors behind one protocol, and the CRM sandboxes."""

@@ -1,0 +1,127 @@
+"""The connector protocol: what the one pipeline needs from any CRM, and the records exchanged.
+
+A connector is narrow and async: stream contacts since a cursor, read activities for a set of
+contacts, install Glengarry's fields, write qualifications in batches. Webhook verification and
+parsing are separate (`WebhookSource`) because the receiver runs them without a CRM call.
+Properties use HubSpot's internal names as the canonical vocabulary; other CRMs map onto them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CrmContact:
+    crm_id: str
+    properties: Mapping[str, str | None]
+    modified_at: datetime
+    kind: str = "contact"  # or "lead" (Salesforce)
+    archived: bool = False
+    merged_crm_ids: tuple[str, ...] = ()  # records merged into this one
+
+
+@dataclass(frozen=True, slots=True)
+class CrmActivity:
+    crm_id: str  # stable per connection: engagement id, or derived from the property it comes from
+    contact_crm_id: str
+    type: str  # the engine's vocabulary: email_open, page_view, meeting, ...
+    occurred_at: datetime
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactBatch:
+    """Contacts to store, and the cursor to persist once they are stored (never before)."""
+
+    contacts: Sequence[CrmContact]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWrite:
+    contact_crm_id: str
+    values: Mapping[str, str]
+    kind: str = "contact"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    written: Sequence[str]
+    failed: Mapping[str, str]  # contact CRM id -> the CRM's message
+
+
+class FieldState(StrEnum):
+    CREATED = "created"
+    KEPT = "kept"  # already there with the right type
+    CONFLICT = "conflict"  # there with another type: reported, never overwritten
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStatus:
+    name: str
+    state: FieldState
+    detail: str = ""
+
+
+class ChangeKind(StrEnum):
+    CREATED = "created"
+    PROPERTY_CHANGED = "property_changed"
+    DELETED = "deleted"
+    RESTORED = "restored"
+    MERGED = "merged"
+    PRIVACY_DELETED = "privacy_deleted"
+    ASSOCIATION_CHANGED = "association_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One webhook event, normalised."""
+
+    dedup_key: str  # stable across the CRM's retries of the same event
+    account_id: str
+    kind: ChangeKind
+    crm_id: str
+    occurred_at: datetime
+    property_name: str | None = None
+    property_value: str | None = None
+    merged_crm_ids: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    """One CRM account, reached over its API."""
+
+    kind: str
+
+    async def account_id(self) -> str: ...
+
+    def contacts(self, since: str | None) -> AsyncIterator[ContactBatch]:
+        """Every contact (since=None) or those changed since a cursor, in stored-cursor order."""
+        ...
+
+    async def read_contacts(self, crm_ids: Sequence[str]) -> Sequence[CrmContact]: ...
+
+    async def activities(self, contacts: Sequence[CrmContact]) -> Sequence[CrmActivity]: ...
+
+    async def install_fields(self, statuses: Sequence[str]) -> Sequence[FieldStatus]: ...
+
+    async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+class WebhookSource(Protocol):
+    """Verifies and parses a CRM's webhook deliveries; makes no CRM call."""
+
+    def verify(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise `SignatureError` unless the delivery is signed by the CRM for this app."""
+        ...
+
+    def parse(self, body: bytes) -> Sequence[ChangeEvent]:
+        """Raise `WebhookPayloadError` naming the problem when the body is not valid events."""
+        ...

@@ -1,0 +1,49 @@
+"""Connector errors: one base, each saying what the caller should do."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """A CRM call failed in a way retries did not fix."""
+
+
+class AuthError(ConnectorError):
+    """The CRM refused the credentials (after a token refresh, where there is one)."""
+
+
+class RateLimited(ConnectorError):
+    """A 429 the caller may wait out; `retry_after` in seconds."""
+
+    def __init__(self, message: str, *, policy: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.policy = policy
+        self.retry_after = retry_after
+
+
+class DailyLimitReached(ConnectorError):
+    """The CRM's daily allocation is spent: stop the run cleanly and resume another day."""
+
+
+class BudgetExhausted(ConnectorError):
+    """This connection's share of the daily allocation is spent: pause cleanly."""
+
+
+class CrmUnavailable(ConnectorError):
+    """5xx or time-outs outlasted the retries."""
+
+
+class CrmRequestError(ConnectorError):
+    """The CRM refused a request as invalid (4xx other than auth and rate limits)."""
+
+    def __init__(self, message: str, *, status: int, body: object = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class SignatureError(ConnectorError):
+    """A webhook delivery is unsigned, wrongly signed or stale."""
+
+
+class WebhookPayloadError(ConnectorError):
+    """A webhook body is not what the CRM sends."""

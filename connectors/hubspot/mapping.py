@@ -1,0 +1,150 @@
+"""HubSpot JSON to connector records, and the activities hidden in contact properties.
+
+HubSpot has no bulk endpoint for page views, marketing-email opens and clicks, or form
+submissions; it keeps their latest occurrence on the contact (`hs_analytics_last_visit_timestamp`,
+`hs_email_last_open_date`, ...). Each distinct value becomes one activity whose id is derived from
+the property and its value, so re-reading a contact never counts the same event twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import CrmActivity, CrmContact
+
+ANALYTICS_PROPERTIES = (
+    "hs_analytics_last_visit_timestamp",
+    "hs_analytics_last_url",
+    "hs_analytics_num_page_views",
+    "hs_email_last_open_date",
+    "hs_email_last_click_date",
+    "num_conversion_events",
+    "recent_conversion_date",
+    "recent_conversion_event_name",
+    "first_conversion_date",
+    "first_conversion_event_name",
+)
+SYSTEM_PROPERTIES = ("lastmodifieddate", "createdate", "hs_merged_object_ids", "hs_object_id")
+
+# Engagement objects read through associations, and the activity type each becomes.
+ENGAGEMENT_OBJECTS: Mapping[str, tuple[str, ...]] = {
+    "meetings": ("hs_timestamp", "hs_meeting_outcome", "hs_meeting_title"),
+    "calls": ("hs_timestamp", "hs_call_direction", "hs_call_status", "hs_call_duration"),
+    "emails": ("hs_timestamp", "hs_email_direction", "hs_email_subject"),
+    "notes": ("hs_timestamp",),
+    "tasks": ("hs_timestamp", "hs_task_status"),
+}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """HubSpot sends ISO 8601 strings, or epoch milliseconds for some properties."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def to_contact(obj: Mapping[str, Any]) -> CrmContact:
+    properties: dict[str, str | None] = dict(obj.get("properties") or {})
+    modified = (
+        parse_time(properties.get("lastmodifieddate"))
+        or parse_time(obj.get("updatedAt"))
+        or datetime(1970, 1, 1, tzinfo=UTC)
+    )
+    merged = tuple(
+        part for part in (properties.get("hs_merged_object_ids") or "").split(";") if part
+    )
+    return CrmContact(
+        crm_id=str(obj["id"]),
+        properties=properties,
+        modified_at=modified,
+        archived=bool(obj.get("archived", False)),
+        merged_crm_ids=merged,
+    )
+
+
+def _derived(
+    contact: CrmContact, kind: str, at_property: str, extra: Mapping[str, Any]
+) -> CrmActivity | None:
+    at = parse_time(contact.properties.get(at_property))
+    if at is None:
+        return None
+    stamp = int(at.timestamp() * 1000)
+    return CrmActivity(
+        crm_id=f"{contact.crm_id}:{at_property}:{stamp}",
+        contact_crm_id=contact.crm_id,
+        type=kind,
+        occurred_at=at,
+        properties={"source": at_property, **{k: v for k, v in extra.items() if v}},
+    )
+
+
+def property_activities(contact: CrmContact) -> list[CrmActivity]:
+    props = contact.properties
+    found = [
+        _derived(
+            contact,
+            "page_view",
+            "hs_analytics_last_visit_timestamp",
+            {"url": props.get("hs_analytics_last_url")},
+        ),
+        _derived(contact, "email_open", "hs_email_last_open_date", {}),
+        _derived(contact, "email_click", "hs_email_last_click_date", {}),
+        _derived(
+            contact,
+            "form_submission",
+            "recent_conversion_date",
+            {"form": props.get("recent_conversion_event_name")},
+        ),
+        _derived(
+            contact,
+            "form_submission",
+            "first_conversion_date",
+            {"form": props.get("first_conversion_event_name")},
+        ),
+    ]
+    unique: dict[tuple[str, datetime], CrmActivity] = {}
+    for activity in found:
+        if activity is not None:
+            # The first conversion is often also the most recent one: count it once.
+            unique.setdefault((activity.type, activity.occurred_at), activity)
+    return list(unique.values())
+
+
+def engagement_type(object_type: str, properties: Mapping[str, Any]) -> str:
+    if object_type == "emails":
+        # A contact's reply is engagement; a rep's outgoing email is not the contact's doing.
+        incoming = properties.get("hs_email_direction") == "INCOMING_EMAIL"
+        return "email_reply" if incoming else "email_sent"
+    return {"meetings": "meeting", "calls": "call", "notes": "note", "tasks": "task"}.get(
+        object_type, object_type
+    )
+
+
+def to_activity(
+    object_type: str, obj: Mapping[str, Any], contact_crm_id: str
+) -> CrmActivity | None:
+    properties: dict[str, Any] = dict(obj.get("properties") or {})
+    at = parse_time(properties.get("hs_timestamp")) or parse_time(obj.get("createdAt"))
+    if at is None:
+        return None
+    return CrmActivity(
+        crm_id=f"{object_type}:{obj['id']}",
+        contact_crm_id=contact_crm_id,
+        type=engagement_type(object_type, properties),
+        occurred_at=at,
+        properties=properties,
+    )
+
+
+def requested_properties(extra: Sequence[str]) -> list[str]:
+    """Every property the pipeline reads, each once, in a stable order."""
+    return list(dict.fromkeys([*SYSTEM_PROPERTIES, *ANALYTICS_PROPERTIES, *extra]))

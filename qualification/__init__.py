@@ -1,0 +1,1 @@
+"""Pure lead qualification: criteria, scoring, decay, evaluation. No I/O."""

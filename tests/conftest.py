@@ -1,0 +1,96 @@
+"""Shared fixtures: every storage test runs on the database of this pass (SQLite or PostgreSQL).
+
+`GLENGARRY_TEST_DB=postgresql` selects the PostgreSQL pass; each pass works in databases it
+creates for itself and drops afterwards, so runs never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import make_engine
+from app.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "GLENGARRY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+BACKEND = os.environ.get("GLENGARRY_TEST_DB", "sqlite")
+
+
+def pytest_report_header() -> str:
+    return f"glengarry test pass: database backend = {BACKEND}"
+
+
+class DatabaseFactory:
+    """Creates blank databases for this pass and drops them at the end."""
+
+    def __init__(self, tmp: Path) -> None:
+        self._tmp = tmp
+        self._pg_databases: list[str] = []
+        self._engines: list[Engine] = []
+
+    def new_url(self) -> str:
+        if BACKEND == "sqlite":
+            return f"sqlite:///{self._tmp / f'{uuid.uuid4().hex[:8]}.db'}"
+        name = f"glengarry_t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # name is ours, not user input
+        self._pg_databases.append(name)
+        admin = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
+        user, host = admin.get("user", "postgres"), admin.get("host", "127.0.0.1")
+        return f"postgresql://{user}@{host}:{admin.get('port', 5432)}/{name}"
+
+    def new_engine(self) -> Engine:
+        engine = make_engine(self.new_url())
+        self._engines.append(engine)
+        return engine
+
+    def close(self) -> None:
+        for engine in self._engines:
+            engine.dispose()
+        if self._pg_databases:
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                for name in self._pg_databases:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(tmp_path_factory.mktemp("db"))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(databases: DatabaseFactory) -> Engine:
+    """One database at the newest schema, shared by the tests of this pass."""
+    engine = databases.new_engine()
+    upgrade(engine)
+    return engine
+
+
+@pytest.fixture
+def session(migrated_engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back after the test, commits included."""
+    with migrated_engine.connect() as connection:
+        transaction = connection.begin()
+        factory = sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        with factory() as db_session:
+            yield db_session
+        transaction.rollback()
+
+
+@pytest.fixture
+def blank_engine(databases: DatabaseFactory) -> Engine:
+    """A database of its own, with no schema, for migration tests."""
+    return databases.new_engine()
