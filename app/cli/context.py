@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import engine_from_settings, session_factory
 from app.logging import configure_logging
 from app.migrate import ensure_current
+from app.runtime import Runtime
 from app.settings import Settings, load_settings
+from app.vault import Vault
 
 
 @cache
@@ -33,7 +35,12 @@ def sessions() -> sessionmaker[Session]:
     return session_factory(current)
 
 
+@cache
+def runtime() -> Runtime:
+    return Runtime(settings(), engine(), sessions(), Vault.from_settings(settings()))
+
+
 def reset() -> None:
     """Forget what was built (tests run several invocations in one process)."""
-    for cached in (settings, engine, sessions):
+    for cached in (settings, engine, sessions, runtime):
         cached.cache_clear()

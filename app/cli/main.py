@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import __version__
 from app.cli.db import db_cli
 from app.cli.keys import keys_cli
+from app.cli.serve import serve
 from app.errors import GlengarryError
 from app.logging import scrub
 
@@ -43,6 +44,7 @@ def root(
 
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+cli.command()(serve)
 
 
 def main() -> None:

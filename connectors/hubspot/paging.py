@@ -39,7 +39,11 @@ class SearchSweep:
     def request(self) -> dict[str, Any]:
         if self.tie_at_ms is not None:
             filters = [
-                {"propertyName": "lastmodifieddate", "operator": "EQ", "value": str(self.tie_at_ms)},
+                {
+                    "propertyName": "lastmodifieddate",
+                    "operator": "EQ",
+                    "value": str(self.tie_at_ms),
+                },
                 {"propertyName": "hs_object_id", "operator": "GT", "value": str(self.tie_after_id)},
             ]
             sort = "hs_object_id"
@@ -50,7 +54,11 @@ class SearchSweep:
                     "operator": "GT" if self.strictly_after else "GTE",
                     "value": str(self.since_ms),
                 },
-                {"propertyName": "lastmodifieddate", "operator": "LTE", "value": str(self.until_ms)},
+                {
+                    "propertyName": "lastmodifieddate",
+                    "operator": "LTE",
+                    "value": str(self.until_ms),
+                },
             ]
             sort = "lastmodifieddate"
         body: dict[str, Any] = {

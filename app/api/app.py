@@ -1,0 +1,37 @@
+"""The FastAPI application: one factory, given the process runtime."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from app import __version__
+from app.api import health
+from app.logging import bound
+from app.runtime import Runtime
+
+# A caller's request id is echoed into logs, so only a short, plain one is taken as given.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(title="Glengarry", version=__version__, docs_url="/docs", redoc_url=None)
+    app.state.runtime = runtime
+    app.include_router(health.router)
+
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Every log line of a request carries its id, and the client gets it back to quote.
+        given = request.headers.get("x-request-id", "")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        with bound(request_id=rid):
+            response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        return response
+
+    return app

@@ -1,0 +1,32 @@
+"""What a running process shares: settings, the database, the clock; built once, passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.clock import Clock, SystemClock
+from app.db import engine_from_settings, session_factory
+from app.migrate import ensure_current
+from app.settings import Settings
+from app.vault import Vault
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    vault: Vault
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        engine = engine_from_settings(settings)
+        # The embedded default migrates itself; a configured database is upgraded by an operator.
+        ensure_current(engine, auto_upgrade=settings.database_url is None)
+        # Loading the vault first generates the key on a first run, before anything is stored.
+        vault = Vault.from_settings(settings)
+        return cls(settings, engine, session_factory(engine), vault, clock or SystemClock())
