@@ -47,3 +47,7 @@ class SignatureError(ConnectorError):
 
 class WebhookPayloadError(ConnectorError):
     """A webhook body is not what the CRM sends."""
+
+
+class CrmResponseError(ConnectorError):
+    """The CRM answered 2xx with a body that is not what its API documents."""

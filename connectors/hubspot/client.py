@@ -1,0 +1,333 @@
+"""The HubSpot connector: contacts, activities, fields and write-back, always in batches.
+
+Full syncs page the list endpoint; incremental syncs sweep the search endpoint on
+`lastmodifieddate` past its 10,000-result cap, starting an overlap early to cover the search
+index's lag. Activities come from association and engagement batch reads plus the analytics
+properties HubSpot keeps on each contact. Nothing is ever requested per contact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from connectors.base import (
+    ContactBatch,
+    CrmActivity,
+    CrmContact,
+    FieldState,
+    FieldStatus,
+    FieldWrite,
+    WriteOutcome,
+)
+from connectors.errors import CrmRequestError
+from connectors.http import ApiClient, Authenticator, RateLimiter, RetryPolicy, Sleep, UsageRecorder
+from connectors.hubspot import fields, schemas
+from connectors.hubspot.cursor import SyncCursor
+from connectors.hubspot.limits import AppType, buckets_for, classify
+from connectors.hubspot.mapping import (
+    ENGAGEMENT_OBJECTS,
+    property_activities,
+    requested_properties,
+    to_activity,
+    to_contact,
+)
+from connectors.hubspot.paging import SearchSweep
+
+BATCH = 100  # HubSpot's batch limit for object reads and writes
+ASSOCIATION_BATCH = 1_000  # associations v4 batch read
+LIST_PAGE = 100
+CONTACTS = "/crm/v3/objects/contacts"
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class HubSpotOptions:
+    base_url: str = "https://api.hubapi.com"
+    app_type: AppType = AppType.PRIVATE_PRO
+    budget_share: float = 0.5
+    properties: Sequence[str] = ()  # contact properties the criteria read
+    search_overlap_seconds: float = 300.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout_seconds: float = 30.0
+    max_query_length: int = 2_000  # longer property lists go by POST: HubSpot answers 414
+
+
+class HubSpotConnector:
+    kind = "hubspot"
+
+    def __init__(
+        self,
+        options: HubSpotOptions,
+        auth: Authenticator,
+        *,
+        account: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limiter: RateLimiter | None = None,
+        on_response: UsageRecorder | None = None,
+        transport: Any = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.options = options
+        self._now = now
+        self.api = ApiClient(
+            options.base_url,
+            auth,
+            account=account,
+            limiter=limiter or RateLimiter(buckets_for(options.app_type, options.budget_share)),
+            retry=options.retry,
+            timeout=options.timeout_seconds,
+            classify=classify,
+            on_response=on_response,
+            transport=transport,
+            sleep=sleep,
+        )
+        self.properties = requested_properties([*options.properties, *fields.FIELD_NAMES])
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def account_id(self) -> str:
+        endpoint = "GET /account-info/v3/details"
+        response = await self.api.request("GET", "/account-info/v3/details", endpoint=endpoint)
+        return str(schemas.parse(schemas.AccountDetails, response, endpoint).portalId)
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    async def contacts(self, since: str | None) -> AsyncIterator[ContactBatch]:
+        cursor = SyncCursor.loads(since)
+        if cursor is None or cursor.is_full:
+            async for batch in self._full(cursor or SyncCursor()):
+                yield batch
+        else:
+            async for batch in self._incremental(cursor):
+                yield batch
+
+    async def _full(self, cursor: SyncCursor) -> AsyncIterator[ContactBatch]:
+        started = cursor.full_started_ms or _ms(self._now())
+        after = cursor.full_after
+        while True:
+            page = await self._list_page(after)
+            after = page.after
+            contacts = [to_contact(obj.model_dump()) for obj in page.results]
+            if after is None:
+                yield ContactBatch(contacts, SyncCursor(since_ms=started).dumps())
+                return
+            yield ContactBatch(
+                contacts, SyncCursor(full_after=after, full_started_ms=started).dumps()
+            )
+
+    async def _list_page(self, after: str | None) -> schemas.ObjectPage:
+        endpoint = f"GET {CONTACTS}"
+        params: dict[str, Any] = {"limit": LIST_PAGE, "properties": ",".join(self.properties)}
+        if after:
+            params["after"] = after
+        if len(urlencode(params)) <= self.options.max_query_length:
+            response = await self.api.request("GET", CONTACTS, endpoint=endpoint, params=params)
+            return schemas.parse(schemas.ObjectPage, response, endpoint)
+        # Too many properties for a URL: list ids only, then read the page by POST.
+        params["properties"] = "hs_object_id"
+        response = await self.api.request("GET", CONTACTS, endpoint=endpoint, params=params)
+        ids_page = schemas.parse(schemas.ObjectPage, response, endpoint)
+        objects = await self._batch_read([obj.id for obj in ids_page.results])
+        return schemas.ObjectPage(results=objects, paging=ids_page.paging)
+
+    async def _incremental(self, cursor: SyncCursor) -> AsyncIterator[ContactBatch]:
+        assert cursor.since_ms is not None
+        overlap_ms = int(self.options.search_overlap_seconds * 1000)
+        until = _ms(self._now())
+        sweep = SearchSweep(
+            since_ms=max(0, cursor.since_ms - overlap_ms),
+            until_ms=until,
+            properties=self.properties,
+        )
+        endpoint = f"POST {CONTACTS}/search"
+        while not sweep.done:
+            window_start = sweep.since_ms
+            response = await self.api.request(
+                "POST",
+                f"{CONTACTS}/search",
+                endpoint=endpoint,
+                bucket="search",
+                json=sweep.request(),
+            )
+            page = schemas.parse(schemas.ObjectPage, response, endpoint)
+            contacts = [to_contact(obj.model_dump()) for obj in page.results]
+            sweep.advance(
+                [_ms(c.modified_at) for c in contacts],
+                [int(c.crm_id) for c in contacts],
+                page.after,
+            )
+            if sweep.done:
+                next_cursor: str | None = SyncCursor(since_ms=until).dumps()
+            elif sweep.since_ms != window_start and sweep.tie_at_ms is None:
+                # A window closed: everything before its last instant is stored once this is.
+                next_cursor = SyncCursor(since_ms=sweep.since_ms + overlap_ms).dumps()
+            else:
+                next_cursor = None
+            yield ContactBatch(contacts, next_cursor)
+
+    async def _batch_read(self, ids: Sequence[str]) -> list[schemas.CrmObject]:
+        endpoint = f"POST {CONTACTS}/batch/read"
+        found: list[schemas.CrmObject] = []
+        for chunk in chunks(ids, BATCH):
+            body = {"properties": self.properties, "inputs": [{"id": i} for i in chunk]}
+            response = await self.api.request(
+                "POST", f"{CONTACTS}/batch/read", endpoint=endpoint, json=body
+            )
+            found.extend(schemas.parse(schemas.BatchResponse, response, endpoint).results)
+        return found
+
+    async def read_contacts(self, crm_ids: Sequence[str]) -> Sequence[CrmContact]:
+        """The contacts that still exist; archived or merged-away ids are simply absent."""
+        return [
+            to_contact(obj.model_dump())
+            for obj in await self._batch_read(list(dict.fromkeys(crm_ids)))
+        ]
+
+    # -- activities -------------------------------------------------------------------------
+
+    async def activities(self, contacts: Sequence[CrmContact]) -> Sequence[CrmActivity]:
+        found = [activity for contact in contacts for activity in property_activities(contact)]
+        ids = [contact.crm_id for contact in contacts]
+        per_type = await asyncio.gather(
+            *(self._engagements(object_type, ids) for object_type in ENGAGEMENT_OBJECTS)
+        )
+        for activities in per_type:
+            found.extend(activities)
+        return found
+
+    async def _engagements(self, object_type: str, contact_ids: Sequence[str]) -> list[CrmActivity]:
+        owners: dict[str, list[str]] = {}
+        path = f"/crm/v4/associations/contacts/{object_type}/batch/read"
+        endpoint = "POST /crm/v4/associations/contacts/{toObjectType}/batch/read"
+        for chunk in chunks(contact_ids, ASSOCIATION_BATCH):
+            response = await self.api.request(
+                "POST", path, endpoint=endpoint, json={"inputs": [{"id": i} for i in chunk]}
+            )
+            for row in schemas.parse(schemas.AssociationBatch, response, endpoint).results:
+                for target in row.to:
+                    owners.setdefault(str(target.toObjectId), []).append(row.from_.id)
+        activities: list[CrmActivity] = []
+        read_path = f"/crm/v3/objects/{object_type}/batch/read"
+        read_endpoint = f"POST {read_path}"
+        properties = list(ENGAGEMENT_OBJECTS[object_type])
+        for chunk in chunks(list(owners), BATCH):
+            body = {"properties": properties, "inputs": [{"id": i} for i in chunk]}
+            response = await self.api.request("POST", read_path, endpoint=read_endpoint, json=body)
+            batch = schemas.parse(schemas.BatchResponse, response, read_endpoint)
+            for obj in batch.results:
+                raw = obj.model_dump()
+                for contact_id in owners.get(obj.id, ()):
+                    activity = to_activity(object_type, raw, contact_id)
+                    if activity is not None:
+                        activities.append(activity)
+        return activities
+
+    # -- fields -----------------------------------------------------------------------------
+
+    async def install_fields(self, statuses: Sequence[str]) -> Sequence[FieldStatus]:
+        groups = "/crm/v3/properties/contacts/groups"
+        try:
+            await self.api.request("POST", groups, endpoint=f"POST {groups}", json=fields.GROUP)
+        except CrmRequestError as exc:
+            if exc.status != 409:  # 409: the group is already there
+                raise
+        listing = "/crm/v3/properties/contacts"
+        response = await self.api.request("GET", listing, endpoint=f"GET {listing}")
+        existing = {
+            p.name: p for p in schemas.parse(schemas.PropertyList, response, listing).results
+        }
+        report: list[FieldStatus] = []
+        for definition in fields.definitions(statuses):
+            name = definition["name"]
+            current = existing.get(name)
+            if current is not None:
+                report.append(self._judge(current, definition))
+                continue
+            try:
+                await self.api.request("POST", listing, endpoint=f"POST {listing}", json=definition)
+                report.append(FieldStatus(name, FieldState.CREATED))
+            except CrmRequestError as exc:
+                if exc.status != 409:
+                    raise
+                report.append(FieldStatus(name, FieldState.KEPT, "created concurrently"))
+        return report
+
+    @staticmethod
+    def _judge(current: schemas.PropertyDefinition, wanted: dict[str, Any]) -> FieldStatus:
+        if current.type != wanted["type"]:
+            return FieldStatus(
+                current.name,
+                FieldState.CONFLICT,
+                f"exists as {current.type}, Glengarry needs {wanted['type']}: left untouched",
+            )
+        return FieldStatus(current.name, FieldState.KEPT)
+
+    # -- write-back -------------------------------------------------------------------------
+
+    async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
+        written: list[str] = []
+        failed: dict[str, str] = {}
+        for chunk in chunks(writes, BATCH):
+            await self._write_batch(chunk, written, failed)
+        return WriteOutcome(written, failed)
+
+    async def _write_batch(
+        self, batch: Sequence[FieldWrite], written: list[str], failed: dict[str, str]
+    ) -> None:
+        endpoint = f"POST {CONTACTS}/batch/update"
+        body = {
+            "inputs": [
+                {
+                    "id": w.contact_crm_id,
+                    "properties": dict(w.values),
+                    "objectWriteTraceId": w.contact_crm_id,
+                }
+                for w in batch
+            ]
+        }
+        try:
+            response = await self.api.request(
+                "POST", f"{CONTACTS}/batch/update", endpoint=endpoint, json=body
+            )
+        except CrmRequestError as exc:
+            if exc.status not in (400, 404, 409) or len(batch) == 1:
+                if exc.status in (400, 404, 409):
+                    failed[batch[0].contact_crm_id] = str(exc)
+                    return
+                raise
+            # The whole batch was refused for one bad input: halve until it is isolated.
+            middle = len(batch) // 2
+            await self._write_batch(batch[:middle], written, failed)
+            await self._write_batch(batch[middle:], written, failed)
+            return
+        result = schemas.parse(schemas.BatchResponse, response, endpoint)
+        refused: dict[str, str] = {}
+        for error in result.errors:
+            for trace in error.context.get("objectWriteTraceId", []) or error.context.get(
+                "ids", []
+            ):
+                refused[trace] = error.message or error.category or "refused"
+        for write in batch:
+            if write.contact_crm_id in refused:
+                failed[write.contact_crm_id] = refused[write.contact_crm_id]
+            else:
+                written.append(write.contact_crm_id)
+
+
+__all__ = ["HubSpotConnector", "HubSpotOptions"]
