@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import make_engine
+from app.db import make_engine, session_factory
 from app.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get(
@@ -94,3 +94,16 @@ def session(migrated_engine: Engine) -> Iterator[Session]:
 def blank_engine(databases: DatabaseFactory) -> Engine:
     """A database of its own, with no schema, for migration tests."""
     return databases.new_engine()
+
+
+@pytest.fixture
+def fresh_engine(databases: DatabaseFactory) -> Engine:
+    """A migrated database of its own, for tests that commit across several transactions."""
+    engine = databases.new_engine()
+    upgrade(engine)
+    return engine
+
+
+@pytest.fixture
+def sessions(fresh_engine: Engine) -> sessionmaker[Session]:
+    return session_factory(fresh_engine)

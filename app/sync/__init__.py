@@ -1,0 +1,1 @@
+"""Sync orchestration: pull from the CRM, store, score, write back."""

@@ -1,0 +1,125 @@
+"""Storing what the CRM sent: contacts and activities upserted in batches, idempotently.
+
+Re-reading the same records (an overlap, a retried batch, a webhook and a sync racing) changes
+nothing: contacts are keyed by (connection, kind, CRM id), activities by (connection, CRM id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from app.models import Activity, Contact, QualificationRecord
+from app.sql import upsert_insert
+from connectors.base import CrmActivity, CrmContact
+
+CUSTOMER_STAGES = frozenset({"customer", "evangelist"})
+
+
+def store_contacts(
+    session: Session, connection_id: int, contacts: Sequence[CrmContact], now: datetime
+) -> dict[str, int]:
+    """Upsert contacts; return CRM id -> local id. Merges point the merged-away to the survivor."""
+    if not contacts:
+        return {}
+    latest: dict[tuple[str, str], CrmContact] = {}
+    for contact in contacts:  # a page can hold one contact twice around a window edge
+        latest[(contact.kind, contact.crm_id)] = contact
+    rows = [
+        {
+            "connection_id": connection_id,
+            "crm_id": c.crm_id,
+            "kind": c.kind,
+            "email": (c.properties.get("email") or None),
+            "properties": dict(c.properties),
+            "is_customer": (c.properties.get("lifecyclestage") or "") in CUSTOMER_STAGES,
+            "deleted_at": now if c.archived else None,
+            "crm_modified_at": c.modified_at,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for c in latest.values()
+    ]
+    insert = upsert_insert(session, Contact)
+    statement = insert.on_conflict_do_update(
+        index_elements=["connection_id", "kind", "crm_id"],
+        set_={
+            name: insert.excluded[name]
+            for name in ("email", "properties", "is_customer", "deleted_at", "crm_modified_at")
+        }
+        | {"updated_at": now},
+    ).returning(Contact.id, Contact.crm_id)
+    ids = {crm_id: local for local, crm_id in session.execute(statement, rows).all()}
+    for contact in latest.values():
+        if contact.merged_crm_ids:
+            follow_survivor(
+                session, connection_id, ids[contact.crm_id], contact.merged_crm_ids, now
+            )
+    return ids
+
+
+def follow_survivor(
+    session: Session,
+    connection_id: int,
+    survivor_id: int,
+    merged_crm_ids: Sequence[str],
+    now: datetime,
+) -> None:
+    """Merged-away contacts hand their activities to the survivor and are never written again."""
+    merged = list(
+        session.scalars(
+            select(Contact.id).where(
+                Contact.connection_id == connection_id,
+                Contact.crm_id.in_(merged_crm_ids),
+                Contact.id != survivor_id,
+            )
+        )
+    )
+    if not merged:
+        return
+    # Activities both contacts had would collide on (connection, crm_id): keep the survivor's.
+    survivor_keys = select(Activity.crm_id).where(Activity.contact_id == survivor_id)
+    session.execute(
+        delete(Activity).where(Activity.contact_id.in_(merged), Activity.crm_id.in_(survivor_keys))
+    )
+    session.execute(
+        update(Activity).where(Activity.contact_id.in_(merged)).values(contact_id=survivor_id)
+    )
+    session.execute(
+        update(Contact)
+        .where(Contact.id.in_(merged))
+        .values(merged_into_id=survivor_id, deleted_at=now, updated_at=now)
+    )
+    session.execute(delete(QualificationRecord).where(QualificationRecord.contact_id.in_(merged)))
+
+
+def store_activities(
+    session: Session,
+    connection_id: int,
+    contact_ids: Mapping[str, int],
+    activities: Sequence[CrmActivity],
+) -> set[int]:
+    """Insert activities not seen before; return the local ids of contacts that gained any."""
+    rows = [
+        {
+            "connection_id": connection_id,
+            "contact_id": contact_ids[a.contact_crm_id],
+            "crm_id": a.crm_id,
+            "type": a.type,
+            "occurred_at": a.occurred_at,
+            "properties": dict(a.properties),
+        }
+        for a in activities
+        if a.contact_crm_id in contact_ids
+    ]
+    if not rows:
+        return set()
+    statement = (
+        upsert_insert(session, Activity)
+        .on_conflict_do_nothing(index_elements=["connection_id", "crm_id"])
+        .returning(Activity.contact_id)
+    )
+    return {contact_id for (contact_id,) in session.execute(statement, rows).all()}

@@ -1,0 +1,169 @@
+"""The write-back relay: sends the outbox to the CRM in batches, and never drops a row.
+
+Rows are claimed with one UPDATE (atomic on both databases), so any number of relays can run;
+a claim expires by itself if its relay dies. Sent rows record what the CRM now shows; refused
+rows are retried with backoff and, after the last attempt, kept as failed with the CRM's reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.models import Contact, OutboxEntry, OutboxState, QualificationRecord
+from connectors.base import FieldWrite, WriteOutcome
+from connectors.errors import CrmUnavailable
+
+
+class FieldWriter(Protocol):
+    """The one part of a connector the relay needs."""
+
+    async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome: ...
+
+
+@dataclass(frozen=True)
+class RelayPolicy:
+    batch_size: int = 100
+    max_attempts: int = 8
+    backoff: timedelta = timedelta(seconds=30)  # doubled per attempt
+    backoff_max: timedelta = timedelta(hours=6)
+    claim_for: timedelta = timedelta(minutes=5)
+
+
+@dataclass
+class RelayResult:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    batches: int = 0
+
+
+def _claim(
+    sessions: sessionmaker[Session],
+    connection_id: int,
+    now: datetime,
+    policy: RelayPolicy,
+) -> tuple[str, list[tuple[int, int, str, dict[str, str]]]]:
+    token = uuid.uuid4().hex
+    with sessions.begin() as session:
+        due = (
+            select(OutboxEntry.id)
+            .where(
+                OutboxEntry.connection_id == connection_id,
+                OutboxEntry.state == OutboxState.PENDING,
+                OutboxEntry.next_attempt_at <= now,
+            )
+            .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
+            .limit(policy.batch_size)
+        )
+        session.execute(
+            update(OutboxEntry)
+            .where(
+                OutboxEntry.id.in_(due.scalar_subquery()),
+                OutboxEntry.state == OutboxState.PENDING,
+                OutboxEntry.next_attempt_at <= now,
+            )
+            .values(claim_token=token, next_attempt_at=now + policy.claim_for)
+            .execution_options(synchronize_session=False)
+        )
+        rows = session.execute(
+            select(
+                OutboxEntry.id,
+                OutboxEntry.contact_id,
+                Contact.crm_id,
+                Contact.deleted_at,
+                OutboxEntry.field_values,
+            )
+            .join(Contact, Contact.id == OutboxEntry.contact_id)
+            .where(OutboxEntry.claim_token == token)
+        ).all()
+        gone = [row.id for row in rows if row.deleted_at is not None]
+        if gone:  # deleted or merged away since: never written to
+            session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(gone)))
+        claimed = [
+            (row.id, row.contact_id, row.crm_id, dict(row.field_values))
+            for row in rows
+            if row.deleted_at is None
+        ]
+    return token, claimed
+
+
+def _retry_at(now: datetime, attempts: int, policy: RelayPolicy) -> datetime:
+    delay: timedelta = min(policy.backoff * (2 ** max(0, attempts - 1)), policy.backoff_max)
+    return now + delay
+
+
+async def relay_outbox(
+    sessions: sessionmaker[Session],
+    connector: FieldWriter,
+    connection_id: int,
+    now: Callable[[], datetime],
+    policy: RelayPolicy = RelayPolicy(),
+) -> RelayResult:
+    """Send every due row; stops early (rows kept) when the CRM is down or the budget spent."""
+    result = RelayResult()
+    while True:
+        token, claimed = _claim(sessions, connection_id, now(), policy)
+        if not claimed:
+            return result
+        result.batches += 1
+        writes = [FieldWrite(crm_id, values) for _, _, crm_id, values in claimed]
+        try:
+            outcome = await connector.write_fields(writes)
+        except CrmUnavailable as exc:
+            failures = {crm_id: str(exc) for _, _, crm_id, _ in claimed}
+            _settle(sessions, token, claimed, set(), failures, now(), policy, result)
+            return result
+        except BaseException:
+            # Budget spent, daily limit, auth: release the claim so the rows fall due again.
+            with sessions.begin() as session:
+                session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.claim_token == token)
+                    .values(claim_token=None, next_attempt_at=now())
+                )
+            raise
+        _settle(
+            sessions, token, claimed, set(outcome.written), outcome.failed, now(), policy, result
+        )
+
+
+def _settle(
+    sessions: sessionmaker[Session],
+    token: str,
+    claimed: list[tuple[int, int, str, dict[str, str]]],
+    written: set[str],
+    failures: Mapping[str, str],
+    at: datetime,
+    policy: RelayPolicy,
+    result: RelayResult,
+) -> None:
+    with sessions.begin() as session:
+        for entry_id, contact_id, crm_id, values in claimed:
+            entry = session.get(OutboxEntry, entry_id)
+            if entry is None or entry.claim_token != token:
+                continue  # superseded by newer values meanwhile; those will be sent
+            if crm_id in written:
+                entry.state, entry.sent_at, entry.claim_token = OutboxState.SENT, at, None
+                session.execute(
+                    update(QualificationRecord)
+                    .where(QualificationRecord.contact_id == contact_id)
+                    .values(written_values=values, written_at=at)
+                )
+                result.sent += 1
+                continue
+            entry.attempts += 1
+            entry.claim_token = None
+            entry.last_error = failures.get(crm_id, "not acknowledged by the CRM")[:2000]
+            if entry.attempts >= policy.max_attempts:
+                entry.state = OutboxState.FAILED
+                result.failed += 1
+            else:
+                entry.next_attempt_at = _retry_at(at, entry.attempts, policy)
+                result.retrying += 1

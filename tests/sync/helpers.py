@@ -1,0 +1,20 @@
+"""Rows the sync tests start from."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from app.models import Connection, CrmKind
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def add_connection(session: Session, name: str = "acme") -> int:
+    connection = Connection(
+        kind=CrmKind.HUBSPOT, name=name, account_id=f"portal-{name}", credentials=b"x", options={}
+    )
+    session.add(connection)
+    session.flush()
+    return connection.id

@@ -1,0 +1,125 @@
+"""The outbox relay's bookkeeping, with a scripted connector standing in for the CRM's answers.
+(The relay against the HubSpot sandbox is covered by the pipeline tests.)"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.models import OutboxEntry, OutboxState, QualificationRecord
+from app.sync.store import store_contacts
+from app.sync.writeback import RelayPolicy, relay_outbox
+from connectors.base import CrmContact, FieldWrite, WriteOutcome
+from connectors.errors import CrmUnavailable
+from tests.sync.helpers import NOW, add_connection
+
+
+class ScriptedCrm:
+    """Answers write_fields from a script: refuse some ids, or be down."""
+
+    def __init__(self, refuse: dict[str, str] | None = None, down: bool = False) -> None:
+        self.refuse = refuse or {}
+        self.down = down
+        self.batches: list[list[str]] = []
+
+    async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
+        self.batches.append([w.contact_crm_id for w in writes])
+        if self.down:
+            raise CrmUnavailable("HubSpot 503 after 6 attempts")
+        written = [w.contact_crm_id for w in writes if w.contact_crm_id not in self.refuse]
+        return WriteOutcome(written, dict(self.refuse))
+
+
+def _setup(sessions: sessionmaker[Session], n: int) -> int:
+    with sessions.begin() as session:
+        conn = add_connection(session)
+        ids = store_contacts(
+            session, conn, [CrmContact(str(i), {}, NOW) for i in range(1, n + 1)], NOW
+        )
+        for crm_id, local in ids.items():
+            session.add(
+                QualificationRecord(
+                    contact_id=local,
+                    status="nurture",
+                    status_since=NOW,
+                    score=10,
+                    fit=10,
+                    engagement=10,
+                    engagement_state={},
+                    profile={},
+                    reasons=[],
+                    reasons_text="",
+                    criteria_version="v",
+                    computed_at=NOW,
+                )
+            )
+            session.add(
+                OutboxEntry(
+                    connection_id=conn,
+                    contact_id=local,
+                    field_values={"glengarry_score": crm_id},
+                    next_attempt_at=NOW,
+                )
+            )
+    return conn
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+async def test_rows_go_in_batches_and_sent_values_are_recorded(
+    sessions: sessionmaker[Session],
+) -> None:
+    conn = _setup(sessions, 250)
+    crm = ScriptedCrm()
+    result = await relay_outbox(sessions, crm, conn, Clock())
+    assert [len(b) for b in crm.batches] == [100, 100, 50]
+    assert result.sent == 250
+    with sessions() as session:
+        assert {e.state for e in session.scalars(select(OutboxEntry))} == {OutboxState.SENT}
+        written = session.scalars(select(QualificationRecord.written_values)).all()
+        assert all(w is not None and "glengarry_score" in w for w in written)
+
+
+async def test_refused_rows_are_retried_with_backoff_then_kept_as_failed_with_the_reason(
+    sessions: sessionmaker[Session],
+) -> None:
+    conn = _setup(sessions, 3)
+    crm = ScriptedCrm(refuse={"2": "Property values were not valid"})
+    clock = Clock()
+    policy = RelayPolicy(max_attempts=3, backoff=timedelta(seconds=10))
+    first = await relay_outbox(sessions, crm, conn, clock, policy)
+    assert (first.sent, first.retrying) == (2, 1)
+    # Not due yet: nothing is sent again before the backoff has passed.
+    clock.at = NOW + timedelta(seconds=5)
+    assert (await relay_outbox(sessions, crm, conn, clock, policy)).batches == 0
+    for step in (11, 40):
+        clock.at = NOW + timedelta(seconds=step)
+        await relay_outbox(sessions, crm, conn, clock, policy)
+    with sessions() as session:
+        entry = session.scalars(
+            select(OutboxEntry).where(OutboxEntry.state == OutboxState.FAILED)
+        ).one()
+        assert entry.attempts == 3
+        assert entry.last_error == "Property values were not valid"
+
+
+async def test_an_outage_is_recorded_on_every_row_and_nothing_is_dropped(
+    sessions: sessionmaker[Session],
+) -> None:
+    conn = _setup(sessions, 5)
+    result = await relay_outbox(sessions, ScriptedCrm(down=True), conn, Clock())
+    assert result.retrying == 5
+    with sessions() as session:
+        entries = session.scalars(select(OutboxEntry)).all()
+        assert len(entries) == 5
+        assert all(e.state == OutboxState.PENDING for e in entries)
+        assert all("503" in (e.last_error or "") for e in entries)
