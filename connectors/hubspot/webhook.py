@@ -1,0 +1,169 @@
+"""HubSpot webhook deliveries: verified (v3 by default, v1/v2 where configured) and parsed.
+
+No CRM call happens here: the receiver verifies, parses and stores, and the worker does the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from connectors.base import ChangeEvent, ChangeKind
+from connectors.errors import SignatureError, WebhookPayloadError
+from connectors.hubspot.signature import (
+    LEGACY_SIGNATURE_HEADER,
+    V3_SIGNATURE_HEADER,
+    V3_TIMESTAMP_HEADER,
+    verify_v1,
+    verify_v2,
+    verify_v3,
+)
+
+
+class SignatureVersion(StrEnum):
+    V3 = "v3"
+    V2 = "v2"
+    V1 = "v1"
+
+
+_KINDS: Mapping[str, ChangeKind] = {
+    "contact.creation": ChangeKind.CREATED,
+    "contact.propertyChange": ChangeKind.PROPERTY_CHANGED,
+    "contact.deletion": ChangeKind.DELETED,
+    "contact.restore": ChangeKind.RESTORED,
+    "contact.merge": ChangeKind.MERGED,
+    "contact.privacyDeletion": ChangeKind.PRIVACY_DELETED,
+    "contact.associationChange": ChangeKind.ASSOCIATION_CHANGED,
+}
+
+
+class HubSpotEvent(BaseModel):
+    """One event of a delivery, as HubSpot documents it; unknown fields are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+    eventId: int
+    subscriptionId: int
+    portalId: int
+    appId: int | None = None
+    occurredAt: int
+    subscriptionType: str = Field(min_length=1)
+    attemptNumber: int = 0
+    objectId: int | None = None
+    propertyName: str | None = None
+    propertyValue: str | None = None
+    changeSource: str | None = None
+    changeFlag: str | None = None
+    primaryObjectId: int | None = None
+    mergedObjectIds: list[int] = Field(default_factory=list)
+    newObjectId: int | None = None
+    fromObjectId: int | None = None
+
+
+_DELIVERY = TypeAdapter(list[HubSpotEvent])
+
+
+def dedup_key(raw: Mapping[str, Any]) -> str:
+    """HubSpot's `eventId` is not unique: the event's content without its attempt number is."""
+    stable = {k: v for k, v in raw.items() if k != "attemptNumber"}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()
+
+
+def public_url(url: str, headers: Mapping[str, str]) -> str:
+    """The URL HubSpot called (and signed), rebuilt from a proxy's forwarded headers."""
+    parts = urlsplit(url)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    scheme = lowered.get("x-forwarded-proto", parts.scheme).split(",")[0].strip()
+    netloc = lowered.get("x-forwarded-host", parts.netloc).split(",")[0].strip()
+    return urlunsplit((scheme, netloc, parts.path, parts.query, ""))
+
+
+class HubSpotWebhooks:
+    """The `WebhookSource` of one HubSpot app (its client secret signs every delivery)."""
+
+    def __init__(
+        self,
+        client_secret: str,
+        *,
+        version: SignatureVersion = SignatureVersion.V3,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._secret = client_secret
+        self.version = version
+        self._now = now
+
+    def verify(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> None:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        uri = public_url(url, headers)
+        if self.version is SignatureVersion.V3:
+            verify_v3(
+                self._secret,
+                method,
+                uri,
+                body,
+                lowered.get(V3_TIMESTAMP_HEADER.lower()),
+                lowered.get(V3_SIGNATURE_HEADER.lower()),
+                self._now(),
+            )
+            return
+        signature = lowered.get(LEGACY_SIGNATURE_HEADER.lower())
+        if self.version is SignatureVersion.V2:
+            verify_v2(self._secret, method, uri, body, signature)
+        elif self.version is SignatureVersion.V1:
+            verify_v1(self._secret, body, signature)
+        else:  # pragma: no cover - the enum has three members
+            raise SignatureError(f"unknown signature version {self.version}")
+
+    def parse(self, body: bytes) -> Sequence[ChangeEvent]:
+        return parse_delivery(body)
+
+
+def parse_delivery(body: bytes) -> list[ChangeEvent]:
+    """Contact events of a delivery; other object types are left out (nothing to qualify)."""
+    try:
+        raw = json.loads(body)
+    except ValueError as exc:
+        raise WebhookPayloadError(f"body is not JSON: {exc}") from None
+    if not isinstance(raw, list):
+        raise WebhookPayloadError("body must be a JSON array of events")
+    try:
+        events = _DELIVERY.validate_python(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise WebhookPayloadError(f"event {where}: {first['msg']}") from None
+    parsed: list[ChangeEvent] = []
+    for source, event in zip(raw, events, strict=True):
+        kind = _KINDS.get(event.subscriptionType)
+        if kind is None:
+            continue
+        if kind is ChangeKind.MERGED:
+            target = event.newObjectId or event.primaryObjectId or event.objectId
+            merged = tuple(str(i) for i in event.mergedObjectIds if i != target)
+        else:
+            target, merged = event.objectId, ()
+        if target is None:
+            raise WebhookPayloadError(
+                f"{event.subscriptionType} event {event.eventId} has no object"
+            )
+        parsed.append(
+            ChangeEvent(
+                dedup_key=dedup_key(source),
+                account_id=str(event.portalId),
+                kind=kind,
+                crm_id=str(target),
+                occurred_at=datetime.fromtimestamp(event.occurredAt / 1000, tz=UTC),
+                property_name=event.propertyName,
+                property_value=event.propertyValue,
+                merged_crm_ids=merged,
+                raw=source,
+            )
+        )
+    return parsed

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from connectors.base import ChangeKind
+from connectors.errors import SignatureError, WebhookPayloadError
+from connectors.hubspot.signature import sign_v1, sign_v3
+from connectors.hubspot.webhook import HubSpotWebhooks, SignatureVersion, dedup_key, parse_delivery
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+SECRET = "app-client-secret"
+URL = "https://glengarry.example.com/webhooks/hubspot?x=1"
+
+
+def event(**extra: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "eventId": 100,
+        "subscriptionId": 7,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": int(NOW.timestamp() * 1000),
+        "subscriptionType": "contact.propertyChange",
+        "attemptNumber": 0,
+        "objectId": 123,
+        "propertyName": "jobtitle",
+        "propertyValue": "VP Sales",
+        "changeSource": "CRM_UI",
+    }
+    base.update(extra)
+    return base
+
+
+def signed_headers(body: bytes, *, url: str = URL, at: datetime = NOW) -> dict[str, str]:
+    ts = int(at.timestamp() * 1000)
+    return {
+        "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", url, body, ts),
+        "X-HubSpot-Request-Timestamp": str(ts),
+    }
+
+
+def test_a_v3_signed_delivery_verifies_and_parses() -> None:
+    body = json.dumps([event()]).encode()
+    hooks = HubSpotWebhooks(SECRET, now=lambda: NOW)
+    hooks.verify("POST", URL, signed_headers(body), body)
+    (parsed,) = hooks.parse(body)
+    assert parsed.kind is ChangeKind.PROPERTY_CHANGED
+    assert (parsed.account_id, parsed.crm_id) == ("62515", "123")
+    assert parsed.property_name == "jobtitle"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "why"),
+    [
+        (lambda h: h.pop("X-HubSpot-Signature-v3"), "missing"),
+        (lambda h: h.update({"X-HubSpot-Signature-v3": "AAAA"}), "does not match"),
+        (lambda h: h.update({"X-HubSpot-Request-Timestamp": "not-a-number"}), "milliseconds"),
+    ],
+)
+def test_unsigned_or_wrongly_signed_deliveries_are_refused(mutate: Any, why: str) -> None:
+    body = json.dumps([event()]).encode()
+    headers = signed_headers(body)
+    mutate(headers)
+    with pytest.raises(SignatureError, match=why):
+        HubSpotWebhooks(SECRET, now=lambda: NOW).verify("POST", URL, headers, body)
+
+
+def test_a_stale_delivery_is_refused_even_when_correctly_signed() -> None:
+    body = json.dumps([event()]).encode()
+    headers = signed_headers(body, at=NOW - timedelta(minutes=6))
+    with pytest.raises(SignatureError, match="stale"):
+        HubSpotWebhooks(SECRET, now=lambda: NOW).verify("POST", URL, headers, body)
+
+
+def test_a_tampered_body_is_refused() -> None:
+    body = json.dumps([event()]).encode()
+    headers = signed_headers(body)
+    tampered = body.replace(b"VP Sales", b"Student")
+    with pytest.raises(SignatureError):
+        HubSpotWebhooks(SECRET, now=lambda: NOW).verify("POST", URL, headers, tampered)
+
+
+def test_behind_a_proxy_the_public_url_is_rebuilt_from_forwarded_headers() -> None:
+    body = json.dumps([event()]).encode()
+    headers = signed_headers(body)  # HubSpot signed the public https URL
+    headers |= {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "glengarry.example.com"}
+    internal = "http://10.0.0.5:8000/webhooks/hubspot?x=1"
+    HubSpotWebhooks(SECRET, now=lambda: NOW).verify("POST", internal, headers, body)
+    with pytest.raises(SignatureError):
+        HubSpotWebhooks(SECRET, now=lambda: NOW).verify(
+            "POST", internal, signed_headers(body), body
+        )
+
+
+def test_v1_is_accepted_only_when_configured() -> None:
+    body = json.dumps([event()]).encode()
+    legacy = {"X-HubSpot-Signature": sign_v1(SECRET, body), "X-HubSpot-Signature-Version": "v1"}
+    HubSpotWebhooks(SECRET, version=SignatureVersion.V1).verify("POST", URL, legacy, body)
+    with pytest.raises(SignatureError):
+        HubSpotWebhooks(SECRET, now=lambda: NOW).verify("POST", URL, legacy, body)
+
+
+def test_retries_of_one_event_share_a_dedup_key_and_distinct_events_do_not() -> None:
+    assert dedup_key(event(attemptNumber=0)) == dedup_key(event(attemptNumber=3))
+    # eventId is documented as not unique: two changes with one id stay two events.
+    assert dedup_key(event(propertyValue="CEO")) != dedup_key(event(propertyValue="CTO"))
+
+
+def test_merges_name_the_survivor_and_the_merged_ids() -> None:
+    body = json.dumps(
+        [
+            event(
+                subscriptionType="contact.merge",
+                objectId=5,
+                primaryObjectId=5,
+                mergedObjectIds=[5, 9],
+                newObjectId=5,
+            )
+        ]
+    ).encode()
+    (merge,) = parse_delivery(body)
+    assert (merge.kind, merge.crm_id, merge.merged_crm_ids) == (ChangeKind.MERGED, "5", ("9",))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not JSON"),
+        (b'{"eventId": 1}', "JSON array"),
+        (json.dumps([{"eventId": 1}]).encode(), "0.subscriptionId"),
+        (json.dumps([event(portalId="abc")]).encode(), "0.portalId"),
+    ],
+)
+def test_bodies_that_are_not_hubspot_events_are_refused_by_name(body: bytes, message: str) -> None:
+    with pytest.raises(WebhookPayloadError, match=message):
+        parse_delivery(body)
+
+
+def test_events_for_other_objects_are_left_out() -> None:
+    body = json.dumps([event(subscriptionType="company.creation"), event()]).encode()
+    assert [e.kind for e in parse_delivery(body)] == [ChangeKind.PROPERTY_CHANGED]
