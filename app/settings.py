@@ -46,6 +46,31 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(
         5.0, gt=0, description="Time-out for reaching the database."
     )
+    criteria_file: Path | None = Field(
+        None, description="Criteria YAML activated at start-up; the packaged default otherwise."
+    )
+    http_timeout_seconds: float = Field(30.0, gt=0, description="Time-out of one CRM request.")
+    http_max_attempts: int = Field(
+        6, ge=1, le=20, description="Attempts per CRM request (5xx, time-outs, 429s)."
+    )
+    http_backoff_initial_seconds: float = Field(
+        0.5, gt=0, description="First retry delay; doubled per attempt, with jitter."
+    )
+    api_budget_share: float = Field(
+        0.5, gt=0, le=1, description="Default share of the CRM's daily API allocation."
+    )
+    search_overlap_seconds: float = Field(
+        300.0, ge=0, description="Incremental syncs re-read this much before the cursor."
+    )
+    lease_ttl_seconds: float = Field(
+        120.0, gt=0, description="A sync's lease on its connection; renewed while it works."
+    )
+    writeback_max_attempts: int = Field(
+        8, ge=1, description="Attempts before an outbox row is kept as failed."
+    )
+    writeback_backoff_seconds: float = Field(
+        30.0, gt=0, description="First write-back retry delay; doubled per attempt."
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -1,0 +1,159 @@
+"""CRM connections: stored with encrypted credentials, turned into connectors on demand.
+
+This is the one place that knows which connector serves which CRM kind; everything after it
+works through the connector protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import GlengarryError, InputError
+from app.models import Connection, CrmKind
+from app.runtime import Runtime
+from app.vault import Vault
+from connectors.base import Connector, WebhookSource
+from connectors.http import RateLimiter, RetryPolicy, UsageRecorder
+from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken
+from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
+from connectors.hubspot.limits import AppType
+from connectors.hubspot.webhook import HubSpotWebhooks, SignatureVersion
+
+HUBSPOT_API = "https://api.hubapi.com"
+
+
+class UnknownConnection(GlengarryError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class HubSpotCredentials:
+    token: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    refresh_token: str | None = None
+    app_client_secret: str | None = None  # signs webhook deliveries
+
+    def validate(self) -> None:
+        oauth = (self.oauth_client_id, self.oauth_client_secret, self.refresh_token)
+        if self.token and any(oauth):
+            raise InputError("give either --token or the OAuth options, not both")
+        if not self.token and not all(oauth):
+            raise InputError(
+                "give --token (private app) or all of --oauth-client-id, "
+                "--oauth-client-secret and --refresh-token"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def find(session: Session, ref: str) -> Connection:
+    """A connection by name or numeric id."""
+    query = select(Connection).where(Connection.name == ref)
+    if ref.isdigit():
+        query = select(Connection).where((Connection.name == ref) | (Connection.id == int(ref)))
+    connection = session.scalars(query).first()
+    if connection is None:
+        known = ", ".join(session.scalars(select(Connection.name).order_by(Connection.name)))
+        raise UnknownConnection(f"no connection named {ref!r} (known: {known or 'none'})")
+    return connection
+
+
+def create_hubspot(
+    session: Session,
+    vault: Vault,
+    *,
+    name: str,
+    credentials: HubSpotCredentials,
+    base_url: str,
+    app_type: AppType,
+    signature: SignatureVersion,
+    budget_share: float,
+) -> Connection:
+    credentials.validate()
+    if session.scalars(select(Connection).where(Connection.name == name)).first():
+        raise InputError(f"a connection named {name!r} already exists")
+    connection = Connection(
+        kind=CrmKind.HUBSPOT,
+        name=name,
+        credentials=vault.encrypt(credentials.to_dict()),
+        options={
+            "base_url": base_url.rstrip("/"),
+            "app_type": app_type.value,
+            "webhook_signature": signature.value,
+        },
+        api_budget_share=budget_share,
+    )
+    session.add(connection)
+    session.flush()
+    return connection
+
+
+def open_connector(
+    runtime: Runtime,
+    connection: Connection,
+    *,
+    properties: Sequence[str] = (),
+    usage: UsageRecorder | None = None,
+    limiter: RateLimiter | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> Connector:
+    """A live connector for this connection (credentials decrypted only here, in memory)."""
+    settings = runtime.settings
+    clock = now or runtime.clock.now
+    secrets = vault_credentials(runtime.vault, connection)
+    if connection.kind != CrmKind.HUBSPOT:
+        raise GlengarryError(
+            f"connection {connection.name}: {connection.kind} is not supported yet"
+        )
+    base_url = str(connection.options.get("base_url", HUBSPOT_API))
+    auth: PrivateAppToken | OAuthRefresh
+    if secrets.get("token"):
+        auth = PrivateAppToken(str(secrets["token"]))
+    else:
+        tokens = OAuthTokens(
+            str(secrets["oauth_client_id"]),
+            str(secrets["oauth_client_secret"]),
+            str(secrets["refresh_token"]),
+        )
+        auth = OAuthRefresh(tokens, base_url=base_url, now=clock)
+    options = HubSpotOptions(
+        base_url=base_url,
+        app_type=AppType(connection.options.get("app_type", AppType.PRIVATE_PRO.value)),
+        budget_share=connection.api_budget_share,
+        properties=tuple(properties),
+        search_overlap_seconds=settings.search_overlap_seconds,
+        retry=RetryPolicy(
+            max_attempts=settings.http_max_attempts,
+            backoff_initial=settings.http_backoff_initial_seconds,
+        ),
+        timeout_seconds=settings.http_timeout_seconds,
+    )
+    return HubSpotConnector(
+        options,
+        auth,
+        account=connection.account_id or connection.name,
+        now=clock,
+        limiter=limiter,
+        on_response=usage,
+    )
+
+
+def vault_credentials(vault: Vault, connection: Connection) -> dict[str, Any]:
+    return vault.decrypt(connection.credentials, what=f"credentials of {connection.name}")
+
+
+def webhook_source(runtime: Runtime, connection: Connection) -> WebhookSource | None:
+    """The connection's webhook verifier, or None when no app secret was configured."""
+    secret = vault_credentials(runtime.vault, connection).get("app_client_secret")
+    if not secret:
+        return None
+    version = SignatureVersion(connection.options.get("webhook_signature", "v3"))
+    return HubSpotWebhooks(str(secret), version=version, now=runtime.clock.now)

@@ -1,0 +1,76 @@
+"""The deployment's criteria: stored by content hash, exactly one version active at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.errors import InputError
+from app.models import CriteriaVersion
+from qualification.criteria import Criteria, CriteriaError, parse_criteria
+from qualification.default_criteria import DEFAULT_CRITERIA_YAML
+
+
+@dataclass(frozen=True)
+class ActiveCriteria:
+    criteria: Criteria
+    version: str
+    changed: bool  # activated by this call: every contact needs a rescore
+
+
+def read_criteria_file(path: Path | str) -> tuple[str, Criteria]:
+    """Load `default` or a YAML file; a bad file is an `InputError` listing every problem."""
+    if str(path) == "default":
+        return DEFAULT_CRITERIA_YAML, parse_criteria(DEFAULT_CRITERIA_YAML, "default criteria")
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read criteria file {file}: {exc.strerror or exc}") from None
+    try:
+        return text, parse_criteria(text, str(file))
+    except CriteriaError as exc:
+        raise InputError(str(exc)) from None
+
+
+def activate(
+    session: Session, text: str, now: datetime, source: str = "criteria"
+) -> ActiveCriteria:
+    """Make this content the active version (stored once per content hash)."""
+    try:
+        criteria = parse_criteria(text, source)
+    except CriteriaError as exc:
+        raise InputError(str(exc)) from None
+    row = session.scalars(
+        select(CriteriaVersion).where(CriteriaVersion.version == criteria.version)
+    ).one_or_none()
+    if row is not None and row.active:
+        return ActiveCriteria(criteria, criteria.version, changed=False)
+    session.execute(
+        update(CriteriaVersion).where(CriteriaVersion.active.is_(True)).values(active=False)
+    )
+    if row is None:
+        row = CriteriaVersion(version=criteria.version, content=text, created_at=now)
+        session.add(row)
+    row.active, row.activated_at = True, now
+    session.flush()
+    return ActiveCriteria(criteria, criteria.version, changed=True)
+
+
+def active_criteria(
+    session: Session, now: datetime, fallback: Path | None = None
+) -> ActiveCriteria:
+    """The active criteria; on a fresh database, activate `fallback` or the packaged default."""
+    row = session.scalars(
+        select(CriteriaVersion).where(CriteriaVersion.active.is_(True))
+    ).one_or_none()
+    if row is not None:
+        return ActiveCriteria(
+            parse_criteria(row.content, f"criteria {row.version}"), row.version, changed=False
+        )
+    text, _ = read_criteria_file(fallback or "default")
+    return activate(session, text, now, str(fallback or "default criteria"))

@@ -1,0 +1,238 @@
+"""One sync of one connection: pull -> store -> score -> write back, under the connection's lease.
+
+Contacts arrive in pages; activities are read for groups of up to 1,000 contacts (the
+association batch size), and each group is stored, scored and queued for write-back in one
+transaction together with the cursor it reaches, so a crash resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from app import connections
+from app.criteria_store import active_criteria
+from app.errors import GlengarryError
+from app.logging import bound, get_logger
+from app.models import Connection, SyncCursor, SyncKind, SyncRun, SyncState
+from app.runtime import Runtime
+from app.sync import lease
+from app.sync.scoring import ScoreCounts, score_contacts
+from app.sync.store import store_activities, store_contacts
+from app.sync.usage import UsageCounter
+from app.sync.writeback import RelayPolicy, RelayResult, relay_outbox
+from connectors.base import Connector, CrmContact
+from connectors.errors import BudgetExhausted, ConnectorError, DailyLimitReached
+from qualification.criteria import Criteria
+
+log = get_logger(__name__)
+CONTACTS = "contacts"
+ACTIVITY_GROUP = 1_000
+
+
+class SyncFailed(GlengarryError):
+    pass
+
+
+@dataclass
+class SyncReport:
+    run_id: int
+    state: SyncState
+    pulled: int = 0
+    scoring: ScoreCounts = field(default_factory=ScoreCounts)
+    relay: RelayResult = field(default_factory=RelayResult)
+    api_calls: int = 0
+    rate_limited: int = 0
+    calls_by_endpoint: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    message: str = ""
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "pulled": self.pulled,
+            "scored": self.scoring.scored,
+            "status_changes": self.scoring.status_changes,
+            "to_write": self.scoring.to_write,
+            "written": self.relay.sent,
+            "write_failed": self.relay.failed,
+            "write_retrying": self.relay.retrying,
+            "api_calls": self.api_calls,
+            "rate_limited": self.rate_limited,
+        }
+
+
+Progress = Callable[[SyncReport], None]
+
+
+def relay_policy(runtime: Runtime) -> RelayPolicy:
+    return RelayPolicy(
+        max_attempts=runtime.settings.writeback_max_attempts,
+        backoff=timedelta(seconds=runtime.settings.writeback_backoff_seconds),
+    )
+
+
+class SyncRunner:
+    def __init__(
+        self,
+        runtime: Runtime,
+        connection_ref: str,
+        *,
+        full: bool = False,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        connector_factory: Callable[..., Connector] = connections.open_connector,
+    ) -> None:
+        self.runtime = runtime
+        self.ref = connection_ref
+        self.full = full
+        self.dry_run = dry_run
+        self.progress = progress
+        self._factory = connector_factory
+        self.holder = lease.new_holder("sync")
+
+    async def run(self) -> SyncReport:
+        rt = self.runtime
+        now = rt.clock.now
+        with rt.sessions.begin() as session:
+            connection = connections.find(session, self.ref)
+            active = active_criteria(session, now(), rt.settings.criteria_file)
+            stored = session.get(SyncCursor, (connection.id, CONTACTS))
+            cursor = None if self.full or stored is None else stored.cursor
+            kind = SyncKind.BACKFILL if stored is None or self.full else SyncKind.INCREMENTAL
+            run = SyncRun(
+                connection_id=connection.id, kind=kind, dry_run=self.dry_run, started_at=now()
+            )
+            session.add(run)
+            session.flush()
+            report = SyncReport(run.id, SyncState.RUNNING)
+            connection_id, writes_enabled = connection.id, connection.writes_enabled
+            session.expunge(connection)
+        ttl = timedelta(seconds=rt.settings.lease_ttl_seconds)
+        lease.acquire(rt.sessions, connection_id, self.holder, now(), ttl)
+        usage = UsageCounter(connection_id)
+        started = time.perf_counter()
+        connector = self._factory(
+            rt, connection, properties=sorted(active.criteria.contact_properties), usage=usage
+        )
+        enqueue = writes_enabled and not self.dry_run
+        try:
+            with bound(connection=connection.name, sync_run=report.run_id):
+                log.info("sync started", kind=kind.value, dry_run=self.dry_run)
+                await self._pull(
+                    connector, connection, cursor, active.criteria, usage, report, enqueue
+                )
+                if enqueue:
+                    report.relay = await relay_outbox(
+                        rt.sessions, connector, connection_id, now, relay_policy(rt)
+                    )
+                report.state = SyncState.SUCCEEDED
+        except (BudgetExhausted, DailyLimitReached) as exc:
+            report.state, report.message = SyncState.PAUSED, str(exc)
+        except ConnectorError as exc:
+            report.state, report.message = SyncState.FAILED, f"{type(exc).__name__}: {exc}"
+        finally:
+            await connector.aclose()
+            report.seconds = time.perf_counter() - started
+            report.api_calls, report.rate_limited = usage.total_calls, usage.total_rate_limited
+            self._finish(report, usage)
+            lease.release(rt.sessions, connection_id, self.holder)
+        log.info("sync finished", state=report.state.value, **report.counts())
+        if report.state is SyncState.FAILED:
+            raise SyncFailed(f"sync of {connection.name} failed: {report.message}")
+        return report
+
+    async def _pull(
+        self,
+        connector: Connector,
+        connection: Connection,
+        cursor: str | None,
+        criteria: Criteria,
+        usage: UsageCounter,
+        report: SyncReport,
+        enqueue: bool,
+    ) -> None:
+        group: list[CrmContact] = []
+        reached: str | None = None
+        async for batch in connector.contacts(cursor):
+            group.extend(batch.contacts)
+            reached = batch.cursor or reached
+            if len(group) >= ACTIVITY_GROUP:
+                await self._store(
+                    connector, connection, group, reached, criteria, usage, report, enqueue
+                )
+                group, reached = [], None
+        if group or reached:
+            await self._store(
+                connector, connection, group, reached, criteria, usage, report, enqueue
+            )
+
+    async def _store(
+        self,
+        connector: Connector,
+        connection: Connection,
+        contacts: Sequence[CrmContact],
+        cursor: str | None,
+        criteria: Criteria,
+        usage: UsageCounter,
+        report: SyncReport,
+        enqueue: bool,
+    ) -> None:
+        rt = self.runtime
+        live = [c for c in contacts if not c.archived]
+        activities = await connector.activities(live) if live else []
+        at = rt.clock.now()
+        with rt.sessions.begin() as session:
+            ids = store_contacts(session, connection.id, contacts, at)
+            store_activities(session, connection.id, ids, activities)
+            report.scoring.add(
+                score_contacts(session, connection.id, ids.values(), criteria, at, enqueue=enqueue)
+            )
+            if cursor is not None:
+                row = session.get(SyncCursor, (connection.id, CONTACTS))
+                if row is None:
+                    session.add(
+                        SyncCursor(connection_id=connection.id, object_type=CONTACTS, cursor=cursor)
+                    )
+                else:
+                    row.cursor = cursor
+            usage.flush(session, at.date())
+            run = session.get(SyncRun, report.run_id)
+            report.pulled += len(contacts)
+            report.api_calls = usage.total_calls
+            if run is not None:
+                run.progress = {"pulled": report.pulled, "scored": report.scoring.scored}
+        lease.renew(
+            rt.sessions,
+            connection.id,
+            self.holder,
+            rt.clock.now(),
+            timedelta(seconds=rt.settings.lease_ttl_seconds),
+        )
+        if self.progress is not None:
+            self.progress(report)
+
+    def _finish(self, report: SyncReport, usage: UsageCounter) -> None:
+        rt = self.runtime
+        report.calls_by_endpoint = {}
+        with rt.sessions.begin() as session:
+            usage.flush(session, rt.clock.now().date())
+            run = session.get(SyncRun, report.run_id)
+            if run is not None:
+                run.state = report.state
+                run.finished_at = rt.clock.now()
+                run.counts = report.counts()
+                run.error = report.message or None
+
+
+def latest_run(runtime: Runtime, connection_id: int) -> SyncRun | None:
+    with runtime.sessions() as session:
+        return session.scalars(
+            select(SyncRun)
+            .where(SyncRun.connection_id == connection_id)
+            .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+        ).first()
