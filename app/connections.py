@@ -15,15 +15,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import GlengarryError, InputError
-from app.models import Connection, CrmKind
+from app.models import Connection, CrmKind, FieldInstallState
 from app.runtime import Runtime
 from app.vault import Vault
-from connectors.base import Connector, WebhookSource
+from connectors.base import Connector, FieldState, FieldStatus, WebhookSource
+from connectors.errors import ConnectorError
 from connectors.http import RateLimiter, RetryPolicy, UsageRecorder
 from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken
 from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.webhook import HubSpotWebhooks, SignatureVersion
+from qualification.statuses import Status
 
 HUBSPOT_API = "https://api.hubapi.com"
 
@@ -144,6 +146,65 @@ def open_connector(
         limiter=limiter,
         on_response=usage,
     )
+
+
+class ConnectFailed(GlengarryError):
+    pass
+
+
+def _install_state(report: Sequence[FieldStatus]) -> FieldInstallState:
+    if any(f.state is FieldState.CONFLICT for f in report):
+        return FieldInstallState.CONFLICT
+    return FieldInstallState.INSTALLED
+
+
+async def connect_hubspot(
+    runtime: Runtime,
+    *,
+    name: str,
+    credentials: HubSpotCredentials,
+    base_url: str = HUBSPOT_API,
+    app_type: AppType = AppType.PRIVATE_PRO,
+    signature: SignatureVersion = SignatureVersion.V3,
+    budget_share: float | None = None,
+) -> tuple[Connection, list[FieldStatus]]:
+    """Store a connection, read its portal id and install the fields, all or nothing."""
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ConnectFailed(f"name {name!r}: use letters, digits, '-' and '_' only")
+    share = budget_share if budget_share is not None else runtime.settings.api_budget_share
+    with runtime.sessions.begin() as session:
+        connection = create_hubspot(
+            session,
+            runtime.vault,
+            name=name,
+            credentials=credentials,
+            base_url=base_url,
+            app_type=app_type,
+            signature=signature,
+            budget_share=share,
+        )
+        # The CRM is asked before anything is committed: a failed connect leaves nothing behind.
+        connector = open_connector(runtime, connection)
+        try:
+            portal = await connector.account_id()
+            report = list(await connector.install_fields([s.value for s in Status]))
+        except ConnectorError as exc:
+            raise ConnectFailed(f"HubSpot refused the connection: {exc}") from None
+        finally:
+            await connector.aclose()
+        duplicate = session.scalars(
+            select(Connection).where(
+                Connection.kind == CrmKind.HUBSPOT,
+                Connection.account_id == portal,
+                Connection.id != connection.id,
+            )
+        ).first()
+        if duplicate is not None:
+            raise ConnectFailed(f"portal {portal} is already connected as {duplicate.name!r}")
+        connection.account_id = portal
+        connection.field_state = _install_state(report)
+        connection.field_report = {f.name: {"state": f.state, "detail": f.detail} for f in report}
+    return connection, report
 
 
 def vault_credentials(vault: Vault, connection: Connection) -> dict[str, Any]:

@@ -192,7 +192,9 @@ class SyncRunner:
             report.scoring.add(
                 score_contacts(session, connection.id, ids.values(), criteria, at, enqueue=enqueue)
             )
-            if cursor is not None:
+            # A dry run leaves the cursor alone: the next real run must still see (and write)
+            # everything the dry run only looked at.
+            if cursor is not None and not self.dry_run:
                 row = session.get(SyncCursor, (connection.id, CONTACTS))
                 if row is None:
                     session.add(
@@ -218,7 +220,7 @@ class SyncRunner:
 
     def _finish(self, report: SyncReport, usage: UsageCounter) -> None:
         rt = self.runtime
-        report.calls_by_endpoint = {}
+        report.calls_by_endpoint = dict(usage.totals)
         with rt.sessions.begin() as session:
             usage.flush(session, rt.clock.now().date())
             run = session.get(SyncRun, report.run_id)

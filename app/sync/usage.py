@@ -18,11 +18,13 @@ class UsageCounter:
         self.connection_id = connection_id
         self.calls: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()
+        self.totals: Counter[str] = Counter()  # never flushed: the run's own figures
         self.total_calls = 0
         self.total_rate_limited = 0
 
     def __call__(self, endpoint: str, status: int) -> None:
         self.calls[endpoint] += 1
+        self.totals[endpoint] += 1
         self.total_calls += 1
         if status == 429:
             self.rate_limited[endpoint] += 1

@@ -1,0 +1,119 @@
+"""HubSpot end to end against the sandbox: connect, install, backfill, write back, resync."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from sqlalchemy import func, select
+
+from app.connections import ConnectFailed, HubSpotCredentials, connect_hubspot
+from app.models import Connection, OutboxEntry, QualificationRecord, SyncRun
+from app.runtime import Runtime
+from app.sync.run import SyncRunner
+from connectors.hubspot.sandbox.server import SandboxServer
+from tests.pipeline.conftest import CONTACTS
+
+TOKEN = HubSpotCredentials(token="sandbox-token")
+
+
+async def _connect(runtime: Runtime, sandbox: SandboxServer, name: str = "acme") -> None:
+    await connect_hubspot(runtime, name=name, credentials=TOKEN, base_url=sandbox.base_url)
+
+
+def _calls(sandbox: SandboxServer, route: str) -> int:
+    return sum(sandbox.stats()["calls"].get(route, {}).values())
+
+
+async def test_connect_reads_the_portal_and_installs_every_field(
+    runtime: Runtime, sandbox: SandboxServer
+) -> None:
+    await _connect(runtime, sandbox)
+    with runtime.sessions() as session:
+        connection = session.scalars(select(Connection)).one()
+        assert connection.account_id == str(sandbox.config.portal_id)
+        assert connection.field_state == "installed"
+    status = sandbox.store.definition("contacts", "glengarry_status")
+    assert status is not None
+    assert status.type == "enumeration"
+
+
+async def test_a_refused_token_leaves_no_connection_behind(
+    runtime: Runtime, sandbox: SandboxServer
+) -> None:
+    with pytest.raises(ConnectFailed, match="refused"):
+        await connect_hubspot(
+            runtime,
+            name="bad",
+            credentials=HubSpotCredentials(token="wrong"),
+            base_url=sandbox.base_url,
+        )
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Connection)) == 0
+
+
+async def test_backfill_scores_everyone_writes_back_in_batches_and_a_resync_writes_nothing(
+    runtime: Runtime, sandbox: SandboxServer
+) -> None:
+    await _connect(runtime, sandbox)
+    report = await SyncRunner(runtime, "acme").run()
+    assert report.state == "succeeded"
+    assert report.pulled == CONTACTS
+    assert report.scoring.scored == CONTACTS
+    assert report.relay.sent == report.scoring.to_write == CONTACTS
+
+    # What the rep sees in the CRM is what Glengarry stored.
+    with runtime.sessions() as session:
+        stored = {
+            crm_id: (status, score)
+            for crm_id, status, score in session.execute(
+                select(
+                    QualificationRecord.contact_id,
+                    QualificationRecord.status,
+                    QualificationRecord.score,
+                )
+            )
+        }
+        statuses = {status for status, _ in stored.values()}
+        assert "nurture" in statuses
+    in_crm = {
+        obj.id: obj.properties.get("glengarry_status") for obj in sandbox.store.all("contacts")
+    }
+    assert all(value for value in in_crm.values()), "every contact got its status"
+    # Never a request per contact: list pages, association reads, engagement reads, writes.
+    assert _calls(sandbox, "POST /crm/v3/objects/contacts/batch/update") == math.ceil(
+        CONTACTS / 100
+    )
+    assert _calls(sandbox, "GET /crm/v3/objects/{objectType}") == math.ceil(CONTACTS / 100)
+    assert _calls(sandbox, "GET /crm/v3/objects/{objectType}/{objectId}") == 0
+    # One association read per engagement type for these 300 contacts (1,000 ids a call).
+    assert (
+        _calls(sandbox, "POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read") == 5
+    )
+
+    # Our own writes bumped lastmodifieddate: the incremental resync reads them back and
+    # finds nothing worth writing.
+    again = await SyncRunner(runtime, "acme").run()
+    assert again.pulled >= CONTACTS
+    assert again.scoring.to_write == 0
+    assert again.relay.sent == 0
+    with runtime.sessions() as session:
+        runs = session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
+        assert [r.kind for r in runs] == ["backfill", "incremental"]
+        assert runs[0].counts["written"] == CONTACTS
+        assert runs[1].counts["written"] == 0
+
+
+async def test_a_dry_run_reports_what_it_would_write_and_writes_nothing(
+    runtime: Runtime, sandbox: SandboxServer
+) -> None:
+    await _connect(runtime, sandbox)
+    report = await SyncRunner(runtime, "acme", dry_run=True).run()
+    assert report.scoring.to_write == CONTACTS
+    assert len(report.scoring.write_samples) == 20
+    assert _calls(sandbox, "POST /crm/v3/objects/contacts/batch/update") == 0
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxEntry)) == 0
+    # The real run afterwards still writes everything.
+    real = await SyncRunner(runtime, "acme").run()
+    assert real.relay.sent == CONTACTS
