@@ -27,6 +27,8 @@ ANALYTICS_PROPERTIES = (
     "first_conversion_event_name",
 )
 SYSTEM_PROPERTIES = ("lastmodifieddate", "createdate", "hs_merged_object_ids", "hs_object_id")
+# Who the contact is, for people reading Glengarry's output, whatever the criteria read.
+IDENTITY_PROPERTIES = ("email", "firstname", "lastname", "jobtitle", "company", "lifecyclestage")
 
 # Engagement objects read through associations, and the activity type each becomes.
 ENGAGEMENT_OBJECTS: Mapping[str, tuple[str, ...]] = {
@@ -147,4 +149,6 @@ def to_activity(
 
 def requested_properties(extra: Sequence[str]) -> list[str]:
     """Every property the pipeline reads, each once, in a stable order."""
-    return list(dict.fromkeys([*SYSTEM_PROPERTIES, *ANALYTICS_PROPERTIES, *extra]))
+    return list(
+        dict.fromkeys([*SYSTEM_PROPERTIES, *IDENTITY_PROPERTIES, *ANALYTICS_PROPERTIES, *extra])
+    )
