@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import GlengarryError, InputError
 from app.models import Connection, CrmKind, FieldInstallState
+from app.ratelimits import limiter_for
 from app.runtime import Runtime
 from app.vault import Vault
 from connectors.base import Connector, FieldState, FieldStatus, WebhookSource
@@ -143,7 +144,7 @@ def open_connector(
         auth,
         account=connection.account_id or connection.name,
         now=clock,
-        limiter=limiter,
+        limiter=limiter or limiter_for(settings, runtime.limiters, connection),
         on_response=usage,
     )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +16,24 @@ from app.settings import Settings
 from app.vault import Vault
 
 
+class Waker(Protocol):
+    """Wakes the workers: the durable truth is in the tables, this only says 'look now'."""
+
+    def inbox(self, connection_id: int) -> None: ...
+
+    def relay(self, connection_id: int) -> None: ...
+
+
+class NoWaker:
+    """For one-shot commands: nothing listens, the schedules and sweeper pick the work up."""
+
+    def inbox(self, connection_id: int) -> None:
+        return None
+
+    def relay(self, connection_id: int) -> None:
+        return None
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -21,6 +41,11 @@ class Runtime:
     sessions: sessionmaker[Session]
     vault: Vault
     clock: Clock = field(default_factory=SystemClock)
+    wake: Waker = field(default_factory=NoWaker)
+    # Rate limiters per connection, shared by every job of the process (see app.ratelimits).
+    limiters: dict[Any, Any] = field(default_factory=dict)
+    # Raises when the queue cannot be reached; None where the process has no queue.
+    queue_ping: Callable[[], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Runtime:

@@ -71,6 +71,29 @@ class Settings(BaseSettings):
     writeback_backoff_seconds: float = Field(
         30.0, gt=0, description="First write-back retry delay; doubled per attempt."
     )
+    queue_url: str | None = Field(
+        None, description="redis://... for the scaled set-up; a SQLite queue file otherwise."
+    )
+    worker_threads: int = Field(4, ge=1, le=64, description="Task threads per process.")
+    webhook_max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Larger webhook deliveries are refused (413)."
+    )
+    webhook_coalesce_ms: int = Field(
+        500, ge=0, description="Events arriving within this window are processed together."
+    )
+    hubspot_app_client_secret: SecretStr | None = Field(
+        None, description="Client secret of a public HubSpot app serving many portals."
+    )
+    inbox_retention_days: float = Field(30.0, gt=0, description="Processed events kept this long.")
+    inbox_max_attempts: int = Field(
+        10, ge=1, description="Attempts at an inbox event before it is kept as failed."
+    )
+    sync_interval_minutes: int = Field(
+        5, ge=1, le=59, description="Incremental sync of every connection (the safety net)."
+    )
+    decay_interval_minutes: int = Field(
+        1, ge=1, le=59, description="How often contacts whose decay is due are rescored."
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -85,6 +108,13 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("queue_url")
+    @classmethod
+    def _known_queue(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be a redis:// URL (leave unset for the embedded queue)")
         return value
 
     @cached_property

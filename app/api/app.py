@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
 from app import __version__
-from app.api import health
+from app.api import health, webhooks
 from app.logging import bound
 from app.runtime import Runtime
 
@@ -17,10 +19,25 @@ from app.runtime import Runtime
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="Glengarry", version=__version__, docs_url="/docs", redoc_url=None)
+def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
+    """The service; with `consumer`, a huey consumer runs beside it (the embedded default)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if consumer is not None:
+            consumer.start()
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                consumer.stop(graceful=True)
+
+    app = FastAPI(
+        title="Glengarry", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan
+    )
     app.state.runtime = runtime
     app.include_router(health.router)
+    app.include_router(webhooks.router)
 
     @app.middleware("http")
     async def request_id(

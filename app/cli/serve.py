@@ -1,4 +1,4 @@
-"""`glengarry serve`: the HTTP service (health, webhooks, operations API)."""
+"""`glengarry serve` and `glengarry worker`: the HTTP service and the queue's workers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import uvicorn
 
 from app.api import create_app
 from app.cli import context
+from app.logging import get_logger
+from app.service import Service
+
+log = get_logger(__name__)
 
 
 def serve(
@@ -15,13 +19,29 @@ def serve(
         None, min=1, max=65535, help="Port to listen on [default: GLENGARRY_PORT]."
     ),
 ) -> None:
-    """Run the service in the foreground until stopped."""
-    runtime = context.runtime()
-    settings = runtime.settings
+    """Run the service (webhooks, API, health, metrics) in the foreground until stopped.
+
+    On the embedded default the queue's consumer runs inside this process; with
+    GLENGARRY_QUEUE_URL set, start `glengarry worker` processes instead.
+    """
+    service = Service.wire(context.runtime())
+    settings = service.runtime.settings
+    embedded = service.consumer(embedded=True) if service.embedded else None
     uvicorn.run(
-        create_app(runtime),
+        create_app(service.runtime, consumer=embedded),
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,  # our structlog configuration owns stderr
         access_log=False,
     )
+
+
+def worker() -> None:
+    """Consume the queue: webhook processing, write-back, scheduled syncs and decay."""
+    service = Service.wire(context.runtime())
+    if service.embedded:
+        log.warning(
+            "worker on the embedded SQLite queue: `glengarry serve` already consumes it; "
+            "set GLENGARRY_QUEUE_URL for the scaled set-up"
+        )
+    service.consumer(embedded=False).run()

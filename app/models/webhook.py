@@ -34,3 +34,5 @@ class InboxEvent(Base):
     # A worker's claim on the event; an expired claim (a dead worker) is taken again.
     claim_token: Mapped[str | None] = mapped_column(String(32))
     claimed_until: Mapped[datetime | None]
+    # The CRM record the event is about: coalescing, and purging on privacy deletion.
+    object_id: Mapped[str | None] = mapped_column(String(64))

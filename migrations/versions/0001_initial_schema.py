@@ -173,6 +173,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("claim_token", sa.String(length=32), nullable=True),
         sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("object_id", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["connection_id"],
             ["connections.id"],

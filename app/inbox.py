@@ -1,0 +1,79 @@
+"""The webhook inbox: each event stored once (deduplicated), before anything else happens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.models import InboxEvent
+from app.sql import upsert_insert
+from connectors.base import ChangeEvent, ChangeKind
+
+
+@dataclass(frozen=True)
+class Stored:
+    new: int
+    duplicates: int
+
+
+def event_document(event: ChangeEvent) -> dict[str, Any]:
+    return {
+        "kind": event.kind.value,
+        "crm_id": event.crm_id,
+        "account_id": event.account_id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "property_name": event.property_name,
+        "property_value": event.property_value,
+        "merged_crm_ids": list(event.merged_crm_ids),
+        "raw": dict(event.raw),
+    }
+
+
+def document_event(document: dict[str, Any], dedup_key: str) -> ChangeEvent:
+    return ChangeEvent(
+        dedup_key=dedup_key,
+        account_id=str(document.get("account_id", "")),
+        kind=ChangeKind(document["kind"]),
+        crm_id=str(document["crm_id"]),
+        occurred_at=datetime.fromisoformat(document["occurred_at"]),
+        property_name=document.get("property_name"),
+        property_value=document.get("property_value"),
+        merged_crm_ids=tuple(document.get("merged_crm_ids") or ()),
+        raw=document.get("raw") or {},
+    )
+
+
+def store_events(
+    session: Session,
+    source: str,
+    connection_id: int,
+    events: Sequence[ChangeEvent],
+    now: datetime,
+) -> Stored:
+    """INSERT ... ON CONFLICT DO NOTHING on (source, dedup key): a retried event is one row."""
+    if not events:
+        return Stored(0, 0)
+    unique = {event.dedup_key: event for event in events}
+    rows = [
+        {
+            "source": source,
+            "connection_id": connection_id,
+            "dedup_key": key,
+            "event": event_document(event),
+            "received_at": now,
+            "attempts": 0,
+            "object_id": event.crm_id,
+        }
+        for key, event in unique.items()
+    ]
+    statement = (
+        upsert_insert(session, InboxEvent)
+        .on_conflict_do_nothing(index_elements=["source", "dedup_key"])
+        .returning(InboxEvent.id)
+    )
+    new = len(session.execute(statement, rows).all())
+    return Stored(new, len(events) - new)

@@ -1,0 +1,48 @@
+"""One rate limiter per connection and process, on shared storage when there is Redis.
+
+The embedded default keeps the windows in memory (one process serves everything); the scaled
+set-up keeps them in Redis so that every process and machine draws on the same allocation.
+Memory windows are bound to an event loop, so workers run their jobs on one loop
+(`app.worker.loop`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+
+from app.models import Connection
+from app.settings import Settings
+from connectors.http import RateLimiter
+from connectors.hubspot.limits import AppType, buckets_for
+
+_lock = threading.Lock()
+
+
+def _storage(settings: Settings) -> Storage:
+    if settings.queue_url:
+        return RedisStorage(f"async+{settings.queue_url}", implementation="redispy")
+    return MemoryStorage()
+
+
+def limiter_for(
+    settings: Settings, cache: dict[Any, RateLimiter], connection: Connection
+) -> RateLimiter:
+    """The limiter of this connection in `cache` (the process runtime's), made on first use."""
+    app_type = AppType(connection.options.get("app_type", AppType.PRIVATE_PRO.value))
+    try:  # memory windows belong to one event loop: never hand them to another
+        loop = id(asyncio.get_running_loop())
+    except RuntimeError:
+        loop = 0
+    key = (connection.id, app_type.value, connection.api_budget_share, loop)
+    with _lock:
+        limiter = cache.get(key)
+        if limiter is None:
+            limiter = RateLimiter(
+                buckets_for(app_type, connection.api_budget_share), storage=_storage(settings)
+            )
+            cache[key] = limiter
+        return limiter

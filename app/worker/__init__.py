@@ -1,0 +1,1 @@
+"""Background work: jobs (plain functions), the huey queue that wakes them, schedules."""

@@ -1,0 +1,411 @@
+"""Worker jobs: plain async functions over the runtime. The huey tasks only call them.
+
+Every job reads what to do from the tables (inbox, outbox, qualifications, cursors), so a job
+that is lost or run twice changes nothing: the sweeper and the schedules pick the work up again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app import connections
+from app.criteria_store import active_criteria
+from app.inbox import document_event
+from app.logging import bound, get_logger
+from app.metrics import EVENTS, PROCESSING_LAG, WRITES
+from app.models import (
+    Connection,
+    Contact,
+    InboxEvent,
+    OutboxEntry,
+    OutboxState,
+    QualificationRecord,
+    SyncKind,
+    SyncRun,
+    SyncState,
+)
+from app.runtime import Runtime
+from app.sync.lease import LeaseHeld
+from app.sync.run import SyncRunner, relay_policy
+from app.sync.scoring import ScoreCounts, rescore_due, score_contacts
+from app.sync.store import store_activities, store_contacts
+from app.sync.usage import UsageCounter
+from app.sync.writeback import RelayResult, relay_outbox
+from app.worker.events import plan
+from connectors.base import ChangeEvent
+from connectors.errors import ConnectorError
+
+log = get_logger(__name__)
+CLAIM = timedelta(minutes=5)
+INBOX_BATCH = 1_000
+DECAY_BATCH = 5_000
+RESCORE_BATCH = 1_000
+
+
+@dataclass
+class InboxResult:
+    events: int = 0
+    echoes: int = 0
+    read: int = 0
+    deleted: int = 0
+    purged: int = 0
+    scoring: ScoreCounts | None = None
+    relay: RelayResult | None = None
+    error: str | None = None
+
+
+def _claim_inbox(
+    session: Session, connection_id: int, now: datetime, max_attempts: int
+) -> tuple[str, list[tuple[int, ChangeEvent, datetime]]]:
+    token = uuid.uuid4().hex
+    due = (
+        InboxEvent.connection_id == connection_id,
+        InboxEvent.processed_at.is_(None),
+        InboxEvent.attempts < max_attempts,
+        or_(InboxEvent.claimed_until.is_(None), InboxEvent.claimed_until <= now),
+    )
+    ids = (
+        select(InboxEvent.id)
+        .where(*due)
+        .order_by(InboxEvent.received_at, InboxEvent.id)
+        .limit(INBOX_BATCH)
+    )
+    session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.id.in_(ids.scalar_subquery()), *due)
+        .values(claim_token=token, claimed_until=now + CLAIM)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(InboxEvent.id, InboxEvent.event, InboxEvent.dedup_key, InboxEvent.received_at).where(
+            InboxEvent.claim_token == token
+        )
+    ).all()
+    return token, [(r.id, document_event(r.event, r.dedup_key), r.received_at) for r in rows]
+
+
+async def process_inbox(runtime: Runtime, connection_id: int) -> InboxResult:
+    """Coalesce the connection's waiting events per contact, read those contacts in batches,
+    rescore, queue the write-back, and send it."""
+    result = InboxResult()
+    rt = runtime
+    now = rt.clock.now()
+    with rt.sessions.begin() as session:
+        connection = session.get(Connection, connection_id)
+        if connection is None:
+            return result
+        token, claimed = _claim_inbox(session, connection_id, now, rt.settings.inbox_max_attempts)
+        if not claimed:
+            return result
+        active = active_criteria(session, now, rt.settings.criteria_file)
+        crm_ids = {event.crm_id for _, event, _ in claimed}
+        known = {
+            c.crm_id: c.properties
+            for c in session.scalars(
+                select(Contact).where(
+                    Contact.connection_id == connection_id, Contact.crm_id.in_(crm_ids)
+                )
+            )
+        }
+        session.expunge(connection)
+    result.events = len(claimed)
+    todo = plan([event for _, event, _ in claimed], known)
+    result.echoes = todo.echoes
+    usage = UsageCounter(connection_id)
+    connector = connections.open_connector(
+        rt, connection, properties=sorted(active.criteria.contact_properties), usage=usage
+    )
+    try:
+        with bound(connection=connection.name, job="inbox", events=len(claimed)):
+            fetched = list(await connector.read_contacts(sorted(todo.reread)))
+            activities = await connector.activities(fetched) if fetched else []
+            at = rt.clock.now()
+            with rt.sessions.begin() as session:
+                gone = todo.deleted | (todo.reread - {c.crm_id for c in fetched})
+                result.deleted = _mark_deleted(session, connection_id, gone, at)
+                result.purged = _purge(session, connection_id, todo.purged)
+                ids = store_contacts(session, connection_id, fetched, at)
+                store_activities(session, connection_id, ids, activities)
+                result.read = len(fetched)
+                result.scoring = score_contacts(
+                    session,
+                    connection_id,
+                    ids.values(),
+                    active.criteria,
+                    at,
+                    enqueue=connection.writes_enabled,
+                )
+                session.execute(
+                    update(InboxEvent)
+                    .where(InboxEvent.claim_token == token)
+                    .values(processed_at=at, claim_token=None, claimed_until=None, error=None)
+                )
+                usage.flush(session, at.date())
+            for _, _, received in claimed:
+                PROCESSING_LAG.observe(max(0.0, (at - received).total_seconds()))
+            EVENTS.labels(connection.name, "processed").inc(len(claimed))
+            if connection.writes_enabled:
+                result.relay = await relay_outbox(
+                    rt.sessions, connector, connection_id, rt.clock.now, relay_policy(rt)
+                )
+                _count_writes(connection.name, result.relay)
+    except ConnectorError as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        _release_inbox(rt, token, result.error)
+        log.warning("inbox processing failed; events kept for retry", error=result.error)
+    finally:
+        await connector.aclose()
+    return result
+
+
+def _release_inbox(runtime: Runtime, token: str, error: str) -> None:
+    """Count the attempt and make the events due again after a backoff; nothing is dropped."""
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        for event in session.scalars(select(InboxEvent).where(InboxEvent.claim_token == token)):
+            event.attempts += 1
+            event.error = error[:2000]
+            event.claim_token = None
+            event.claimed_until = now + min(timedelta(seconds=5 * 2**event.attempts), CLAIM * 12)
+
+
+def _mark_deleted(session: Session, connection_id: int, crm_ids: set[str], at: datetime) -> int:
+    if not crm_ids:
+        return 0
+    ids = list(
+        session.scalars(
+            select(Contact.id).where(
+                Contact.connection_id == connection_id,
+                Contact.crm_id.in_(crm_ids),
+                Contact.deleted_at.is_(None),
+            )
+        )
+    )
+    if ids:
+        session.execute(update(Contact).where(Contact.id.in_(ids)).values(deleted_at=at))
+        session.execute(
+            delete(OutboxEntry).where(
+                OutboxEntry.contact_id.in_(ids), OutboxEntry.state == OutboxState.PENDING
+            )
+        )
+        session.execute(
+            update(QualificationRecord)
+            .where(QualificationRecord.contact_id.in_(ids))
+            .values(next_change_at=None)
+        )
+    return len(ids)
+
+
+def _purge(session: Session, connection_id: int, crm_ids: set[str]) -> int:
+    """Privacy deletion: the contact, its activities, qualifications, history and raw events."""
+    if not crm_ids:
+        return 0
+    session.execute(
+        delete(InboxEvent).where(
+            InboxEvent.connection_id == connection_id,
+            InboxEvent.object_id.in_(crm_ids),
+            InboxEvent.claim_token.is_(None),
+        )
+    )
+    purged = session.execute(
+        delete(Contact)
+        .where(Contact.connection_id == connection_id, Contact.crm_id.in_(crm_ids))
+        .returning(Contact.id)
+    ).all()
+    return len(purged)
+
+
+def _count_writes(name: str, relay: RelayResult) -> None:
+    WRITES.labels(name, "sent").inc(relay.sent)
+    WRITES.labels(name, "retrying").inc(relay.retrying)
+    WRITES.labels(name, "failed").inc(relay.failed)
+
+
+async def relay(runtime: Runtime, connection_id: int) -> RelayResult:
+    with runtime.sessions() as session:
+        connection = session.get(Connection, connection_id)
+        if connection is None or not connection.writes_enabled:
+            return RelayResult()
+        session.expunge(connection)
+    connector = connections.open_connector(runtime, connection)
+    try:
+        result = await relay_outbox(
+            runtime.sessions, connector, connection_id, runtime.clock.now, relay_policy(runtime)
+        )
+    finally:
+        await connector.aclose()
+    _count_writes(connection.name, result)
+    return result
+
+
+async def incremental_sync(runtime: Runtime, connection_id: int) -> SyncState | None:
+    """The safety net for missed webhooks; skipped while another process holds the lease."""
+    try:
+        report = await SyncRunner(runtime, str(connection_id)).run()
+    except LeaseHeld:
+        return None
+    return report.state
+
+
+async def decay(runtime: Runtime, connection_id: int) -> ScoreCounts:
+    """Rescore exactly the contacts whose `next_change_at` has passed (an indexed query)."""
+    total = ScoreCounts()
+    now = runtime.clock.now()
+    while True:
+        with runtime.sessions.begin() as session:
+            active = active_criteria(session, now, runtime.settings.criteria_file)
+            due = list(
+                session.scalars(
+                    select(QualificationRecord.contact_id)
+                    .join(Contact, Contact.id == QualificationRecord.contact_id)
+                    .where(
+                        QualificationRecord.next_change_at <= now,
+                        QualificationRecord.criteria_version == active.version,
+                        Contact.connection_id == connection_id,
+                    )
+                    .order_by(QualificationRecord.next_change_at)
+                    .limit(DECAY_BATCH)
+                )
+            )
+            if not due:
+                break
+            connection = session.get(Connection, connection_id)
+            enqueue = connection is not None and connection.writes_enabled
+            counts = rescore_due(session, connection_id, due, active.criteria, now, enqueue=enqueue)
+            total.add(counts)
+            if counts.scored < len(due):  # rows that could not move on: stop, do not spin
+                break
+    if total.to_write:
+        runtime.wake.relay(connection_id)
+    return total
+
+
+async def rescore_all(runtime: Runtime) -> int:
+    """After a criteria change: rescore every contact in batches, resumable from its run row."""
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        active = active_criteria(session, now, runtime.settings.criteria_file)
+        run = session.scalars(
+            select(SyncRun).where(
+                SyncRun.kind == SyncKind.RESCORE, SyncRun.state == SyncState.RUNNING
+            )
+        ).first()
+        if run is None or run.progress.get("criteria_version") != active.version:
+            run = SyncRun(
+                kind=SyncKind.RESCORE,
+                started_at=now,
+                progress={"criteria_version": active.version, "after_id": 0, "scored": 0},
+            )
+            session.add(run)
+            session.flush()
+        run_id = run.id
+    scored = 0
+    while True:
+        with runtime.sessions.begin() as session:
+            run = session.get(SyncRun, run_id)
+            assert run is not None
+            after = int(run.progress.get("after_id", 0))
+            batch = session.execute(
+                select(Contact.id, Contact.connection_id, Connection.writes_enabled)
+                .join(Connection, Connection.id == Contact.connection_id)
+                .where(Contact.id > after, Contact.deleted_at.is_(None))
+                .order_by(Contact.id)
+                .limit(RESCORE_BATCH)
+            ).all()
+            if not batch:
+                run.state, run.finished_at = SyncState.SUCCEEDED, runtime.clock.now()
+                run.counts = {"scored": run.progress.get("scored", 0)}
+                break
+            by_connection: dict[tuple[int, bool], list[int]] = {}
+            for contact_id, connection_id, writes in batch:
+                by_connection.setdefault((connection_id, writes), []).append(contact_id)
+            at = runtime.clock.now()
+            for (connection_id, writes), ids in by_connection.items():
+                score_contacts(session, connection_id, ids, active.criteria, at, enqueue=writes)
+            scored += len(batch)
+            run.progress = {
+                **run.progress,
+                "after_id": batch[-1][0],
+                "scored": int(run.progress.get("scored", 0)) + len(batch),
+            }
+    for connection_id in _connection_ids(runtime):
+        runtime.wake.relay(connection_id)
+    return scored
+
+
+def _connection_ids(runtime: Runtime) -> list[int]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(Connection.id).order_by(Connection.id)))
+
+
+def sweep(runtime: Runtime) -> dict[str, list[int]]:
+    """Re-wake what huey may have lost: due inbox events and due outbox rows, per connection."""
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        inbox = list(
+            session.scalars(
+                select(InboxEvent.connection_id)
+                .where(
+                    InboxEvent.processed_at.is_(None),
+                    InboxEvent.attempts < runtime.settings.inbox_max_attempts,
+                    or_(InboxEvent.claimed_until.is_(None), InboxEvent.claimed_until <= now),
+                    InboxEvent.connection_id.is_not(None),
+                )
+                .distinct()
+            )
+        )
+        outbox = list(
+            session.scalars(
+                select(OutboxEntry.connection_id)
+                .where(OutboxEntry.state == OutboxState.PENDING, OutboxEntry.next_attempt_at <= now)
+                .distinct()
+            )
+        )
+    for connection_id in inbox:
+        if connection_id is not None:
+            runtime.wake.inbox(connection_id)
+    for connection_id in outbox:
+        runtime.wake.relay(connection_id)
+    return {"inbox": [c for c in inbox if c is not None], "outbox": outbox}
+
+
+def prune_inbox(runtime: Runtime) -> int:
+    cutoff = runtime.clock.now() - timedelta(days=runtime.settings.inbox_retention_days)
+    with runtime.sessions.begin() as session:
+        return len(
+            session.execute(
+                delete(InboxEvent)
+                .where(InboxEvent.processed_at.is_not(None), InboxEvent.processed_at < cutoff)
+                .returning(InboxEvent.id)
+            ).all()
+        )
+
+
+def pending_counts(runtime: Runtime) -> dict[str, int]:
+    with runtime.sessions() as session:
+        inbox = session.scalar(
+            select(func.count()).select_from(InboxEvent).where(InboxEvent.processed_at.is_(None))
+        )
+        outbox = session.scalar(
+            select(func.count())
+            .select_from(OutboxEntry)
+            .where(OutboxEntry.state == OutboxState.PENDING)
+        )
+    return {"inbox": inbox or 0, "outbox": outbox or 0}
+
+
+__all__ = [
+    "InboxResult",
+    "decay",
+    "incremental_sync",
+    "process_inbox",
+    "prune_inbox",
+    "relay",
+    "rescore_all",
+    "sweep",
+]
