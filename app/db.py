@@ -35,7 +35,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front, so a transaction that reads and then writes waits
+    # (busy_timeout) for another writer instead of failing with "database is locked".
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, connect_timeout: float = 5.0) -> Engine:

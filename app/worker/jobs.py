@@ -91,7 +91,28 @@ def _claim_inbox(
 
 async def process_inbox(runtime: Runtime, connection_id: int) -> InboxResult:
     """Coalesce the connection's waiting events per contact, read those contacts in batches,
-    rescore, queue the write-back, and send it."""
+    rescore, queue the write-back, and send it; batch after batch until none is waiting."""
+    total = InboxResult(scoring=ScoreCounts(), relay=RelayResult())
+    while True:
+        batch = await _process_batch(runtime, connection_id)
+        if batch.events == 0 or batch.error is not None:
+            total.error = batch.error
+            return total
+        total.events += batch.events
+        total.echoes += batch.echoes
+        total.read += batch.read
+        total.deleted += batch.deleted
+        total.purged += batch.purged
+        if batch.scoring is not None and total.scoring is not None:
+            total.scoring.add(batch.scoring)
+        if batch.relay is not None and total.relay is not None:
+            total.relay.sent += batch.relay.sent
+            total.relay.retrying += batch.relay.retrying
+            total.relay.failed += batch.relay.failed
+            total.relay.batches += batch.relay.batches
+
+
+async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
     result = InboxResult()
     rt = runtime
     now = rt.clock.now()
@@ -209,7 +230,6 @@ def _purge(session: Session, connection_id: int, crm_ids: set[str]) -> int:
         delete(InboxEvent).where(
             InboxEvent.connection_id == connection_id,
             InboxEvent.object_id.in_(crm_ids),
-            InboxEvent.claim_token.is_(None),
         )
     )
     purged = session.execute(

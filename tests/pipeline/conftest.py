@@ -15,16 +15,19 @@ from app.settings import load_settings
 from app.vault import Vault
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
-from qualification.population import generate_population
+from qualification.population import Member, generate_population
 
 CONTACTS = 300
 
 
+def population() -> Iterator[Member]:
+    end = datetime.now(UTC)
+    return generate_population(CONTACTS, 11, end - timedelta(days=90), end)
+
+
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    end = datetime.now(UTC)
-    members = generate_population(CONTACTS, 11, end - timedelta(days=90), end)
-    with SandboxServer(SandboxConfig(rate_limits="off"), members=members) as server:
+    with SandboxServer(SandboxConfig(rate_limits="off"), members=population()) as server:
         yield server
 
 

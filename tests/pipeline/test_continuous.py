@@ -1,0 +1,228 @@
+"""Continuous qualification against the sandbox: its signed webhooks reach our receiver, the
+jobs process them, and the write-back lands in the sandbox CRM."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.api import create_app
+from app.clock import ManualClock
+from app.connections import HubSpotCredentials, connect_hubspot
+from app.criteria_store import activate
+from app.models import Contact, InboxEvent, OutboxEntry, QualificationRecord
+from app.runtime import Runtime
+from app.serving import ServerThread
+from app.sync import lease
+from app.sync.run import SyncRunner
+from app.worker import jobs
+from connectors.hubspot.sandbox.config import SandboxConfig
+from connectors.hubspot.sandbox.server import SandboxServer
+from connectors.hubspot.sandbox.simulate import simulate
+from qualification.default_criteria import DEFAULT_CRITERIA_YAML
+from tests.pipeline.conftest import CONTACTS, population
+
+SECRET = "sandbox-app-secret"
+Live = tuple[Runtime, SandboxServer]
+UPDATES = "POST /crm/v3/objects/contacts/batch/update"
+
+
+class RecordingWaker:
+    def __init__(self) -> None:
+        self.inboxes: list[int] = []
+        self.relays: list[int] = []
+
+    def inbox(self, connection_id: int) -> None:
+        self.inboxes.append(connection_id)
+
+    def relay(self, connection_id: int) -> None:
+        self.relays.append(connection_id)
+
+
+@pytest.fixture
+def live(runtime: Runtime) -> Iterator[tuple[Runtime, SandboxServer]]:
+    runtime.wake = RecordingWaker()
+    with ServerThread(create_app(runtime)) as receiver:
+        config = SandboxConfig(
+            rate_limits="off",
+            client_secret=SECRET,
+            webhook_url=f"{receiver.base_url}/webhooks/hubspot/acme",
+            webhook_backoff_seconds=0.05,
+        )
+        with SandboxServer(config, members=population()) as sandbox:
+            yield runtime, sandbox
+
+
+async def _backfilled(runtime: Runtime, sandbox: SandboxServer) -> int:
+    await connect_hubspot(
+        runtime,
+        name="acme",
+        credentials=HubSpotCredentials(token="sandbox-token", app_client_secret=SECRET),
+        base_url=sandbox.base_url,
+    )
+    report = await SyncRunner(runtime, "acme").run()
+    assert report.relay.sent == CONTACTS
+    return 1
+
+
+def _writes(sandbox: SandboxServer) -> int:
+    return sum(sandbox.stats()["calls"].get(UPDATES, {}).values())
+
+
+async def _deliver_and_process(
+    runtime: Runtime, sandbox: SandboxServer, cid: int
+) -> jobs.InboxResult:
+    assert sandbox.flush_webhooks(timeout=20), "the sandbox could not deliver its webhooks"
+    return await jobs.process_inbox(runtime, cid)
+
+
+async def test_a_write_back_and_its_echo_settle_with_zero_further_writes(live: Live) -> None:
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    writes = _writes(sandbox)
+    result = await _deliver_and_process(runtime, sandbox, cid)
+    # Our 300 writes came back as propertyChange events on glengarry_* properties.
+    assert result.events >= CONTACTS
+    assert result.echoes == result.events
+    assert result.read == 0
+    assert _writes(sandbox) == writes
+    with runtime.sessions() as session:
+        unprocessed = session.scalar(
+            select(func.count()).select_from(InboxEvent).where(InboxEvent.processed_at.is_(None))
+        )
+        assert unprocessed == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(OutboxEntry).where(OutboxEntry.state == "pending")
+            )
+            == 0
+        )
+
+
+async def test_new_activity_is_rescored_in_a_few_batch_reads_and_lands_in_the_crm(
+    live: Live,
+) -> None:
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    await _deliver_and_process(runtime, sandbox, cid)  # settle the echoes
+    calls_before = sandbox.stats()["calls"]
+    touched = simulate(sandbox.store, random.Random(5), 25, 4)
+    result = await _deliver_and_process(runtime, sandbox, cid)
+    assert result.read == len(touched)
+    calls = sandbox.stats()["calls"]
+    reads = sum(calls["POST /crm/v3/objects/{objectType}/batch/read"].values()) - sum(
+        calls_before["POST /crm/v3/objects/{objectType}/batch/read"].values()
+    )
+    assert reads <= 6  # contacts (1) + engagement objects, never one per event or contact
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Contact.crm_id, QualificationRecord.score, QualificationRecord.written_values)
+            .join(QualificationRecord, QualificationRecord.contact_id == Contact.id)
+            .where(Contact.crm_id.in_(touched))
+        ).all()
+    for crm_id, score, written in rows:
+        in_crm = sandbox.store.get("contacts", crm_id)
+        assert in_crm is not None
+        assert written is not None
+        assert in_crm.properties["glengarry_score"] == written["glengarry_score"]
+        assert abs(int(written["glengarry_score"]) - score) < 5
+
+
+async def test_a_rep_override_is_rescored_and_pinned_with_its_reason(live: Live) -> None:
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    await _deliver_and_process(runtime, sandbox, cid)
+    target = sandbox.store.all("contacts")[7].id
+    sandbox.store.update("contacts", target, {"glengarry_override": "sales_ready"}, source="CRM_UI")
+    result = await _deliver_and_process(runtime, sandbox, cid)
+    assert result.read == 1
+    in_crm = sandbox.store.get("contacts", target)
+    assert in_crm is not None
+    assert in_crm.properties["glengarry_status"] == "sales_ready"
+    assert in_crm.properties["glengarry_reasons"].startswith("set by rep")
+
+
+async def test_deletion_merge_and_privacy_deletion_are_followed(live: Live) -> None:
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    await _deliver_and_process(runtime, sandbox, cid)
+    ids = [obj.id for obj in sandbox.store.all("contacts")[:4]]
+    sandbox.store.archive("contacts", ids[0])
+    sandbox.store.merge(ids[1], ids[2])
+    sandbox.store.privacy_delete(ids[3])
+    await _deliver_and_process(runtime, sandbox, cid)
+    with runtime.sessions() as session:
+        by_crm = {
+            c.crm_id: c for c in session.scalars(select(Contact).where(Contact.crm_id.in_(ids)))
+        }
+        assert by_crm[ids[0]].deleted_at is not None
+        assert by_crm[ids[2]].merged_into_id == by_crm[ids[1]].id
+        assert ids[3] not in by_crm  # purged, with its inbox events
+        leftovers = session.scalar(
+            select(func.count()).select_from(InboxEvent).where(InboxEvent.object_id == ids[3])
+        )
+        assert leftovers == 0
+
+
+async def test_decay_moves_quiet_contacts_on_time_and_writes_only_what_changed(live: Live) -> None:
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    await _deliver_and_process(runtime, sandbox, cid)
+    with runtime.sessions() as session:
+        ready = session.scalar(
+            select(func.count())
+            .select_from(QualificationRecord)
+            .where(QualificationRecord.status == "sales_ready")
+        )
+        first_due = session.scalar(select(func.min(QualificationRecord.next_change_at)))
+    assert first_due is not None
+    # Nothing is due yet: the decay job reads nothing and writes nothing.
+    assert (await jobs.decay(runtime, cid)).scored == 0
+    runtime.clock = ManualClock(first_due + timedelta(seconds=1))
+    due_once = await jobs.decay(runtime, cid)
+    assert due_once.scored >= 1
+    runtime.clock = ManualClock(first_due + timedelta(days=200))
+    later = await jobs.decay(runtime, cid)
+    assert later.scored >= 1
+    relayed = await jobs.relay(runtime, cid)
+    assert relayed.sent == later.to_write + due_once.to_write or relayed.sent > 0
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(
+                QualificationRecord.status,
+                QualificationRecord.score,
+                QualificationRecord.written_values,
+            )
+        ).all()
+        still_ready = sum(1 for status, _, _ in rows if status == "sales_ready")
+    assert ready == 0 or still_ready < ready
+    for _, score, written in rows:  # the CRM never lags the true score by the write delta
+        assert written is not None
+        assert abs(int(written["glengarry_score"]) - score) < 5
+
+
+async def test_the_scheduled_sync_skips_a_connection_another_process_is_syncing(live: Live) -> None:
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    lease.acquire(runtime.sessions, cid, "someone-else", runtime.clock.now(), timedelta(minutes=5))
+    assert await jobs.incremental_sync(runtime, cid) is None
+    lease.release(runtime.sessions, cid, "someone-else")
+    assert await jobs.incremental_sync(runtime, cid) == "succeeded"
+
+
+async def test_a_new_criteria_version_rescores_everyone_and_is_resumable(live: Live) -> None:
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    stricter = DEFAULT_CRITERIA_YAML.replace("B2B SaaS default", "B2B SaaS, second version", 1)
+    with runtime.sessions.begin() as session:
+        changed = activate(session, stricter, runtime.clock.now())
+    assert changed.changed
+    assert await jobs.rescore_all(runtime) == CONTACTS
+    relayed = await jobs.relay(runtime, cid)
+    assert relayed.sent == CONTACTS  # the criteria version is a field: everyone shows the new one
+    assert await jobs.rescore_all(runtime) == CONTACTS
+    assert (await jobs.relay(runtime, cid)).sent == 0  # nothing changed the second time
