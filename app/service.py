@@ -18,8 +18,8 @@ class Service:
     tasks: Tasks
 
     @classmethod
-    def wire(cls, runtime: Runtime) -> Service:
-        huey = build_huey(runtime.settings)
+    def wire(cls, runtime: Runtime, *, queue_name: str = "glengarry") -> Service:
+        huey = build_huey(runtime.settings, queue_name)
         tasks = Tasks(huey, lambda: runtime)
         runtime.wake = HueyWaker(tasks)
         runtime.queue_ping = lambda: ping(huey)

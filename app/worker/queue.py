@@ -23,13 +23,12 @@ from app.worker import jobs, loop
 log = get_logger(__name__)
 
 
-def build_huey(settings: Settings) -> Huey:
+def build_huey(settings: Settings, name: str = "glengarry") -> Huey:
     if settings.queue_url:
-        return RedisHuey("glengarry", url=settings.queue_url, results=False)
+        return RedisHuey(name, url=settings.queue_url, results=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(
-        "glengarry", filename=str(settings.data_dir / "queue.db"), results=False, fsync=False
-    )
+    queue_file = str(settings.data_dir / "queue.db")
+    return SqliteHuey(name, filename=queue_file, results=False, fsync=False)
 
 
 class Tasks:
