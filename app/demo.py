@@ -6,21 +6,33 @@ connects to it as it would to HubSpot, installs its fields, backfills, scores an
 
 from __future__ import annotations
 
+import asyncio
 import math
+import random
+import secrets
+import statistics
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import delete, func, select
 
+from app.api import create_app
 from app.connections import HubSpotCredentials, connect_hubspot
 from app.models import Connection, Contact, QualificationRecord
 from app.runtime import Runtime
+from app.service import Service
+from app.serving import ServerThread
 from app.sync.run import SyncReport, SyncRunner
+from app.worker.jobs import pending_counts
 from connectors.hubspot.mapping import ENGAGEMENT_OBJECTS
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
+from connectors.hubspot.sandbox.store import Change
 from qualification.population import generate_population
 
 DEMO_CONNECTION = "demo"
@@ -54,29 +66,130 @@ def sandbox_engagements(sandbox: SandboxServer) -> int:
     return sum(sandbox.store.count(object_type) for object_type in ENGAGEMENT_OBJECTS)
 
 
-async def run_demo(runtime: Runtime, console: Console, *, contacts: int, seed: int) -> SyncReport:
+async def run_demo(
+    runtime: Runtime, console: Console, *, contacts: int, seed: int, live_seconds: float
+) -> SyncReport:
     end = runtime.clock.now()
     members = generate_population(contacts, seed, end - HISTORY, end)
     console.print(f"[bold]Glengarry demo[/]: a HubSpot sandbox with {contacts:,} contacts")
-    with SandboxServer(SandboxConfig(rate_limits="pro", seed=seed), members=members) as sandbox:
-        with runtime.sessions.begin() as session:  # a previous demo's connection goes first
-            session.execute(delete(Connection).where(Connection.name == DEMO_CONNECTION))
-        _, fields = await connect_hubspot(
-            runtime,
-            name=DEMO_CONNECTION,
-            credentials=HubSpotCredentials(token=sandbox.config.token),
-            base_url=sandbox.base_url,
+    app_secret = secrets.token_urlsafe(24)  # the sandbox signs its webhooks with it
+    service = Service.wire(runtime)
+    service.huey.flush()  # a previous demo's wake-ups are stale: the tables are the truth
+    receiver = ServerThread(create_app(runtime, consumer=service.consumer(embedded=True)))
+    with receiver:
+        config = SandboxConfig(
+            rate_limits="pro",
+            seed=seed,
+            client_secret=app_secret,
+            webhook_url=f"{receiver.base_url}/webhooks/hubspot/{DEMO_CONNECTION}",
         )
-        console.print(
-            f"connected to portal {sandbox.config.portal_id} at {sandbox.base_url}; "
-            f"fields: {', '.join(sorted({f.state.value for f in fields}))}"
-        )
-        report = await SyncRunner(runtime, DEMO_CONNECTION, full=True).run()
-        floor = backfill_floor(contacts, sandbox_engagements(sandbox), report.relay.sent)
-        _print_statuses(runtime, console)
-        _print_most_ready(runtime, console)
-        _print_calls(console, report, floor)
+        with SandboxServer(config, members=members) as sandbox:
+            report = await _backfill(runtime, console, sandbox, contacts, app_secret)
+            if live_seconds > 0:
+                await asyncio.to_thread(_live, runtime, console, sandbox, live_seconds, seed)
     return report
+
+
+async def _backfill(
+    runtime: Runtime, console: Console, sandbox: SandboxServer, contacts: int, app_secret: str
+) -> SyncReport:
+    with runtime.sessions.begin() as session:  # a previous demo's connection goes first
+        session.execute(delete(Connection).where(Connection.name == DEMO_CONNECTION))
+    _, fields = await connect_hubspot(
+        runtime,
+        name=DEMO_CONNECTION,
+        credentials=HubSpotCredentials(token=sandbox.config.token, app_client_secret=app_secret),
+        base_url=sandbox.base_url,
+    )
+    console.print(
+        f"connected to portal {sandbox.config.portal_id} at {sandbox.base_url}; "
+        f"fields: {', '.join(sorted({f.state.value for f in fields}))}"
+    )
+    report = await SyncRunner(runtime, DEMO_CONNECTION, full=True).run()
+    floor = backfill_floor(contacts, sandbox_engagements(sandbox), report.relay.sent)
+    _print_statuses(runtime, console)
+    _print_most_ready(runtime, console)
+    _print_calls(console, report, floor)
+    return report
+
+
+class LandingWatch:
+    """Listens to the sandbox CRM: when Glengarry's write for a touched contact lands, the
+    event-to-field latency is taken; status changes are printed as they land."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._lock = threading.Lock()
+        self.touched_at: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.status_changes = 0
+
+    def touched(self, crm_ids: list[str], at: float) -> None:
+        with self._lock:
+            for crm_id in crm_ids:
+                self.touched_at.setdefault(crm_id, at)
+
+    def __call__(self, change: Change) -> None:  # called by the sandbox, under its lock
+        name = change.property_name or ""
+        if change.kind.value != "propertyChange" or not name.startswith("glengarry_"):
+            return
+        with self._lock:
+            started = self.touched_at.pop(change.object_id, None)
+            if started is not None:
+                self.latencies.append(time.monotonic() - started)
+        if name == "glengarry_status":
+            self.status_changes += 1
+            self._console.print(
+                f"  {time.strftime('%H:%M:%S')}  contact {change.object_id} is now "
+                f"[bold]{change.property_value}[/]"
+            )
+
+
+def _live(
+    runtime: Runtime, console: Console, sandbox: SandboxServer, seconds: float, seed: int
+) -> None:
+    """Simulated activity for `seconds`; the service keeps the CRM fields current."""
+    console.print(
+        f"\n[bold]Live[/]: {seconds:.0f} s of simulated activity; status changes as they land "
+        "in the CRM:"
+    )
+    _wait_for_quiet(runtime, sandbox, timeout=60)  # the backfill's echoes settle first
+    watch = LandingWatch(console)
+    sandbox.store.subscribe(watch)
+    rng = random.Random(seed)  # noqa: S311 - the pace of a demo, not a secret
+    try:
+        with httpx.Client(base_url=sandbox.base_url, timeout=10) as http:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                body = {"contacts": rng.randint(3, 12), "events_per_contact": rng.randint(1, 4)}
+                started = time.monotonic()
+                touched = http.post("/_sandbox/simulate", json=body).json()["contact_ids"]
+                watch.touched(touched, started)
+                time.sleep(1.0)  # the demo's pace: one burst of activity a second
+        _wait_for_quiet(runtime, sandbox, timeout=30)
+    finally:
+        sandbox.store.unsubscribe(watch)
+    latencies = sorted(watch.latencies)
+    if latencies:
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)]
+        console.print(
+            f"{watch.status_changes} status changes landed; event-to-field latency over "
+            f"{len(latencies)} writes: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
+            "(contacts whose activity changed nothing worth writing are not counted)."
+        )
+    else:
+        console.print("no write landed during the live phase")
+
+
+def _wait_for_quiet(runtime: Runtime, sandbox: SandboxServer, timeout: float) -> None:
+    """Until the sandbox has delivered its webhooks and the inbox and outbox are empty."""
+    sandbox.flush_webhooks(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(pending_counts(runtime).values()) and sandbox.flush_webhooks(0.1):
+            return
+        time.sleep(0.1)  # polling the condition with a deadline
 
 
 def _print_statuses(runtime: Runtime, console: Console) -> None:

@@ -14,7 +14,13 @@ class ServerThread:
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = uvicorn.Server(
             uvicorn.Config(
-                app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+                app,
+                host=host,
+                port=port,
+                log_config=None,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
             )
         )
         self._thread = threading.Thread(target=self._server.run, name="glengarry-http", daemon=True)
