@@ -19,3 +19,9 @@ class DatabaseError(GlengarryError):
 
 class SecretKeyError(GlengarryError):
     pass
+
+
+class InputError(GlengarryError):
+    """A file or option the user gave is missing or malformed; the message says where."""
+
+    exit_code = 2

@@ -8,9 +8,13 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
+from app.cli.connect import connect_cli
 from app.cli.db import db_cli
+from app.cli.demo import demo
 from app.cli.keys import keys_cli
-from app.cli.serve import serve
+from app.cli.sandbox import sandbox_cli
+from app.cli.serve import serve, worker
+from app.cli.sync import sync
 from app.errors import GlengarryError
 from app.logging import scrub
 
@@ -44,7 +48,12 @@ def root(
 
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(sandbox_cli, name="sandbox")
 cli.command()(serve)
+cli.command()(worker)
+cli.add_typer(connect_cli, name="connect")
+cli.command()(sync)
+cli.command()(demo)
 
 
 def main() -> None:

@@ -1,0 +1,320 @@
+"""Offline commands: check criteria, score, evaluate and calibrate files, generate a population.
+
+Nothing here touches a CRM or the database. Inputs are JSON Lines or CSV files (see
+app.records_io); results go to stdout, tables and notes to stderr, so the output pipes cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from qualification.calibration import calibrate as run_calibration
+from rich.console import Console
+from rich.table import Table
+
+from app.errors import InputError
+from app.records_io import FileFormat, read_activities, read_contacts, read_outcomes, writer
+from qualification.criteria import Criteria, CriteriaError, default_criteria, parse_criteria
+from qualification.default_criteria import DEFAULT_CRITERIA_YAML
+from qualification.engine import Qualification, qualify
+from qualification.evaluation import EvaluationReport, evaluate
+from qualification.population import generate_population
+from qualification.records import Activity, Contact, Outcome
+
+criteria_cli = typer.Typer(
+    help="Qualification criteria files: validate one, or print the default.",
+    no_args_is_help=True,
+)
+
+DEFAULT = "default"
+_CRITERIA_HELP = "A criteria YAML file, or `default` for the built-in criteria."
+_AT_HELP = "The instant to score at, ISO 8601 (a time without offset is taken as UTC)."
+
+
+# --- Criteria -----------------------------------------------------------------------------------
+
+
+def _parse(spec: str) -> Criteria:
+    """Load criteria by name or path; a bad file raises CriteriaError, a missing one InputError."""
+    if spec == DEFAULT:
+        return default_criteria()
+    path = Path(spec)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"cannot read criteria file {path}: {reason}") from None
+    return parse_criteria(text, source=str(path))
+
+
+def load_criteria(spec: str) -> Criteria:
+    try:
+        return _parse(spec)
+    except CriteriaError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _summary(criteria: Criteria) -> list[str]:
+    rules = sum(len(etype.rules) for etype in criteria.engagement.values())
+    thr = criteria.thresholds
+    lines = [
+        f"criteria {criteria.name!r}, version {criteria.version}",
+        f"fit rules: {len(criteria.fit)}; engagement types: {len(criteria.engagement)} "
+        f"({rules} rules); disqualifiers: {len(criteria.disqualifiers)}",
+        f"thresholds: fit {thr.fit}, engagement {thr.engagement}, customer engagement "
+        f"{thr.customer_engagement}, hysteresis {thr.hysteresis}",
+    ]
+    if criteria.inactivity is not None:
+        lines.append(
+            f"inactivity: {criteria.inactivity.points} points after "
+            f"{criteria.inactivity.after_days:g} days"
+        )
+    if criteria.calibration is not None:
+        lines.append(
+            f"calibration: intercept {criteria.calibration.intercept:.3f}, "
+            f"{len(criteria.calibration.coefficients)} coefficients"
+        )
+    return lines
+
+
+@criteria_cli.command("check")
+def check(
+    criteria: str = typer.Argument(..., metavar="FILE|default", help=_CRITERIA_HELP),
+) -> None:
+    """Validate a criteria file: its version and a summary, or one line per problem (exit 2)."""
+    try:
+        loaded = _parse(criteria)
+    except CriteriaError as exc:
+        for problem in exc.problems:
+            typer.echo(f"{exc.source}: {problem}", err=True)
+        raise typer.Exit(2) from None
+    for line in _summary(loaded):
+        typer.echo(line)
+
+
+@criteria_cli.command("show")
+def show(
+    name: str = typer.Argument(DEFAULT, metavar="default", help="The built-in criteria."),
+) -> None:
+    """Print the built-in criteria YAML, a commented starting point for your own file."""
+    if name != DEFAULT:
+        raise InputError(f"only the built-in criteria can be shown (`default`), not {name!r}")
+    typer.echo(DEFAULT_CRITERIA_YAML.strip("\n"))
+
+
+# --- Inputs -------------------------------------------------------------------------------------
+
+
+def _instant(text: str | None, option: str = "--at") -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option}: not an ISO 8601 date or time: {text!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    contacts: list[Contact]
+    activities: dict[str, list[Activity]]
+    outcomes: dict[str, Outcome]
+
+    def members(self) -> Iterator[tuple[Contact, list[Activity], Outcome]]:
+        for contact in self.contacts:
+            yield (
+                contact,
+                self.activities.get(contact.id, []),
+                self.outcomes.get(contact.id) or Outcome(contact.id, None),
+            )
+
+
+def _load(contacts: Path, activities: Path | None, outcomes: Path | None = None) -> _Inputs:
+    people: list[Contact] = []
+    seen: set[str] = set()
+    for contact in read_contacts(contacts):
+        if contact.id in seen:
+            raise InputError(f"{contacts}: contact id {contact.id!r} appears more than once")
+        seen.add(contact.id)
+        people.append(contact)
+    by_contact: dict[str, list[Activity]] = {}
+    orphans = 0
+    for activity in read_activities(activities) if activities else ():
+        if activity.contact_id in seen:
+            by_contact.setdefault(activity.contact_id, []).append(activity)
+        else:
+            orphans += 1
+    if orphans:
+        typer.echo(f"note: ignored {orphans} activities of contacts not in {contacts}", err=True)
+    for history in by_contact.values():
+        history.sort(key=lambda activity: activity.occurred_at)
+    results = (
+        {outcome.contact_id: outcome for outcome in read_outcomes(outcomes)} if outcomes else {}
+    )
+    return _Inputs(people, by_contact, results)
+
+
+def _qualify_all(inputs: _Inputs, criteria: Criteria, at: datetime) -> Iterator[Qualification]:
+    for contact in inputs.contacts:
+        yield qualify(contact, inputs.activities.get(contact.id, []), criteria, at)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+# --- Commands -----------------------------------------------------------------------------------
+
+ContactsOption = typer.Option(..., "--contacts", help="Contacts file (.jsonl or .csv).")
+ActivitiesOption = typer.Option(None, "--activities", help="Activities file (.jsonl or .csv).")
+OutcomesOption = typer.Option(..., "--outcomes", help="Outcomes file (.jsonl or .csv).")
+CriteriaOption = typer.Option(DEFAULT, "--criteria", metavar="FILE|default", help=_CRITERIA_HELP)
+
+
+def score(
+    contacts: Path = ContactsOption,
+    activities: Path | None = ActivitiesOption,
+    criteria: str = CriteriaOption,
+    at: str | None = typer.Option(None, "--at", help=_AT_HELP + " [default: now]"),
+) -> None:
+    """Qualify every contact: one JSON qualification per line on stdout."""
+    loaded = load_criteria(criteria)
+    instant = _instant(at)
+    inputs = _load(contacts, activities)
+    for qualification in _qualify_all(inputs, loaded, instant):
+        _print_json(qualification.to_public_dict())
+
+
+def evaluate_command(
+    contacts: Path = ContactsOption,
+    activities: Path | None = ActivitiesOption,
+    outcomes: Path = OutcomesOption,
+    criteria: str = CriteriaOption,
+    at: str = typer.Option(..., "--at", help=_AT_HELP),
+) -> None:
+    """Score at --at and compare with the conversions after it: JSON on stdout, a table on stderr."""
+    loaded = load_criteria(criteria)
+    instant = _instant(at)
+    inputs = _load(contacts, activities, outcomes)
+    report = evaluate(_qualify_all(inputs, loaded, instant), inputs.outcomes.values(), instant)
+    _print_json({"criteria_version": loaded.version, "at": _iso(instant), **report.to_dict()})
+    Console(stderr=True).print(_report_table(report, loaded))
+
+
+def calibrate_command(
+    contacts: Path = ContactsOption,
+    activities: Path | None = ActivitiesOption,
+    outcomes: Path = OutcomesOption,
+    out: Path = typer.Option(..., "--out", help="Where to write the proposed criteria YAML."),
+    criteria: str = CriteriaOption,
+    at: str = typer.Option(..., "--at", help=_AT_HELP),
+    holdout: float = typer.Option(
+        0.3, "--holdout", min=0.05, max=0.9, help="Share of the newest contacts held out."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+) -> None:
+    """Fit points to outcomes; print holdout metrics and write a proposal (never applied)."""
+    if criteria != DEFAULT and out.resolve() == Path(criteria).resolve():
+        raise InputError(f"--out {out} is the criteria file in use; write the proposal elsewhere")
+    if out.exists() and not force:
+        raise InputError(f"{out} exists; pass --force to overwrite it")
+    loaded = load_criteria(criteria)
+    instant = _instant(at)
+    inputs = _load(contacts, activities, outcomes)
+    try:
+        result = run_calibration(list(inputs.members()), loaded, instant, holdout)
+    except ValueError as exc:
+        raise InputError(f"cannot calibrate: {exc}") from None
+    try:
+        out.write_text(result.proposed_yaml, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    _print_json(
+        {
+            "criteria_version": loaded.version,
+            "proposed_version": result.proposed.version,
+            "proposed_file": str(out),
+            "at": _iso(instant),
+            "given": result.given,
+            "calibrated": result.calibrated,
+        }
+    )
+    typer.echo(f"wrote the proposal to {out}: review it before using it", err=True)
+
+
+def population(
+    contacts: int = typer.Option(..., "--contacts", min=0, help="How many contacts."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same population."),
+    start: str = typer.Option(..., "--start", help="First instant of activity, ISO 8601."),
+    end: str = typer.Option(..., "--end", help="Last instant of activity, ISO 8601."),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Directory for the three files."),
+    file_format: FileFormat = typer.Option(FileFormat.JSONL, "--format", help="File format."),
+) -> None:
+    """Generate a synthetic population: contacts, activities and outcomes files."""
+    begins, ends = _instant(start, "--start"), _instant(end, "--end")
+    if begins >= ends:
+        raise InputError("--start must be before --end")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
+    paths = {name: out_dir / f"{name}.{file_format.value}" for name in ("contacts", "activities",
+                                                                          "outcomes")}  # fmt: skip
+    converted = 0
+    with (
+        writer(paths["contacts"], Contact) as people,
+        writer(paths["activities"], Activity) as history,
+        writer(paths["outcomes"], Outcome) as results,
+    ):
+        for member in generate_population(contacts, seed, begins, ends):
+            people.write(member.contact)
+            for activity in member.activities:
+                history.write(activity)
+            results.write(member.outcome)
+            converted += member.outcome.converted_at is not None
+    _print_json(
+        {
+            "contacts": people.count,
+            "activities": history.count,
+            "converted": converted,
+            "files": {name: str(path) for name, path in paths.items()},
+        }
+    )
+
+
+# --- Presentation -------------------------------------------------------------------------------
+
+
+def _iso(instant: datetime) -> str:
+    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _figure(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if percent else f"{value:.3f}"
+
+
+def _report_table(report: EvaluationReport, criteria: Criteria) -> Table:
+    table = Table(title=f"{criteria.name} ({criteria.version})", title_justify="left")
+    for column in ("status", "contacts", "converted", "rate"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    rows: Iterable[tuple[str, Any]] = report.conversion_by_status.items()
+    for status, rate in rows:
+        table.add_row(status, str(rate.n), str(rate.converted), _figure(rate.rate, percent=True))
+    table.add_section()
+    table.add_row("all", str(report.n), str(report.converted), _figure(report.base_rate, True))
+    table.caption = (
+        f"sales_ready share {_figure(report.sales_ready_share, True)}, "
+        f"lift {_figure(report.lift)}, ROC AUC {_figure(report.roc_auc)} "
+        f"(by {report.ranked_by}), Brier {_figure(report.brier)}"
+    )
+    return table

@@ -1,0 +1,345 @@
+"""Contacts, activities and outcomes to and from JSON Lines or CSV files, chosen by extension.
+
+JSON Lines hold one object per line: `{"id", "properties": {...}}` for contacts,
+`{"contact_id", "type", "occurred_at", "properties": {...}}` for activities and
+`{"contact_id", "converted_at"}` for outcomes. CSV files hold the same fields as columns, with
+nested properties as `properties.NAME` columns; an empty cell is a missing value.
+
+Rows are validated by pydantic models at this edge and turned into the engine's plain records.
+A malformed row stops the read with an InputError naming the file, the line and the problem.
+Times must carry a timezone (`Z` for UTC): a file without one is ambiguous, so it is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    ValidationError,
+)
+
+from app.errors import InputError
+from qualification.records import Activity, Contact, Outcome
+
+__all__ = [
+    "RecordWriter",
+    "format_of",
+    "read_activities",
+    "read_contacts",
+    "read_outcomes",
+    "writer",
+]
+
+PROPERTIES_PREFIX = "properties."
+
+
+class FileFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+_EXTENSIONS = {".jsonl": FileFormat.JSONL, ".ndjson": FileFormat.JSONL, ".csv": FileFormat.CSV}
+
+
+def format_of(path: Path) -> FileFormat:
+    try:
+        return _EXTENSIONS[path.suffix.lower()]
+    except KeyError:
+        raise InputError(
+            f"{path}: unsupported file type {path.suffix or '(none)'!r}; use .jsonl or .csv"
+        ) from None
+
+
+# --- The edge models ----------------------------------------------------------------------------
+
+
+def _crm_string(value: object) -> object:
+    """CRMs send every property as a string; accept JSON numbers and booleans as they would."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+PropertyValue = Annotated[str | None, BeforeValidator(_crm_string)]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContactRow(_Row):
+    id: NonEmpty
+    properties: dict[str, PropertyValue] = Field(default_factory=dict)
+
+    def to_record(self) -> Contact:
+        return Contact(self.id, self.properties)
+
+
+class ActivityRow(_Row):
+    contact_id: NonEmpty
+    type: NonEmpty
+    occurred_at: AwareDatetime
+    properties: dict[str, JsonValue] = Field(default_factory=dict)
+
+    def to_record(self) -> Activity:
+        return Activity(
+            self.contact_id, self.type, self.occurred_at.astimezone(UTC), self.properties
+        )
+
+
+class OutcomeRow(_Row):
+    contact_id: NonEmpty
+    converted_at: AwareDatetime | None = None
+
+    def to_record(self) -> Outcome:
+        converted = self.converted_at.astimezone(UTC) if self.converted_at else None
+        return Outcome(self.contact_id, converted)
+
+
+# --- Reading ------------------------------------------------------------------------------------
+
+
+def read_contacts(path: Path) -> Iterator[Contact]:
+    for row in _read(path, ContactRow):
+        yield row.to_record()
+
+
+def read_activities(path: Path) -> Iterator[Activity]:
+    for row in _read(path, ActivityRow):
+        yield row.to_record()
+
+
+def read_outcomes(path: Path) -> Iterator[Outcome]:
+    for row in _read(path, OutcomeRow):
+        yield row.to_record()
+
+
+RowT = TypeVar("RowT", bound=_Row)
+
+
+def _read(path: Path, model: type[RowT]) -> Iterator[RowT]:
+    file_format = format_of(path)
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with handle:
+        raw_rows = (
+            _jsonl_rows(path, handle)
+            if file_format is FileFormat.JSONL
+            else _csv_rows(path, handle)
+        )
+        try:
+            for line, raw in raw_rows:
+                try:
+                    yield model.model_validate(raw)
+                except ValidationError as exc:
+                    raise InputError(f"{path}:{line}: {_problems(exc)}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not UTF-8 text") from None
+
+
+def _jsonl_rows(path: Path, handle: IO[str]) -> Iterator[tuple[int, Any]]:
+    for line, text in enumerate(handle, start=1):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{path}:{line}: invalid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        if not isinstance(value, dict):
+            raise InputError(f"{path}:{line}: expected a JSON object, got {type(value).__name__}")
+        yield line, value
+
+
+def _csv_rows(path: Path, handle: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(handle)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise InputError(f"{path}:1: {exc}") from None
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}:1: duplicate column names")
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{path}:{reader.line_num}: {exc}") from None
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(header):
+            raise InputError(
+                f"{path}:{reader.line_num}: {len(cells)} fields, the header has {len(header)}"
+            )
+        yield reader.line_num, _nest(header, cells)
+
+
+def _nest(header: list[str], cells: list[str]) -> dict[str, Any]:
+    """`properties.NAME` columns become a nested mapping; empty cells are missing values."""
+    row: dict[str, Any] = {}
+    properties: dict[str, str] = {}
+    for name, cell in zip(header, cells, strict=True):
+        if name.startswith(PROPERTIES_PREFIX):
+            if cell != "":
+                properties[name.removeprefix(PROPERTIES_PREFIX)] = cell
+        else:
+            row[name] = cell if cell != "" else None
+    if properties:
+        row["properties"] = properties
+    return row
+
+
+def _problems(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "row"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+# --- Writing ------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def contact_dict(contact: Contact) -> dict[str, Any]:
+    return {"id": contact.id, "properties": dict(contact.properties)}
+
+
+def activity_dict(activity: Activity) -> dict[str, Any]:
+    return {
+        "contact_id": activity.contact_id,
+        "type": activity.type,
+        "occurred_at": _iso(activity.occurred_at),
+        "properties": dict(activity.properties),
+    }
+
+
+def outcome_dict(outcome: Outcome) -> dict[str, Any]:
+    converted = outcome.converted_at
+    return {
+        "contact_id": outcome.contact_id,
+        "converted_at": _iso(converted) if converted else None,
+    }
+
+
+_TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
+    Contact: contact_dict,
+    Activity: activity_dict,
+    Outcome: outcome_dict,
+}
+
+T = TypeVar("T", Contact, Activity, Outcome)
+
+
+class RecordWriter(Generic[T]):
+    """Writes records of one kind; CSV rows are spooled until the set of columns is known.
+
+    CSV needs its header first but the property names are only known at the end, so rows go to
+    a temporary JSON Lines spool and are copied out on close: memory stays flat however many
+    records are written.
+    """
+
+    def __init__(self, path: Path, kind: type[T]) -> None:
+        self.path = path
+        self.count = 0
+        self._to_dict = _TO_DICT[kind]
+        self._format = format_of(path)
+        self._columns: dict[str, None] = {}  # insertion-ordered set
+        self._properties: dict[str, None] = {}
+        try:
+            self._out: IO[str] = path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        self._spool: IO[str] | None = (
+            tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed by close())
+            if self._format is FileFormat.CSV
+            else None
+        )
+
+    def write(self, record: T) -> None:
+        data = self._to_dict(record)
+        line = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        self.count += 1
+        if self._spool is None:
+            self._out.write(line + "\n")
+            return
+        for key in data:
+            if key != "properties":
+                self._columns.setdefault(key)
+        for key in data.get("properties", {}):
+            self._properties.setdefault(key)
+        self._spool.write(line + "\n")
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._copy_spool_as_csv(self._spool)
+            self._spool.close()
+            self._spool = None
+        self._out.close()
+
+    def _copy_spool_as_csv(self, spool: IO[str]) -> None:
+        header = [*self._columns, *(PROPERTIES_PREFIX + name for name in self._properties)]
+        writer = csv.writer(self._out, lineterminator="\n")
+        writer.writerow(header)
+        spool.seek(0)
+        for line in spool:
+            data = json.loads(line)
+            properties = data.pop("properties", {}) or {}
+            writer.writerow(
+                [_cell(data.get(name)) for name in self._columns]
+                + [_cell(properties.get(name)) for name in self._properties]
+            )
+
+    def __enter__(self) -> RecordWriter[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def writer(path: Path, kind: type[T]) -> RecordWriter[T]:
+    return RecordWriter(path, kind)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)

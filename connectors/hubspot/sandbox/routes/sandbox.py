@@ -1,0 +1,80 @@
+"""The sandbox's own routes (`/_sandbox/...`): counts, faults, simulation, restore, webhooks.
+They are neither authenticated, rate-limited nor counted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from connectors.hubspot.sandbox.errors import HubSpotError
+from connectors.hubspot.sandbox.routes.common import json_body
+from connectors.hubspot.sandbox.runtime import RuntimeDep
+from connectors.hubspot.sandbox.serialize import object_json
+from connectors.hubspot.sandbox.simulate import simulate
+from connectors.hubspot.sandbox.store import StoreError
+
+router = APIRouter(prefix="/_sandbox")
+
+
+@router.get("/health")
+def health(runtime: RuntimeDep) -> dict[str, Any]:
+    return {"status": "ok", "contacts": runtime.store.count("contacts")}
+
+
+@router.get("/stats")
+def stats(runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.stats_json()
+
+
+@router.post("/stats/reset")
+def reset_stats(runtime: RuntimeDep) -> dict[str, Any]:
+    runtime.stats.reset()
+    runtime.limiter.reset()
+    if runtime.webhooks is not None:
+        runtime.webhooks.reset_stats()
+    return runtime.stats_json()
+
+
+@router.get("/faults")
+def get_faults(runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.faults.as_json()
+
+
+@router.post("/faults")
+async def set_faults(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    try:
+        runtime.faults.update(await json_body(request))
+    except (TypeError, ValueError) as exc:
+        raise HubSpotError(400, str(exc)) from None
+    return runtime.faults.as_json()
+
+
+@router.post("/simulate")
+async def run_simulation(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    body = await json_body(request)
+    try:
+        contacts = int(body.get("contacts", 10))
+        per_contact = int(body.get("events_per_contact", 3))
+    except (TypeError, ValueError):
+        raise HubSpotError(400, "contacts and events_per_contact must be integers") from None
+    if contacts < 0 or per_contact < 0:
+        raise HubSpotError(400, "contacts and events_per_contact must not be negative")
+    touched = simulate(runtime.store, runtime.rng, contacts, per_contact)
+    return {"contact_ids": touched, "events": len(touched) * per_contact}
+
+
+@router.post("/restore/{contactId}")
+def restore(contactId: str, runtime: RuntimeDep) -> dict[str, Any]:
+    """HubSpot restores archived records from its UI (recycling bin); this stands in for it."""
+    try:
+        obj = runtime.store.restore("contacts", contactId)
+    except StoreError as exc:
+        raise HubSpotError(exc.status, exc.message, exc.category) from None
+    return object_json(obj)
+
+
+@router.post("/webhooks/flush")
+def flush_webhooks(runtime: RuntimeDep, timeout: float = 10.0) -> dict[str, Any]:
+    flushed = runtime.webhooks.flush(timeout) if runtime.webhooks is not None else True
+    return {"flushed": flushed, **runtime.stats_json()["webhooks"]}

@@ -1,0 +1,369 @@
+"""Engagement: activity points that fade with time, kept as one decayed sum per signal.
+
+All signals of one activity type share its half-life, so a state is a handful of numbers at a
+reference time `at`; engagement at any later time is O(signals), never O(activities).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from qualification.criteria import CompiledCriteria, CompiledSignal, Criteria
+from qualification.records import Activity
+
+_MAX_NEWTON_STEPS = 200
+_SECOND_FRACTION = 1e-3  # Newton stops once a step is shorter than this (seconds)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 string as a UTC datetime (naive strings are refused: we never guess zones)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp without a timezone: {text!r}")
+    return value.astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+class SignalSum(NamedTuple):
+    """One signal's points so far (a tuple: a state holds many, and they are made by the
+    million)."""
+
+    signal: str
+    type: str
+    label: str
+    value: float  # decayed points at the state's `at`, before any cap
+    last_at: datetime  # the latest activity that fed this signal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signal": self.signal,
+            "type": self.type,
+            "label": self.label,
+            "value": self.value,
+            "last_at": format_time(self.last_at),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SignalSum:
+        return cls(
+            signal=str(data["signal"]),
+            type=str(data["type"]),
+            label=str(data["label"]),
+            value=float(data["value"]),
+            last_at=parse_time(data["last_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementState:
+    at: datetime
+    signals: tuple[SignalSum, ...] = ()
+
+    def value_at(self, t: datetime, criteria: Criteria) -> dict[str, float]:
+        """Each signal's sum decayed to `t` (uncapped): value * 2^(-(t - at) / half-life)."""
+        types = criteria.compiled.types
+        seconds = (t - self.at).total_seconds()
+        return {
+            s.signal: s.value * math.exp(-types[s.type].rate * seconds)
+            for s in self.signals
+            if s.type in types
+        }
+
+    @property
+    def last_activity_at(self) -> datetime | None:
+        return max((s.last_at for s in self.signals), default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": format_time(self.at), "signals": [s.to_dict() for s in self.signals]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EngagementState:
+        return cls(
+            at=parse_time(data["at"]),
+            signals=tuple(SignalSum.from_dict(s) for s in data.get("signals", ())),
+        )
+
+
+class Contribution(NamedTuple):
+    signal: str
+    label: str
+    points: float  # decayed, with the type's cap shared pro rata
+    last_at: datetime
+
+
+def empty(at: datetime) -> EngagementState:
+    if at.tzinfo is None:
+        raise ValueError("engagement times must be timezone-aware")
+    return EngagementState(at=at)
+
+
+def classify(activity: Activity, criteria: CompiledCriteria) -> CompiledSignal | None:
+    """The signal an activity feeds: the first matching rule of its type, else the default."""
+    ctype = criteria.types.get(activity.type)
+    if ctype is None:
+        return None  # types the criteria do not name carry no engagement
+    for matches, signal in ctype.rules:
+        if matches(activity.properties):
+            return signal
+    return ctype.default
+
+
+def fold(
+    state: EngagementState, activities: Iterable[Activity], criteria: Criteria
+) -> EngagementState:
+    """Add activities: older ones are decayed to `state.at`; newer ones move the reference up."""
+    compiled = criteria.compiled
+    activities = list(activities)
+    ref = max((a.occurred_at for a in activities if a.type in compiled.types), default=state.at)
+    return accumulate(advance_compiled(state, ref, compiled), activities, compiled)
+
+
+def advance(state: EngagementState, t: datetime, criteria: Criteria) -> EngagementState:
+    """The same state with its reference moved forward to `t` (values decayed)."""
+    return advance_compiled(state, t, criteria.compiled)
+
+
+def advance_compiled(
+    state: EngagementState, t: datetime, compiled: CompiledCriteria
+) -> EngagementState:
+    if t <= state.at:
+        return state
+    seconds = (t - state.at).total_seconds()
+    types = compiled.types
+    return EngagementState(
+        at=t,
+        signals=tuple(
+            SignalSum(
+                s.signal,
+                s.type,
+                s.label,
+                s.value * math.exp(-types[s.type].rate * seconds) if s.type in types else s.value,
+                s.last_at,
+            )
+            for s in state.signals
+        ),
+    )
+
+
+def accumulate(
+    state: EngagementState, activities: Iterable[Activity], compiled: CompiledCriteria
+) -> EngagementState:
+    """Add the activities up to `state.at` (later ones are skipped), decayed to `state.at`.
+
+    The hot path of scoring: one pass, no intermediate lists. Activities are summed in time
+    order so that the float result does not depend on the order they arrive in; input that
+    is not in time order is sorted first (a second pass).
+    """
+    if not isinstance(activities, list | tuple):
+        activities = list(activities)  # the out-of-order path needs to see them all again
+    until = state.at
+    types = compiled.types
+    exp = math.exp
+    sums: dict[str, float] = {}
+    lasts: dict[str, datetime] = {}
+    fed: dict[str, CompiledSignal] = {}
+    previous = None
+    for activity in activities:
+        occurred = activity.occurred_at
+        if occurred > until:
+            continue
+        ctype = types.get(activity.type)
+        if ctype is None:
+            continue
+        if previous is not None and occurred < previous:
+            in_time_order = sorted(activities, key=_occurred_at)
+            return accumulate(state, in_time_order, compiled)
+        previous = occurred
+        signal = ctype.default
+        if ctype.rules:
+            props = activity.properties
+            for matches, rule_signal in ctype.rules:
+                if matches(props):
+                    signal = rule_signal
+                    break
+        key = signal.signal
+        value = signal.points * exp(signal.rate * (occurred - until).total_seconds())
+        if key in sums:
+            sums[key] += value
+        else:
+            sums[key] = value
+            fed[key] = signal
+        lasts[key] = occurred  # time order: the last one seen is the latest
+    if not fed:
+        return state
+    for old in state.signals:
+        key = old.signal
+        if key in sums:
+            sums[key] += old.value
+            if old.last_at > lasts[key]:
+                lasts[key] = old.last_at
+        else:
+            sums[key] = old.value
+            lasts[key] = old.last_at
+            fed[key] = CompiledSignal(key, old.type, old.label, 0.0, 0.0)
+    new = tuple.__new__
+    return EngagementState(
+        at=until,
+        signals=tuple(
+            new(SignalSum, (key, fed[key].type, fed[key].label, sums[key], lasts[key]))
+            for key in sorted(sums)
+        ),
+    )
+
+
+def _occurred_at(activity: Activity) -> datetime:
+    return activity.occurred_at
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-type totals: the engine's and the solver's view of a state
+
+TypeTotal = tuple[float, float, float]  # (value at state.at, rate per second, cap)
+
+
+class Snapshot(NamedTuple):
+    """A state seen from `seconds` after its reference time."""
+
+    totals: tuple[TypeTotal, ...]  # per type present, for the solver
+    engagement: float  # capped per type, unclamped; equals total_at(totals, seconds)
+    scale: dict[str, float]  # type -> factor from a signal's value to its contribution
+    last_activity_at: datetime | None
+
+
+def snapshot(state: EngagementState, criteria: CompiledCriteria, seconds: float) -> Snapshot:
+    by_type: dict[str, float] = {}
+    last = None
+    for s in state.signals:
+        by_type[s.type] = by_type.get(s.type, 0.0) + s.value
+        if last is None or s.last_at > last:
+            last = s.last_at
+    types = criteria.types
+    exp = math.exp
+    totals = []
+    scale = {}
+    engagement = 0.0
+    for key, value in by_type.items():
+        ctype = types.get(key)
+        if ctype is None:
+            continue  # a type these criteria do not know carries nothing
+        rate, cap = ctype.rate, ctype.cap
+        totals.append((value, rate, cap))
+        factor = exp(-rate * seconds)
+        decayed = value * factor  # same expression as total_at: identical floats
+        if decayed < cap:
+            engagement += decayed
+            scale[key] = factor
+        else:
+            engagement += cap
+            scale[key] = factor * cap / decayed  # the cap is shared pro rata
+    return Snapshot(tuple(totals), engagement, scale, last)
+
+
+def type_totals(state: EngagementState, criteria: CompiledCriteria) -> tuple[TypeTotal, ...]:
+    """One (value, rate, cap) per activity type present."""
+    return snapshot(state, criteria, 0.0).totals
+
+
+def total_at(totals: tuple[TypeTotal, ...], seconds: float) -> float:
+    """Engagement `seconds` after the state's reference time (capped per type, unclamped)."""
+    exp = math.exp
+    engagement = 0.0
+    for value, rate, cap in totals:
+        decayed = value * exp(-rate * seconds)
+        engagement += decayed if decayed < cap else cap
+    return engagement
+
+
+def engagement_at(state: EngagementState, criteria: Criteria, t: datetime) -> float:
+    """Engagement points at `t` (the 0..100 clamp is the engine's business)."""
+    return snapshot(state, criteria.compiled, (t - state.at).total_seconds()).engagement
+
+
+def contributions_at(state: EngagementState, criteria: Criteria, t: datetime) -> list[Contribution]:
+    """What each signal adds at `t`; a capped type shares its cap pro rata among its signals."""
+    scale = snapshot(state, criteria.compiled, (t - state.at).total_seconds()).scale
+    return [
+        Contribution(s.signal, s.label, s.value * scale[s.type], s.last_at)
+        for s in state.signals
+        if s.type in scale
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# When does engagement fall below a level?
+
+
+def seconds_until_below(
+    totals: tuple[TypeTotal, ...], level: float, start: float, current: float | None = None
+) -> float | None:
+    """The earliest s >= start with total_at(totals, s) < level (to ~1 ms), None if never.
+
+    Engagement is a sum of capped exponentials: flat while a type is at its cap, then
+    decaying. Between two consecutive "cap releases" the log of the sum is convex and
+    decreasing, so Newton's method on it, started at the left end, never overshoots the root
+    and is exact in one step when one type dominates.
+    """
+    if level <= 0.0:
+        return None  # engagement never goes negative
+    if (total_at(totals, start) if current is None else current) < level:
+        return start
+    releases = sorted(
+        math.log(value / cap) / rate
+        for value, rate, cap in totals
+        if value > cap and math.log(value / cap) / rate > start
+    )
+    left = start
+    for release in releases:
+        if total_at(totals, release) >= level:
+            left = release
+        else:
+            break
+    return _newton_from_left(totals, level, left)
+
+
+def _newton_from_left(totals: tuple[TypeTotal, ...], level: float, left: float) -> float:
+    # Terms still at their cap just after `left` stay constant until the root (their release
+    # comes later, else `left` would have moved past it).
+    constant = 0.0
+    by_rate: dict[float, float] = {}  # types sharing a half-life decay as one term
+    for value, rate, cap in totals:
+        if value > cap and math.log(value / cap) / rate > left:
+            constant += cap
+        elif value > 0.0:
+            by_rate[rate] = by_rate.get(rate, 0.0) + value
+    decaying = [(value, rate) for rate, value in by_rate.items()]
+    remaining = level - constant
+    if remaining <= 0.0 or not decaying:
+        return left  # float noise at a release point: the crossing is right here
+    # The sum is at least the constant plus any one decaying term, so where one term alone
+    # falls to `remaining` is not after the root: a safe start, exact when one type dominates.
+    s = left
+    for value, rate in decaying:
+        if value > remaining:
+            alone = math.log(value / remaining) / rate
+            if alone > s:
+                s = alone
+    if len(decaying) == 1:
+        return s
+    log_level = math.log(level)
+    exp = math.exp
+    for _ in range(_MAX_NEWTON_STEPS):
+        total, slope = constant, 0.0
+        for value, rate in decaying:
+            term = value * exp(-rate * s)
+            total += term
+            slope -= rate * term
+        if total < level or slope == 0.0:
+            break
+        step = (math.log(total) - log_level) * total / -slope
+        s += step
+        if step < _SECOND_FRACTION:
+            break
+    return s

@@ -1,0 +1,635 @@
+"""Scoring: a contact plus its activities, under some criteria, at an instant -> Qualification.
+
+Three entry points share one assessment: `qualify` (everything from scratch), `update` (fold new
+activities into the previous state) and `rescore` (time passed, nothing else: O(signals)).
+Every result says when, without new activity, it would next change (`next_change_at`), so
+callers schedule rescoring instead of polling.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from qualification.criteria import (
+    INACTIVITY_SIGNAL,
+    OVERRIDE_SIGNAL,
+    CompiledCriteria,
+    Criteria,
+)
+from qualification.engagement import (
+    EngagementState,
+    Snapshot,
+    TypeTotal,
+    accumulate,
+    advance_compiled,
+    format_time,
+    parse_time,
+    seconds_until_below,
+    snapshot,
+    total_at,
+)
+from qualification.records import Activity, Contact
+from qualification.statuses import OVERRIDE_PROPERTY, Status, parse_override
+
+_ENGAGED = frozenset({Status.SALES_READY, Status.POOR_FIT})
+_MS = timedelta(milliseconds=1)
+_MAX_NUDGES = 1000  # ms steps allowed to absorb float error after the analytic solution
+
+
+def _round(x: float) -> int:
+    """Half-up rounding (Python's round() is half-even, which would make thresholds uneven)."""
+    return math.floor(x + 0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    signal: str
+    label: str
+    points: int
+    on: date | None = None  # latest event (engagement) or start of inactivity (penalty)
+
+    @property
+    def text(self) -> str:
+        head = self.label if self.points == 0 else f"{self.points:+d} {self.label}"
+        return head if self.on is None else f"{head} {self.on.isoformat()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        on = None if self.on is None else self.on.isoformat()
+        return {"signal": self.signal, "label": self.label, "points": self.points, "on": on}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reason:
+        on = data.get("on")
+        return cls(
+            signal=str(data["signal"]),
+            label=str(data["label"]),
+            points=int(data["points"]),
+            on=None if on is None else date.fromisoformat(on),
+        )
+
+
+_SET_BY_REP = Reason(OVERRIDE_SIGNAL, "set by rep", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Everything a rescore needs to know about the contact itself."""
+
+    fit: int
+    fit_reasons: tuple[Reason, ...]
+    has_fit_data: bool
+    disqualifier: Reason | None
+    customer: bool
+    override: Status | None
+    signals: Mapping[str, float]  # fit signals that fired -> 1.0 (calibration features)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fit": self.fit,
+            "fit_reasons": [r.to_dict() for r in self.fit_reasons],
+            "has_fit_data": self.has_fit_data,
+            "disqualifier": None if self.disqualifier is None else self.disqualifier.to_dict(),
+            "customer": self.customer,
+            "override": None if self.override is None else self.override.value,
+            "signals": dict(self.signals),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Profile:
+        disqualifier, override = data.get("disqualifier"), data.get("override")
+        return cls(
+            fit=int(data["fit"]),
+            fit_reasons=tuple(Reason.from_dict(r) for r in data.get("fit_reasons", ())),
+            has_fit_data=bool(data["has_fit_data"]),
+            disqualifier=None if disqualifier is None else Reason.from_dict(disqualifier),
+            customer=bool(data["customer"]),
+            override=None if override is None else Status(override),
+            signals={str(k): float(v) for k, v in data.get("signals", {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Qualification:
+    contact_id: str
+    status: Status
+    score: int
+    fit: int
+    engagement: int
+    reasons: tuple[Reason, ...]
+    reasons_text: str
+    criteria_version: str
+    status_since: datetime
+    computed_at: datetime
+    next_change_at: datetime | None
+    probability: float | None
+    profile: Profile
+    engagement_state: EngagementState
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """What the CLI prints and the API returns: no profile or engagement state."""
+        return {
+            "contact_id": self.contact_id,
+            "status": self.status.value,
+            "score": self.score,
+            "fit": self.fit,
+            "engagement": self.engagement,
+            "reasons": [
+                {"signal": r.signal, "label": r.label, "points": r.points} for r in self.reasons
+            ],
+            "reasons_text": self.reasons_text,
+            "criteria_version": self.criteria_version,
+            "status_since": format_time(self.status_since),
+            "computed_at": format_time(self.computed_at),
+            "next_change_at": None
+            if self.next_change_at is None
+            else format_time(self.next_change_at),
+            "probability": self.probability,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-safe, for storage: `from_dict` gives back an equal Qualification."""
+        return {
+            **self.to_public_dict(),
+            "reasons": [r.to_dict() for r in self.reasons],
+            "profile": self.profile.to_dict(),
+            "engagement_state": self.engagement_state.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Qualification:
+        next_change = data.get("next_change_at")
+        probability = data.get("probability")
+        return cls(
+            contact_id=str(data["contact_id"]),
+            status=Status(data["status"]),
+            score=int(data["score"]),
+            fit=int(data["fit"]),
+            engagement=int(data["engagement"]),
+            reasons=tuple(Reason.from_dict(r) for r in data["reasons"]),
+            reasons_text=str(data["reasons_text"]),
+            criteria_version=str(data["criteria_version"]),
+            status_since=parse_time(data["status_since"]),
+            computed_at=parse_time(data["computed_at"]),
+            next_change_at=None if next_change is None else parse_time(next_change),
+            probability=None if probability is None else float(probability),
+            profile=Profile.from_dict(data["profile"]),
+            engagement_state=EngagementState.from_dict(data["engagement_state"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    contact_id: str
+    from_status: Status | None
+    to_status: Status
+    at: datetime
+    reason: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def build_profile(contact: Contact, criteria: Criteria) -> Profile:
+    """Fit, disqualifier, customer and override: what the contact's properties say."""
+    return _profile(contact, criteria.compiled)
+
+
+def qualify(
+    contact: Contact,
+    activities: Iterable[Activity],
+    criteria: Criteria,
+    at: datetime,
+    previous: Qualification | None = None,
+) -> Qualification:
+    """Full scoring from the contact and all its activities (those after `at` are ignored)."""
+    _require_aware(at)
+    compiled = criteria.compiled
+    state = accumulate(EngagementState(at=at), activities, compiled)
+    return _assess(contact.id, _profile(contact, compiled), state, compiled, at, previous)
+
+
+def update(
+    previous: Qualification,
+    contact: Contact,
+    new_activities: Iterable[Activity],
+    criteria: Criteria,
+    at: datetime,
+) -> Qualification:
+    """Fold only new activities into `previous` (same result as `qualify` over all of them)."""
+    compiled = _same_criteria(previous, criteria)
+    _require_aware(at)
+    if contact.id != previous.contact_id:
+        raise ValueError(f"contact {contact.id!r} is not {previous.contact_id!r}")
+    if at < previous.computed_at:
+        raise ValueError("update cannot go back in time")
+    state = advance_compiled(previous.engagement_state, at, compiled)
+    state = accumulate(state, new_activities, compiled)
+    return _assess(contact.id, _profile(contact, compiled), state, compiled, at, previous)
+
+
+def rescore(previous: Qualification, criteria: Criteria, at: datetime) -> Qualification:
+    """Time passed, nothing else happened: O(signals), from the profile and engagement state."""
+    compiled = _same_criteria(previous, criteria)
+    _require_aware(at)
+    if at < previous.engagement_state.at:
+        raise ValueError("rescore cannot go back in time")
+    return _assess(
+        previous.contact_id,
+        previous.profile,
+        previous.engagement_state,
+        compiled,
+        at,
+        previous,
+    )
+
+
+def transition(previous: Qualification | None, current: Qualification) -> Transition | None:
+    """The status change from `previous` to `current`, if any (a first qualification is one)."""
+    if previous is not None and previous.status == current.status:
+        return None
+    pinned = current.reasons[:1] == (_SET_BY_REP,)
+    return Transition(
+        contact_id=current.contact_id,
+        from_status=None if previous is None else previous.status,
+        to_status=current.status,
+        at=current.computed_at,
+        reason=_SET_BY_REP.label if pinned else current.reasons_text,
+    )
+
+
+def feature_values(q: Qualification, criteria: Criteria) -> dict[str, float]:
+    """The calibration features behind `probability`: fit signals fired (1.0), each engagement
+    signal's decayed points (its type's cap shared pro rata) and the inactivity flag."""
+    compiled = _same_criteria(q, criteria)
+    state = q.engagement_state
+    seen = snapshot(state, compiled, (q.computed_at - state.at).total_seconds())
+    idle = _idle(compiled, seen.last_activity_at, q.computed_at)
+    return _features(q.profile, state, compiled, seen, idle)
+
+
+# ---------------------------------------------------------------------------------------------
+# Internals
+
+
+def _require_aware(at: datetime) -> None:
+    if at.tzinfo is None:
+        raise ValueError("times must be timezone-aware (UTC)")
+
+
+def _same_criteria(q: Qualification, criteria: Criteria) -> CompiledCriteria:
+    compiled = criteria.compiled
+    if q.criteria_version != compiled.version:
+        raise ValueError(
+            f"qualification of {q.contact_id!r} was made with criteria {q.criteria_version}, "
+            f"not {compiled.version}: use qualify()"
+        )
+    return compiled
+
+
+class _RuleReasons:
+    """Reasons for fit rules and disqualifiers never change: build them once per criteria."""
+
+    _cache: weakref.WeakKeyDictionary[CompiledCriteria, tuple[tuple[Reason, ...], ...]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def of(cls, compiled: CompiledCriteria) -> tuple[tuple[Reason, ...], ...]:
+        found = cls._cache.get(compiled)
+        if found is None:
+            found = (
+                tuple(Reason(r.signal, r.label, r.points) for r in compiled.fit),
+                tuple(Reason(r.signal, r.label, 0) for r in compiled.disqualifiers),
+            )
+            cls._cache[compiled] = found
+        return found
+
+
+def _profile(contact: Contact, compiled: CompiledCriteria) -> Profile:
+    props = contact.properties
+    fit_reasons, disqualifier_reasons = _RuleReasons.of(compiled)
+    total = 0
+    reasons: list[Reason] = []
+    signals: dict[str, float] = {}
+    for rule, reason in zip(compiled.fit, fit_reasons, strict=True):
+        if rule.matches(props):
+            total += rule.points
+            reasons.append(reason)
+            signals[rule.signal] = 1.0
+    disqualifier = None
+    for rule, reason in zip(compiled.disqualifiers, disqualifier_reasons, strict=True):
+        if rule.matches(props):
+            disqualifier = reason
+            break
+    has_fit_data = False
+    for name in compiled.fit_properties:
+        value = props.get(name)
+        if value is not None and value != "":
+            has_fit_data = True
+            break
+    return Profile(
+        fit=min(max(total, 0), 100),
+        fit_reasons=tuple(reasons),
+        has_fit_data=has_fit_data,
+        disqualifier=disqualifier,
+        customer=compiled.customer is not None and compiled.customer(props),
+        override=parse_override(props.get(OVERRIDE_PROPERTY)),
+        signals=signals,
+    )
+
+
+def _last_activity(state: EngagementState) -> datetime | None:
+    last = None
+    for s in state.signals:
+        if last is None or s.last_at > last:
+            last = s.last_at
+    return last
+
+
+def _idle(compiled: CompiledCriteria, last: datetime | None, at: datetime) -> bool:
+    """Whether the inactivity penalty applies (it may be worth 0 points, but still counts)."""
+    after = compiled.inactivity_seconds
+    return after is not None and last is not None and (at - last).total_seconds() >= after
+
+
+def _score(compiled: CompiledCriteria, fit: int, engagement: int, penalty: int) -> int:
+    raw = _round(compiled.fit_weight * fit + compiled.engagement_weight * engagement) + penalty
+    return min(max(raw, 0), 100)
+
+
+def _status(
+    compiled: CompiledCriteria,
+    profile: Profile,
+    engagement: int,
+    has_activity: bool,
+    previous: Status | None,
+) -> Status:
+    if profile.disqualifier is not None:
+        return Status.DISQUALIFIED
+    if profile.override is not None:
+        return profile.override
+    margin = compiled.hysteresis
+    if profile.customer:
+        needed = compiled.customer_threshold
+        if previous is Status.CUSTOMER_ACTIVE:
+            needed -= margin
+        return Status.CUSTOMER_ACTIVE if engagement >= needed else Status.CUSTOMER_AT_RISK
+    if not profile.has_fit_data and not has_activity:
+        return Status.UNKNOWN
+    needed = compiled.engagement_threshold - (margin if previous in _ENGAGED else 0)
+    if engagement < needed:
+        return Status.NURTURE
+    needed = compiled.fit_threshold - (margin if previous is Status.SALES_READY else 0)
+    return Status.SALES_READY if profile.fit >= needed else Status.POOR_FIT
+
+
+def _engagement_int(raw: float) -> int:
+    return _round(100.0 if raw > 100.0 else (raw if raw > 0.0 else 0.0))
+
+
+def _assess(
+    contact_id: str,
+    profile: Profile,
+    state: EngagementState,
+    compiled: CompiledCriteria,
+    at: datetime,
+    previous: Qualification | None,
+) -> Qualification:
+    seen = snapshot(state, compiled, (at - state.at).total_seconds())
+    engagement = _engagement_int(seen.engagement)
+    last = seen.last_activity_at
+    idle = _idle(compiled, last, at)
+    penalty = compiled.inactivity_points if idle else 0
+    score = _score(compiled, profile.fit, engagement, penalty)
+    status = _status(
+        compiled,
+        profile,
+        engagement,
+        bool(state.signals),
+        None if previous is None else previous.status,
+    )
+    reasons = _reasons(profile, state, compiled, seen, status, penalty)
+    probability = None
+    if compiled.calibration_intercept is not None:
+        probability = _logistic(compiled, _features(profile, state, compiled, seen, idle))
+    next_change = _next_change(
+        compiled, profile, state, seen, at, status, score, engagement, penalty, idle
+    )
+    since = previous.status_since if previous is not None and previous.status == status else at
+    return Qualification(
+        contact_id=contact_id,
+        status=status,
+        score=score,
+        fit=profile.fit,
+        engagement=engagement,
+        reasons=reasons,
+        reasons_text="; ".join([r.text for r in reasons]),
+        criteria_version=compiled.version,
+        status_since=since,
+        computed_at=at,
+        next_change_at=next_change,
+        probability=probability,
+        profile=profile,
+        engagement_state=state,
+    )
+
+
+def _reasons(
+    profile: Profile,
+    state: EngagementState,
+    compiled: CompiledCriteria,
+    seen: Snapshot,
+    status: Status,
+    penalty: int,
+) -> tuple[Reason, ...]:
+    # rank plain tuples; build Reason objects only for the few that are shown
+    ranked: list[tuple[int, str, Reason | None, str, int, datetime | None]] = [
+        (-abs(r.points), r.signal, r, r.label, r.points, None) for r in profile.fit_reasons
+    ]
+    scale = seen.scale
+    for s in state.signals:
+        factor = scale.get(s.type)
+        if factor is not None:
+            points = _round(s.value * factor)
+            if points:
+                ranked.append((-points, s.signal, None, s.label, points, s.last_at))
+    last = seen.last_activity_at
+    if penalty and last is not None:
+        label = compiled.inactivity_label
+        ranked.append((penalty, INACTIVITY_SIGNAL, None, label, penalty, last))
+    ranked.sort(key=_rank)
+    lead: tuple[Reason, ...] = ()
+    if status is Status.DISQUALIFIED and profile.disqualifier is not None:
+        lead = (profile.disqualifier,)
+    elif profile.override is not None:
+        lead = (_SET_BY_REP,)
+    shown = ranked[: max(compiled.reasons_max - len(lead), 0)]
+    return lead + tuple(
+        reason
+        if reason is not None
+        else Reason(signal, label, points, None if when is None else _utc_date(when))
+        for _, signal, reason, label, points, when in shown
+    )
+
+
+def _rank(item: tuple[int, str, Reason | None, str, int, datetime | None]) -> tuple[int, str]:
+    return item[0], item[1]  # biggest |points| first, ties by signal name
+
+
+def _utc_date(value: datetime) -> date:
+    offset = value.utcoffset()
+    return value.date() if not offset else value.astimezone(UTC).date()
+
+
+def _features(
+    profile: Profile,
+    state: EngagementState,
+    compiled: CompiledCriteria,
+    seen: Snapshot,
+    idle: bool,
+) -> dict[str, float]:
+    features = dict(profile.signals)
+    for s in state.signals:
+        factor = seen.scale.get(s.type)
+        if factor is not None:
+            features[s.signal] = s.value * factor
+    if compiled.inactivity_seconds is not None:
+        features[INACTIVITY_SIGNAL] = 1.0 if idle else 0.0
+    return features
+
+
+def _logistic(compiled: CompiledCriteria, features: Mapping[str, float]) -> float:
+    z = compiled.calibration_intercept or 0.0
+    for name, weight in compiled.calibration_coefficients.items():
+        z += weight * features.get(name, 0.0)
+    if z < -700.0:  # exp overflow guard
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+# ---------------------------------------------------------------------------------------------
+# next_change_at
+
+
+def status_floor(compiled: CompiledCriteria, profile: Profile, status: Status) -> int | None:
+    """The engagement (integer) below which decay alone changes `status`, or None.
+
+    The current status acts as the previous one, so its hysteresis margin applies."""
+    if profile.disqualifier is not None or profile.override is not None:
+        return None
+    if status in _ENGAGED:
+        floor = compiled.engagement_threshold - compiled.hysteresis
+    elif status is Status.CUSTOMER_ACTIVE:
+        floor = compiled.customer_threshold - compiled.hysteresis
+    else:
+        return None  # nurture, at-risk and unknown cannot move without new activity
+    return floor if floor > 0 else None
+
+
+def score_floor(
+    compiled: CompiledCriteria, fit: int, engagement: int, score: int, penalty: int
+) -> int | None:
+    """The smallest engagement (integer) that still keeps the score above
+    `score - score_write_delta`, or None when no engagement loss can push it that low."""
+    target = score - compiled.score_write_delta
+    weight = compiled.engagement_weight
+    if target < 0 or weight <= 0.0 or engagement <= 0:
+        return None
+    # the largest engagement with score <= target: algebra first, then exact integer checks
+    bound = (target - penalty + 0.5 - compiled.fit_weight * fit) / weight
+    e = math.ceil(min(max(bound, -2.0), 102.0)) - 1  # clamped: tiny weights overflow
+    e = max(min(e, engagement - 1), -1)
+    while e >= 0 and _score(compiled, fit, e, penalty) > target:
+        e -= 1
+    while e + 1 < engagement and _score(compiled, fit, e + 1, penalty) <= target:
+        e += 1
+    return None if e < 0 else e + 1
+
+
+def _next_change(
+    compiled: CompiledCriteria,
+    profile: Profile,
+    state: EngagementState,
+    seen: Snapshot,
+    at: datetime,
+    status: Status,
+    score: int,
+    engagement: int,
+    penalty: int,
+    idle: bool,
+) -> datetime | None:
+    last, totals = seen.last_activity_at, seen.totals
+    penalty_start = None
+    if last is not None and not idle:
+        penalty_start = penalty_start_after(compiled, last)
+    floors = [
+        f
+        for f in (
+            status_floor(compiled, profile, status),
+            score_floor(compiled, profile.fit, engagement, score, penalty),
+        )
+        if f is not None
+    ]
+    crossing = None
+    if floors and totals:
+        # integer engagement drops below `floor` exactly when the raw sum drops below floor - 0.5
+        start = (at - state.at).total_seconds()
+        seconds = seconds_until_below(totals, max(floors) - 0.5, start, seen.engagement)
+        if seconds is not None:
+            crossing = _ceil_ms(state.at + timedelta(seconds=seconds))
+            if crossing <= at:
+                crossing = _ceil_ms(at + _MS)
+            if penalty_start is None or crossing < penalty_start:
+                crossing = _confirm(
+                    compiled, profile, state, totals, crossing, status, score, penalty
+                )
+    if crossing is None:
+        return penalty_start
+    return crossing if penalty_start is None else min(crossing, penalty_start)
+
+
+def penalty_start_after(compiled: CompiledCriteria, last: datetime) -> datetime | None:
+    """The first whole millisecond at which the inactivity penalty applies after `last`."""
+    after = compiled.inactivity_seconds
+    if after is None:
+        return None
+    start = _ceil_ms(last + timedelta(microseconds=math.ceil(after * 1e6)))
+    while not _idle(compiled, last, start):  # float seconds vs whole microseconds
+        start += _MS
+    return start
+
+
+def _ceil_ms(value: datetime) -> datetime:
+    extra = value.microsecond % 1000
+    return value if not extra else value + timedelta(microseconds=1000 - extra)
+
+
+def _confirm(
+    compiled: CompiledCriteria,
+    profile: Profile,
+    state: EngagementState,
+    totals: tuple[TypeTotal, ...],
+    t: datetime,
+    status: Status,
+    score: int,
+    penalty: int,
+) -> datetime:
+    """Step the analytic answer forward by whole ms until the change shows (float error)."""
+    for _ in range(_MAX_NUDGES):
+        engagement = _engagement_int(total_at(totals, (t - state.at).total_seconds()))
+        if _score(compiled, profile.fit, engagement, penalty) <= score - compiled.score_write_delta:
+            return t
+        if _status(compiled, profile, engagement, True, status) is not status:
+            return t
+        t += _MS
+    return t

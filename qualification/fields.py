@@ -1,0 +1,83 @@
+"""The CRM fields Glengarry writes, and when a qualification is worth writing again."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from qualification.criteria import Criteria
+from qualification.engine import Qualification
+
+STATUS = "glengarry_status"
+SCORE = "glengarry_score"
+FIT = "glengarry_fit"
+ENGAGEMENT = "glengarry_engagement"
+REASONS = "glengarry_reasons"
+STATUS_SINCE = "glengarry_status_since"
+CRITERIA_VERSION = "glengarry_criteria_version"
+
+FIELD_NAMES = (STATUS, SCORE, FIT, ENGAGEMENT, REASONS, STATUS_SINCE, CRITERIA_VERSION)
+REASONS_MAX_CHARS = 1000  # fits a single-line text property in every CRM we target
+_SEPARATOR = "; "
+_TOP_REASONS = 3
+
+
+def crm_time(value: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a 'Z', as CRMs display and parse it."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def clip_reasons(text: str, limit: int = REASONS_MAX_CHARS) -> str:
+    """Whole reasons only: drop trailing ones (ending with '…') until the text fits."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(_SEPARATOR, 0, limit - 1)
+    return (text[:cut] if cut > 0 else text[: limit - 1]) + "…"
+
+
+def crm_values(q: Qualification) -> dict[str, str]:
+    return {
+        STATUS: q.status.value,
+        SCORE: str(q.score),
+        FIT: str(q.fit),
+        ENGAGEMENT: str(q.engagement),
+        REASONS: clip_reasons(q.reasons_text),
+        STATUS_SINCE: crm_time(q.status_since),
+        CRITERIA_VERSION: q.criteria_version,
+    }
+
+
+_POINTS = re.compile(r"^[+-]\d+ ")
+_DATE = re.compile(r" \d{4}-\d{2}-\d{2}$")
+
+
+def _reason_key(text: str) -> str:
+    """A reason's text without its points and date: what it is about, not how much."""
+    return _DATE.sub("", _POINTS.sub("", text.strip().removesuffix("…")))
+
+
+def _top_keys(texts: list[str]) -> frozenset[str]:
+    return frozenset(_reason_key(t) for t in texts[:_TOP_REASONS] if t)
+
+
+def needs_write(
+    last_written: Mapping[str, str] | None, q: Qualification, criteria: Criteria
+) -> bool:
+    """Write when nothing was written yet, or when the status, the criteria version or the top
+    reasons changed, or the score moved by score_write_delta or more (decaying points alone
+    do not justify an API call)."""
+    if not last_written or any(name not in last_written for name in FIELD_NAMES):
+        return True
+    if last_written[STATUS] != q.status.value:
+        return True
+    if last_written[CRITERIA_VERSION] != q.criteria_version:
+        return True
+    try:
+        written_score = int(last_written[SCORE])
+    except ValueError:
+        return True
+    if abs(q.score - written_score) >= criteria.thresholds.score_write_delta:
+        return True
+    written = _top_keys(last_written[REASONS].split(_SEPARATOR))
+    return written != _top_keys([r.text for r in q.reasons])

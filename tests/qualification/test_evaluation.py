@@ -1,0 +1,121 @@
+"""Evaluation metrics on hand-made qualifications, where every figure can be checked by hand."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from qualification.evaluation import evaluate
+from qualification.records import Outcome
+
+AT = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Fake:
+    contact_id: str
+    status: str
+    score: int
+    probability: float | None = None
+
+
+def converted(contact_id: str, days: float = 10) -> Outcome:
+    return Outcome(contact_id, AT + timedelta(days=days))
+
+
+def test_lift_shares_and_rates_by_status() -> None:
+    qualifications = [
+        Fake("a", "sales_ready", 90),
+        Fake("b", "sales_ready", 80),
+        Fake("c", "nurture", 40),
+        Fake("d", "nurture", 30),
+        Fake("e", "poor_fit", 50),
+        Fake("f", "disqualified", 10),
+        Fake("g", "nurture", 20),
+        Fake("h", "nurture", 35),
+    ]
+    outcomes = [converted("a"), converted("b"), converted("c"), Outcome("d", None)]
+    report = evaluate(qualifications, outcomes, AT)
+    assert report.n == 8
+    assert report.converted == 3
+    assert report.base_rate == pytest.approx(3 / 8)
+    assert report.sales_ready_share == pytest.approx(2 / 8)
+    assert report.sales_ready_conversion == pytest.approx(1.0)
+    assert report.lift == pytest.approx(8 / 3)
+    # Positives a, b, c rank above every negative but e (50 > 40): 14 of 15 pairs in order.
+    assert report.roc_auc == pytest.approx(14 / 15)
+    assert report.ranked_by == "score"
+    nurture = report.conversion_by_status["nurture"]
+    assert (nurture.n, nurture.converted, nurture.rate) == (4, 1, 0.25)
+    expected_brier = (
+        sum((s / 100 - y) ** 2 for s, y in [(90, 1), (80, 1), (40, 1)])
+        + sum((s / 100) ** 2 for s in (30, 50, 10, 20, 35))
+    ) / 8
+    assert report.brier == pytest.approx(expected_brier)
+
+
+def test_probability_ranks_when_every_qualification_has_one() -> None:
+    qualifications = [
+        Fake("a", "nurture", 10, probability=0.9),
+        Fake("b", "sales_ready", 90, probability=0.1),
+    ]
+    report = evaluate(qualifications, [converted("a")], AT)
+    assert report.ranked_by == "probability"
+    assert report.roc_auc == 1.0
+    assert report.brier == pytest.approx((0.1**2 + 0.1**2) / 2)
+    assert report.lift == 0.0
+
+
+def test_conversions_at_or_before_scoring_do_not_count() -> None:
+    qualifications = [Fake("a", "sales_ready", 90), Fake("b", "nurture", 10)]
+    outcomes = [Outcome("a", AT), Outcome("b", AT - timedelta(days=3))]
+    report = evaluate(qualifications, outcomes, AT)
+    assert report.converted == 0
+    assert report.roc_auc is None
+    assert report.lift is None
+
+
+@pytest.mark.parametrize(
+    "qualifications",
+    [
+        [],
+        [Fake("x", "nurture", 10), Fake("y", "nurture", 20)],  # no positives, no sales_ready
+        [Fake("a", "sales_ready", 10)],
+    ],
+)
+def test_edge_cases_give_null_metrics_and_serialise(qualifications: list[Fake]) -> None:
+    report = evaluate(qualifications, [converted("a")], AT)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["n"] == len(qualifications)
+    assert data["roc_auc"] is None
+    if not qualifications:
+        assert data["base_rate"] is None
+        assert data["sales_ready_share"] is None
+        assert data["brier"] is None
+
+
+def test_to_dict_is_rounded_and_complete() -> None:
+    report = evaluate(
+        [Fake("a", "sales_ready", 70), Fake("b", "nurture", 30), Fake("c", "nurture", 31)],
+        [converted("a")],
+        AT,
+    )
+    data = report.to_dict()
+    assert set(data) == {
+        "n",
+        "converted",
+        "base_rate",
+        "sales_ready_share",
+        "sales_ready_conversion",
+        "lift",
+        "roc_auc",
+        "brier",
+        "ranked_by",
+        "conversion_by_status",
+    }
+    assert data["base_rate"] == 0.3333
+    assert data["lift"] == 3.0
+    assert data["conversion_by_status"]["nurture"] == {"n": 2, "converted": 0, "rate": 0.0}
