@@ -28,7 +28,7 @@ class Activity:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What happened after scoring: converted (to an opportunity or a deal) at an instant, or not."""
+    """What happened after scoring: converted (to an opportunity or deal) at an instant, or not."""
 
     contact_id: str
     converted_at: datetime | None

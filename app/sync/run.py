@@ -7,6 +7,7 @@ transaction together with the cursor it reaches, so a crash resumes where it sto
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from app.sync.scoring import ScoreCounts, score_contacts
 from app.sync.store import store_activities, store_contacts
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayPolicy, RelayResult, relay_outbox
-from connectors.base import Connector, CrmContact
+from connectors.base import Connector, ContactBatch, CrmContact
 from connectors.errors import BudgetExhausted, ConnectorError, DailyLimitReached
 from qualification.criteria import Criteria
 
@@ -71,6 +72,7 @@ Progress = Callable[[SyncReport], None]
 
 def relay_policy(runtime: Runtime) -> RelayPolicy:
     return RelayPolicy(
+        batch_size=400,  # one claim feeds four concurrent batch updates of 100
         max_attempts=runtime.settings.writeback_max_attempts,
         backoff=timedelta(seconds=runtime.settings.writeback_backoff_seconds),
     )
@@ -156,20 +158,35 @@ class SyncRunner:
         report: SyncReport,
         enqueue: bool,
     ) -> None:
+        # The next page is fetched while the current group is stored and scored.
+        pages: asyncio.Queue[ContactBatch | None] = asyncio.Queue(maxsize=2)
+
+        async def produce() -> None:
+            try:
+                async for batch in connector.contacts(cursor):
+                    await pages.put(batch)
+            finally:
+                await pages.put(None)
+
+        producer = asyncio.create_task(produce())
         group: list[CrmContact] = []
         reached: str | None = None
-        async for batch in connector.contacts(cursor):
-            group.extend(batch.contacts)
-            reached = batch.cursor or reached
-            if len(group) >= ACTIVITY_GROUP:
+        try:
+            while (batch := await pages.get()) is not None:
+                group.extend(batch.contacts)
+                reached = batch.cursor or reached
+                if len(group) >= ACTIVITY_GROUP:
+                    await self._store(
+                        connector, connection, group, reached, criteria, usage, report, enqueue
+                    )
+                    group, reached = [], None
+            await producer  # re-raises what stopped the listing
+            if group or reached:
                 await self._store(
                     connector, connection, group, reached, criteria, usage, report, enqueue
                 )
-                group, reached = [], None
-        if group or reached:
-            await self._store(
-                connector, connection, group, reached, criteria, usage, report, enqueue
-            )
+        finally:
+            producer.cancel()
 
     async def _store(
         self,

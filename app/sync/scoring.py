@@ -7,7 +7,7 @@ transaction, so a crash never leaves a status change without its write-back (or 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -92,12 +92,15 @@ def _row(contact_id: int, q: Qualification) -> dict[str, Any]:
     }
 
 
-def _engine_activities(rows: Iterable[Activity]) -> dict[int, list[records.Activity]]:
+def _engine_activities(session: Session, ids: list[int]) -> dict[int, list[records.Activity]]:
     grouped: dict[int, list[records.Activity]] = defaultdict(list)
-    for row in rows:
-        grouped[row.contact_id].append(
-            records.Activity(str(row.contact_id), row.type, row.occurred_at, row.properties)
+    rows = session.execute(
+        select(Activity.contact_id, Activity.type, Activity.occurred_at, Activity.properties).where(
+            Activity.contact_id.in_(ids)
         )
+    )
+    for contact_id, kind, occurred_at, properties in rows:
+        grouped[contact_id].append(records.Activity(str(contact_id), kind, occurred_at, properties))
     return grouped
 
 
@@ -117,9 +120,7 @@ def score_contacts(
     contacts = session.scalars(
         select(Contact).where(Contact.id.in_(ids), Contact.deleted_at.is_(None))
     ).all()
-    activities = _engine_activities(
-        session.scalars(select(Activity).where(Activity.contact_id.in_(ids)))
-    )
+    activities = _engine_activities(session, ids)
     previous = _previous(session, ids)
     results: list[tuple[Contact, Qualification]] = []
     for contact in contacts:

@@ -144,23 +144,38 @@ def _settle(
     policy: RelayPolicy,
     result: RelayResult,
 ) -> None:
+    sent = [
+        (entry_id, contact_id, values)
+        for entry_id, contact_id, crm_id, values in claimed
+        if crm_id in written
+    ]
+    refused = {entry_id: crm_id for entry_id, _, crm_id, _ in claimed if crm_id not in written}
     with sessions.begin() as session:
-        for entry_id, contact_id, crm_id, values in claimed:
-            entry = session.get(OutboxEntry, entry_id)
-            if entry is None or entry.claim_token != token:
-                continue  # superseded by newer values meanwhile; those will be sent
-            if crm_id in written:
-                entry.state, entry.sent_at, entry.claim_token = OutboxState.SENT, at, None
-                session.execute(
-                    update(QualificationRecord)
-                    .where(QualificationRecord.contact_id == contact_id)
-                    .values(written_values=values, written_at=at)
+        if sent:
+            # Rows superseded meanwhile (their claim is gone) are left alone: newer values wait.
+            session.execute(
+                update(OutboxEntry)
+                .where(
+                    OutboxEntry.id.in_([e for e, _, _ in sent]), OutboxEntry.claim_token == token
                 )
-                result.sent += 1
-                continue
+                .values(state=OutboxState.SENT, sent_at=at, claim_token=None)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                update(QualificationRecord),
+                [{"contact_id": c, "written_values": v, "written_at": at} for _, c, v in sent],
+            )
+            result.sent += len(sent)
+        if not refused:
+            return
+        for entry in session.scalars(
+            select(OutboxEntry).where(
+                OutboxEntry.id.in_(list(refused)), OutboxEntry.claim_token == token
+            )
+        ):
             entry.attempts += 1
             entry.claim_token = None
-            entry.last_error = failures.get(crm_id, "not acknowledged by the CRM")[:2000]
+            entry.last_error = failures.get(refused[entry.id], "not acknowledged by the CRM")[:2000]
             if entry.attempts >= policy.max_attempts:
                 entry.state = OutboxState.FAILED
                 result.failed += 1
