@@ -23,6 +23,8 @@ class Waker(Protocol):
 
     def relay(self, connection_id: int) -> None: ...
 
+    def sync(self, connection_id: int, full: bool) -> None: ...
+
 
 class NoWaker:
     """For one-shot commands: nothing listens, the schedules and sweeper pick the work up."""
@@ -31,6 +33,9 @@ class NoWaker:
         return None
 
     def relay(self, connection_id: int) -> None:
+        return None
+
+    def sync(self, connection_id: int, full: bool) -> None:
         return None
 
 

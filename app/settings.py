@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     hubspot_app_client_secret: SecretStr | None = Field(
         None, description="Client secret of a public HubSpot app serving many portals."
     )
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token for the operations API; unset: the API is off."
+    )
     inbox_retention_days: float = Field(30.0, gt=0, description="Processed events kept this long.")
     inbox_max_attempts: int = Field(
         10, ge=1, description="Attempts at an inbox event before it is kept as failed."

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 
 from app import __version__
-from app.api import health, webhooks
+from app.api import health, operations, webhooks
 from app.logging import bound
 from app.runtime import Runtime
 
@@ -38,6 +38,7 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
     app.state.runtime = runtime
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(operations.router)
 
     @app.middleware("http")
     async def request_id(

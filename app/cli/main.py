@@ -12,6 +12,7 @@ from app.cli.connect import connect_cli
 from app.cli.db import db_cli
 from app.cli.demo import demo
 from app.cli.keys import keys_cli
+from app.cli.offline import calibrate_command, criteria_cli, evaluate_command, population, score
 from app.cli.sandbox import sandbox_cli
 from app.cli.serve import serve, worker
 from app.cli.sync import sync
@@ -54,6 +55,11 @@ cli.command()(worker)
 cli.add_typer(connect_cli, name="connect")
 cli.command()(sync)
 cli.command()(demo)
+cli.add_typer(criteria_cli, name="criteria")
+cli.command()(score)
+cli.command("evaluate")(evaluate_command)
+cli.command("calibrate")(calibrate_command)
+cli.command()(population)
 
 
 def main() -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from qualification.calibration import calibrate as run_calibration
 from rich.console import Console
 from rich.table import Table
 
 from app.errors import InputError
 from app.records_io import FileFormat, read_activities, read_contacts, read_outcomes, writer
+from qualification.calibration import calibrate as run_calibration
 from qualification.criteria import Criteria, CriteriaError, default_criteria, parse_criteria
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 from qualification.engine import Qualification, qualify
@@ -200,7 +200,7 @@ def evaluate_command(
     criteria: str = CriteriaOption,
     at: str = typer.Option(..., "--at", help=_AT_HELP),
 ) -> None:
-    """Score at --at and compare with the conversions after it: JSON on stdout, a table on stderr."""
+    """Score at --at, compare with conversions after it: JSON on stdout, a table on stderr."""
     loaded = load_criteria(criteria)
     instant = _instant(at)
     inputs = _load(contacts, activities, outcomes)
@@ -266,8 +266,8 @@ def population(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
-    paths = {name: out_dir / f"{name}.{file_format.value}" for name in ("contacts", "activities",
-                                                                          "outcomes")}  # fmt: skip
+    names = ("contacts", "activities", "outcomes")
+    paths = {name: out_dir / f"{name}.{file_format.value}" for name in names}
     converted = 0
     with (
         writer(paths["contacts"], Contact) as people,

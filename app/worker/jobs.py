@@ -263,10 +263,12 @@ async def relay(runtime: Runtime, connection_id: int) -> RelayResult:
     return result
 
 
-async def incremental_sync(runtime: Runtime, connection_id: int) -> SyncState | None:
+async def incremental_sync(
+    runtime: Runtime, connection_id: int, full: bool = False
+) -> SyncState | None:
     """The safety net for missed webhooks; skipped while another process holds the lease."""
     try:
-        report = await SyncRunner(runtime, str(connection_id)).run()
+        report = await SyncRunner(runtime, str(connection_id), full=full).run()
     except LeaseHeld:
         return None
     return report.state

@@ -47,8 +47,8 @@ class Tasks:
             loop.run(jobs.relay(runtime(), connection_id))
 
         @huey.task(name="incremental_sync")
-        def incremental_sync(connection_id: int) -> None:
-            loop.run(jobs.incremental_sync(runtime(), connection_id))
+        def incremental_sync(connection_id: int, full: bool = False) -> None:
+            loop.run(jobs.incremental_sync(runtime(), connection_id, full))
 
         @huey.task(name="decay")
         def decay(connection_id: int) -> None:
@@ -81,6 +81,7 @@ class Tasks:
         self.process_inbox: Any = process_inbox
         self.relay: Any = relay
         self.rescore_all: Any = rescore_all
+        self.incremental_sync: Any = incremental_sync
         self._coalesce = settings.webhook_coalesce_ms / 1000
 
     def inbox(self, connection_id: int) -> None:
@@ -102,6 +103,9 @@ class HueyWaker:
 
     def relay(self, connection_id: int) -> None:
         self._tasks.relay_now(connection_id)
+
+    def sync(self, connection_id: int, full: bool) -> None:
+        self._tasks.incremental_sync(connection_id, full)
 
 
 def _connections(runtime: Runtime) -> list[int]:

@@ -23,21 +23,11 @@ from app.vault import Vault
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.signature import sign_v3
 from connectors.hubspot.webhook import SignatureVersion
+from tests.wakers import RecordingWaker
 
 SECRET = "app-secret-for-tests"
 PORTAL = "62515"
 OCCURRED = int(time.time() * 1000)  # fixed: a retried event is the same event
-
-
-class RecordingWaker:
-    def __init__(self) -> None:
-        self.inboxes: list[int] = []
-
-    def inbox(self, connection_id: int) -> None:
-        self.inboxes.append(connection_id)
-
-    def relay(self, connection_id: int) -> None:
-        return None
 
 
 @pytest.fixture

@@ -25,22 +25,11 @@ from connectors.hubspot.sandbox.server import SandboxServer
 from connectors.hubspot.sandbox.simulate import simulate
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 from tests.pipeline.conftest import CONTACTS, population
+from tests.wakers import RecordingWaker
 
 SECRET = "sandbox-app-secret"
 Live = tuple[Runtime, SandboxServer]
 UPDATES = "POST /crm/v3/objects/contacts/batch/update"
-
-
-class RecordingWaker:
-    def __init__(self) -> None:
-        self.inboxes: list[int] = []
-        self.relays: list[int] = []
-
-    def inbox(self, connection_id: int) -> None:
-        self.inboxes.append(connection_id)
-
-    def relay(self, connection_id: int) -> None:
-        self.relays.append(connection_id)
 
 
 @pytest.fixture
