@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.cli.connect import connect_cli
+from app.cli.criteria_admin import activate_command
 from app.cli.db import db_cli
 from app.cli.demo import demo
 from app.cli.keys import keys_cli
@@ -56,6 +57,7 @@ cli.add_typer(connect_cli, name="connect")
 cli.command()(sync)
 cli.command()(demo)
 cli.add_typer(criteria_cli, name="criteria")
+criteria_cli.command("activate")(activate_command)
 cli.command()(score)
 cli.command("evaluate")(evaluate_command)
 cli.command("calibrate")(calibrate_command)
