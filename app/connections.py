@@ -69,8 +69,7 @@ def find(session: Session, ref: str) -> Connection:
     return connection
 
 
-def create_hubspot(
-    session: Session,
+def new_hubspot(
     vault: Vault,
     *,
     name: str,
@@ -80,10 +79,9 @@ def create_hubspot(
     signature: SignatureVersion,
     budget_share: float,
 ) -> Connection:
+    """A connection not yet stored: credentials encrypted, options set."""
     credentials.validate()
-    if session.scalars(select(Connection).where(Connection.name == name)).first():
-        raise InputError(f"a connection named {name!r} already exists")
-    connection = Connection(
+    return Connection(
         kind=CrmKind.HUBSPOT,
         name=name,
         credentials=vault.encrypt(credentials.to_dict()),
@@ -93,10 +91,24 @@ def create_hubspot(
             "webhook_signature": signature.value,
         },
         api_budget_share=budget_share,
+        writes_enabled=True,
+        field_state=FieldInstallState.NOT_INSTALLED,
+        field_report={},
     )
+
+
+def create_hubspot(session: Session, vault: Vault, **options: Any) -> Connection:
+    """Store a new connection (no CRM call: `connect_hubspot` is the checked way)."""
+    connection = new_hubspot(vault, **options)
+    _refuse_taken_name(session, connection.name)
     session.add(connection)
     session.flush()
     return connection
+
+
+def _refuse_taken_name(session: Session, name: str) -> None:
+    if session.scalars(select(Connection).where(Connection.name == name)).first():
+        raise InputError(f"a connection named {name!r} already exists")
 
 
 def open_connector(
@@ -126,7 +138,14 @@ def open_connector(
             str(secrets["oauth_client_secret"]),
             str(secrets["refresh_token"]),
         )
-        auth = OAuthRefresh(tokens, base_url=base_url, now=clock)
+        auth = OAuthRefresh(
+            tokens,
+            base_url=base_url,
+            now=clock,
+            on_refresh=lambda _access, refresh, _expires: _keep_refresh_token(
+                runtime, connection.id, refresh
+            ),
+        )
     options = HubSpotOptions(
         base_url=base_url,
         app_type=AppType(connection.options.get("app_type", AppType.PRIVATE_PRO.value)),
@@ -173,31 +192,32 @@ async def connect_hubspot(
     if not name.replace("-", "").replace("_", "").isalnum():
         raise ConnectFailed(f"name {name!r}: use letters, digits, '-' and '_' only")
     share = budget_share if budget_share is not None else runtime.settings.api_budget_share
+    connection = new_hubspot(
+        runtime.vault,
+        name=name,
+        credentials=credentials,
+        base_url=base_url,
+        app_type=app_type,
+        signature=signature,
+        budget_share=share,
+    )
+    with runtime.sessions() as session:
+        _refuse_taken_name(session, name)
+    # The CRM is asked before anything is stored, and outside any transaction (a token refresh
+    # may need the database): a failed connect leaves nothing behind.
+    connector = open_connector(runtime, connection)
+    try:
+        portal = await connector.account_id()
+        report = list(await connector.install_fields([s.value for s in Status]))
+    except ConnectorError as exc:
+        raise ConnectFailed(f"HubSpot refused the connection: {exc}") from None
+    finally:
+        await connector.aclose()
     with runtime.sessions.begin() as session:
-        connection = create_hubspot(
-            session,
-            runtime.vault,
-            name=name,
-            credentials=credentials,
-            base_url=base_url,
-            app_type=app_type,
-            signature=signature,
-            budget_share=share,
-        )
-        # The CRM is asked before anything is committed: a failed connect leaves nothing behind.
-        connector = open_connector(runtime, connection)
-        try:
-            portal = await connector.account_id()
-            report = list(await connector.install_fields([s.value for s in Status]))
-        except ConnectorError as exc:
-            raise ConnectFailed(f"HubSpot refused the connection: {exc}") from None
-        finally:
-            await connector.aclose()
+        _refuse_taken_name(session, name)
         duplicate = session.scalars(
             select(Connection).where(
-                Connection.kind == CrmKind.HUBSPOT,
-                Connection.account_id == portal,
-                Connection.id != connection.id,
+                Connection.kind == CrmKind.HUBSPOT, Connection.account_id == portal
             )
         ).first()
         if duplicate is not None:
@@ -205,7 +225,22 @@ async def connect_hubspot(
         connection.account_id = portal
         connection.field_state = _install_state(report)
         connection.field_report = {f.name: {"state": f.state, "detail": f.detail} for f in report}
+        session.add(connection)
     return connection, report
+
+
+def _keep_refresh_token(runtime: Runtime, connection_id: int | None, refresh_token: str) -> None:
+    """HubSpot may hand out a new refresh token: store it (encrypted) before the old one lapses."""
+    if connection_id is None:  # connecting: the credentials are stored once the CRM answered
+        return
+    with runtime.sessions.begin() as session:
+        connection = session.get(Connection, connection_id)
+        if connection is None:
+            return
+        secrets = vault_credentials(runtime.vault, connection)
+        if secrets.get("refresh_token") != refresh_token:
+            secrets["refresh_token"] = refresh_token
+            connection.credentials = runtime.vault.encrypt(secrets)
 
 
 def vault_credentials(vault: Vault, connection: Connection) -> dict[str, Any]:

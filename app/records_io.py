@@ -37,8 +37,12 @@ from app.errors import InputError
 from qualification.records import Activity, Contact, Outcome
 
 __all__ = [
+    "FileFormat",
     "RecordWriter",
+    "activity_dict",
+    "contact_dict",
     "format_of",
+    "outcome_dict",
     "read_activities",
     "read_contacts",
     "read_outcomes",

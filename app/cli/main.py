@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.cli.connect import connect_cli
+from app.cli.connections import connections_cli
 from app.cli.criteria_admin import activate_command
 from app.cli.db import db_cli
 from app.cli.demo import demo
@@ -54,6 +55,7 @@ cli.add_typer(sandbox_cli, name="sandbox")
 cli.command()(serve)
 cli.command()(worker)
 cli.add_typer(connect_cli, name="connect")
+cli.add_typer(connections_cli, name="connections")
 cli.command()(sync)
 cli.command()(demo)
 cli.add_typer(criteria_cli, name="criteria")

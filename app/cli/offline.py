@@ -206,7 +206,13 @@ def evaluate_command(
     inputs = _load(contacts, activities, outcomes)
     report = evaluate(_qualify_all(inputs, loaded, instant), inputs.outcomes.values(), instant)
     _print_json({"criteria_version": loaded.version, "at": _iso(instant), **report.to_dict()})
-    Console(stderr=True).print(_report_table(report, loaded))
+    console = Console(stderr=True)
+    console.print(_report_table(report, loaded))
+    console.print(
+        f"sales_ready share {_figure(report.sales_ready_share, True)}, "
+        f"lift {_figure(report.lift)}, ROC AUC {_figure(report.roc_auc)} "
+        f"(by {report.ranked_by}), Brier {_figure(report.brier)}"
+    )
 
 
 def calibrate_command(
@@ -312,9 +318,4 @@ def _report_table(report: EvaluationReport, criteria: Criteria) -> Table:
         table.add_row(status, str(rate.n), str(rate.converted), _figure(rate.rate, percent=True))
     table.add_section()
     table.add_row("all", str(report.n), str(report.converted), _figure(report.base_rate, True))
-    table.caption = (
-        f"sales_ready share {_figure(report.sales_ready_share, True)}, "
-        f"lift {_figure(report.lift)}, ROC AUC {_figure(report.roc_auc)} "
-        f"(by {report.ranked_by}), Brier {_figure(report.brier)}"
-    )
     return table

@@ -20,6 +20,7 @@ from app import connections
 from app.criteria_store import active_criteria
 from app.errors import GlengarryError
 from app.logging import bound, get_logger
+from app.metrics import SYNC_SECONDS
 from app.models import Connection, SyncCursor, SyncKind, SyncRun, SyncState
 from app.runtime import Runtime
 from app.sync import lease
@@ -116,7 +117,7 @@ class SyncRunner:
             session.expunge(connection)
         ttl = timedelta(seconds=rt.settings.lease_ttl_seconds)
         lease.acquire(rt.sessions, connection_id, self.holder, now(), ttl)
-        usage = UsageCounter(connection_id)
+        usage = UsageCounter(connection_id, connection.name)
         started = time.perf_counter()
         connector = self._factory(
             rt, connection, properties=sorted(active.criteria.contact_properties), usage=usage
@@ -242,6 +243,7 @@ class SyncRunner:
             usage.flush(session, rt.clock.now().date())
             run = session.get(SyncRun, report.run_id)
             if run is not None:
+                SYNC_SECONDS.labels(run.kind, report.state.value).observe(report.seconds)
                 run.state = report.state
                 run.finished_at = rt.clock.now()
                 run.counts = report.counts()

@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from app.metrics import API_CALLS
 from app.models import ApiUsage
 from app.sql import upsert_insert
 
@@ -14,8 +15,9 @@ from app.sql import upsert_insert
 class UsageCounter:
     """The connector's `on_response` hook; `flush` adds what was counted since the last flush."""
 
-    def __init__(self, connection_id: int) -> None:
+    def __init__(self, connection_id: int, name: str | None = None) -> None:
         self.connection_id = connection_id
+        self._label = name or str(connection_id)
         self.calls: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()
         self.totals: Counter[str] = Counter()  # never flushed: the run's own figures
@@ -25,6 +27,7 @@ class UsageCounter:
     def __call__(self, endpoint: str, status: int) -> None:
         self.calls[endpoint] += 1
         self.totals[endpoint] += 1
+        API_CALLS.labels(self._label, str(status)).inc()
         self.total_calls += 1
         if status == 429:
             self.rate_limited[endpoint] += 1

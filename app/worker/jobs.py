@@ -137,7 +137,7 @@ async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
     result.events = len(claimed)
     todo = plan([event for _, event, _ in claimed], known)
     result.echoes = todo.echoes
-    usage = UsageCounter(connection_id)
+    usage = UsageCounter(connection_id, connection.name)
     connector = connections.open_connector(
         rt, connection, properties=sorted(active.criteria.contact_properties), usage=usage
     )

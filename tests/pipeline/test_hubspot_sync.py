@@ -117,3 +117,34 @@ async def test_a_dry_run_reports_what_it_would_write_and_writes_nothing(
     # The real run afterwards still writes everything.
     real = await SyncRunner(runtime, "acme").run()
     assert real.relay.sent == CONTACTS
+
+
+async def test_an_oauth_connection_refreshes_its_token_and_syncs(
+    runtime: Runtime, sandbox: SandboxServer
+) -> None:
+    config = sandbox.config
+    await connect_hubspot(
+        runtime,
+        name="oauth",
+        credentials=HubSpotCredentials(
+            oauth_client_id=config.client_id,
+            oauth_client_secret=config.client_secret,
+            refresh_token=config.refresh_tokens[0],
+        ),
+        base_url=sandbox.base_url,
+    )
+    report = await SyncRunner(runtime, "oauth").run()
+    assert report.pulled == CONTACTS
+    assert _calls(sandbox, "POST /oauth/v1/token") >= 1
+
+
+async def test_with_writes_switched_off_contacts_are_scored_and_nothing_is_written(
+    runtime: Runtime, sandbox: SandboxServer
+) -> None:
+    await _connect(runtime, sandbox)
+    with runtime.sessions.begin() as session:
+        session.scalars(select(Connection)).one().writes_enabled = False
+    report = await SyncRunner(runtime, "acme").run()
+    assert report.scoring.scored == CONTACTS
+    assert report.relay.sent == 0
+    assert _calls(sandbox, "POST /crm/v3/objects/contacts/batch/update") == 0
