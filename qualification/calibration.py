@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import yaml
-from sklearn.linear_model import LogisticRegression
 
 from qualification.criteria import (
     INACTIVITY_SIGNAL,
@@ -89,8 +88,9 @@ def calibrate(
     y = labels[usable]
     if y.min(initial=1) == y.max(initial=0):
         raise ValueError("the training contacts need both conversions and non-conversions")
-    model = fit_model(vectors, y, criteria)
-    draft = _propose(criteria, model, vectors)
+    fitted = _fit_signed(vectors, y, criteria)
+    model = fitted.model
+    draft = _propose(criteria, fitted, vectors)
     proposed = _with_capacity_thresholds(draft, criteria, train, given_train, at)
     given_holdout = [qualify(c, a, criteria, at) for c, a, _ in holdout]
     proposed_holdout = [qualify(c, a, proposed, at) for c, a, _ in holdout]
@@ -148,16 +148,57 @@ def _labels(members: Sequence[Member], at: datetime) -> npt.NDArray[np.int8]:
 
 # --- Fitting ------------------------------------------------------------------------------------
 
+_PENALTIES = (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
+_FOLDS = 5
+
+
+def prior_weights(criteria: Criteria, columns: Sequence[str]) -> npt.NDArray[np.float64]:
+    """How much each signal moves the given score: the starting point calibration corrects."""
+    fit_points = {rule.signal: rule.points for rule in criteria.fit}
+    weights = []
+    for name in columns:
+        if name in fit_points:
+            weights.append(criteria.score.fit_weight * fit_points[name])
+        elif name == INACTIVITY_SIGNAL:
+            weights.append(float(criteria.inactivity.points if criteria.inactivity else 0))
+        else:  # engagement features are already in points
+            weights.append(criteria.score.engagement_weight)
+    return np.asarray(weights, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    intercept: float
+    scale: float  # log-odds per point of the given score
+    coefficients: dict[str, float]  # per signal: scale * prior weight + correction
+
 
 def fit_model(
     vectors: Sequence[Mapping[str, float]], y: npt.NDArray[np.int8], criteria: Criteria
 ) -> Model:
-    """Logistic regression on the signals that vary, under the signs the criteria allow.
+    """Log-odds = a + b * (the given score's points) + a correction per signal.
+
+    Conversions are few, so a free weight per signal overfits: the corrections are shrunk
+    towards the given criteria (ridge), with the strength picked by cross-validation. With
+    little evidence the proposal stays close to the file it started from.
 
     Engagement points cannot be negative and the inactivity penalty cannot be positive, so a
-    signal whose weight comes out with the wrong sign is dropped (it gets 0 points) and the
-    model is refitted without it: the proposal and its `calibration` block then agree.
+    signal whose weight comes out with the wrong sign is left out and the model refitted
+    without it: the proposal keeps its points (no evidence either way) and `probability`
+    ignores it.
     """
+    return _fit_signed(vectors, y, criteria).model
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    model: Model
+    scale: float
+
+
+def _fit_signed(
+    vectors: Sequence[Mapping[str, float]], y: npt.NDArray[np.int8], criteria: Criteria
+) -> _Signed:
     engagement = set(criteria.compiled.signal_types)
     known = set(criteria.signals)
     columns = sorted(
@@ -165,48 +206,94 @@ def fit_model(
         for name in {key for vector in vectors for key in vector}
         if name in known and len({vector.get(name, 0.0) for vector in vectors}) > 1
     )
+    labels = y.astype(np.float64)
+    penalty = _cross_validated_penalty(matrix(vectors, columns), labels, criteria, columns)
     while True:
-        model = _logistic(matrix(vectors, columns), y, columns)
+        fitted = _fit(matrix(vectors, columns), labels, prior_weights(criteria, columns), penalty)
+        weights = dict(zip(columns, fitted.coefficients.values(), strict=True))
         wrong = {
             name
-            for name, weight in model.coefficients.items()
+            for name, weight in weights.items()
             if (name in engagement and weight <= 0.0)
             or (name == INACTIVITY_SIGNAL and weight >= 0.0)
         }
         if not wrong:
-            return model
+            return _Signed(Model(fitted.intercept, weights), fitted.scale)
         columns = [name for name in columns if name not in wrong]
 
 
-def _logistic(x: npt.NDArray[np.float64], y: npt.NDArray[np.int8], columns: list[str]) -> Model:
-    if not columns:
-        rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
-        return Model(math.log(rate / (1 - rate)), {})
-    # Standardised columns make one regularisation strength fair to 0/1 flags and point sums.
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale == 0.0] = 1.0
-    fitted = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / scale, y)
-    weights = fitted.coef_[0] / scale
-    intercept = float(fitted.intercept_[0] - np.sum(weights * mean))
-    return Model(intercept, {name: float(w) for name, w in zip(columns, weights, strict=True)})
+def _cross_validated_penalty(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], criteria: Criteria, columns: list[str]
+) -> float:
+    prior = prior_weights(criteria, columns)
+    folds = np.arange(len(y)) % _FOLDS
+    best, best_loss = _PENALTIES[-1], math.inf
+    for penalty in _PENALTIES:
+        loss = 0.0
+        for fold in range(_FOLDS):
+            train, test = folds != fold, folds == fold
+            if y[train].min(initial=1.0) == y[train].max(initial=0.0):
+                return best  # a fold without both outcomes: too little data to choose
+            fitted = _fit(x[train], y[train], prior, penalty)
+            loss += _log_loss(fitted, x[test], y[test])
+        if loss < best_loss:
+            best, best_loss = penalty, loss
+    return best
+
+
+def _fit(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    prior: npt.NDArray[np.float64],
+    penalty: float,
+) -> _Fit:
+    """Penalised logistic regression by Newton's method; corrections on standardised columns."""
+    mean = x.mean(axis=0) if len(x) else np.zeros(x.shape[1])
+    spread = x.std(axis=0) if len(x) else np.ones(x.shape[1])
+    spread[spread == 0.0] = 1.0
+    design = np.hstack([np.ones((len(y), 1)), (x @ prior)[:, None], (x - mean) / spread])
+    ridge = np.r_[1e-6, 1e-6, np.full(x.shape[1], penalty)]
+    theta = np.zeros(design.shape[1])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ theta, -35.0, 35.0)))
+        gradient = design.T @ (y - p) - ridge * theta
+        hessian = (design * (p * (1.0 - p))[:, None]).T @ design + np.diag(ridge)
+        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]
+        theta += step
+        if float(np.abs(step).max()) < 1e-9:
+            break
+    corrections = theta[2:] / spread
+    coefficients = theta[1] * prior + corrections
+    intercept = float(theta[0] - np.sum(corrections * mean))
+    return _Fit(intercept, float(theta[1]), {str(i): float(w) for i, w in enumerate(coefficients)})
+
+
+def _log_loss(fitted: _Fit, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> float:
+    weights = np.asarray(list(fitted.coefficients.values()))
+    z = np.clip(fitted.intercept + x @ weights, -35.0, 35.0)
+    # log(1 + e^z) - y z, summed: the negative log-likelihood
+    return float(np.sum(np.logaddexp(0.0, z) - y * z))
 
 
 # --- Proposing ----------------------------------------------------------------------------------
 
 
-def _propose(criteria: Criteria, model: Model, vectors: Sequence[Mapping[str, float]]) -> Criteria:
-    """Points from weights on one scale (`per_logit` points per unit of log-odds).
+def _propose(
+    criteria: Criteria, fitted: _Signed, vectors: Sequence[Mapping[str, float]]
+) -> Criteria:
+    """Points from weights, on the given file's own scale.
 
-    The scale keeps the fit rules' total weight what it was, so the numbers stay familiar.
-    Signals without evidence (never seen, or constant) keep their points.
+    One point of the given score is worth `scale` log-odds, so a signal's new points are its
+    weight divided by the log-odds its kind of point is worth: without corrections the
+    proposal reproduces the given points. Signals without evidence (never seen, constant, or
+    a weight of the wrong sign) keep their points.
     """
-    weights = model.coefficients
-    fit_weights = [abs(weights[r.signal]) for r in criteria.fit if r.signal in weights]
-    fit_points = [abs(r.points) for r in criteria.fit if r.signal in weights]
-    per_logit = sum(fit_points) / sum(fit_weights) if sum(fit_weights) > 0 else 10.0
+    weights = fitted.model.coefficients
+    scale = fitted.scale if fitted.scale > 0.0 else 0.05
+    per_fit_point = scale * criteria.score.fit_weight or scale
+    per_engagement_point = scale * criteria.score.engagement_weight or scale
     fit = [
-        rule.model_copy(update={"points": round(weights[rule.signal] * per_logit)})
+        rule.model_copy(update={"points": round(weights[rule.signal] / per_fit_point)})
         if rule.signal in weights
         else rule
         for rule in criteria.fit
@@ -219,20 +306,16 @@ def _propose(criteria: Criteria, model: Model, vectors: Sequence[Mapping[str, fl
         new_points: dict[str, float] = {}
         for signal, points in [(key, etype.points), *((r.signal, r.points) for r in etype.rules)]:
             if signal in weights:
-                # The feature is given points x decay: its weight per point times the scale.
-                proposed = max(round(points * weights[signal] * per_logit, 1), 0.1)
+                # The feature is points x decay: a point's weight sets the new points.
+                proposed = max(round(points * weights[signal] / per_engagement_point, 1), 0.1)
                 new_points[signal] = proposed
                 coefficients[signal] = weights[signal] * points / proposed
-            elif _seen(signal, vectors):
-                new_points[signal] = 0.0  # its weight had the wrong sign: no evidence it helps
         engagement[key] = _scaled_type(etype, key, new_points, vectors)
     inactivity = criteria.inactivity
     if inactivity is not None and INACTIVITY_SIGNAL in weights:
         weight = weights[INACTIVITY_SIGNAL]
-        inactivity = inactivity.model_copy(update={"points": min(round(weight * per_logit), -1)})
+        inactivity = inactivity.model_copy(update={"points": min(round(weight / scale), -1)})
         coefficients[INACTIVITY_SIGNAL] = weight
-    elif inactivity is not None and _seen(INACTIVITY_SIGNAL, vectors, value=1.0):
-        inactivity = inactivity.model_copy(update={"points": 0})
     return criteria.model_copy(
         update={
             "name": f"{criteria.name} (calibrated)",
@@ -240,15 +323,11 @@ def _propose(criteria: Criteria, model: Model, vectors: Sequence[Mapping[str, fl
             "engagement": engagement,
             "inactivity": inactivity,
             "calibration": Calibration(
-                intercept=round(model.intercept, 6),
+                intercept=round(fitted.model.intercept, 6),
                 coefficients={name: round(w, 6) for name, w in sorted(coefficients.items())},
             ),
         }
     )
-
-
-def _seen(signal: str, vectors: Sequence[Mapping[str, float]], value: float | None = None) -> bool:
-    return any(v.get(signal) if value is None else v.get(signal) == value for v in vectors)
 
 
 def _scaled_type(

@@ -11,8 +11,8 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from typing import Annotated, Any, Self
 
 import yaml
@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 from qualification.statuses import OVERRIDE_PROPERTY
 
 Matcher = Callable[[Mapping[str, Any]], bool]
@@ -108,21 +109,36 @@ def domain_of(value: object) -> str | None:
     """The lower-cased part after the last '@', or the value itself when it is a bare domain."""
     if not isinstance(value, str):
         return None
-    domain = value[value.rfind("@") + 1 :].strip().lower()
-    return domain or None
+    return value[value.rfind("@") + 1 :].strip().lower() or None
 
 
 _COUNTRY_SUFFIX = re.compile(r"(?:[a-z]{2}|com|net|co\.[a-z]{2}|com\.[a-z]{2})")
 
 
+# Bounded memos for pure string functions: property values repeat across contacts (buckets,
+# domains, URLs) and conditions are evaluated some twenty times per contact.
+_MEMO_LIMIT = 8192
+_FREE_MAIL_MEMO: dict[str, bool] = {}
+_BOUND_MEMO: dict[str, float | None] = {}
+
+
+def _remember(memo: dict[str, Any], key: str, value: Any) -> None:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+
+
 def is_free_mail(domain: str) -> bool:
-    if domain in FREE_MAIL_DOMAINS:
-        return True
+    known = _FREE_MAIL_MEMO.get(domain)
+    if known is not None:
+        return known
+    free = domain in FREE_MAIL_DOMAINS
     # a provider's country variants (gmx.de, yahoo.co.uk), not e.g. live.example.com
     for prefix in FREE_MAIL_PREFIXES:
-        if domain.startswith(prefix):
-            return _COUNTRY_SUFFIX.fullmatch(domain[len(prefix) :]) is not None
-    return False
+        if not free and domain.startswith(prefix):
+            free = _COUNTRY_SUFFIX.fullmatch(domain[len(prefix) :]) is not None
+    _remember(_FREE_MAIL_MEMO, domain, free)
+    return free
 
 
 def _text(value: object) -> str:
@@ -133,6 +149,7 @@ def _text(value: object) -> str:
     return str(value).casefold()
 
 
+_UNSEEN = object()
 _LEADING_NUMBER = re.compile(r"\s*([-+]?\d[\d,]*(?:\.\d+)?)")
 
 
@@ -144,10 +161,13 @@ def lower_bound(value: object) -> float | None:
         return float(value)
     if not isinstance(value, str):
         return None
+    known = _BOUND_MEMO.get(value, _UNSEEN)
+    if known is not _UNSEEN:
+        return known  # type: ignore[return-value]
     match = _LEADING_NUMBER.match(value)
-    if match is None:
-        return None
-    return float(match.group(1).replace(",", ""))
+    bound = None if match is None else float(match.group(1).replace(",", ""))
+    _remember(_BOUND_MEMO, value, bound)
+    return bound
 
 
 def slug(label: str) -> str:
@@ -502,9 +522,9 @@ def parse_criteria(text: str, source: str = "<criteria>") -> Criteria:
         raise CriteriaError(source, _problems(exc)) from None
 
 
+@cache
 def default_criteria() -> Criteria:
-    from qualification.default_criteria import DEFAULT_CRITERIA_YAML
-
+    """The built-in criteria (parsed once: Criteria are immutable, so sharing is safe)."""
     return parse_criteria(DEFAULT_CRITERIA_YAML, source="default criteria")
 
 
@@ -529,6 +549,26 @@ class CompiledType:
     cap: float  # math.inf when uncapped
     default: CompiledSignal
     rules: tuple[tuple[Matcher, CompiledSignal], ...]
+    # When every rule reads one and the same property (page_view: url), the signal depends on
+    # that value alone and is memoised by it.
+    rule_property: str | None = None
+    memo: dict[str, CompiledSignal] = field(default_factory=dict, compare=False, repr=False)
+
+    def signal_for(self, props: Mapping[str, Any]) -> CompiledSignal:
+        """The first matching rule's signal, else the type's default."""
+        key = None if self.rule_property is None else props.get(self.rule_property)
+        if key.__class__ is str:
+            known = self.memo.get(key)
+            if known is not None:
+                return known
+        found = self.default
+        for matches, signal in self.rules:
+            if matches(props):
+                found = signal
+                break
+        if key.__class__ is str:
+            _remember(self.memo, key, found)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,6 +588,7 @@ class CompiledCriteria:
     customer: Matcher | None
     types: Mapping[str, CompiledType]
     signal_types: Mapping[str, CompiledType]
+    signals: Mapping[str, CompiledSignal]  # every engagement signal by id
     fit_threshold: int
     engagement_threshold: int
     customer_threshold: int
@@ -561,6 +602,8 @@ class CompiledCriteria:
     inactivity_label: str
     calibration_intercept: float | None
     calibration_coefficients: Mapping[str, float]
+    # derived data other modules build once per criteria (e.g. the engine's constant reasons)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
@@ -574,6 +617,8 @@ def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
             )
             for rule in etype.rules
         )
+        read = {p for rule in etype.rules for p in rule.condition.properties()}
+        uses_domain = any(_reads_domain(rule.condition) for rule in etype.rules)
         types[key] = CompiledType(
             key=key,
             label=etype.label,
@@ -581,9 +626,11 @@ def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
             cap=math.inf if etype.cap is None else etype.cap,
             default=CompiledSignal(key, key, etype.label, etype.points, rate),
             rules=rules,
+            rule_property=read.pop() if len(read) == 1 and not uses_domain else None,
         )
-    signal_types = {ctype.default.signal: ctype for ctype in types.values()}
-    signal_types.update((sig.signal, ctype) for ctype in types.values() for _, sig in ctype.rules)
+    signals = {ctype.default.signal: ctype.default for ctype in types.values()}
+    signals.update((sig.signal, sig) for ctype in types.values() for _, sig in ctype.rules)
+    signal_types = {key: types[signal.type] for key, signal in signals.items()}
     thr, inactivity, calibration = criteria.thresholds, criteria.inactivity, criteria.calibration
     return CompiledCriteria(
         version=criteria.version,
@@ -598,6 +645,7 @@ def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
         customer=None if criteria.customer is None else criteria.customer.compile(),
         types=types,
         signal_types=signal_types,
+        signals=signals,
         fit_threshold=thr.fit,
         engagement_threshold=thr.engagement,
         customer_threshold=thr.customer_engagement,
@@ -611,6 +659,13 @@ def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
         inactivity_label="" if inactivity is None else inactivity.label,
         calibration_intercept=None if calibration is None else calibration.intercept,
         calibration_coefficients={} if calibration is None else dict(calibration.coefficients),
+    )
+
+
+def _reads_domain(cond: Condition) -> bool:
+    children = (cond.not_, *(cond.all_ or ()), *(cond.any_ or ()))
+    return cond.property == EMAIL_DOMAIN or any(
+        c is not None and _reads_domain(c) for c in children
     )
 
 
@@ -712,6 +767,18 @@ def _compile_leaf(cond: Condition) -> Matcher:
             return (value.strip().casefold() if value.__class__ is str else _text(value)) in allowed
 
         return match_in
+    if cond.range is not None:
+        low = -math.inf if cond.range.min is None else cond.range.min
+        high = math.inf if cond.range.max is None else cond.range.max
+
+        def match_range(props: Mapping[str, Any]) -> bool:
+            value = props.get(prop)
+            if value is None or value == "":
+                return False
+            number = lower_bound(value)
+            return number is not None and low <= number <= high
+
+        return match_range
     test = _value_test(cond)
 
     def match(props: Mapping[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from qualification.criteria import CompiledCriteria, CompiledSignal, Criteria
 from qualification.records import Activity
 
 _MAX_NEWTON_STEPS = 200
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 _SECOND_FRACTION = 1e-3  # Newton stops once a step is shorter than this (seconds)
 
 
@@ -109,10 +110,7 @@ def classify(activity: Activity, criteria: CompiledCriteria) -> CompiledSignal |
     ctype = criteria.types.get(activity.type)
     if ctype is None:
         return None  # types the criteria do not name carry no engagement
-    for matches, signal in ctype.rules:
-        if matches(activity.properties):
-            return signal
-    return ctype.default
+    return ctype.signal_for(activity.properties)
 
 
 def fold(
@@ -168,8 +166,7 @@ def accumulate(
     exp = math.exp
     sums: dict[str, float] = {}
     lasts: dict[str, datetime] = {}
-    fed: dict[str, CompiledSignal] = {}
-    previous = None
+    previous = _EARLIEST
     for activity in activities:
         occurred = activity.occurred_at
         if occurred > until:
@@ -177,28 +174,20 @@ def accumulate(
         ctype = types.get(activity.type)
         if ctype is None:
             continue
-        if previous is not None and occurred < previous:
+        if occurred < previous:
             in_time_order = sorted(activities, key=_occurred_at)
             return accumulate(state, in_time_order, compiled)
         previous = occurred
-        signal = ctype.default
-        if ctype.rules:
-            props = activity.properties
-            for matches, rule_signal in ctype.rules:
-                if matches(props):
-                    signal = rule_signal
-                    break
+        signal = ctype.signal_for(activity.properties) if ctype.rules else ctype.default
         key = signal.signal
-        value = signal.points * exp(signal.rate * (occurred - until).total_seconds())
-        if key in sums:
-            sums[key] += value
-        else:
-            sums[key] = value
-            fed[key] = signal
+        decay = exp(signal.rate * (occurred - until).total_seconds())
+        sums[key] = sums.get(key, 0.0) + signal.points * decay
         lasts[key] = occurred  # time order: the last one seen is the latest
-    if not fed:
+    if not sums:
         return state
-    for old in state.signals:
+    known = compiled.signals
+    described = {}
+    for old in state.signals:  # an update: merge the previous sums (already decayed to until)
         key = old.signal
         if key in sums:
             sums[key] += old.value
@@ -207,15 +196,14 @@ def accumulate(
         else:
             sums[key] = old.value
             lasts[key] = old.last_at
-            fed[key] = CompiledSignal(key, old.type, old.label, 0.0, 0.0)
+        described[key] = (old.type, old.label)
     new = tuple.__new__
-    return EngagementState(
-        at=until,
-        signals=tuple(
-            new(SignalSum, (key, fed[key].type, fed[key].label, sums[key], lasts[key]))
-            for key in sorted(sums)
-        ),
-    )
+    signals = []
+    for key in sorted(sums):
+        info = known.get(key)
+        kind, label = described[key] if info is None else (info.type, info.label)
+        signals.append(new(SignalSum, (key, kind, label, sums[key], lasts[key])))
+    return EngagementState(at=until, signals=tuple(signals))
 
 
 def _occurred_at(activity: Activity) -> datetime:
@@ -255,7 +243,7 @@ def snapshot(state: EngagementState, criteria: CompiledCriteria, seconds: float)
             continue  # a type these criteria do not know carries nothing
         rate, cap = ctype.rate, ctype.cap
         totals.append((value, rate, cap))
-        factor = exp(-rate * seconds)
+        factor = exp(-rate * seconds) if seconds else 1.0
         decayed = value * factor  # same expression as total_at: identical floats
         if decayed < cap:
             engagement += decayed

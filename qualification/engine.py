@@ -9,7 +9,6 @@ callers schedule rescoring instead of polling.
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -296,39 +295,70 @@ def _same_criteria(q: Qualification, criteria: Criteria) -> CompiledCriteria:
     return compiled
 
 
-class _RuleReasons:
-    """Reasons for fit rules and disqualifiers never change: build them once per criteria."""
+Ranked = tuple[int, str, str | None, Reason | None, str, int, datetime | None]
 
-    _cache: weakref.WeakKeyDictionary[CompiledCriteria, tuple[tuple[Reason, ...], ...]] = (
-        weakref.WeakKeyDictionary()
+
+class _Rules:
+    """Fit rules and disqualifiers with their reasons, which never change: built once per
+    criteria, with the reasons' texts and ranking entries ready."""
+
+    def __init__(self, compiled: CompiledCriteria) -> None:
+        self.fit = tuple(
+            (r.matches, r.points, r.signal, Reason(r.signal, r.label, r.points))
+            for r in compiled.fit
+        )
+        self.disqualifiers = tuple(
+            (r.matches, Reason(r.signal, r.label, 0)) for r in compiled.disqualifiers
+        )
+        # id -> (reason, ...): the reasons are held here, so their ids stay theirs
+        self._ranked: dict[int, tuple[Reason, Ranked]] = {
+            id(reason): (reason, _rank_entry(reason)) for *_, reason in self.fit
+        }
+        fixed = [reason for _, reason in self.disqualifiers] + [_SET_BY_REP]
+        self._texts = {id(reason): (reason, reason.text) for reason in fixed}
+
+    @staticmethod
+    def of(compiled: CompiledCriteria) -> _Rules:
+        rules = compiled.memo.get("engine.rules")
+        if rules is None:
+            rules = compiled.memo["engine.rules"] = _Rules(compiled)
+        return rules
+
+    def ranked(self, reason: Reason) -> Ranked:
+        known = self._ranked.get(id(reason))
+        return known[1] if known is not None and known[0] is reason else _rank_entry(reason)
+
+    def text(self, reason: Reason) -> str:
+        known = self._texts.get(id(reason))
+        return known[1] if known is not None and known[0] is reason else reason.text
+
+
+def _rank_entry(reason: Reason) -> Ranked:
+    return (
+        -abs(reason.points),
+        reason.signal,
+        reason.text,
+        reason,
+        reason.label,
+        reason.points,
+        None,
     )
-
-    @classmethod
-    def of(cls, compiled: CompiledCriteria) -> tuple[tuple[Reason, ...], ...]:
-        found = cls._cache.get(compiled)
-        if found is None:
-            found = (
-                tuple(Reason(r.signal, r.label, r.points) for r in compiled.fit),
-                tuple(Reason(r.signal, r.label, 0) for r in compiled.disqualifiers),
-            )
-            cls._cache[compiled] = found
-        return found
 
 
 def _profile(contact: Contact, compiled: CompiledCriteria) -> Profile:
     props = contact.properties
-    fit_reasons, disqualifier_reasons = _RuleReasons.of(compiled)
+    rules = _Rules.of(compiled)
     total = 0
     reasons: list[Reason] = []
     signals: dict[str, float] = {}
-    for rule, reason in zip(compiled.fit, fit_reasons, strict=True):
-        if rule.matches(props):
-            total += rule.points
+    for matches, points, signal, reason in rules.fit:
+        if matches(props):
+            total += points
             reasons.append(reason)
-            signals[rule.signal] = 1.0
+            signals[signal] = 1.0
     disqualifier = None
-    for rule, reason in zip(compiled.disqualifiers, disqualifier_reasons, strict=True):
-        if rule.matches(props):
+    for matches, reason in rules.disqualifiers:
+        if matches(props):
             disqualifier = reason
             break
     has_fit_data = False
@@ -337,23 +367,16 @@ def _profile(contact: Contact, compiled: CompiledCriteria) -> Profile:
         if value is not None and value != "":
             has_fit_data = True
             break
+    override = props.get(OVERRIDE_PROPERTY)
     return Profile(
         fit=min(max(total, 0), 100),
         fit_reasons=tuple(reasons),
         has_fit_data=has_fit_data,
         disqualifier=disqualifier,
         customer=compiled.customer is not None and compiled.customer(props),
-        override=parse_override(props.get(OVERRIDE_PROPERTY)),
+        override=None if override is None else parse_override(override),
         signals=signals,
     )
-
-
-def _last_activity(state: EngagementState) -> datetime | None:
-    last = None
-    for s in state.signals:
-        if last is None or s.last_at > last:
-            last = s.last_at
-    return last
 
 
 def _idle(compiled: CompiledCriteria, last: datetime | None, at: datetime) -> bool:
@@ -410,6 +433,8 @@ def _assess(
     last = seen.last_activity_at
     idle = _idle(compiled, last, at)
     penalty = compiled.inactivity_points if idle else 0
+    # Disqualified contacts keep the score they would have: reps see what they would be worth,
+    # the status already says they are out.
     score = _score(compiled, profile.fit, engagement, penalty)
     status = _status(
         compiled,
@@ -418,7 +443,7 @@ def _assess(
         bool(state.signals),
         None if previous is None else previous.status,
     )
-    reasons = _reasons(profile, state, compiled, seen, status, penalty)
+    reasons, reasons_text = _reasons(profile, state, compiled, seen, status, penalty)
     probability = None
     if compiled.calibration_intercept is not None:
         probability = _logistic(compiled, _features(profile, state, compiled, seen, idle))
@@ -433,7 +458,7 @@ def _assess(
         fit=profile.fit,
         engagement=engagement,
         reasons=reasons,
-        reasons_text="; ".join([r.text for r in reasons]),
+        reasons_text=reasons_text,
         criteria_version=compiled.version,
         status_since=since,
         computed_at=at,
@@ -451,44 +476,45 @@ def _reasons(
     seen: Snapshot,
     status: Status,
     penalty: int,
-) -> tuple[Reason, ...]:
-    # rank plain tuples; build Reason objects only for the few that are shown
-    ranked: list[tuple[int, str, Reason | None, str, int, datetime | None]] = [
-        (-abs(r.points), r.signal, r, r.label, r.points, None) for r in profile.fit_reasons
-    ]
+) -> tuple[tuple[Reason, ...], str]:
+    """The reasons shown and their text."""
+    # Rank plain tuples (signals are unique, so the sort never looks past the signal) and
+    # build Reason objects only for the few that are shown.
+    rules = _Rules.of(compiled)
+    ranked = [rules.ranked(r) for r in profile.fit_reasons]
     scale = seen.scale
+    floor = math.floor
     for s in state.signals:
         factor = scale.get(s.type)
         if factor is not None:
-            points = _round(s.value * factor)
+            points = floor(s.value * factor + 0.5)
             if points:
-                ranked.append((-points, s.signal, None, s.label, points, s.last_at))
+                ranked.append((-points, s.signal, None, None, s.label, points, s.last_at))
     last = seen.last_activity_at
     if penalty and last is not None:
         label = compiled.inactivity_label
-        ranked.append((penalty, INACTIVITY_SIGNAL, None, label, penalty, last))
-    ranked.sort(key=_rank)
-    lead: tuple[Reason, ...] = ()
+        ranked.append((penalty, INACTIVITY_SIGNAL, None, None, label, penalty, last))
+    ranked.sort()
+    reasons: list[Reason] = []
     if status is Status.DISQUALIFIED and profile.disqualifier is not None:
-        lead = (profile.disqualifier,)
+        reasons.append(profile.disqualifier)
     elif profile.override is not None:
-        lead = (_SET_BY_REP,)
-    shown = ranked[: max(compiled.reasons_max - len(lead), 0)]
-    return lead + tuple(
-        reason
-        if reason is not None
-        else Reason(signal, label, points, None if when is None else _utc_date(when))
-        for _, signal, reason, label, points, when in shown
-    )
-
-
-def _rank(item: tuple[int, str, Reason | None, str, int, datetime | None]) -> tuple[int, str]:
-    return item[0], item[1]  # biggest |points| first, ties by signal name
+        reasons.append(_SET_BY_REP)
+    texts = [rules.text(r) for r in reasons]
+    for _, signal, text, reason, label, points, when in ranked[
+        : max(compiled.reasons_max - len(reasons), 0)
+    ]:
+        if reason is None or text is None:
+            on = None if when is None else _utc_date(when)
+            reason = Reason(signal, label, points, on)
+            text = f"{points:+d} {label}" if on is None else f"{points:+d} {label} {on}"
+        reasons.append(reason)
+        texts.append(text)
+    return tuple(reasons), "; ".join(texts)
 
 
 def _utc_date(value: datetime) -> date:
-    offset = value.utcoffset()
-    return value.date() if not offset else value.astimezone(UTC).date()
+    return value.date() if value.tzinfo is UTC else value.astimezone(UTC).date()
 
 
 def _features(
@@ -572,27 +598,21 @@ def _next_change(
     penalty_start = None
     if last is not None and not idle:
         penalty_start = penalty_start_after(compiled, last)
-    floors = [
-        f
-        for f in (
-            status_floor(compiled, profile, status),
-            score_floor(compiled, profile.fit, engagement, score, penalty),
-        )
-        if f is not None
-    ]
     crossing = None
-    if floors and totals:
+    floor = status_floor(compiled, profile, status)
+    by_score = score_floor(compiled, profile.fit, engagement, score, penalty)
+    if by_score is not None and (floor is None or by_score > floor):
+        floor = by_score
+    if floor is not None and totals:
         # integer engagement drops below `floor` exactly when the raw sum drops below floor - 0.5
         start = (at - state.at).total_seconds()
-        seconds = seconds_until_below(totals, max(floors) - 0.5, start, seen.engagement)
+        seconds = seconds_until_below(totals, floor - 0.5, start, seen.engagement)
         if seconds is not None:
             crossing = _ceil_ms(state.at + timedelta(seconds=seconds))
             if crossing <= at:
                 crossing = _ceil_ms(at + _MS)
             if penalty_start is None or crossing < penalty_start:
-                crossing = _confirm(
-                    compiled, profile, state, totals, crossing, status, score, penalty
-                )
+                crossing = _confirm(state, totals, crossing, floor)
     if crossing is None:
         return penalty_start
     return crossing if penalty_start is None else min(crossing, penalty_start)
@@ -603,7 +623,12 @@ def penalty_start_after(compiled: CompiledCriteria, last: datetime) -> datetime 
     after = compiled.inactivity_seconds
     if after is None:
         return None
-    start = _ceil_ms(last + timedelta(microseconds=math.ceil(after * 1e6)))
+    delta = compiled.memo.get("engine.inactivity_delta")
+    if delta is None:
+        delta = compiled.memo["engine.inactivity_delta"] = timedelta(
+            microseconds=math.ceil(after * 1e6)
+        )
+    start = _ceil_ms(last + delta)
     while not _idle(compiled, last, start):  # float seconds vs whole microseconds
         start += _MS
     return start
@@ -615,21 +640,12 @@ def _ceil_ms(value: datetime) -> datetime:
 
 
 def _confirm(
-    compiled: CompiledCriteria,
-    profile: Profile,
-    state: EngagementState,
-    totals: tuple[TypeTotal, ...],
-    t: datetime,
-    status: Status,
-    score: int,
-    penalty: int,
+    state: EngagementState, totals: tuple[TypeTotal, ...], t: datetime, floor: int
 ) -> datetime:
-    """Step the analytic answer forward by whole ms until the change shows (float error)."""
+    """Step the analytic answer forward by whole ms until the integer engagement is below
+    `floor` (absorbs float error; below the floor is exactly when the change shows)."""
     for _ in range(_MAX_NUDGES):
-        engagement = _engagement_int(total_at(totals, (t - state.at).total_seconds()))
-        if _score(compiled, profile.fit, engagement, penalty) <= score - compiled.score_write_delta:
-            return t
-        if _status(compiled, profile, engagement, True, status) is not status:
+        if _engagement_int(total_at(totals, (t - state.at).total_seconds())) < floor:
             return t
         t += _MS
     return t

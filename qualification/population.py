@@ -2,21 +2,26 @@
 
 Each member is a HubSpot-shaped contact, the activities it produced between `start` and `end`,
 and whether it converted in the 90 days after `end`. Two hidden numbers drive all three the way
-they do in B2B inbound:
+they do for a B2B SaaS seller with inbound leads:
 
 - `fit` (0..1): how well the person's account matches the seller's ideal customer. It rises with
-  ICP industries (software, IT services, internet, financial services), mid-market to enterprise
-  headcount, senior titles in revenue teams and core markets; it falls for free-mail addresses and
-  tiny companies. Part of it (department, plain luck) is invisible to any criteria file, and the
-  CRM is missing some properties, so scoring can only approximate it.
-- `intent` (0..1): how much the person is in a buying window at `end`. Buying windows are bursts
-  of pricing and docs visits, demo requests, meetings and trials; better-fit accounts enter them
-  more often. Outside a window people still open newsletters (some mail clients open every email
-  by themselves) and read the blog, which is noise a good scorer must not over-reward.
+  ICP industries (software, IT services, internet, financial services), mid-market headcount,
+  director/VP and manager titles in revenue teams and core markets; it falls for free-mail
+  addresses, tiny companies and the enterprise (whose procurement rarely buys from a web lead).
+  Part of it (department, plain luck) is invisible to any criteria file, and the CRM is missing
+  some properties, so scoring can only approximate it. Generic criteria get some of this wrong
+  on purpose: that is what calibration is for.
+- `intent` (0..1): how far a purchase has got at `end`: inside a buying window (weeks of pricing
+  and docs visits, demo requests, meetings, trials; better-fit accounts enter them more often
+  and research harder), helped along by a recent sales meeting and hands-on use. Outside a window
+  people still open newsletters (some mail clients open every email by themselves), read the
+  blog, register for webinars and get cold calls from sales: noise a good scorer must not
+  over-reward.
 
 A member converts (an opportunity or a deal) after `end` with a probability that grows with
-fit times intent, plus a little noise. Customers (~5%), competitors, students, opted-out and bounced
-addresses and contacts with nothing but an email are mixed in.
+fit times intent, plus a little noise. Customers (~5%), competitors, students, opted-out and
+bounced addresses and contacts with nothing but an email are mixed in. Under the default
+criteria about three leads in four are not sales-ready at `end`.
 
 Generation is deterministic per (seed, index), streams one member at a time (memory does not grow
 with `n`) and avoids per-activity overhead, since the CRM sandboxes seed from it.
@@ -48,8 +53,6 @@ COMPETITOR_DOMAINS = ("rivalscore.io", "leadlynx.com", "qualifyhq.com")
 _DAY = 86_400.0
 _HOUR = 3_600.0
 _CONVERSION_HORIZON_DAYS = 90.0
-import os
-COUPLE=float(os.environ.get("COUPLE","1"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +136,7 @@ _SIZE = _Table(
         (("50-100", 0.4, 2), 16.0),
         (("100-500", 0.9, 3), 24.0),
         (("500-1000", 1.0, 3), 12.0),
-        (("1000+", 0.6, 4), 17.0),
+        (("1000+", -0.6, 4), 17.0),
     ]
 )
 
@@ -233,11 +236,11 @@ _SENIORITY_TEMPLATES = {
     "manager": ("{} Manager", "Senior {} Manager", "{} Team Lead"),
 }
 _SENIORITY_FIT = {
-    "c_level": 0.8,
+    "c_level": 0.0,
     "vp": 1.1,
     "director": 0.9,
     "head": 0.8,
-    "manager": 0.2,
+    "manager": 0.7,
     "ic": -0.6,
 }
 _SENIORITY_SMALL = _Table(
@@ -356,8 +359,8 @@ class _Generator:
         self.end = end
         # Marketing emails go out weekly to the whole list, at the same instant for everyone.
         first_send = start + 1.6 * _DAY
-        self.sends = [first_send + week * 7 * _DAY for week in range(int((end - start) / _DAY) + 1)]
-        self.sends = [t for t in self.sends if t <= end]
+        weeks = max(int((end - first_send) // (7 * _DAY)) + 1, 0)
+        self.sends = [first_send + week * 7 * _DAY for week in range(weeks)]
         self.name_offset = _rng(seed, "names").randrange(_NAME_PAIRS)
 
     # Accounts: the people at one company share its industry, size, country and customer state.
@@ -679,8 +682,10 @@ class _History:
         "events",
         "gen",
         "meetings",
+        "met_at",
         "person",
         "rng",
+        "trialled",
     )
 
     def __init__(self, gen: _Generator, rng: random.Random, person: _Person) -> None:
@@ -689,6 +694,8 @@ class _History:
         self.person = person
         self.events: list[tuple[float, str, dict[str, Any]]] = []
         self.meetings = 0
+        self.met_at = -math.inf  # the latest completed meeting
+        self.trialled = False
         self.calls = 0
         self.demo_requested = False
         self.content_forms = 0
@@ -729,14 +736,19 @@ class _History:
     def prospecting(self) -> None:
         """Cold calls from sales development: rep activity, whether or not anyone is buying."""
         rng = self.rng
-        if rng.random() >= 0.25:
+        if rng.random() >= 0.45:
             return
-        self._calls(self.first + rng.random() * (self.gen.end - self.first), rng.randint(1, 4),
+        self._calls(self.first + rng.random() * (self.gen.end - self.first), rng.randint(1, 5),
                     answer_rate=0.15)  # fmt: skip
 
     def browsing(self) -> None:
         if self.person.silent:
             return
+        if self.rng.random() < 0.25:
+            # Webinar and ebook campaigns collect registrations from readers, buying or not.
+            when = self.first + self.rng.random() * (self.gen.end - self.first)
+            self.add(when, "form_submission", {"form": self.rng.choice(("webinar", "ebook"))})
+            self.content_forms += 1
         rate = 0.09 * self.person.propensity
         for t in self.poisson(rate, self.first, self.gen.end):
             self.session(t, _BROWSING_PAGES, 1.6)
@@ -778,7 +790,7 @@ class _History:
         if rng.random() >= chance:
             return None
         length = rng.uniform(45, 120) * _DAY
-        if gen.start <= person.created <= gen.end and rng.random() < COUPLE:
+        if gen.start <= person.created <= gen.end:
             # Inbound leads are created by the research they started a few days before.
             opens = person.created - rng.uniform(0, 10) * _DAY
         else:
@@ -808,9 +820,11 @@ class _History:
             self._outreach(lo + rng.uniform(0.2, 1.0) * (hi - lo), window.heat)
         if rng.random() < 0.3:
             # A free trial: product use for a couple of weeks.
-            trial_end = lo + 14 * _DAY
-            for t in self.poisson(0.4 + 0.8 * window.heat, lo, trial_end):
+            trial_start = lo + rng.random() * 0.8 * (hi - lo)
+            before = len(self.events)
+            for t in self.poisson(0.4 + 0.8 * window.heat, trial_start, trial_start + 14 * _DAY):
                 self.add(t, "product_usage", {"event": _PRODUCT_EVENTS.draw(rng)})
+            self.trialled = self.trialled or len(self.events) > before
         return window
 
     def _calls(self, first: float, count: int, answer_rate: float) -> None:
@@ -853,7 +867,10 @@ class _History:
             outcome = "COMPLETED" if rng.random() < 0.85 else "NO_SHOW"
             before = len(self.events)
             self.add(meeting_at, "meeting", {"hs_meeting_outcome": outcome})
-            self.meetings += len(self.events) - before
+            if len(self.events) > before:
+                self.meetings += 1
+                if outcome == "COMPLETED":
+                    self.met_at = max(self.met_at, meeting_at)
             meeting_at += rng.uniform(4, 15) * _DAY
 
     def product_usage(self, account: _Account) -> None:
@@ -875,11 +892,14 @@ class _History:
             return 0.1 if account.churning else 0.4
         if window is None or window.opens > end:
             return 0.03 * self.person.propensity
-        if window.closes >= end:
-            return 0.15 + 0.85 * window.heat
-        # A window that has closed leaves interest that fades with a three-week half-life.
-        fade = math.pow(0.5, (end - window.closes) / (21 * _DAY))
-        return (0.15 + 0.85 * window.heat) * fade
+        research = 0.15 + 0.85 * window.heat
+        if window.closes < end:
+            # A window that has closed leaves interest that fades with a three-week half-life.
+            research *= math.pow(0.5, (end - window.closes) / (21 * _DAY))
+        # A recent sales conversation and hands-on use move a purchase along.
+        met = 0.5 if end - self.met_at <= 45 * _DAY else 0.0
+        tried = 0.6 if self.trialled else 0.0
+        return 1.0 - (1.0 - research) * (1.0 - met) * (1.0 - tried)
 
     def activities(self, contact_id: str) -> list[Activity]:
         self.events.sort(key=lambda event: event[0])

@@ -17,6 +17,7 @@ from qualification.criteria import (
     lower_bound,
     parse_criteria,
 )
+from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 
 MINIMAL = """
 name: test
@@ -61,11 +62,13 @@ def test_default_criteria_loads_with_the_documented_parts() -> None:
 
 
 def test_version_is_twelve_hex_chars_and_stable_across_loads() -> None:
-    first, second = default_criteria(), default_criteria()
+    first, second = default_criteria(), parse_criteria(DEFAULT_CRITERIA_YAML)
+    assert first is not second
     assert len(first.version) == 12
     int(first.version, 16)
     assert first.version == second.version
     assert first == second
+    assert default_criteria() is first  # parsed once
 
 
 def test_document_round_trips_to_the_same_criteria_and_version() -> None:

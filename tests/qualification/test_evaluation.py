@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from qualification.criteria import default_criteria
+from qualification.engine import qualify
 from qualification.evaluation import evaluate
+from qualification.population import generate_population
 from qualification.records import Outcome
 
 AT = datetime(2026, 6, 1, tzinfo=UTC)
@@ -119,3 +122,21 @@ def test_to_dict_is_rounded_and_complete() -> None:
     assert data["base_rate"] == 0.3333
     assert data["lift"] == 3.0
     assert data["conversion_by_status"]["nurture"] == {"n": 2, "converted": 0, "rate": 0.0}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_default_criteria_on_a_generated_population(seed: int) -> None:
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+    criteria = default_criteria()
+    members = list(generate_population(3000, seed, start, end))
+    qualifications = [qualify(m.contact, m.activities, criteria, end) for m in members]
+    report = evaluate(qualifications, [m.outcome for m in members], end)
+    assert report.lift is not None
+    assert report.lift >= 1.5
+    # About 73% of leads are not ready for sales.
+    assert report.sales_ready_share is not None
+    assert 0.63 <= 1 - report.sales_ready_share <= 0.83
+    assert report.roc_auc is not None
+    assert report.roc_auc > 0.7
+    rates = report.conversion_by_status
+    assert rates["sales_ready"].rate > rates["poor_fit"].rate > rates["nurture"].rate  # type: ignore[operator]
