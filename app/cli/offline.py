@@ -7,8 +7,9 @@ app.records_io); results go to stdout, tables and notes to stderr, so the output
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,8 +190,14 @@ def score(
     loaded = load_criteria(criteria)
     instant = _instant(at)
     inputs = _load(contacts, activities)
-    for qualification in _qualify_all(inputs, loaded, instant):
-        _print_json(qualification.to_public_dict())
+    try:
+        for qualification in _qualify_all(inputs, loaded, instant):
+            _print_json(qualification.to_public_dict())
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (`| head`) has had enough: stop quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
 
 
 def evaluate_command(
@@ -313,8 +320,7 @@ def _report_table(report: EvaluationReport, criteria: Criteria) -> Table:
     table = Table(title=f"{criteria.name} ({criteria.version})", title_justify="left")
     for column in ("status", "contacts", "converted", "rate"):
         table.add_column(column, justify="left" if column == "status" else "right")
-    rows: Iterable[tuple[str, Any]] = report.conversion_by_status.items()
-    for status, rate in rows:
+    for status, rate in report.conversion_by_status.items():
         table.add_row(status, str(rate.n), str(rate.converted), _figure(rate.rate, percent=True))
     table.add_section()
     table.add_row("all", str(report.n), str(report.converted), _figure(report.base_rate, True))

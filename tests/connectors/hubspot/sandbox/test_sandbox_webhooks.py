@@ -204,3 +204,14 @@ def test_simulate_is_seeded(receiver: Receiver) -> None:
             picks.append(body["contact_ids"])
     assert picks[0] == picks[1]
     assert len(picks[0]) == 10
+
+
+def test_deliveries_hold_at_most_100_events(receiver: Receiver) -> None:
+    with _sandbox(receiver, webhook_batch_window_seconds=0.5) as server:
+        httpx.post(
+            f"{server.base_url}/_sandbox/simulate", json={"contacts": 5, "events_per_contact": 40}
+        )
+        assert server.flush_webhooks(10)
+    sizes = [len(json.loads(body)) for _, body in receiver.deliveries]
+    assert sum(sizes) > 100
+    assert max(sizes) == 100
