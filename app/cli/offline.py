@@ -30,7 +30,7 @@ from qualification.population import generate_population
 from qualification.records import Activity, Contact, Outcome
 
 criteria_cli = typer.Typer(
-    help="Qualification criteria files: validate one, or print the default.",
+    help="Qualification criteria: validate a file, print the default, activate a version.",
     no_args_is_help=True,
 )
 
