@@ -22,7 +22,7 @@ from connectors.hubspot.limits import AppType, buckets_for
 _lock = threading.Lock()
 
 
-def _storage(settings: Settings) -> Storage:
+def storage_for(settings: Settings) -> Storage:
     if settings.queue_url:
         return RedisStorage(f"async+{settings.queue_url}", implementation="redispy")
     return MemoryStorage()
@@ -42,7 +42,7 @@ def limiter_for(
         limiter = cache.get(key)
         if limiter is None:
             limiter = RateLimiter(
-                buckets_for(app_type, connection.api_budget_share), storage=_storage(settings)
+                buckets_for(app_type, connection.api_budget_share), storage=storage_for(settings)
             )
             cache[key] = limiter
         return limiter

@@ -7,20 +7,28 @@ worker dies; the tables keep the work, and the sweeper wakes it again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 from sqlalchemy import select
 
-from app.logging import get_logger
+from app.logging import bound, get_logger
 from app.models import Connection
 from app.runtime import Runtime
 from app.settings import Settings
 from app.worker import jobs, loop
 
 log = get_logger(__name__)
+T = TypeVar("T")
+
+
+async def _job(name: str, work: Coroutine[Any, Any, T]) -> T:
+    """Every log line of a job carries its name and a job id (bound inside the job's loop)."""
+    with bound(job=name, job_id=uuid.uuid4().hex[:12]):
+        return await work
 
 
 def build_huey(settings: Settings, name: str = "glengarry") -> Huey:
@@ -40,23 +48,25 @@ class Tasks:
 
         @huey.task(name="process_inbox")
         def process_inbox(connection_id: int) -> None:
-            loop.run(jobs.process_inbox(runtime(), connection_id))
+            loop.run(_job("process_inbox", jobs.process_inbox(runtime(), connection_id)))
 
         @huey.task(name="relay")
         def relay(connection_id: int) -> None:
-            loop.run(jobs.relay(runtime(), connection_id))
+            loop.run(_job("relay", jobs.relay(runtime(), connection_id)))
 
         @huey.task(name="incremental_sync")
         def incremental_sync(connection_id: int, full: bool = False) -> None:
-            loop.run(jobs.incremental_sync(runtime(), connection_id, full))
+            loop.run(
+                _job("incremental_sync", jobs.incremental_sync(runtime(), connection_id, full))
+            )
 
         @huey.task(name="decay")
         def decay(connection_id: int) -> None:
-            loop.run(jobs.decay(runtime(), connection_id))
+            loop.run(_job("decay", jobs.decay(runtime(), connection_id)))
 
         @huey.task(name="rescore_all")
         def rescore_all() -> None:
-            loop.run(jobs.rescore_all(runtime()))
+            loop.run(_job("rescore_all", jobs.rescore_all(runtime())))
 
         @huey.periodic_task(crontab(minute=f"*/{settings.sync_interval_minutes}"), name="sync_all")
         def sync_all() -> None:
