@@ -28,6 +28,8 @@ class Runtime:
     events: EventFactory | None = None
     webhooks: WebhookDispatcher | None = None
     rng: random.Random = field(default_factory=random.Random)
+    # The last search query's ordered matches, by store revision (paging reuses them).
+    search_cache: dict[str, tuple[int, list[Any]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, config: SandboxConfig, store: Store) -> Runtime:

@@ -242,6 +242,12 @@ def _matches_query(obj: CrmObject, query: str) -> bool:
 
 def run(request: SearchRequest, objects: Sequence[CrmObject]) -> tuple[list[CrmObject], int]:
     """The page of matching objects, and how many match in all."""
+    ordered = ordered_matches(request, objects)
+    return ordered[request.offset : request.offset + request.limit], len(ordered)
+
+
+def ordered_matches(request: SearchRequest, objects: Sequence[CrmObject]) -> list[CrmObject]:
+    """Every matching object, in the request's order (paging slices this)."""
     matched = [
         obj
         for obj in objects
@@ -262,4 +268,4 @@ def run(request: SearchRequest, objects: Sequence[CrmObject]) -> tuple[list[CrmO
             reverse=sort.descending,
         )
         ordered = present + absent
-    return ordered[request.offset : request.offset + request.limit], len(matched)
+    return ordered

@@ -137,6 +137,9 @@ class Store:
         # (object type, id) -> other object type -> ids, kept in both directions.
         self._links: dict[tuple[str, str], dict[str, set[str]]] = {}
         self.changes: list[Change] = []
+        # Bumped by every write: reads may reuse what they computed at the same revision.
+        self.revision = 0
+        self._listing: dict[tuple[str, bool], tuple[int, list[CrmObject]]] = {}
         self._listeners: list[Listener] = []
         self._versions: dict[str, list[tuple[float, CrmObject | None]]] = {}
         self._last_tick: datetime | None = None
@@ -161,6 +164,7 @@ class Store:
     def tick(self) -> datetime:
         """Now, to the millisecond, never before the previous tick."""
         with self._lock:
+            self.revision += 1
             now = self.clock().astimezone(UTC)
             now = now.replace(microsecond=now.microsecond // 1000 * 1000)
             if self._last_tick is not None and now < self._last_tick:
@@ -178,6 +182,7 @@ class Store:
 
     def _record(self, obj: CrmObject | None, object_id: str, object_type: str) -> None:
         """Keep the versions the lagging search index may still serve."""
+        self.revision += 1
         if object_type != "contacts":
             return
         now = self.monotonic()
@@ -307,14 +312,23 @@ class Store:
             return None
 
     def all(self, object_type: str, *, archived: bool = False) -> list[CrmObject]:
-        """Objects in id order: live ones, or archived ones (merged-away records excluded)."""
+        """Objects in id order: live ones, or archived ones (merged-away records excluded).
+
+        Paging a large store asks for this once per page: it is kept until the next write."""
         with self._lock:
-            chosen = [
-                obj
-                for obj in self._objects[object_type].values()
-                if obj.archived == archived and obj.merged_into is None
-            ]
-        return sorted(chosen, key=lambda obj: int(obj.id))
+            cached = self._listing.get((object_type, archived))
+            if cached is not None and cached[0] == self.revision:
+                return list(cached[1])
+            chosen = sorted(
+                (
+                    obj
+                    for obj in self._objects[object_type].values()
+                    if obj.archived == archived and obj.merged_into is None
+                ),
+                key=lambda obj: int(obj.id),
+            )
+            self._listing[(object_type, archived)] = (self.revision, chosen)
+            return list(chosen)
 
     def count(self, object_type: str) -> int:
         with self._lock:

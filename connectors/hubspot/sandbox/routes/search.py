@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,10 +10,25 @@ from fastapi import APIRouter, Request
 from connectors.hubspot.sandbox import search
 from connectors.hubspot.sandbox.errors import HubSpotError
 from connectors.hubspot.sandbox.routes.common import json_body
-from connectors.hubspot.sandbox.runtime import RuntimeDep
+from connectors.hubspot.sandbox.runtime import Runtime, RuntimeDep
 from connectors.hubspot.sandbox.serialize import object_json
 
 router = APIRouter()
+
+
+def _ordered(runtime: Runtime, body: dict[str, Any], parsed: search.SearchRequest) -> list[Any]:
+    """Paging one query asks the same question page after page: answered once per revision."""
+    store = runtime.store
+    if store.search_lag_seconds > 0:  # what the index shows moves with time: no reuse
+        return search.ordered_matches(parsed, store.search_view("contacts"))
+    key = json.dumps({k: v for k, v in body.items() if k not in ("after", "limit")}, sort_keys=True)
+    cached = runtime.search_cache.get(key)
+    if cached is not None and cached[0] == store.revision:
+        return cached[1]
+    ordered = search.ordered_matches(parsed, store.search_view("contacts"))
+    runtime.search_cache.clear()  # one query at a time is what paging needs
+    runtime.search_cache[key] = (store.revision, ordered)
+    return ordered
 
 
 @router.post("/crm/v3/objects/contacts/search")
@@ -26,7 +42,9 @@ async def search_contacts(request: Request, runtime: RuntimeDep) -> dict[str, An
             raise HubSpotError(
                 400, f"There was a problem with the request. {exc}", "VALIDATION_ERROR"
             ) from None
-        page, total = search.run(parsed, store.search_view("contacts"))
+        ordered = _ordered(runtime, body, parsed)
+        page = ordered[parsed.offset : parsed.offset + parsed.limit]
+        total = len(ordered)
         results = [object_json(obj, list(parsed.properties or ()) or None) for obj in page]
     answer: dict[str, Any] = {"total": total, "results": results}
     following = parsed.offset + len(page)
