@@ -29,9 +29,18 @@ from connectors.hubspot.sandbox import SandboxConfig, SandboxServer, apply_activ
 from .conftest import TOKEN, client, population
 
 REPO = Path(__file__).resolve().parents[4]
-SPECS = Path(
-    os.environ.get("GLENGARRY_HUBSPOT_SPECS", REPO.parent / "shared" / "specs" / "hubspot")
-)
+# Where the published specs are kept: beside the checkout in this workplace (a clone elsewhere
+# on the machine finds them at the shared folder's fixed place), or wherever the variable says.
+SPEC_PLACES = (REPO.parent / "shared" / "specs" / "hubspot", Path("/work/shared/specs/hubspot"))
+
+
+def _specs_folder() -> Path:
+    if "GLENGARRY_HUBSPOT_SPECS" in os.environ:
+        return Path(os.environ["GLENGARRY_HUBSPOT_SPECS"])
+    return next((place for place in SPEC_PLACES if place.is_dir()), SPEC_PLACES[0])
+
+
+SPECS = _specs_folder()
 UNCHECKED_ROUTES = ("/_sandbox", "/oauth/")  # the sandbox's own routes; OAuth has no spec here
 
 # Account info has no spec in the collection: this schema is written from HubSpot's docs.
