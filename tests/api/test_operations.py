@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -66,7 +67,7 @@ def test_connections_are_listed_and_a_resync_is_queued(
     answer = client.post("/connections/acme/resync", json={"full": True}, headers=AUTH)
     assert answer.status_code == 202
     assert client.post("/connections/acme/resync", headers=AUTH).json()["queued"] == "incremental"
-    assert runtime.wake.syncs == [(listed["id"], True), (listed["id"], False)]  # type: ignore[attr-defined]
+    assert cast(RecordingWaker, runtime.wake).syncs == [(listed["id"], True), (listed["id"], False)]
     assert client.get("/connections/acme/runs", headers=AUTH).json() == []
 
 

@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -97,7 +97,7 @@ def test_a_signed_delivery_is_stored_once_per_event_and_wakes_the_worker(runtime
     retry = json.dumps([event(1, attemptNumber=1), event(2, attemptNumber=2)]).encode()
     assert post(client, "/webhooks/hubspot/acme", retry).json()["duplicates"] == 2
     assert inbox_rows(runtime.sessions) == 2
-    assert runtime.wake.inboxes == [1]  # type: ignore[attr-defined]
+    assert cast(RecordingWaker, runtime.wake).inboxes == [1]
     with runtime.sessions() as session:
         assert all(e.processed_at is None for e in session.scalars(select(InboxEvent)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import Engine, select
 
@@ -57,8 +58,8 @@ def test_the_sweeper_wakes_connections_with_due_work_only(
             )
         )
     assert jobs.sweep(rt) == {"inbox": [waiting], "outbox": [writing]}
-    assert rt.wake.inboxes == [waiting]  # type: ignore[attr-defined]
-    assert rt.wake.relays == [writing]  # type: ignore[attr-defined]
+    assert cast(RecordingWaker, rt.wake).inboxes == [waiting]
+    assert cast(RecordingWaker, rt.wake).relays == [writing]
 
 
 def test_processed_events_older_than_the_retention_are_pruned(
