@@ -70,6 +70,7 @@ async def _pipeline(base_url: str, data_dir: str) -> dict[str, object]:
         "written": backfill.relay.sent,
         "resync_pulled": resync.pulled,
         "resync_written": resync.relay.sent,
+        "resync_status_changes": resync.scoring.status_changes,
         "engagements": sum(v or 0 for v in by_type.values()) or engagements,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -143,7 +144,8 @@ def _scenario(name: str, contacts: int) -> None:
     print(
         f"unchanged resync: {r['resync_pulled']:,} contacts read back (our writes bumped "
         f"lastmodifieddate), {sum(r['resync_calls'].values()):,} calls, "
-        f"{r['resync_written']} written"
+        f"{r['resync_written']} written, {r['resync_status_changes']} status changes (decay "
+        "since the backfill scored them)"
     )
     print(f"peak RSS of the pipeline process: {r['peak_rss_mb']:.0f} MB")
 

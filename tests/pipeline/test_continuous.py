@@ -14,7 +14,7 @@ from app.api import create_app
 from app.clock import ManualClock
 from app.connections import HubSpotCredentials, connect_hubspot
 from app.criteria_store import activate
-from app.models import Contact, InboxEvent, OutboxEntry, QualificationRecord
+from app.models import Contact, InboxEvent, OutboxEntry, QualificationRecord, SyncRun
 from app.runtime import Runtime
 from app.serving import ServerThread
 from app.sync import lease
@@ -215,3 +215,25 @@ async def test_a_new_criteria_version_rescores_everyone_and_is_resumable(live: L
     assert relayed.sent == CONTACTS  # the criteria version is a field: everyone shows the new one
     assert await jobs.rescore_all(runtime) == CONTACTS
     assert (await jobs.relay(runtime, cid)).sent == 0  # nothing changed the second time
+
+
+async def test_an_interrupted_rescore_resumes_where_it_stopped(live: Live) -> None:
+    runtime, sandbox = live
+    await _backfilled(runtime, sandbox)
+    second = DEFAULT_CRITERIA_YAML.replace("B2B SaaS default", "B2B SaaS, resumed", 1)
+    with runtime.sessions.begin() as session:
+        version = activate(session, second, runtime.clock.now()).version
+        ids = list(session.scalars(select(Contact.id).order_by(Contact.id)))
+        # A worker died after the first 120 contacts: its run row says how far it got.
+        session.add(
+            SyncRun(
+                kind="rescore",
+                state="running",
+                started_at=runtime.clock.now(),
+                progress={"criteria_version": version, "after_id": ids[119], "scored": 120},
+            )
+        )
+    assert await jobs.rescore_all(runtime) == len(ids) - 120
+    with runtime.sessions() as session:
+        run = session.scalars(select(SyncRun).where(SyncRun.kind == "rescore")).one()
+        assert (run.state, run.counts["scored"]) == ("succeeded", len(ids))
