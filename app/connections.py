@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.errors import GlengarryError, InputError
-from app.models import Connection, CrmKind, FieldInstallState
+from app.models import ApiUsage, Connection, CrmKind, FieldInstallState
 from app.ratelimits import limiter_for
 from app.runtime import Runtime
 from app.vault import Vault
@@ -163,7 +163,13 @@ def open_connector(
         auth,
         account=connection.account_id or connection.name,
         now=clock,
-        limiter=limiter or limiter_for(settings, runtime.limiters, connection),
+        limiter=limiter
+        or limiter_for(
+            settings,
+            runtime.limiters,
+            connection,
+            lambda: calls_today(runtime, connection.id),
+        ),
         on_response=usage,
     )
 
@@ -241,6 +247,20 @@ def _keep_refresh_token(runtime: Runtime, connection_id: int | None, refresh_tok
         if secrets.get("refresh_token") != refresh_token:
             secrets["refresh_token"] = refresh_token
             connection.credentials = runtime.vault.encrypt(secrets)
+
+
+def calls_today(runtime: Runtime, connection_id: int | None) -> int:
+    """API calls this connection made today (UTC), as the usage table records them."""
+    if connection_id is None:
+        return 0
+    with runtime.sessions() as session:
+        total = session.scalar(
+            select(func.coalesce(func.sum(ApiUsage.calls), 0)).where(
+                ApiUsage.connection_id == connection_id,
+                ApiUsage.day == runtime.clock.now().date(),
+            )
+        )
+    return int(total or 0)
 
 
 def vault_credentials(vault: Vault, connection: Connection) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -29,9 +30,15 @@ def storage_for(settings: Settings) -> Storage:
 
 
 def limiter_for(
-    settings: Settings, cache: dict[Any, RateLimiter], connection: Connection
+    settings: Settings,
+    cache: dict[Any, RateLimiter],
+    connection: Connection,
+    spent_today: Callable[[], int] = lambda: 0,
 ) -> RateLimiter:
-    """The limiter of this connection in `cache` (the process runtime's), made on first use."""
+    """The limiter of this connection in `cache` (the process runtime's), made on first use.
+
+    In memory a new process would start the day afresh: it is told what the day has spent
+    already (the API usage table), so the budget holds across runs. Redis remembers by itself."""
     app_type = AppType(connection.options.get("app_type", AppType.PRIVATE_PRO.value))
     try:  # memory windows belong to one event loop: never hand them to another
         loop = id(asyncio.get_running_loop())
@@ -41,8 +48,11 @@ def limiter_for(
     with _lock:
         limiter = cache.get(key)
         if limiter is None:
+            storage = storage_for(settings)
             limiter = RateLimiter(
-                buckets_for(app_type, connection.api_budget_share), storage=storage_for(settings)
+                buckets_for(app_type, connection.api_budget_share),
+                storage=storage,
+                spent=spent_today() if isinstance(storage, MemoryStorage) else 0,
             )
             cache[key] = limiter
         return limiter

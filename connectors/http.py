@@ -99,6 +99,9 @@ class Limit:
 
     rate: str  # in `limits` notation, e.g. "190/10 seconds"
     exhausted: type[Exception] | None = None  # None: wait for the window; else raise this
+    # Limits with one scope share one window whichever bucket they are listed in (a search
+    # call also counts against the general 10-second window and the day); None: the bucket's.
+    scope: str | None = None
 
     @property
     def item(self) -> RateLimitItem:
@@ -117,23 +120,38 @@ class RateLimiter:
     storage: Storage = field(default_factory=MemoryStorage)
     sleep: Sleep = asyncio.sleep
     clock: Callable[[], float] = time.time
+    # Calls already spent against the budget limits (those that raise when exhausted), from the
+    # caller's own records: a process that starts fresh still respects the day's budget.
+    spent: int = 0
 
     def __post_init__(self) -> None:
         self._strategy = MovingWindowRateLimiter(self.storage)
+        self._preloaded: set[str] = set()
+
+    async def _preload(self, account: str, bucket: str, limits: Sequence[Limit]) -> None:
+        if self.spent <= 0 or bucket in self._preloaded:
+            return
+        self._preloaded.add(bucket)
+        for limit in limits:
+            if limit.exhausted is not None:
+                cost = min(self.spent, limit.item.amount)
+                await self._strategy.hit(limit.item, account, limit.scope or bucket, cost=cost)
 
     async def acquire(self, account: str, bucket: str) -> None:
         limits = self.buckets.get(bucket, ())
+        await self._preload(account, bucket, limits)
         while True:
             waiting = 0.0
             for limit in limits:
-                if not await self._strategy.test(limit.item, account, bucket):
+                scope = limit.scope or bucket
+                if not await self._strategy.test(limit.item, account, scope):
                     if limit.exhausted is not None:
-                        raise limit.exhausted(f"{bucket} limit {limit.rate} reached")
-                    stats = await self._strategy.get_window_stats(limit.item, account, bucket)
+                        raise limit.exhausted(f"{scope} limit {limit.rate} reached")
+                    stats = await self._strategy.get_window_stats(limit.item, account, scope)
                     waiting = max(waiting, stats.reset_time - self.clock())
             if waiting <= 0:
                 for limit in limits:
-                    await self._strategy.hit(limit.item, account, bucket)
+                    await self._strategy.hit(limit.item, account, limit.scope or bucket)
                 return
             await self.sleep(min(waiting, 10.0) + 0.01)
 

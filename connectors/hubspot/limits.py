@@ -31,10 +31,11 @@ def buckets_for(app_type: AppType, budget_share: float) -> dict[str, Sequence[Li
     """Client-side limits: the burst window, and this connection's share of the day."""
     per_ten_seconds, daily = _APP_LIMITS[app_type]
     general = [
-        Limit(f"{per_ten_seconds}/10 seconds"),
-        Limit(f"{max(1, int(daily * budget_share))}/day", exhausted=BudgetExhausted),
+        Limit(f"{per_ten_seconds}/10 seconds", scope="general"),
+        Limit(f"{max(1, int(daily * budget_share))}/day", exhausted=BudgetExhausted, scope="day"),
     ]
-    return {"general": general, "search": [Limit(SEARCH_RATE), *general]}
+    # Search has its own per-second limit and also counts against the general window and day.
+    return {"general": general, "search": [Limit(SEARCH_RATE, scope="search"), *general]}
 
 
 def classify(response: httpx.Response) -> Decision:

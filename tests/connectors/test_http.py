@@ -160,3 +160,21 @@ async def test_a_spent_budget_raises_instead_of_waiting() -> None:
         await limiter.acquire("acct", "general")
     # Another account has its own allowance.
     await limiter.acquire("other", "general")
+
+
+async def test_limits_with_one_scope_share_a_window_across_buckets() -> None:
+    day = Limit("3/day", exhausted=BudgetExhausted, scope="day")
+    limiter = RateLimiter({"general": [day], "search": [Limit("10/second", scope="search"), day]})
+    await limiter.acquire("portal", "general")
+    await limiter.acquire("portal", "search")
+    await limiter.acquire("portal", "general")
+    with pytest.raises(BudgetExhausted):
+        await limiter.acquire("portal", "search")  # the day's three calls are spent
+
+
+async def test_calls_already_spent_today_count_against_the_budget() -> None:
+    day = Limit("5/day", exhausted=BudgetExhausted, scope="day")
+    limiter = RateLimiter({"general": [day]}, spent=4)
+    await limiter.acquire("portal", "general")
+    with pytest.raises(BudgetExhausted):
+        await limiter.acquire("portal", "general")

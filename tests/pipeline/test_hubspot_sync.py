@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.connections import ConnectFailed, HubSpotCredentials, connect_hubspot
-from app.models import Connection, OutboxEntry, QualificationRecord, SyncRun
+from app.models import ApiUsage, Connection, OutboxEntry, QualificationRecord, SyncCursor, SyncRun
 from app.runtime import Runtime
 from app.sync.run import SyncRunner
 from connectors.hubspot.sandbox.server import SandboxServer
@@ -148,3 +148,30 @@ async def test_with_writes_switched_off_contacts_are_scored_and_nothing_is_writt
     assert report.scoring.scored == CONTACTS
     assert report.relay.sent == 0
     assert _calls(sandbox, "POST /crm/v3/objects/contacts/batch/update") == 0
+
+
+async def test_a_spent_api_budget_pauses_the_sync_cleanly_even_in_a_fresh_process(
+    runtime: Runtime, sandbox: SandboxServer
+) -> None:
+    await _connect(runtime, sandbox)
+    with runtime.sessions.begin() as session:
+        connection = session.scalars(select(Connection)).one()
+        # Earlier runs today spent this connection's whole share (50% of 650,000).
+        session.add(
+            ApiUsage(
+                connection_id=connection.id,
+                day=runtime.clock.now().date(),
+                endpoint="GET /crm/v3/objects/contacts",
+                calls=325_000,
+            )
+        )
+    runtime.limiters.clear()  # a new process: nothing in memory about today
+    report = await SyncRunner(runtime, "acme").run()
+    assert report.state == "paused"
+    assert "limit" in report.message
+    assert _calls(sandbox, "GET /crm/v3/objects/{objectType}") == 0
+    with runtime.sessions() as session:
+        run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+        assert run is not None
+        assert run.state == "paused"
+        assert session.scalar(select(func.count()).select_from(SyncCursor)) == 0
