@@ -117,8 +117,9 @@ class LandingWatch:
     """Listens to the sandbox CRM: when Glengarry's write for a touched contact lands, the
     event-to-field latency is taken; status changes are printed as they land."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, names: dict[str, str]) -> None:
         self._console = console
+        self._names = names
         self._lock = threading.Lock()
         self.touched_at: dict[str, float] = {}
         self.latencies: list[float] = []
@@ -139,9 +140,9 @@ class LandingWatch:
                 self.latencies.append(time.monotonic() - started)
         if name == "glengarry_status":
             self.status_changes += 1
+            who = self._names.get(change.object_id, f"contact {change.object_id}")
             self._console.print(
-                f"  {time.strftime('%H:%M:%S')}  contact {change.object_id} is now "
-                f"[bold]{change.property_value}[/]"
+                f"  {time.strftime('%H:%M:%S')}  {who} is now [bold]{change.property_value}[/]"
             )
 
 
@@ -154,7 +155,7 @@ def _live(
         "in the CRM:"
     )
     _wait_for_quiet(runtime, sandbox, timeout=60)  # the backfill's echoes settle first
-    watch = LandingWatch(console)
+    watch = LandingWatch(console, _names(runtime))
     sandbox.store.subscribe(watch)
     rng = random.Random(seed)  # noqa: S311 - the pace of a demo, not a secret
     try:
@@ -180,6 +181,18 @@ def _live(
         )
     else:
         console.print("no write landed during the live phase")
+
+
+def _names(runtime: Runtime) -> dict[str, str]:
+    """CRM id -> "First Last (Title, Company)", read once: the watch runs under the CRM's lock."""
+    with runtime.sessions() as session:
+        rows = session.execute(select(Contact.crm_id, Contact.properties)).all()
+    names = {}
+    for crm_id, props in rows:
+        who = f"{props.get('firstname') or ''} {props.get('lastname') or ''}".strip() or crm_id
+        role = ", ".join(p for p in (props.get("jobtitle"), props.get("company")) if p)
+        names[crm_id] = f"{who} ({role})" if role else who
+    return names
 
 
 def _wait_for_quiet(runtime: Runtime, sandbox: SandboxServer, timeout: float) -> None:
