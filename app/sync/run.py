@@ -28,7 +28,7 @@ from app.sync.scoring import ScoreCounts, score_contacts
 from app.sync.store import store_activities, store_contacts
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayPolicy, RelayResult, relay_outbox
-from connectors.base import Connector, ContactBatch, CrmContact
+from connectors.base import Connector, CrmContact
 from connectors.errors import BudgetExhausted, ConnectorError, DailyLimitReached
 from qualification.criteria import Criteria
 
@@ -107,16 +107,18 @@ class SyncRunner:
             stored = session.get(SyncCursor, (connection.id, CONTACTS))
             cursor = None if self.full or stored is None else stored.cursor
             kind = SyncKind.BACKFILL if stored is None or self.full else SyncKind.INCREMENTAL
+            connection_id, writes_enabled = connection.id, connection.writes_enabled
+            session.expunge(connection)
+        ttl = timedelta(seconds=rt.settings.lease_ttl_seconds)
+        # The lease first: a sync refused for another holder leaves no run row behind.
+        lease.acquire(rt.sessions, connection_id, self.holder, now(), ttl)
+        with rt.sessions.begin() as session:
             run = SyncRun(
-                connection_id=connection.id, kind=kind, dry_run=self.dry_run, started_at=now()
+                connection_id=connection_id, kind=kind, dry_run=self.dry_run, started_at=now()
             )
             session.add(run)
             session.flush()
             report = SyncReport(run.id, SyncState.RUNNING)
-            connection_id, writes_enabled = connection.id, connection.writes_enabled
-            session.expunge(connection)
-        ttl = timedelta(seconds=rt.settings.lease_ttl_seconds)
-        lease.acquire(rt.sessions, connection_id, self.holder, now(), ttl)
         usage = UsageCounter(connection_id, connection.name)
         started = time.perf_counter()
         connector = self._factory(
@@ -160,20 +162,13 @@ class SyncRunner:
         enqueue: bool,
     ) -> None:
         # The next page is fetched while the current group is stored and scored.
-        pages: asyncio.Queue[ContactBatch | None] = asyncio.Queue(maxsize=2)
-
-        async def produce() -> None:
-            try:
-                async for batch in connector.contacts(cursor):
-                    await pages.put(batch)
-            finally:
-                await pages.put(None)
-
-        producer = asyncio.create_task(produce())
+        pages = connector.contacts(cursor).__aiter__()
+        upcoming = asyncio.ensure_future(anext(pages, None))
         group: list[CrmContact] = []
         reached: str | None = None
         try:
-            while (batch := await pages.get()) is not None:
+            while (batch := await upcoming) is not None:
+                upcoming = asyncio.ensure_future(anext(pages, None))
                 group.extend(batch.contacts)
                 reached = batch.cursor or reached
                 if len(group) >= ACTIVITY_GROUP:
@@ -181,13 +176,12 @@ class SyncRunner:
                         connector, connection, group, reached, criteria, usage, report, enqueue
                     )
                     group, reached = [], None
-            await producer  # re-raises what stopped the listing
             if group or reached:
                 await self._store(
                     connector, connection, group, reached, criteria, usage, report, enqueue
                 )
         finally:
-            producer.cancel()
+            upcoming.cancel()
 
     async def _store(
         self,
