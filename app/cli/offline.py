@@ -82,6 +82,8 @@ def _summary(criteria: Criteria) -> list[str]:
             f"calibration: intercept {criteria.calibration.intercept:.3f}, "
             f"{len(criteria.calibration.coefficients)} coefficients"
         )
+    # What a HubSpot admin subscribes `contact.propertyChange` webhooks to.
+    lines.append("contact properties read: " + ", ".join(sorted(criteria.contact_properties)))
     return lines
 
 

@@ -1,6 +1,6 @@
 """What a batch of inbox events asks for, decided without the CRM: the echo filter lives here.
 
-Our own write-backs come back as `propertyChange` events on `glengarry_*` properties (and bump
+Our own write-backs come back as `propertyChange` events on the fields we write (and bump
 `lastmodifieddate`); they, and changes that carry the value we already hold, cause nothing.
 A rep changing `glengarry_override` does cause a rescore.
 """
@@ -11,7 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from connectors.base import ChangeEvent, ChangeKind
-from connectors.hubspot.fields import OVERRIDE, is_glengarry_property
+from connectors.hubspot.fields import FIELD_NAMES, OVERRIDE
+
+# The fields Glengarry itself writes; other `glengarry_*` properties (the override, or a
+# criteria property such as `glengarry_do_not_contact`) are a person's doing.
+WRITTEN = frozenset(FIELD_NAMES) - {OVERRIDE}
 
 
 @dataclass
@@ -48,7 +52,7 @@ def _is_echo(event: ChangeEvent, held: Mapping[str, object] | None) -> bool:
     name = event.property_name
     if name == OVERRIDE:
         return held is not None and (held.get(name) or "") == (event.property_value or "")
-    if is_glengarry_property(name):
+    if name in WRITTEN:
         return True
     if held is None or name is None:
         return False

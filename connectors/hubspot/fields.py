@@ -80,7 +80,3 @@ def definitions(statuses: Sequence[str]) -> list[dict[str, Any]]:
             body["options"] = [_option(s, i) for i, s in enumerate(statuses)]
         bodies.append(body)
     return bodies
-
-
-def is_glengarry_property(name: str | None) -> bool:
-    return bool(name) and str(name).startswith("glengarry_")
