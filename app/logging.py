@@ -113,7 +113,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level)
     # httpx logs every request line at INFO; keep it for debugging only.
     quiet = max(logging.WARNING, logging.getLevelName(level))
-    for chatty in ("httpx", "alembic"):
+    # huey logs each task's start and end at INFO, every minute for the schedules.
+    for chatty in ("httpx", "alembic", "huey"):
         logging.getLogger(chatty).setLevel(quiet)
 
 
