@@ -112,7 +112,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # httpx logs every request line at INFO; keep it for debugging only.
-    quiet = max(logging.WARNING, logging.getLevelName(level))
+    chosen = logging.getLevelName(level)
+    quiet = chosen if chosen <= logging.DEBUG else max(logging.WARNING, chosen)
     # huey logs each task's start and end at INFO, every minute for the schedules.
     for chatty in ("httpx", "alembic", "huey"):
         logging.getLogger(chatty).setLevel(quiet)
