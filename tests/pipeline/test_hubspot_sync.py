@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 from sqlalchemy import func, select
 
 from app.connections import ConnectFailed, HubSpotCredentials, connect_hubspot
-from app.models import ApiUsage, Connection, OutboxEntry, QualificationRecord, SyncCursor, SyncRun
+from app.models import (
+    ApiUsage,
+    Connection,
+    Contact,
+    OutboxEntry,
+    QualificationRecord,
+    SyncCursor,
+    SyncRun,
+)
 from app.runtime import Runtime
 from app.sync.run import SyncRunner
+from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
-from tests.pipeline.conftest import CONTACTS
+from tests.pipeline.conftest import CONTACTS, population
 
 TOKEN = HubSpotCredentials(token="sandbox-token")
 
@@ -175,3 +185,35 @@ async def test_a_spent_api_budget_pauses_the_sync_cleanly_even_in_a_fresh_proces
         assert run is not None
         assert run.state == "paused"
         assert session.scalar(select(func.count()).select_from(SyncCursor)) == 0
+
+
+async def test_an_incremental_sync_finds_changes_the_lagging_search_index_hid_at_first(
+    runtime: Runtime,
+) -> None:
+    """HubSpot's search index lags behind writes: the overlap re-reads the window next time."""
+    lag = 2.0
+    with SandboxServer(
+        SandboxConfig(rate_limits="off", search_lag_seconds=lag), members=population()
+    ) as lagging:
+        await _connect(runtime, lagging)
+        await SyncRunner(runtime, "acme").run()
+        target = lagging.store.all("contacts")[3].id
+        lagging.store.update("contacts", target, {"jobtitle": "Chief Revenue Officer"})
+        await SyncRunner(runtime, "acme").run()  # too soon: the index does not show it yet
+        with runtime.sessions() as session:
+            stored = session.scalars(select(Contact).where(Contact.crm_id == target)).one()
+            assert stored.properties.get("jobtitle") != "Chief Revenue Officer"
+        deadline = time.monotonic() + 10
+        while not any(  # until the index has caught up (a condition, not a guess)
+            o.id == target and o.properties.get("jobtitle") == "Chief Revenue Officer"
+            for o in lagging.store.search_view("contacts")
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        await SyncRunner(runtime, "acme").run()  # the overlap covers the lag
+        with runtime.sessions() as session:
+            stored = session.scalars(select(Contact).where(Contact.crm_id == target)).one()
+            assert stored.properties["jobtitle"] == "Chief Revenue Officer"
+        in_crm = lagging.store.get("contacts", target)
+        assert in_crm is not None
+        assert "C-level title" in in_crm.properties["glengarry_reasons"]
