@@ -32,19 +32,20 @@ dockerfile: $(STAMP)
 	$(BIN)/hadolint Dockerfile
 
 # Every test runs on SQLite; unit and storage tests run again on PostgreSQL (slow
-# end-to-end tests once). pytest's exit code 5 (no tests ran) fails the build like any other.
+# end-to-end tests once), where the queue and rate limits run on Redis (the `scaled` tests).
+# pytest's exit code 5 (no tests ran) fails the build like any other.
 pytest-sqlite: $(STAMP)
 	@echo "== pytest pass 1/2: SQLite"
-	GLENGARRY_TEST_DB=sqlite $(BIN)/pytest
+	GLENGARRY_TEST_DB=sqlite $(BIN)/pytest -m "not scaled"
 
 pytest-postgresql: $(STAMP)
 	@if $(BIN)/python tests/pg_check.py; then \
 		echo "== pytest pass 2/2: PostgreSQL"; \
 		GLENGARRY_TEST_DB=postgresql $(BIN)/pytest -m "not slow"; \
 	elif [ "$$CI" = "true" ]; then \
-		echo "PostgreSQL is unreachable and CI=true: the PostgreSQL pass is required." >&2; exit 1; \
+		echo "PostgreSQL or Redis is unreachable and CI=true: the PostgreSQL pass is required." >&2; exit 1; \
 	else \
-		echo "== pytest pass 2/2: PostgreSQL SKIPPED: nothing answers at 127.0.0.1:5432 (set GLENGARRY_TEST_PG_ADMIN_URL)"; \
+		echo "== pytest pass 2/2: PostgreSQL SKIPPED: PostgreSQL (127.0.0.1:5432) or Redis (127.0.0.1:6379) does not answer (see above; GLENGARRY_TEST_PG_ADMIN_URL, GLENGARRY_TEST_REDIS_URL)"; \
 	fi
 
 bench: $(STAMP)

@@ -23,6 +23,7 @@ PG_ADMIN_URL = os.environ.get(
     "GLENGARRY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 BACKEND = os.environ.get("GLENGARRY_TEST_DB", "sqlite")
+REDIS_URL = os.environ.get("GLENGARRY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def pytest_report_header() -> str:

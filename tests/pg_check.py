@@ -1,4 +1,5 @@
-"""Exit 0 when the PostgreSQL of the test pass answers, 1 otherwise (used by `make test`)."""
+"""Exit 0 when the services of the scaled test pass answer (PostgreSQL, and Redis for its
+queue), 1 otherwise, saying which is missing (used by `make test`)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,19 @@ import os
 import sys
 
 import psycopg
+import redis
 
-url = os.environ.get("GLENGARRY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+pg_url = os.environ.get("GLENGARRY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+redis_url = os.environ.get("GLENGARRY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+missing = []
 try:
-    psycopg.connect(url, connect_timeout=3).close()
+    psycopg.connect(pg_url, connect_timeout=3).close()
 except psycopg.OperationalError as exc:
-    print(f"PostgreSQL check: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
-    sys.exit(1)
+    missing.append(f"PostgreSQL: {str(exc).strip().splitlines()[0]}")
+try:
+    redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+except redis.RedisError as exc:
+    missing.append(f"Redis: {exc}")
+for problem in missing:
+    print(f"service check: {problem}", file=sys.stderr)
+sys.exit(1 if missing else 0)

@@ -12,8 +12,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from app.ratelimits import storage_for
 from app.settings import load_settings
 from connectors.http import Limit, RateLimiter
-
-REDIS = "redis://127.0.0.1:6379/0"
+from tests.conftest import REDIS_URL
 
 
 class Waited(Exception):
@@ -28,8 +27,9 @@ def test_the_embedded_default_keeps_windows_in_memory(tmp_path: Path) -> None:
     assert isinstance(storage_for(load_settings(data_dir=tmp_path)), MemoryStorage)
 
 
+@pytest.mark.scaled
 async def test_two_processes_share_one_window_through_redis(tmp_path: Path) -> None:
-    settings = load_settings(data_dir=tmp_path, queue_url=REDIS)
+    settings = load_settings(data_dir=tmp_path, queue_url=REDIS_URL)
     storage_a, storage_b = storage_for(settings), storage_for(settings)  # as two processes would
     assert isinstance(storage_a, RedisStorage)
     buckets = {"general": [Limit("2/10 seconds")]}

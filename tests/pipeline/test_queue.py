@@ -27,17 +27,16 @@ from app.vault import Vault
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
 from connectors.hubspot.sandbox.simulate import simulate
-from tests.conftest import BACKEND
+from tests.conftest import BACKEND, REDIS_URL
 from tests.pipeline.conftest import population
 
 SECRET = "queue-test-secret"
-REDIS = "redis://127.0.0.1:6379/0"
 
 
 def _runtime(engine: Engine, tmp_path: Path) -> Runtime:
     settings = load_settings(
         data_dir=tmp_path,
-        queue_url=REDIS if BACKEND == "postgresql" else None,
+        queue_url=REDIS_URL if BACKEND == "postgresql" else None,
         webhook_coalesce_ms=50,
         worker_threads=2,
     )
