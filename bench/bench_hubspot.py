@@ -25,10 +25,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 GLENGARRY = str(Path(sys.executable).parent / "glengarry")
-SCENARIOS = {"zero": (0, "off"), "pro100": (100, "pro")}
+# name -> (latency ms, the sandbox's rate-limit profile, the connection's app type)
+SCENARIOS = {"zero": (0, "off", "unlimited"), "pro100": (100, "pro", "private-pro")}
 
 
-async def _pipeline(base_url: str, data_dir: str) -> dict[str, object]:
+async def _pipeline(base_url: str, data_dir: str, app_type: str) -> dict[str, object]:
     from sqlalchemy import func, select
 
     from app.connections import HubSpotCredentials, connect_hubspot
@@ -36,6 +37,7 @@ async def _pipeline(base_url: str, data_dir: str) -> dict[str, object]:
     from app.runtime import Runtime
     from app.settings import load_settings
     from app.sync.run import SyncRunner
+    from connectors.hubspot.limits import AppType
 
     runtime = Runtime.from_settings(load_settings(data_dir=data_dir, log_level="WARNING"))
     await connect_hubspot(
@@ -43,6 +45,7 @@ async def _pipeline(base_url: str, data_dir: str) -> dict[str, object]:
         name="bench",
         credentials=HubSpotCredentials(token="sandbox-token"),
         base_url=base_url,
+        app_type=AppType(app_type),
     )
     started = time.perf_counter()
     backfill = await SyncRunner(runtime, "bench").run()
@@ -106,12 +109,21 @@ SETUP = ("/account-info/", "/crm/v3/properties/")  # connecting, not part of a b
 
 
 def _scenario(name: str, contacts: int) -> None:
-    latency, limits = SCENARIOS[name]
+    latency, limits, app_type = SCENARIOS[name]
     sandbox, base_url = _start_sandbox(contacts, latency, limits)
     try:
         with tempfile.TemporaryDirectory() as data_dir:
             child = subprocess.run(
-                [sys.executable, __file__, "--child", base_url, "--data-dir", data_dir],
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    base_url,
+                    "--data-dir",
+                    data_dir,
+                    "--app-type",
+                    app_type,
+                ],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -130,7 +142,10 @@ def _scenario(name: str, contacts: int) -> None:
         "writes": math.ceil(r["written"] / 100),
     }
     floor_total = sum(floor.values())
-    print(f"\n## {name}: {contacts:,} contacts, latency {latency} ms, rate limits {limits}")
+    print(
+        f"\n## {name}: {contacts:,} contacts, latency {latency} ms, sandbox rate limits "
+        f"{limits}, connection app type {app_type}"
+    )
     print(
         f"backfill wall time: {r['seconds']:.1f} s ({r['pulled']:,} read, {r['written']:,} written)"
     )
@@ -156,9 +171,10 @@ def main() -> None:
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--child", metavar="BASE_URL")
     parser.add_argument("--data-dir")
+    parser.add_argument("--app-type", default="private-pro")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(_pipeline(args.child, args.data_dir))))
+        print(json.dumps(asyncio.run(_pipeline(args.child, args.data_dir, args.app_type))))
         return
     for name in list(SCENARIOS) if args.scenario == "all" else [args.scenario]:
         _scenario(name, args.contacts)

@@ -15,6 +15,8 @@ class AppType(StrEnum):
     PRIVATE_PRO = "private-pro"
     PRIVATE_STARTER = "private-starter"
     OAUTH = "oauth"
+    # No client-side limits at all: only for a sandbox started with `--rate-limits off`.
+    UNLIMITED = "unlimited"
 
 
 # (requests per rolling 10 s, daily allocation). OAuth apps get 100/10 s per portal; their daily
@@ -29,6 +31,8 @@ SEARCH_RATE = "4/second"
 
 def buckets_for(app_type: AppType, budget_share: float) -> dict[str, Sequence[Limit]]:
     """Client-side limits: the burst window, and this connection's share of the day."""
+    if app_type is AppType.UNLIMITED:
+        return {}
     per_ten_seconds, daily = _APP_LIMITS[app_type]
     general = [
         Limit(f"{per_ten_seconds}/10 seconds", scope="general"),

@@ -332,3 +332,15 @@ async def test_a_malformed_answer_is_an_error_naming_the_endpoint() -> None:
     )
     with pytest.raises(CrmResponseError, match=r"account-info.*portalId"):
         await connector().account_id()
+
+
+def test_app_types_set_the_client_side_limits() -> None:
+    from connectors.hubspot.limits import AppType, buckets_for
+
+    pro = buckets_for(AppType.PRIVATE_PRO, 0.5)
+    assert [limit.rate for limit in pro["general"]] == ["190/10 seconds", "325000/day"]
+    assert pro["search"][0].rate == "4/second"
+    starter = buckets_for(AppType.PRIVATE_STARTER, 1.0)
+    assert [limit.rate for limit in starter["general"]] == ["100/10 seconds", "250000/day"]
+    # Only for a sandbox started with --rate-limits off: nothing held back.
+    assert buckets_for(AppType.UNLIMITED, 0.5) == {}
