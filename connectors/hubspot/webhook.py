@@ -64,7 +64,11 @@ class HubSpotEvent(BaseModel):
     primaryObjectId: int | None = None
     mergedObjectIds: list[int] = Field(default_factory=list)
     newObjectId: int | None = None
+    # Association changes name both ends instead of `objectId`; for contact.associationChange
+    # the contact is the `from` end.
     fromObjectId: int | None = None
+    toObjectId: int | None = None
+    associationType: str | None = None
 
 
 _DELIVERY = TypeAdapter(list[HubSpotEvent])
@@ -147,6 +151,8 @@ def parse_delivery(body: bytes) -> list[ChangeEvent]:
         if kind is ChangeKind.MERGED:
             target = event.newObjectId or event.primaryObjectId or event.objectId
             merged = tuple(str(i) for i in event.mergedObjectIds if i != target)
+        elif kind is ChangeKind.ASSOCIATION_CHANGED:
+            target, merged = event.objectId or event.fromObjectId, ()
         else:
             target, merged = event.objectId, ()
         if target is None:

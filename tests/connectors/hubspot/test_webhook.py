@@ -142,3 +142,11 @@ def test_bodies_that_are_not_hubspot_events_are_refused_by_name(body: bytes, mes
 def test_events_for_other_objects_are_left_out() -> None:
     body = json.dumps([event(subscriptionType="company.creation"), event()]).encode()
     assert [e.kind for e in parse_delivery(body)] == [ChangeKind.PROPERTY_CHANGED]
+
+
+def test_an_association_change_names_the_contact_by_its_from_end() -> None:
+    raw = event(subscriptionType="contact.associationChange", associationType="CONTACT_TO_MEETING")
+    del raw["objectId"], raw["propertyName"], raw["propertyValue"]
+    raw |= {"fromObjectId": 321, "toObjectId": 9001, "associationRemoved": False}
+    (change,) = parse_delivery(json.dumps([raw]).encode())
+    assert (change.kind, change.crm_id) == (ChangeKind.ASSOCIATION_CHANGED, "321")
