@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         None, description="redis://... for the scaled set-up; a SQLite queue file otherwise."
     )
     worker_threads: int = Field(4, ge=1, le=64, description="Task threads per process.")
+    worker_metrics_port: int = Field(
+        0, ge=0, le=65535, description="`glengarry worker` serves /metrics here; 0: off."
+    )
     webhook_max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="Larger webhook deliveries are refused (413)."
     )

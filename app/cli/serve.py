@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 
 from app.api import create_app
 from app.cli import context
 from app.logging import get_logger
+from app.metrics import REGISTRY
 from app.service import Service
 
 log = get_logger(__name__)
@@ -39,6 +41,10 @@ def serve(
 def worker() -> None:
     """Consume the queue: webhook processing, write-back, scheduled syncs and decay."""
     service = Service.wire(context.runtime())
+    settings = service.runtime.settings
+    if settings.worker_metrics_port:
+        # Workers do the processing: their counters are scraped here, not from `serve`.
+        start_http_server(settings.worker_metrics_port, addr=settings.host, registry=REGISTRY)
     if service.embedded:
         log.warning(
             "worker on the embedded SQLite queue: `glengarry serve` already consumes it; "
