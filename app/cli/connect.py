@@ -9,8 +9,11 @@ import typer
 
 from app.cli import context
 from app.connections import HUBSPOT_API, HubSpotCredentials, connect_hubspot
+from app.errors import InputError
 from app.logging import register_secret
 from connectors.base import FieldState
+from connectors.errors import AuthError
+from connectors.hubspot.auth import exchange_code
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.webhook import SignatureVersion
 
@@ -24,6 +27,13 @@ def hubspot(
     oauth_client_id: str | None = typer.Option(None, help="OAuth app client id."),
     oauth_client_secret: str | None = typer.Option(None, help="OAuth app client secret."),
     refresh_token: str | None = typer.Option(None, help="OAuth refresh token of the portal."),
+    oauth_code: str | None = typer.Option(
+        None,
+        help="OAuth authorization code from the install redirect (instead of a refresh token).",
+    ),
+    redirect_uri: str | None = typer.Option(
+        None, help="The redirect URI the authorization code was issued for."
+    ),
     client_secret: str | None = typer.Option(
         None, help="The app's client secret: verifies webhook signatures."
     ),
@@ -37,9 +47,28 @@ def hubspot(
     ),
 ) -> None:
     """Store the connection (secrets encrypted), read the portal id and install the fields."""
-    for secret in (token, oauth_client_secret, refresh_token, client_secret):
+    for secret in (token, oauth_client_secret, refresh_token, client_secret, oauth_code):
         if secret:
             register_secret(secret)
+    if oauth_code is not None:
+        if refresh_token or not (oauth_client_id and oauth_client_secret and redirect_uri):
+            raise InputError(
+                "--oauth-code needs --oauth-client-id, --oauth-client-secret and --redirect-uri, "
+                "and no --refresh-token"
+            )
+        try:
+            refresh_token = asyncio.run(
+                exchange_code(
+                    base_url=base_url,
+                    client_id=oauth_client_id,
+                    client_secret=oauth_client_secret,
+                    code=oauth_code,
+                    redirect_uri=redirect_uri,
+                )
+            )
+        except AuthError as exc:
+            raise InputError(str(exc)) from None
+        register_secret(refresh_token)
     credentials = HubSpotCredentials(
         token, oauth_client_id, oauth_client_secret, refresh_token, client_secret
     )

@@ -94,3 +94,36 @@ class OAuthRefresh:
             if self._on_refresh is not None:
                 self._on_refresh(tokens.access_token, tokens.refresh_token, tokens.expires_at)
             return True
+
+
+async def exchange_code(
+    *,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> str:
+    """The authorization-code step of OAuth: trade the code from the install redirect for the
+    portal's refresh token (the access token is fetched again on first use)."""
+    async with httpx.AsyncClient(base_url=base_url, transport=transport, timeout=30) as http:
+        response = await http.post(
+            "/oauth/v1/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "redirect_uri": redirect_uri,
+                "code": code,
+            },
+        )
+    if response.status_code != 200:
+        raise AuthError(
+            f"HubSpot refused the authorization code (HTTP {response.status_code}): "
+            "codes are single-use and short-lived; install the app again for a new one"
+        )
+    refresh = response.json().get("refresh_token")
+    if not refresh:
+        raise AuthError("HubSpot's token answer has no refresh_token")
+    return str(refresh)

@@ -76,3 +76,22 @@ def test_a_second_connection_to_the_same_portal_and_bad_options_are_one_line(
     unknown = run(["sync", "nope"], tmp_path)
     assert unknown.returncode == 2
     assert "no connection named 'nope'" in unknown.stderr
+
+
+def test_connect_with_an_oauth_authorization_code_then_sync(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    config = sandbox.config
+    oauth = [
+        "connect", "hubspot", "--name", "oauth", "--base-url", sandbox.base_url,
+        "--oauth-client-id", config.client_id, "--oauth-client-secret", config.client_secret,
+        "--oauth-code", "code-from-the-install-redirect",
+    ]  # fmt: skip
+    incomplete = run(oauth, tmp_path)
+    assert incomplete.returncode == 2
+    assert "--redirect-uri" in incomplete.stderr
+    connected = run([*oauth, "--redirect-uri", "https://glengarry.example.com/oauth"], tmp_path)
+    assert connected.returncode == 0, connected.stderr
+    synced = json.loads(run(["sync", "oauth"], tmp_path).stdout)
+    assert synced["state"] == "succeeded"
+    assert synced["pulled"] > 0
