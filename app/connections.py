@@ -97,9 +97,27 @@ def new_hubspot(
     )
 
 
-def create_hubspot(session: Session, vault: Vault, **options: Any) -> Connection:
+def create_hubspot(
+    session: Session,
+    vault: Vault,
+    *,
+    name: str,
+    credentials: HubSpotCredentials,
+    base_url: str,
+    app_type: AppType,
+    signature: SignatureVersion,
+    budget_share: float,
+) -> Connection:
     """Store a new connection (no CRM call: `connect_hubspot` is the checked way)."""
-    connection = new_hubspot(vault, **options)
+    connection = new_hubspot(
+        vault,
+        name=name,
+        credentials=credentials,
+        base_url=base_url,
+        app_type=app_type,
+        signature=signature,
+        budget_share=budget_share,
+    )
     _refuse_taken_name(session, connection.name)
     session.add(connection)
     session.flush()
