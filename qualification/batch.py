@@ -197,7 +197,9 @@ def _engagement_raw(
     batch: StateBatch, seconds: FloatArray, rows: IntArray | slice = slice(None)
 ) -> FloatArray:
     decayed = batch.type_values[rows] * np.exp(-seconds[:, None] * batch.rates[None, :])
-    return np.minimum(decayed, batch.caps[None, :]).sum(axis=1)  # type: ignore[no-any-return]
+    capped: FloatArray = np.minimum(decayed, batch.caps[None, :])
+    summed: FloatArray = np.add.reduce(capped, axis=1)
+    return summed
 
 
 def _engagement_int(raw: FloatArray) -> IntArray:

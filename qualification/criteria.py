@@ -149,7 +149,6 @@ def _text(value: object) -> str:
     return str(value).casefold()
 
 
-_UNSEEN = object()
 _LEADING_NUMBER = re.compile(r"\s*([-+]?\d[\d,]*(?:\.\d+)?)")
 
 
@@ -161,9 +160,8 @@ def lower_bound(value: object) -> float | None:
         return float(value)
     if not isinstance(value, str):
         return None
-    known = _BOUND_MEMO.get(value, _UNSEEN)
-    if known is not _UNSEEN:
-        return known  # type: ignore[return-value]
+    if value in _BOUND_MEMO:
+        return _BOUND_MEMO[value]
     match = _LEADING_NUMBER.match(value)
     bound = None if match is None else float(match.group(1).replace(",", ""))
     _remember(_BOUND_MEMO, value, bound)

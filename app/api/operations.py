@@ -36,6 +36,8 @@ class ResyncRequest(BaseModel):
 
 
 class RunView(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     kind: str
     state: str
@@ -61,16 +63,7 @@ class ConnectionView(BaseModel):
 
 
 def _run_view(run: SyncRun) -> RunView:
-    return RunView(
-        id=run.id,
-        kind=run.kind,
-        state=run.state,
-        dry_run=run.dry_run,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        counts=run.counts,
-        error=run.error,
-    )
+    return RunView.model_validate(run)
 
 
 def _view(runtime: Runtime, connection: Connection) -> ConnectionView:

@@ -93,10 +93,10 @@ def test_v3_refuses_with_a_reason(change: dict[str, object], reason: str) -> Non
             str(args["secret"]),
             str(args["method"]),
             str(args["uri"]),
-            args["body"],  # type: ignore[arg-type]
-            args["timestamp"],  # type: ignore[arg-type]
-            args["signature"],  # type: ignore[arg-type]
-            args["now"],  # type: ignore[arg-type]
+            args["body"],
+            args["timestamp"],
+            args["signature"],
+            args["now"],
         )
 
 

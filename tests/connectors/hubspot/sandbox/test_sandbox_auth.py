@@ -20,7 +20,7 @@ CONFIG = SandboxConfig(client_id="cid", client_secret="csecret", refresh_tokens=
 def oauth_sandbox() -> SandboxServer:
     server = SandboxServer(CONFIG)
     server.start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 

@@ -18,7 +18,7 @@ TINY = RateLimitProfile("tiny", per_ten_seconds=3, daily=5, search_per_second=1)
 def tiny() -> SandboxServer:
     server = SandboxServer(SandboxConfig(token=TOKEN, rate_limits=TINY), members=population(3))
     server.start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 

@@ -12,7 +12,7 @@ from .conftest import Member, member
 
 def _store(*members: object) -> tuple[Store, dict[str, str]]:
     store = Store()
-    return store, seed(store, members)  # type: ignore[arg-type]
+    return store, seed(store, members)
 
 
 def test_page_views_keep_the_latest_and_a_count() -> None:
@@ -45,7 +45,7 @@ def test_forms_keep_first_and_recent_conversions() -> None:
             1, [("form_submission", 5, {"form": "Ebook"}), ("form_submission", 1, {"form": "Demo"})]
         )
     )
-    props = store.get("contacts", "1").properties  # type: ignore[union-attr]
+    props = store.get("contacts", "1").properties
     assert props["num_conversion_events"] == "2"
     assert props["recent_conversion_event_name"] == "Demo"
     assert props["first_conversion_event_name"] == "Ebook"
@@ -56,7 +56,7 @@ def test_email_events_keep_the_latest_dates() -> None:
     store, _ = _store(
         member(1, [("email_open", 4, {}), ("email_open", 2, {}), ("email_click", 3, {})])
     )
-    props = store.get("contacts", "1").properties  # type: ignore[union-attr]
+    props = store.get("contacts", "1").properties
     assert props["hs_email_last_open_date"] > props["hs_email_last_click_date"]
 
 
