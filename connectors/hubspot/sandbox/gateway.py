@@ -1,5 +1,6 @@
 """What happens to every API request before a route sees it, in HubSpot's order: injected
-faults, authentication, rate limits; then the call is counted per route template and status.
+faults, authentication, rate limits. The call is counted per route template and status as its
+answer starts, before any of it is sent.
 
 Sandbox-only routes (`/_sandbox/...`) pass straight through: no faults, limits or counts. The
 OAuth token endpoint needs no bearer token and is not rate-limited (HubSpot does not count it).
@@ -75,18 +76,22 @@ class Gateway:
         runtime = self.runtime
         method = str(scope["method"])
         endpoint = f"{method} {route_template(self.routes, method, path)}"
-        status = 500
+        counted = False
 
-        async def counted(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
+        async def counting(message: Message) -> None:
+            # Counted before the answer leaves: a client reading the stats once it has the
+            # response must see its own call.
+            nonlocal counted
+            if message["type"] == "http.response.start" and not counted:
+                counted = True
+                runtime.stats.count(endpoint, int(message["status"]))
             await send(message)
 
         try:
-            await self._handle(scope, receive, counted, path)
+            await self._handle(scope, receive, counting, path)
         finally:
-            runtime.stats.count(endpoint, status)
+            if not counted:  # the app failed before answering: uvicorn answers 500
+                runtime.stats.count(endpoint, 500)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         runtime = self.runtime
