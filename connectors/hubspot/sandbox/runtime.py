@@ -1,8 +1,9 @@
-"""Everything the routes share: the store, tokens, limits, faults, counts and webhooks."""
+"""Everything the routes share: the store, tokens, limits, faults, counts, holds and webhooks."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, cast
 
@@ -11,10 +12,10 @@ from fastapi import Depends, Request
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.faults import Faults
 from connectors.hubspot.sandbox.ratelimit import SandboxRateLimiter
-from connectors.hubspot.sandbox.stats import Stats
 from connectors.hubspot.sandbox.store import Change, Store
 from connectors.hubspot.sandbox.tokens import Tokens
 from connectors.hubspot.sandbox.webhooks import EventFactory, WebhookDispatcher
+from connectors.sandbox_kit import CallStats, DumpRecord, Holds
 
 
 @dataclass
@@ -24,7 +25,8 @@ class Runtime:
     tokens: Tokens
     limiter: SandboxRateLimiter
     faults: Faults
-    stats: Stats = field(default_factory=Stats)
+    stats: CallStats = field(default_factory=CallStats)
+    holds: Holds = field(default_factory=Holds)
     events: EventFactory | None = None
     webhooks: WebhookDispatcher | None = None
     rng: random.Random = field(default_factory=random.Random)
@@ -32,7 +34,7 @@ class Runtime:
     search_cache: dict[str, tuple[int, list[Any]]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, config: SandboxConfig, store: Store) -> Runtime:
+    def build(cls, config: SandboxConfig, store: Store, endpoints: Iterable[str] = ()) -> Runtime:
         faults = config.faults
         if config.latency_ms and not faults.latency_ms:
             faults = replace(faults, latency_ms=config.latency_ms)
@@ -50,6 +52,7 @@ class Runtime:
                 config.profile, group=f"publicapi:private-app:{config.app_id}:{config.portal_id}"
             ),
             faults=Faults(faults),
+            holds=Holds(endpoints),
             rng=random.Random(config.seed),  # noqa: S311 - simulation, not security
         )
         if config.webhook_url:
@@ -91,7 +94,18 @@ class Runtime:
             if self.webhooks is not None
             else {"delivered": 0, "failed_attempts": 0, "pending": 0, "dropped": 0}
         )
-        return {**snapshot, "webhooks": webhooks}
+        return {**snapshot, "webhooks": webhooks, "held": self.holds.snapshot()}
+
+    def dump(self) -> list[DumpRecord]:
+        """Every live contact's `glengarry_*` values (for drift checks)."""
+        return [
+            DumpRecord(
+                "contacts",
+                obj.id,
+                {k: v for k, v in obj.properties.items() if k.startswith("glengarry_")},
+            )
+            for obj in self.store.all("contacts")
+        ]
 
 
 def runtime_of(request: Request) -> Runtime:

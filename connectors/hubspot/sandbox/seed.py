@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from connectors.hubspot.sandbox.properties import (
     Option,
@@ -35,18 +35,10 @@ from connectors.hubspot.sandbox.properties import (
     parse_moment,
 )
 from connectors.hubspot.sandbox.store import Store
-from qualification.records import Activity, Contact
+from connectors.sandbox_kit import SeedMember
 
 ANALYTICS_SOURCE = "ANALYTICS"
 _NOTE_BODIES = {"chat": "chat", "product_usage": "product usage"}
-
-
-class SeedMember(Protocol):
-    @property
-    def contact(self) -> Contact: ...
-
-    @property
-    def activities(self) -> Iterable[Activity]: ...
 
 
 def _later(current: str | None, candidate: datetime) -> bool:

@@ -1,5 +1,6 @@
-"""The sandbox's own routes (`/_sandbox/...`): counts, faults, simulation, restore, webhooks.
-They are neither authenticated, rate-limited nor counted."""
+"""The sandbox's own routes (`/_sandbox/...`): counts, faults, simulation, restore, webhooks,
+holding a route open, and the dump of Glengarry's values. They are neither authenticated,
+rate-limited nor counted."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from connectors.hubspot.sandbox.runtime import RuntimeDep
 from connectors.hubspot.sandbox.serialize import object_json
 from connectors.hubspot.sandbox.simulate import simulate
 from connectors.hubspot.sandbox.store import StoreError
+from connectors.sandbox_kit import dump_body
 
 router = APIRouter(prefix="/_sandbox")
 
@@ -78,3 +80,40 @@ def restore(contactId: str, runtime: RuntimeDep) -> dict[str, Any]:
 def flush_webhooks(runtime: RuntimeDep, timeout: float = 10.0) -> dict[str, Any]:
     flushed = runtime.webhooks.flush(timeout) if runtime.webhooks is not None else True
     return {"flushed": flushed, **runtime.stats_json()["webhooks"]}
+
+
+def _route_of(body: dict[str, Any], *, required: bool) -> str | None:
+    route = body.get("route")
+    if route is None and not required:
+        return None
+    if not isinstance(route, str) or not route:
+        raise HubSpotError(400, "'route' must be a \"METHOD /template\" string")
+    return route
+
+
+@router.post("/hold")
+async def hold(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    """`{"route": "POST /crm/v3/objects/contacts/batch/update"}`: calls to it wait for release."""
+    route = _route_of(await json_body(request), required=True)
+    assert route is not None
+    try:
+        runtime.holds.hold(route)
+    except ValueError as exc:
+        raise HubSpotError(400, str(exc)) from None
+    return runtime.holds.snapshot()
+
+
+@router.post("/release")
+async def release(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    """`{"route": R}` (default: every held route); `"discard": true` answers 503, unprocessed."""
+    body = await json_body(request)
+    discard = body.get("discard", False)
+    if not isinstance(discard, bool):
+        raise HubSpotError(400, "'discard' must be true or false")
+    released = runtime.holds.release(_route_of(body, required=False), discard=discard)
+    return {"released": released, **runtime.holds.snapshot()}
+
+
+@router.get("/dump")
+def dump(runtime: RuntimeDep) -> dict[str, Any]:
+    return dump_body(runtime.dump())

@@ -1,14 +1,19 @@
-"""Call counts per endpoint and status, for tests and the demo (`GET /_sandbox/stats`)."""
+"""Call counts per endpoint ("METHOD /template") and status, for tests and the demo."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 
-class Stats:
-    def __init__(self) -> None:
+class CallStats:
+    """`limited_statuses` count as rate-limited on their own; a sandbox whose limit refusals
+    share a status with other errors (Salesforce's 403) says so with `note_limited`."""
+
+    def __init__(self, limited_statuses: Iterable[int] = (429,)) -> None:
         self._lock = threading.Lock()
+        self._limited_statuses = frozenset(limited_statuses)
         self._calls: dict[str, dict[str, int]] = {}
         self._rate_limited = 0
 
@@ -16,8 +21,12 @@ class Stats:
         with self._lock:
             per_status = self._calls.setdefault(endpoint, {})
             per_status[str(status)] = per_status.get(str(status), 0) + 1
-            if status == 429:
+            if status in self._limited_statuses:
                 self._rate_limited += 1
+
+    def note_limited(self) -> None:
+        with self._lock:
+            self._rate_limited += 1
 
     def reset(self) -> None:
         with self._lock:
