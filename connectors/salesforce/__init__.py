@@ -1,0 +1,1 @@
+"""Salesforce: the connector and its sandbox."""
