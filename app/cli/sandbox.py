@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import typer
 
@@ -63,3 +64,38 @@ def hubspot(
         pass
     finally:
         server.stop()
+
+
+@sandbox_cli.command("salesforce")
+def salesforce(
+    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: any free port)."),
+    contacts: int = typer.Option(200, "--contacts", help="People to generate."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the generated population."),
+    cert_dir: Path = typer.Option(
+        ..., "--cert-dir", help="Where ca.pem, jwt-key.pem and credentials.json are written."
+    ),
+    latency_ms: int = typer.Option(0, "--latency-ms", help="Latency added to every API call."),
+    daily_api_limit: int = typer.Option(
+        15_000, "--daily-api-limit", help="API calls allowed per rolling 24 hours."
+    ),
+    session_ttl_seconds: int = typer.Option(
+        7_200, "--session-ttl-seconds", help="How long an OAuth session lasts."
+    ),
+) -> None:
+    """Serve a Salesforce sandbox over HTTPS; prints its instance URL once ready."""
+    # Imported here: the Salesforce sandbox loads TLS and JWT libraries other commands skip.
+    from connectors.salesforce.sandbox.cli import serve
+
+    try:
+        serve(
+            port=port,
+            contacts=contacts,
+            seed=seed,
+            cert_dir=cert_dir,
+            latency_ms=latency_ms,
+            daily_api_limit=daily_api_limit,
+            session_ttl_seconds=session_ttl_seconds,
+            echo=typer.echo,
+        )
+    except (ValueError, SandboxError) as exc:
+        raise ConfigurationError(f"sandbox salesforce: {exc}") from None

@@ -1,0 +1,42 @@
+"""What `glengarry sandbox salesforce` runs: the options checked, the org started, its
+instance URL printed once `credentials.json` is written, then served until interrupted."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from connectors.salesforce.sandbox.config import SandboxConfig
+from connectors.salesforce.sandbox.server import SandboxServer
+
+
+def serve(
+    *,
+    port: int,
+    contacts: int,
+    seed: int,
+    cert_dir: Path,
+    latency_ms: int,
+    daily_api_limit: int,
+    session_ttl_seconds: int,
+    echo: Callable[[str], None],
+) -> None:
+    """Serve until Ctrl-C. ValueError names a bad option; SandboxError: it could not start."""
+    config = SandboxConfig(
+        port=port,
+        contacts=contacts,
+        seed=seed,
+        cert_dir=cert_dir,
+        latency_ms=latency_ms,
+        daily_api_limit=daily_api_limit,
+        session_ttl_seconds=session_ttl_seconds,
+    )
+    server = SandboxServer(config).start()
+    echo(server.instance_url)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

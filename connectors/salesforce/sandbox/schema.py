@@ -1,0 +1,388 @@
+"""The org's objects and fields as describe reports them (Object Reference for Salesforce and
+Lightning Platform: Lead, Contact, Account, Task, Event, Campaign, CampaignMember, Opportunity,
+User, PermissionSet, ObjectPermissions, FieldPermissions, PermissionSetAssignment), and custom
+fields added through the Tooling API. Only the fields Glengarry and its tests use are modelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from connectors.salesforce.sandbox.soql import FieldType
+
+T = FieldType
+
+# Salesforce's standard Industry picklist (Account and Lead), in its set-up order.
+INDUSTRIES = (
+    "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
+    "Construction", "Consulting", "Education", "Electronics", "Energy", "Engineering",
+    "Entertainment", "Environmental", "Finance", "Food & Beverage", "Government", "Healthcare",
+    "Hospitality", "Insurance", "Machinery", "Manufacturing", "Media", "Not For Profit", "Other",
+    "Recreation", "Retail", "Shipping", "Technology", "Telecommunications", "Transportation",
+    "Utilities",
+)  # fmt: skip
+LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+LEAD_STATUSES = (
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+)
+CAMPAIGN_TYPES = (
+    "Conference", "Webinar", "Trade Show", "Public Relations", "Partners", "Referral Program",
+    "Advertisement", "Banner Ads", "Direct Mail", "Email", "Telemarketing", "Other",
+)  # fmt: skip
+TASK_SUBTYPES = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
+STAGES = (
+    "Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
+    "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won",
+    "Closed Lost",
+)  # fmt: skip
+LONG_TEXT = 32_768  # a long text area's length in describe
+# Objects that hold records an admin manages in Setup: FLS does not apply to their fields.
+SETUP_OBJECTS = frozenset(
+    {"User", "PermissionSet", "ObjectPermissions", "FieldPermissions", "PermissionSetAssignment"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    name: str
+    type: FieldType
+    label: str
+    length: int = 0
+    precision: int = 0
+    scale: int = 0
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False  # a restricted picklist refuses values it does not list
+    reference_to: tuple[str, ...] = ()
+    relationship_name: str | None = None
+    nillable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    custom: bool = False
+    default: object = None  # the value a create without the field gets
+    description: str = ""
+
+    @property
+    def long_text(self) -> bool:
+        return self.type is T.TEXTAREA and self.length > 255
+
+    @property
+    def filterable(self) -> bool:
+        return not self.long_text
+
+    @property
+    def sortable(self) -> bool:
+        return not self.long_text
+
+    @property
+    def required(self) -> bool:
+        """Describe's createable and not nillable, without a default: must be given on create."""
+        return self.createable and not self.nillable and self.type is not T.BOOLEAN
+
+
+@dataclass(slots=True)
+class ObjectDef:
+    name: str
+    label: str
+    label_plural: str
+    key_prefix: str
+    fields: dict[str, FieldDef] = field(default_factory=dict)
+    createable: bool = True
+    updateable: bool = True
+    deletable: bool = True
+    replicateable: bool = True
+
+    def field(self, name: str) -> FieldDef | None:
+        """A field by name, case-insensitively."""
+        found = self.fields.get(name)
+        if found is not None:
+            return found
+        folded = name.lower()
+        return next((f for n, f in self.fields.items() if n.lower() == folded), None)
+
+    def relationship(self, name: str) -> FieldDef | None:
+        """The reference field behind a parent relationship name, case-insensitively."""
+        folded = name.lower()
+        return next(
+            (
+                f
+                for f in self.fields.values()
+                if f.relationship_name is not None and f.relationship_name.lower() == folded
+            ),
+            None,
+        )
+
+
+def _text(name: str, label: str, length: int = 255, **extra: Any) -> FieldDef:
+    return FieldDef(name, T.STRING, label, length=length, **extra)
+
+
+def _pick(name: str, label: str, values: Iterable[str], **extra: Any) -> FieldDef:
+    return FieldDef(name, T.PICKLIST, label, length=255, picklist=tuple(values), **extra)
+
+
+def _ref(name: str, label: str, target: str, relationship: str, **extra: Any) -> FieldDef:
+    return FieldDef(
+        name,
+        T.REFERENCE,
+        label,
+        length=18,
+        reference_to=(target,),
+        relationship_name=relationship,
+        **extra,
+    )
+
+
+def _flag(name: str, label: str, **extra: Any) -> FieldDef:
+    return FieldDef(name, T.BOOLEAN, label, nillable=False, default=False, **extra)
+
+
+def _system_fields() -> list[FieldDef]:
+    """What every object has; none of it can be written."""
+    fixed: dict[str, Any] = {"createable": False, "updateable": False}
+    return [
+        FieldDef("Id", T.ID, "Record ID", length=18, nillable=False, **fixed),
+        FieldDef("IsDeleted", T.BOOLEAN, "Deleted", nillable=False, default=False, **fixed),
+        FieldDef("CreatedDate", T.DATETIME, "Created Date", nillable=False, **fixed),
+        _ref("CreatedById", "Created By ID", "User", "CreatedBy", nillable=False, **fixed),
+        FieldDef("LastModifiedDate", T.DATETIME, "Last Modified Date", nillable=False, **fixed),
+        _ref(
+            "LastModifiedById",
+            "Last Modified By ID",
+            "User",
+            "LastModifiedBy",
+            nillable=False,
+            **fixed,
+        ),
+        FieldDef("SystemModstamp", T.DATETIME, "System Modstamp", nillable=False, **fixed),
+    ]
+
+
+def _owner() -> FieldDef:
+    return _ref("OwnerId", "Owner ID", "User", "Owner", nillable=False)
+
+
+def _person_fields() -> list[FieldDef]:
+    return [
+        _text("FirstName", "First Name", 40),
+        _text("LastName", "Last Name", 80, nillable=False),
+        _text("Name", "Full Name", 121, createable=False, updateable=False),
+        _text("Title", "Title", 128),
+        FieldDef("Email", T.EMAIL, "Email", length=80),
+        FieldDef("Phone", T.PHONE, "Phone", length=40),
+        _pick("LeadSource", "Lead Source", LEAD_SOURCES),
+        _flag("HasOptedOutOfEmail", "Email Opt Out"),
+        FieldDef("LastActivityDate", T.DATE, "Last Activity", createable=False, updateable=False),
+        FieldDef("Description", T.TEXTAREA, "Description", length=LONG_TEXT),
+    ]
+
+
+def _object(
+    name: str, label: str, plural: str, prefix: str, fields: Iterable[FieldDef], **extra: Any
+) -> ObjectDef:
+    found = ObjectDef(name, label, plural, prefix, **extra)
+    for item in [*_system_fields(), *fields]:
+        found.fields[item.name] = item
+    return found
+
+
+def standard_objects() -> dict[str, ObjectDef]:
+    fixed: dict[str, Any] = {"createable": False, "updateable": False}
+    objects = [
+        _object(
+            "Lead", "Lead", "Leads", "00Q",
+            [
+                *_person_fields(),
+                _owner(),
+                _text("Company", "Company", 255, nillable=False),
+                FieldDef("Website", T.URL, "Website", length=255),
+                _pick("Industry", "Industry", INDUSTRIES),
+                FieldDef("NumberOfEmployees", T.INT, "Employees", precision=8),
+                FieldDef("AnnualRevenue", T.CURRENCY, "Annual Revenue", precision=18),
+                _text("Country", "Country", 80),
+                _pick("Status", "Status", LEAD_STATUSES, nillable=False,
+                      default="Open - Not Contacted"),
+                _pick("Rating", "Rating", ("Hot", "Warm", "Cold")),
+                _flag("IsConverted", "Converted", **fixed),
+                FieldDef("ConvertedDate", T.DATE, "Converted Date", **fixed),
+                _ref("ConvertedAccountId", "Converted Account ID", "Account", "ConvertedAccount",
+                     **fixed),
+                _ref("ConvertedContactId", "Converted Contact ID", "Contact", "ConvertedContact",
+                     **fixed),
+                _ref("ConvertedOpportunityId", "Converted Opportunity ID", "Opportunity",
+                     "ConvertedOpportunity", **fixed),
+                _ref("MasterRecordId", "Master Record ID", "Lead", "MasterRecord", **fixed),
+            ],
+        ),
+        _object(
+            "Contact", "Contact", "Contacts", "003",
+            [
+                *_person_fields(),
+                _owner(),
+                _ref("AccountId", "Account ID", "Account", "Account"),
+                _text("Department", "Department", 80),
+                _text("MailingCountry", "Mailing Country", 80),
+                _ref("MasterRecordId", "Master Record ID", "Contact", "MasterRecord", **fixed),
+            ],
+        ),
+        _object(
+            "Account", "Account", "Accounts", "001",
+            [
+                _owner(),
+                _text("Name", "Account Name", 255, nillable=False),
+                _pick("Type", "Account Type", ("Prospect", "Customer - Direct",
+                      "Customer - Channel", "Channel Partner / Reseller", "Installation Partner",
+                      "Technology Partner", "Other")),
+                _pick("Industry", "Industry", INDUSTRIES),
+                FieldDef("NumberOfEmployees", T.INT, "Employees", precision=8),
+                FieldDef("AnnualRevenue", T.CURRENCY, "Annual Revenue", precision=18),
+                FieldDef("Website", T.URL, "Website", length=255),
+                _text("BillingCountry", "Billing Country", 80),
+                FieldDef("Description", T.TEXTAREA, "Account Description", length=LONG_TEXT),
+                _ref("MasterRecordId", "Master Record ID", "Account", "MasterRecord", **fixed),
+            ],
+        ),
+        _object(
+            "Opportunity", "Opportunity", "Opportunities", "006",
+            [
+                _owner(),
+                _text("Name", "Name", 120, nillable=False),
+                _ref("AccountId", "Account ID", "Account", "Account"),
+                _ref("ContactId", "Contact ID", "Contact", "Contact"),
+                _pick("StageName", "Stage", STAGES, nillable=False),
+                FieldDef("CloseDate", T.DATE, "Close Date", nillable=False),
+                FieldDef("Amount", T.CURRENCY, "Amount", precision=18, scale=2),
+                _flag("IsClosed", "Closed", **fixed),
+                _flag("IsWon", "Won", **fixed),
+            ],
+        ),
+        _object(
+            "Campaign", "Campaign", "Campaigns", "701",
+            [
+                _owner(),
+                _text("Name", "Name", 80, nillable=False),
+                _pick("Type", "Type", CAMPAIGN_TYPES),
+                _pick("Status", "Status", ("Planned", "In Progress", "Completed", "Aborted")),
+                _flag("IsActive", "Active"),
+                FieldDef("StartDate", T.DATE, "Start Date"),
+            ],
+        ),
+        _object(
+            "CampaignMember", "Campaign Member", "Campaign Members", "00v",
+            [
+                _ref("CampaignId", "Campaign ID", "Campaign", "Campaign", nillable=False,
+                     updateable=False),
+                _ref("LeadId", "Lead ID", "Lead", "Lead", updateable=False),
+                _ref("ContactId", "Contact ID", "Contact", "Contact", updateable=False),
+                _pick("Status", "Status", ("Sent", "Opened", "Responded")),
+                _flag("HasResponded", "Responded", **fixed),
+                FieldDef("FirstRespondedDate", T.DATE, "First Responded Date", **fixed),
+            ],
+        ),
+        _object(
+            "Task", "Task", "Tasks", "00T",
+            [
+                _owner(),
+                _ref("WhoId", "Name ID", "Lead", "Who"),  # polymorphic: Lead or Contact
+                _ref("WhatId", "Related To ID", "Account", "What"),
+                _text("Subject", "Subject", 255),
+                _pick("Status", "Status", ("Not Started", "In Progress", "Completed",
+                      "Waiting on someone else", "Deferred"), nillable=False,
+                      default="Not Started"),
+                _pick("Priority", "Priority", ("High", "Normal", "Low"), nillable=False,
+                      default="Normal"),
+                FieldDef("ActivityDate", T.DATE, "Due Date Only"),
+                _pick("TaskSubtype", "Task Subtype", TASK_SUBTYPES, updateable=False),
+                _pick("Type", "Type", ("Call", "Email", "Meeting", "Other")),
+                _pick("CallType", "Call Type", ("Internal", "Inbound", "Outbound")),
+                FieldDef("CallDurationInSeconds", T.INT, "Call Duration", precision=8),
+                _text("CallDisposition", "Call Result", 255),
+                _flag("IsClosed", "Closed", **fixed),
+                FieldDef("CompletedDateTime", T.DATETIME, "Completed Date/Time", **fixed),
+                FieldDef("Description", T.TEXTAREA, "Description", length=LONG_TEXT),
+            ],
+        ),
+        _object(
+            "Event", "Event", "Events", "00U",
+            [
+                _owner(),
+                _ref("WhoId", "Name ID", "Lead", "Who"),
+                _ref("WhatId", "Related To ID", "Account", "What"),
+                _text("Subject", "Subject", 255),
+                FieldDef("StartDateTime", T.DATETIME, "Start Date Time"),
+                FieldDef("EndDateTime", T.DATETIME, "End Date Time"),
+                FieldDef("ActivityDateTime", T.DATETIME, "Due Date Time"),
+                FieldDef("ActivityDate", T.DATE, "Due Date Only"),
+                FieldDef("DurationInMinutes", T.INT, "Duration", precision=8),
+                _pick("Type", "Type", ("Call", "Email", "Meeting", "Other")),
+                _pick("EventSubtype", "Event Subtype", ("Event",), updateable=False),
+                FieldDef("Description", T.TEXTAREA, "Description", length=LONG_TEXT),
+            ],
+        ),
+        _object(
+            "User", "User", "Users", "005",
+            [
+                _text("Username", "Username", 80, nillable=False),
+                _text("FirstName", "First Name", 40),
+                _text("LastName", "Last Name", 80, nillable=False),
+                _text("Name", "Full Name", 121, createable=False, updateable=False),
+                FieldDef("Email", T.EMAIL, "Email", length=128, nillable=False),
+                _flag("IsActive", "Active"),
+            ],
+            createable=False, deletable=False,
+        ),
+        _object(
+            "PermissionSet", "Permission Set", "Permission Sets", "0PS",
+            [
+                _text("Name", "Name", 80, nillable=False),
+                _text("Label", "Label", 80, nillable=False),
+                _text("Description", "Description", 255),
+                _flag("IsOwnedByProfile", "Is Owned by Profile", **fixed),
+            ],
+        ),
+        _object(
+            "ObjectPermissions", "Object Permissions", "Object Permissions", "110",
+            [
+                _ref("ParentId", "Parent ID", "PermissionSet", "Parent", nillable=False,
+                     updateable=False),
+                _text("SobjectType", "Sobject Type Name", 40, nillable=False, updateable=False),
+                _flag("PermissionsRead", "Read Permissions"),
+                _flag("PermissionsCreate", "Create Permissions"),
+                _flag("PermissionsEdit", "Edit Permissions"),
+                _flag("PermissionsDelete", "Delete Permissions"),
+                _flag("PermissionsViewAllRecords", "View All Records"),
+                _flag("PermissionsModifyAllRecords", "Modify All Records"),
+            ],
+        ),
+        _object(
+            "FieldPermissions", "Field Permissions", "Field Permissions", "01k",
+            [
+                _ref("ParentId", "Parent ID", "PermissionSet", "Parent", nillable=False,
+                     updateable=False),
+                _text("SobjectType", "Sobject Type Name", 40, nillable=False, updateable=False),
+                _text("Field", "Field Name", 255, nillable=False, updateable=False),
+                _flag("PermissionsRead", "Read Access"),
+                _flag("PermissionsEdit", "Edit Access"),
+            ],
+        ),
+        _object(
+            "PermissionSetAssignment", "Permission Set Assignment", "Permission Set Assignments",
+            "0Pa",
+            [
+                _ref("AssigneeId", "Assignee ID", "User", "Assignee", nillable=False,
+                     updateable=False),
+                _ref("PermissionSetId", "Permission Set ID", "PermissionSet", "PermissionSet",
+                     nillable=False, updateable=False),
+            ],
+            updateable=False,
+        ),
+    ]  # fmt: skip
+    return {found.name: found for found in objects}
+
+
+def with_field(found: ObjectDef, definition: FieldDef) -> None:
+    found.fields[definition.name] = replace(definition)
