@@ -125,9 +125,7 @@ class Writer:
         errors += [error(p.code, p.message, [p.field]) for p in problems]
         if creating and not errors:
             missing = [
-                d.name
-                for d in obj.fields.values()
-                if d.required and d.default is None and checked.get(d.name) is None
+                d.name for d in obj.fields.values() if d.required and checked.get(d.name) is None
             ]
             if missing:
                 errors.append(
