@@ -149,3 +149,27 @@ def test_a_locator_can_be_read_through_query_all_too(http: httpx.Client, many: i
     again = http.get(f"/queryAll/{locator}").json()
     assert again["done"] is True
     assert len(again["records"]) == many - 2000
+
+
+def test_converted_leads_and_merge_losers_carry_their_fields(
+    org: SandboxServer, http: httpx.Client
+) -> None:
+    converted, master, loser = org.store.records("Lead")[:3]
+    contact = org.store.convert_lead(converted)
+    org.store.merge(master, loser)
+    rows = http.get(
+        "/queryAll",
+        params={
+            "q": "SELECT Id, IsConverted, ConvertedDate, ConvertedContactId, IsDeleted, "
+            f"MasterRecordId FROM Lead WHERE Id IN ('{converted.id}', '{loser.id}') ORDER BY Id"
+        },
+    ).json()["records"]
+    by_id = {r["Id"]: r for r in rows}
+    assert by_id[converted.id]["IsConverted"] is True
+    assert by_id[converted.id]["ConvertedDate"] == org.store.clock.now().date().isoformat()
+    assert by_id[converted.id]["ConvertedContactId"] == contact.id
+    assert (by_id[loser.id]["IsDeleted"], by_id[loser.id]["MasterRecordId"]) == (True, master.id)
+    live = http.get("/query", params={"q": f"SELECT Id FROM Lead WHERE Id = '{loser.id}'"})
+    assert live.json()["totalSize"] == 0
+    refused = http.patch(f"/sobjects/Lead/{converted.id}", json={"Title": "x"})
+    assert refused.json()[0]["errorCode"] == "CANNOT_UPDATE_CONVERTED_LEAD"
