@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
+from app.api.access import masked
 from app.api.deps import RuntimeDep
 from app.connections import lookup, webhook_source
 from app.inbox import store_events
@@ -131,7 +132,7 @@ def _for_connection(runtime: Runtime, ref: str, delivery: Delivery) -> dict[str,
             session.expunge(connection)
     if connection is None:
         # The name asked for is logged (bounded, quoted) so a mistyped webhook URL can be found.
-        detail = f"no connection {ref[:100]!r}"
+        detail = f"no connection {masked(ref[:100])!r}"
         raise _refuse(Refusal("connection", "", "unknown_connection", detail))
     source = webhook_source(runtime, connection)
     if source is None:
