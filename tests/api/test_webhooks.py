@@ -396,3 +396,23 @@ def test_stored_events_are_2xx_when_the_queue_is_down_and_the_sweeper_wakes_them
     runtime.wake = RecordingWaker()
     assert jobs.sweep(runtime)["inbox"] == [1]
     assert cast(RecordingWaker, runtime.wake).inboxes == [1]
+
+
+async def test_an_event_holding_nul_and_lone_surrogates_is_processed(runtime: Runtime) -> None:
+    client = TestClient(create_app(runtime))
+    deletion = event(
+        1,
+        subscriptionType="contact.deletion",
+        propertyName=None,
+        propertyValue=None,
+        changeSource="CRM_UI\u0000\ud800",
+        note={"\udfff": "\u0000"},
+    )
+    assert post(client, "/webhooks/hubspot/acme", json.dumps([deletion]).encode()).is_success
+    # A deletion needs no CRM read (the CRM of this runtime is unreachable on purpose).
+    result = await jobs.process_inbox(runtime, 1)
+    assert (result.events, result.error) == (1, None)
+    with runtime.sessions() as session:
+        (row,) = session.scalars(select(InboxEvent))
+        assert (row.processed_at is not None, row.error) == (True, None)
+        assert row.event["raw"]["changeSource"] == "CRM_UI\ufffd\ufffd"
