@@ -114,8 +114,10 @@ class RequestObservation:
         }
         if scope.get("path") in _QUIET and status < 400:
             log.debug("request", **fields)
-        elif status >= 500:
+        elif status == 500:  # something failed that no handler answered for
             log.error("request", **fields)
+        elif status > 500:  # an answer chosen: a dependency is down
+            log.warning("request", **fields)
         else:
             log.info("request", **fields)
 

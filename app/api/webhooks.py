@@ -36,7 +36,8 @@ class Delivery:
 
 async def _read(request: Request, limit: int) -> Delivery:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # ASCII digits only: isdigit() is true for '²' (a latin-1 header value), which int() refuses.
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"delivery larger than {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():

@@ -416,3 +416,31 @@ async def test_an_event_holding_nul_and_lone_surrogates_is_processed(runtime: Ru
         (row,) = session.scalars(select(InboxEvent))
         assert (row.processed_at is not None, row.error) == (True, None)
         assert row.event["raw"]["changeSource"] == "CRM_UI\ufffd\ufffd"
+
+
+async def test_a_content_length_of_unicode_digits_is_no_500(runtime: Runtime) -> None:
+    # No HTTP client sends it, but a latin-1 header value can hold '²', and isdigit() takes it.
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"[]", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/webhooks/hubspot/acme",
+        "raw_path": b"/webhooks/hubspot/acme",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-length", "\u00b2".encode("latin-1"))],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+    await create_app(runtime)(scope, receive, send)
+    assert sent[0]["status"] == 401
