@@ -47,7 +47,7 @@ async def _read(request: Request, limit: int) -> Delivery:
     return Delivery(request.method, str(request.url), dict(request.headers), bytes(body))
 
 
-# One answer for every refusal before the body is read: an unknown connection, a connection
+# One answer for every refusal before the body is parsed: an unknown connection, a connection
 # without a secret and a bad signature look alike to the caller (no connection names to probe,
 # no headers echoed); the log line and the metric say which it was.
 REFUSED = "signature refused"
