@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -208,7 +209,9 @@ def test_the_public_app_url_routes_events_by_portal(app_runtime: Runtime) -> Non
     assert refused("app", "", "mismatch") == before + 1
 
 
+@contextmanager
 def _statements(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement the engine runs inside the block."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
@@ -234,12 +237,14 @@ def test_an_unverified_delivery_to_the_public_app_url_never_reaches_the_database
 ) -> None:
     client = TestClient(create_app(app_runtime), raise_server_exceptions=False)
     for headers in ({}, {"X-HubSpot-Signature-v3": "AAAA", "X-HubSpot-Request-Timestamp": "1"}):
-        watched = _statements(app_runtime.engine)
-        seen = next(watched)
-        answer = client.post("/webhooks/hubspot", content=body, headers=headers)
-        watched.close()
+        with _statements(app_runtime.engine) as seen:
+            answer = client.post("/webhooks/hubspot", content=body, headers=headers)
         assert answer.status_code == 401
         assert seen == []
+    # The watch sees what a verified delivery does ask the database.
+    with _statements(app_runtime.engine) as seen:
+        post(client, "/webhooks/hubspot", json.dumps([event(1)]).encode(), secret=APP_SECRET)
+    assert any("connections" in statement for statement in seen)
 
 
 def test_without_an_app_secret_the_public_app_url_refuses_every_delivery(
