@@ -44,7 +44,8 @@ def logged_path(path: str, query: bytes) -> str:
     # Percent-encoded again: no control character or newline from a path reaches a log line.
     shown = quote(masked(path), safe="/:@!$&'()*+,;=~", errors="replace")
     if query:
-        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        # Only the start of a long query is shown, so only the start is parsed.
+        pairs = parse_qsl(query[: MAX_LOGGED_PATH * 4].decode("latin-1"), keep_blank_values=True)
         shown += "?" + "&".join(
             f"{quote(key[:40], errors='replace')}="
             f"{quote(value[:40], errors='replace') if key in _PLAIN_QUERY else MASK}"
