@@ -57,12 +57,45 @@ class HubSpotCredentials:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def find(session: Session, ref: str) -> Connection:
-    """A connection by name or numeric id."""
+# Connection ids are INTEGER columns (32 bits on PostgreSQL); names are at most 100 characters.
+MAX_CONNECTION_ID = 2**31 - 1
+NAME_LENGTH = 100
+
+
+def _could_be_a_name(ref: str) -> bool:
+    """False for what no stored name can be: a NUL byte or a lone surrogate, which the databases
+    refuse as a parameter, or more characters than the column holds."""
+    if len(ref) > NAME_LENGTH or "\x00" in ref:
+        return False
+    try:
+        ref.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _as_id(ref: str) -> int | None:
+    # isdigit() is true for '²' and Arabic-Indic digits: only ASCII digits make an id, and only
+    # within the column's range.
+    if not (ref.isascii() and ref.isdigit() and len(ref) <= 10):
+        return None
+    number = int(ref)
+    return number if 0 < number <= MAX_CONNECTION_ID else None
+
+
+def lookup(session: Session, ref: str) -> Connection | None:
+    """A connection by name or numeric id; what cannot be either never reaches the database."""
+    if not _could_be_a_name(ref):
+        return None
     query = select(Connection).where(Connection.name == ref)
-    if ref.isdigit():
-        query = select(Connection).where((Connection.name == ref) | (Connection.id == int(ref)))
-    connection = session.scalars(query).first()
+    if (number := _as_id(ref)) is not None:
+        query = select(Connection).where((Connection.name == ref) | (Connection.id == number))
+    return session.scalars(query).first()
+
+
+def find(session: Session, ref: str) -> Connection:
+    """`lookup`, or an error listing the known names (for an operator at the command line)."""
+    connection = lookup(session, ref)
     if connection is None:
         known = ", ".join(session.scalars(select(Connection.name).order_by(Connection.name)))
         raise UnknownConnection(f"no connection named {ref!r} (known: {known or 'none'})")

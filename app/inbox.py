@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,17 +21,38 @@ class Stored:
     duplicates: int
 
 
+# PostgreSQL refuses NUL and lone surrogates in JSON (and in text); both are valid JSON escapes a
+# CRM may send in a property value. They are stored as U+FFFD so that the event is kept and
+# processed; the dedup key was computed from the event as received.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(value: Any) -> Any:
+    """`value` with every string (keys included) fit for either database's JSON."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
 def event_document(event: ChangeEvent) -> dict[str, Any]:
-    return {
-        "kind": event.kind.value,
-        "crm_id": event.crm_id,
-        "account_id": event.account_id,
-        "occurred_at": event.occurred_at.isoformat(),
-        "property_name": event.property_name,
-        "property_value": event.property_value,
-        "merged_crm_ids": list(event.merged_crm_ids),
-        "raw": dict(event.raw),
-    }
+    document: dict[str, Any] = storable(
+        {
+            "kind": event.kind.value,
+            "crm_id": event.crm_id,
+            "account_id": event.account_id,
+            "occurred_at": event.occurred_at.isoformat(),
+            "property_name": event.property_name,
+            "property_value": event.property_value,
+            "merged_crm_ids": list(event.merged_crm_ids),
+            "raw": dict(event.raw),
+        }
+    )
+    return document
 
 
 def document_event(document: dict[str, Any], dedup_key: str) -> ChangeEvent:
@@ -66,7 +88,7 @@ def store_events(
             "event": event_document(event),
             "received_at": now,
             "attempts": 0,
-            "object_id": event.crm_id,
+            "object_id": storable(event.crm_id),
         }
         for key, event in unique.items()
     ]

@@ -42,7 +42,15 @@ class CrmRequestError(ConnectorError):
 
 
 class SignatureError(ConnectorError):
-    """A webhook delivery is unsigned, wrongly signed or stale."""
+    """A webhook delivery is unsigned, wrongly signed or stale.
+
+    `reason` is one of a few fixed words (missing, malformed, stale, mismatch), fit for a metric
+    label; the message says more, for a log line, and never echoes the request's headers.
+    """
+
+    def __init__(self, message: str, *, reason: str = "mismatch") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class WebhookPayloadError(ConnectorError):

@@ -98,11 +98,14 @@ def blank_engine(databases: DatabaseFactory) -> Engine:
 
 
 @pytest.fixture
-def fresh_engine(databases: DatabaseFactory) -> Engine:
+def fresh_engine(databases: DatabaseFactory) -> Iterator[Engine]:
     """A migrated database of its own, for tests that commit across several transactions."""
     engine = databases.new_engine()
     upgrade(engine)
-    return engine
+    yield engine
+    # Its pooled connections are closed now, not at the end of the pass: hundreds of tests
+    # each holding some would exhaust a shared PostgreSQL's connection slots.
+    engine.dispose()
 
 
 @pytest.fixture

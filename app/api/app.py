@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from app import __version__
 from app.api import health, operations, webhooks
-from app.logging import bound
+from app.api.access import RequestObservation
+from app.logging import register_secret
 from app.runtime import Runtime
-
-# A caller's request id is echoed into logs, so only a short, plain one is taken as given.
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
@@ -39,17 +37,31 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(operations.router)
-
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Every log line of a request carries its id, and the client gets it back to quote.
-        given = request.headers.get("x-request-id", "")
-        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        with bound(request_id=rid):
-            response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        return response
-
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_middleware(RequestObservation)
+    # The service's own secrets are scrubbed from every log line, access log included.
+    for secret in (runtime.settings.api_token, runtime.settings.hubspot_app_client_secret):
+        if secret is not None:
+            register_secret(secret.get_secret_value())
     return app
+
+
+async def _invalid_request(_: Request, exc: Exception) -> Response:
+    """422 naming each problem by where it is, without repeating the input (which may be a
+    credential, or NaN that no JSON answer can carry)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [
+        {
+            "loc": [_printable(part) for part in error.get("loc", ())],
+            "msg": _printable(error.get("msg", "")),
+            "type": _printable(error.get("type", "")),
+        }
+        for error in errors
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _printable(part: Any) -> Any:
+    if isinstance(part, int):
+        return part
+    return str(part)[:100].encode("utf-8", "replace").decode("utf-8")

@@ -7,13 +7,25 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 from sqlalchemy import func, select
 
 from app.api.deps import RuntimeDep
-from app.connections import UnknownConnection, find
+from app.connections import lookup
+from app.logging import get_logger
+from app.metrics import WAKEUPS_FAILED
 from app.models import Connection, Contact, OutboxEntry, QualificationRecord, SyncCursor, SyncRun
 from app.runtime import Runtime
+
+log = get_logger(__name__)
+
+
+def _bearer(authorization: str | None) -> str | None:
+    """The credentials of an `Authorization: Bearer ...` header; None for any other form."""
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip()
 
 
 def require_token(
@@ -22,17 +34,31 @@ def require_token(
     expected = runtime.settings.api_token
     if expected is None:
         raise HTTPException(403, "the operations API is off: set GLENGARRY_API_TOKEN")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise HTTPException(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+    given = _bearer(authorization)
+    # The answer never repeats what was sent: a wrong token is not echoed back.
+    if given is None or not hmac.compare_digest(
+        given.encode(), expected.get_secret_value().encode()
+    ):
+        raise HTTPException(
+            401,
+            "missing or wrong bearer token (Authorization: Bearer TOKEN)",
+            {"WWW-Authenticate": "Bearer"},
+        )
 
 
 router = APIRouter(tags=["operations"], dependencies=[Depends(require_token)])
 
 
 class ResyncRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    full: bool = False
+    # Unknown keys are ignored, and named in a warning and in the answer; `full` is a JSON
+    # boolean, never "yes" or 1.
+    model_config = ConfigDict(extra="allow")
+    full: StrictBool = False
+
+    @property
+    def unknown_keys(self) -> list[str]:
+        """The keys ignored, the first ten, each cut to 40 characters (they are repeated back)."""
+        return [key[:40] for key in sorted(self.model_extra or {})[:10]]
 
 
 class RunView(BaseModel):
@@ -107,10 +133,10 @@ def _view(runtime: Runtime, connection: Connection) -> ConnectionView:
 
 def _find(runtime: Runtime, ref: str) -> Connection:
     with runtime.sessions() as session:
-        try:
-            connection = find(session, ref)
-        except UnknownConnection as exc:
-            raise HTTPException(404, str(exc)) from None
+        connection = lookup(session, ref)
+        if connection is None:
+            # No list of the names there are: a caller learns only about what it asked for.
+            raise HTTPException(404, f"no connection {ref[:100]!r}")
         session.expunge(connection)
         return connection
 
@@ -151,5 +177,19 @@ def resync(
     """Queue a sync (incremental, or full with {"full": true}); one per connection at a time."""
     found = _find(runtime, connection)
     full = bool(request and request.full)
-    runtime.wake.sync(found.id, full)
-    return {"connection": found.name, "queued": "full" if full else "incremental"}
+    ignored = request.unknown_keys if request else []
+    if request and ignored:
+        count = len(request.model_extra or {})
+        log.warning("resync request: unknown keys ignored", count=count, keys=ignored)
+    try:
+        runtime.wake.sync(found.id, full)
+    except Exception as exc:  # a resync lives only in the queue: unreachable means not queued
+        WAKEUPS_FAILED.labels("incremental_sync").inc()
+        log.warning("could not queue a resync", connection=found.name, error=type(exc).__name__)
+        raise HTTPException(
+            503, "the queue cannot be reached: the resync was not queued; try again"
+        ) from None
+    answer: dict[str, Any] = {"connection": found.name, "queued": "full" if full else "incremental"}
+    if ignored:
+        answer["ignored_keys"] = ignored
+    return answer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -10,11 +9,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
+from app.api.access import masked
 from app.api.deps import RuntimeDep
-from app.connections import UnknownConnection, find, webhook_source
+from app.connections import lookup, webhook_source
 from app.inbox import store_events
 from app.logging import get_logger
-from app.metrics import EVENTS, LAST_WEBHOOK
+from app.metrics import EVENTS, LAST_WEBHOOK, SIGNATURES_REFUSED, WAKEUPS_FAILED
 from app.models import Connection, CrmKind
 from app.runtime import Runtime
 from connectors.base import ChangeEvent, WebhookSource
@@ -36,7 +36,8 @@ class Delivery:
 
 async def _read(request: Request, limit: int) -> Delivery:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # ASCII digits only: isdigit() is true for '²' (a latin-1 header value), which int() refuses.
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"delivery larger than {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -46,15 +47,58 @@ async def _read(request: Request, limit: int) -> Delivery:
     return Delivery(request.method, str(request.url), dict(request.headers), bytes(body))
 
 
-def _verify_and_parse(source: WebhookSource, delivery: Delivery) -> Sequence[ChangeEvent]:
+# One answer for every refusal before the body is parsed: an unknown connection, a connection
+# without a secret and a bad signature look alike to the caller (no connection names to probe,
+# no headers echoed); the log line and the metric say which it was.
+REFUSED = "signature refused"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    url: str  # "connection" (/webhooks/hubspot/{name}) or "app" (/webhooks/hubspot)
+    connection: str  # the connection's name where one is known, "" otherwise
+    reason: str
+    detail: str
+
+
+def _refuse(refusal: Refusal) -> HTTPException:
+    # Counted before the 401 is sent, so a scrape right after it sees it.
+    SIGNATURES_REFUSED.labels(refusal.url, refusal.connection, refusal.reason).inc()
+    log.warning(
+        "webhook signature refused",
+        url=refusal.url,
+        connection=refusal.connection or None,
+        reason=refusal.reason,
+        detail=refusal.detail,
+    )
+    return HTTPException(401, REFUSED)
+
+
+def _verify_and_parse(
+    source: WebhookSource, delivery: Delivery, *, url: str, connection: str
+) -> Sequence[ChangeEvent]:
     try:
         source.verify(delivery.method, delivery.url, delivery.headers, delivery.body)
     except SignatureError as exc:
-        raise HTTPException(401, f"signature refused: {exc}") from None
+        raise _refuse(Refusal(url, connection, exc.reason, str(exc))) from None
     try:
         return source.parse(delivery.body)
     except WebhookPayloadError as exc:
         raise HTTPException(400, str(exc)) from None
+
+
+def _wake_inbox(runtime: Runtime, connection_id: int, name: str) -> None:
+    """The events are committed: a queue that cannot be reached must not turn that into a 5xx
+    (the CRM would retry and pile up duplicates). The sweeper wakes them within a minute."""
+    try:
+        runtime.wake.inbox(connection_id)
+    except Exception as exc:  # any failure of the queue (Redis down, SQLite queue locked)
+        WAKEUPS_FAILED.labels("process_inbox").inc()
+        log.warning(
+            "stored webhook events, but could not wake the worker; the sweeper will",
+            connection=name,
+            error=f"{type(exc).__name__}: {exc}",
+        )
 
 
 def _store(runtime: Runtime, by_connection: Mapping[int, list[ChangeEvent]]) -> dict[str, int]:
@@ -78,71 +122,52 @@ def _store(runtime: Runtime, by_connection: Mapping[int, list[ChangeEvent]]) -> 
         totals["stored"] += result.new
         totals["duplicates"] += result.duplicates
         if result.new:
-            runtime.wake.inbox(cid)
+            _wake_inbox(runtime, cid, name)
     return totals
 
 
 def _for_connection(runtime: Runtime, ref: str, delivery: Delivery) -> dict[str, int]:
     with runtime.sessions() as session:
-        try:
-            connection = find(session, ref)
-        except UnknownConnection:
-            raise HTTPException(404, f"no connection {ref!r}") from None
-        session.expunge(connection)
+        connection = lookup(session, ref)
+        if connection is not None:
+            session.expunge(connection)
+    if connection is None:
+        # The name asked for is logged (bounded, quoted) so a mistyped webhook URL can be found.
+        detail = f"no connection {masked(ref[:100])!r}"
+        raise _refuse(Refusal("connection", "", "unknown_connection", detail))
     source = webhook_source(runtime, connection)
     if source is None:
-        raise HTTPException(
-            401, f"connection {connection.name} has no app client secret to verify with"
-        )
-    events = _verify_and_parse(source, delivery)
+        detail = "the connection has no app client secret to verify with"
+        raise _refuse(Refusal("connection", connection.name, "no_secret", detail))
+    events = _verify_and_parse(source, delivery, url="connection", connection=connection.name)
     served = [e for e in events if e.account_id == connection.account_id]
     ignored = len(events) - len(served)
     EVENTS.labels(connection.name, "ignored").inc(ignored)
     return {**_store(runtime, {connection.id: served}), "ignored": ignored}
 
 
-def _portals(body: bytes) -> set[str]:
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        return set()
-    if not isinstance(raw, list):
-        return set()
-    return {str(e.get("portalId")) for e in raw if isinstance(e, dict) and "portalId" in e}
-
-
 def _for_app(runtime: Runtime, delivery: Delivery) -> dict[str, int]:
-    """One URL for a public app serving many portals: events are routed by `portalId`."""
+    """One URL for a public app serving many portals: events are routed by `portalId`.
+
+    The app's client secret comes from the settings, so the delivery is verified before the
+    database is asked anything; only then are its (validated, numeric) portal ids looked up.
+    """
+    app_secret = runtime.settings.hubspot_app_client_secret
+    if app_secret is None:
+        detail = "GLENGARRY_HUBSPOT_APP_CLIENT_SECRET is not set"
+        raise _refuse(Refusal("app", "", "no_secret", detail))
+    source = HubSpotWebhooks(app_secret.get_secret_value(), now=runtime.clock.now)
+    events = _verify_and_parse(source, delivery, url="app", connection="")
+    portals = {event.account_id for event in events}
     with runtime.sessions() as session:
         connections = session.scalars(
             select(Connection).where(
-                Connection.kind == CrmKind.HUBSPOT,
-                Connection.account_id.in_(_portals(delivery.body)),
+                Connection.kind == CrmKind.HUBSPOT, Connection.account_id.in_(portals)
             )
         ).all()
         for connection in connections:
             session.expunge(connection)
     by_portal = {c.account_id: c for c in connections}
-    candidates: list[WebhookSource] = []
-    app_secret = runtime.settings.hubspot_app_client_secret
-    if app_secret is not None:
-        candidates.append(HubSpotWebhooks(app_secret.get_secret_value(), now=runtime.clock.now))
-    candidates.extend(s for c in connections if (s := webhook_source(runtime, c)) is not None)
-    if not candidates:
-        raise HTTPException(401, "no app client secret to verify this delivery with")
-    events: Sequence[ChangeEvent] | None = None
-    refusal: HTTPException | None = None
-    for source in candidates:  # the connections of one public app share its secret
-        try:
-            events = _verify_and_parse(source, delivery)
-            break
-        except HTTPException as exc:
-            refusal = exc
-            if exc.status_code != 401:
-                raise
-    if events is None:
-        assert refusal is not None
-        raise refusal
     routed: dict[int, list[ChangeEvent]] = {}
     ignored = 0
     for event in events:

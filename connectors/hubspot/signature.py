@@ -38,6 +38,8 @@ _V3_DECODED = {
     "%3B": ";",
 }
 _V3_ENCODED = re.compile("|".join(_V3_DECODED), re.IGNORECASE)
+# Epoch milliseconds: 13 digits until the year 2286; 15 leaves room and bounds the number.
+_EPOCH_MS = re.compile(r"[0-9]{1,15}")
 
 
 def v3_uri(uri: str) -> str:
@@ -63,19 +65,24 @@ def verify_v3(
 ) -> None:
     """Raise `SignatureError` (saying why) unless the v3 signature is valid and fresh."""
     if not signature_header:
-        raise SignatureError(f"missing {V3_SIGNATURE_HEADER} header")
+        raise SignatureError(f"missing {V3_SIGNATURE_HEADER} header", reason="missing")
     if not timestamp_header:
-        raise SignatureError(f"missing {V3_TIMESTAMP_HEADER} header")
-    try:
-        timestamp_ms = int(timestamp_header.strip())
-    except ValueError:
-        raise SignatureError(f"{V3_TIMESTAMP_HEADER} is not epoch milliseconds") from None
+        raise SignatureError(f"missing {V3_TIMESTAMP_HEADER} header", reason="missing")
+    # Plain digits of a plausible length only: `int()` would take "+1_000" or 400 digits, and
+    # the age computed from them would be echoed into messages.
+    if not _EPOCH_MS.fullmatch(timestamp_header.strip()):
+        raise SignatureError(f"{V3_TIMESTAMP_HEADER} is not epoch milliseconds", reason="malformed")
+    timestamp_ms = int(timestamp_header.strip())
     age_ms = int(now.timestamp() * 1000) - timestamp_ms
     limit_ms = int(max_age.total_seconds() * 1000)
     if age_ms > limit_ms:
-        raise SignatureError(f"stale request: signed {age_ms // 1000} s ago (limit {max_age})")
+        raise SignatureError(
+            f"stale request: signed {age_ms // 1000} s ago (limit {max_age})", reason="stale"
+        )
     if -age_ms > limit_ms:
-        raise SignatureError(f"request timestamp is {-age_ms // 1000} s in the future")
+        raise SignatureError(
+            f"request timestamp is {-age_ms // 1000} s in the future", reason="stale"
+        )
     expected = sign_v3(client_secret, method, uri, body, timestamp_ms)
     if not hmac.compare_digest(expected.encode(), signature_header.strip().encode()):
         raise SignatureError("v3 signature does not match")
@@ -87,7 +94,7 @@ def sign_v1(client_secret: str, body: bytes) -> str:
 
 def verify_v1(client_secret: str, body: bytes, signature_header: str | None) -> None:
     if not signature_header:
-        raise SignatureError(f"missing {LEGACY_SIGNATURE_HEADER} header")
+        raise SignatureError(f"missing {LEGACY_SIGNATURE_HEADER} header", reason="missing")
     expected = sign_v1(client_secret, body)
     if not hmac.compare_digest(expected.encode(), signature_header.strip().lower().encode()):
         raise SignatureError("v1 signature does not match")
@@ -102,7 +109,7 @@ def verify_v2(
     client_secret: str, method: str, uri: str, body: bytes, signature_header: str | None
 ) -> None:
     if not signature_header:
-        raise SignatureError(f"missing {LEGACY_SIGNATURE_HEADER} header")
+        raise SignatureError(f"missing {LEGACY_SIGNATURE_HEADER} header", reason="missing")
     expected = sign_v2(client_secret, method, uri, body)
     if not hmac.compare_digest(expected.encode(), signature_header.strip().lower().encode()):
         raise SignatureError("v2 signature does not match")

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -25,6 +25,7 @@ from connectors.hubspot.signature import (
     verify_v2,
     verify_v3,
 )
+from connectors.payload import PayloadError, load_json
 
 
 class SignatureVersion(StrEnum):
@@ -44,30 +45,38 @@ _KINDS: Mapping[str, ChangeKind] = {
 }
 
 
+# HubSpot ids are Java longs; bounding them keeps every id within the 64-character columns.
+HubSpotId = Annotated[int, Field(ge=0, le=2**63 - 1)]
+# Epoch milliseconds from 2000 to 2100: a time outside it is no real change, and would overflow
+# the date arithmetic downstream.
+EARLIEST_MS = 946_684_800_000
+LATEST_MS = 4_102_444_800_000
+
+
 class HubSpotEvent(BaseModel):
     """One event of a delivery, as HubSpot documents it; unknown fields are kept, not refused."""
 
     model_config = ConfigDict(extra="allow")
 
-    eventId: int
-    subscriptionId: int
-    portalId: int
-    appId: int | None = None
-    occurredAt: int
+    eventId: HubSpotId
+    subscriptionId: HubSpotId
+    portalId: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    appId: HubSpotId | None = None
+    occurredAt: Annotated[int, Field(ge=EARLIEST_MS, lt=LATEST_MS)]
     subscriptionType: str = Field(min_length=1)
     attemptNumber: int = 0
-    objectId: int | None = None
+    objectId: HubSpotId | None = None
     propertyName: str | None = None
     propertyValue: str | None = None
     changeSource: str | None = None
     changeFlag: str | None = None
-    primaryObjectId: int | None = None
-    mergedObjectIds: list[int] = Field(default_factory=list)
-    newObjectId: int | None = None
+    primaryObjectId: HubSpotId | None = None
+    mergedObjectIds: list[HubSpotId] = Field(default_factory=list)
+    newObjectId: HubSpotId | None = None
     # Association changes name both ends instead of `objectId`; for contact.associationChange
     # the contact is the `from` end.
-    fromObjectId: int | None = None
-    toObjectId: int | None = None
+    fromObjectId: HubSpotId | None = None
+    toObjectId: HubSpotId | None = None
     associationType: str | None = None
 
 
@@ -132,9 +141,9 @@ class HubSpotWebhooks:
 def parse_delivery(body: bytes) -> list[ChangeEvent]:
     """Contact events of a delivery; other object types are left out (nothing to qualify)."""
     try:
-        raw = json.loads(body)
-    except ValueError as exc:
-        raise WebhookPayloadError(f"body is not JSON: {exc}") from None
+        raw = load_json(body)
+    except PayloadError as exc:
+        raise WebhookPayloadError(f"body refused: {exc}") from None
     if not isinstance(raw, list):
         raise WebhookPayloadError("body must be a JSON array of events")
     try:

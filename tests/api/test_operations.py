@@ -6,12 +6,15 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from structlog.testing import capture_logs
 
 from app.api import create_app
 from app.connections import HubSpotCredentials, create_hubspot
 from app.db import session_factory
+from app.metrics import REGISTRY
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.vault import Vault
@@ -48,12 +51,30 @@ def test_without_a_configured_token_the_api_is_off(fresh_engine: Engine, tmp_pat
     assert "GLENGARRY_API_TOKEN" in answer.json()["detail"]
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}])
-def test_a_missing_or_wrong_token_is_401(
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": TOKEN},  # the token without its scheme was taken
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer " + "9" * 400},
+    ],
+)
+def test_anything_but_the_bearer_token_is_401_and_nothing_is_echoed(
     fresh_engine: Engine, tmp_path: Path, headers: dict[str, str]
 ) -> None:
     client = TestClient(create_app(_runtime(fresh_engine, tmp_path, TOKEN)))
-    assert client.get("/connections", headers=headers).status_code == 401
+    answer = client.get("/connections", headers=headers)
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"] == "Bearer"
+    assert [echo for echo in (TOKEN, "nope", "999") if echo in answer.text] == []
+
+
+def test_the_bearer_scheme_is_case_insensitive(fresh_engine: Engine, tmp_path: Path) -> None:
+    client = TestClient(create_app(_runtime(fresh_engine, tmp_path, TOKEN)))
+    assert client.get("/connections", headers={"Authorization": f"bearer {TOKEN}"}).is_success
 
 
 def test_connections_are_listed_and_a_resync_is_queued(
@@ -74,7 +95,86 @@ def test_connections_are_listed_and_a_resync_is_queued(
 def test_bad_requests_name_the_problem(fresh_engine: Engine, tmp_path: Path) -> None:
     client = TestClient(create_app(_runtime(fresh_engine, tmp_path, TOKEN)))
     assert client.post("/connections/nope/resync", headers=AUTH).status_code == 404
-    bad = client.post("/connections/acme/resync", json={"everything": True}, headers=AUTH)
-    assert bad.status_code == 422
-    assert "everything" in str(bad.json()["detail"])
     assert client.get("/connections/acme/runs?limit=0", headers=AUTH).status_code == 422
+
+
+@pytest.mark.parametrize("full", ["yes", "true", 1, 0, None, [], {}])
+def test_full_is_a_json_boolean_only(fresh_engine: Engine, tmp_path: Path, full: object) -> None:
+    runtime = _runtime(fresh_engine, tmp_path, TOKEN)
+    client = TestClient(create_app(runtime))
+    answer = client.post("/connections/acme/resync", json={"full": full}, headers=AUTH)
+    assert answer.status_code == 422
+    (problem,) = answer.json()["detail"]
+    assert problem["loc"] == ["body", "full"]
+    assert "boolean" in problem["msg"]
+    assert cast(RecordingWaker, runtime.wake).syncs == []
+
+
+def test_a_422_never_repeats_the_input(fresh_engine: Engine, tmp_path: Path) -> None:
+    # NaN in the old 422's "input" could not be rendered as JSON: a 500.
+    client = TestClient(create_app(_runtime(fresh_engine, tmp_path, TOKEN)))
+    for body in (b'{"full": NaN}', b'{"full": "MARKER-secret-ish"}'):
+        answer = client.post(
+            "/connections/acme/resync",
+            content=body,
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 422
+        assert "MARKER" not in answer.text
+        assert "input" not in answer.json()["detail"][0]
+
+
+def test_unknown_keys_are_ignored_named_in_a_warning_and_in_the_answer(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    runtime = _runtime(fresh_engine, tmp_path, TOKEN)
+    client = TestClient(create_app(runtime))
+    with capture_logs() as logs:
+        answer = client.post(
+            "/connections/acme/resync", json={"full": True, "everything": 1}, headers=AUTH
+        )
+    assert answer.status_code == 202
+    assert answer.json()["ignored_keys"] == ["everything"]
+    assert cast(RecordingWaker, runtime.wake).syncs == [(1, True)]
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert (warning["count"], warning["keys"]) == (1, ["everything"])
+
+
+@pytest.mark.parametrize(
+    "ref", ["nope", "a%00b", "99999999999999999999", "2147483648", "%C2%B2", "x" * 300]
+)
+def test_an_unknown_connection_is_404_without_listing_the_others(
+    fresh_engine: Engine, tmp_path: Path, ref: str
+) -> None:
+    client = TestClient(
+        create_app(_runtime(fresh_engine, tmp_path, TOKEN)), raise_server_exceptions=False
+    )
+    for path in (f"/connections/{ref}", f"/connections/{ref}/runs"):
+        answer = client.get(path, headers=AUTH)
+        assert answer.status_code == 404
+        assert "acme" not in answer.text
+    assert client.post(f"/connections/{ref}/resync", headers=AUTH).status_code == 404
+
+
+def test_a_connection_is_found_by_its_id_too(fresh_engine: Engine, tmp_path: Path) -> None:
+    client = TestClient(create_app(_runtime(fresh_engine, tmp_path, TOKEN)))
+    assert client.get("/connections/1", headers=AUTH).json()["name"] == "acme"
+
+
+class DownQueue(RecordingWaker):
+    def sync(self, connection_id: int, full: bool) -> None:
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+
+def test_a_resync_the_queue_cannot_take_is_503_and_counted(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    runtime = _runtime(fresh_engine, tmp_path, TOKEN)
+    runtime.wake = DownQueue()
+    client = TestClient(create_app(runtime), raise_server_exceptions=False)
+    labels = {"job": "incremental_sync"}
+    before = REGISTRY.get_sample_value("glengarry_queue_wakeups_failed_total", labels) or 0.0
+    answer = client.post("/connections/acme/resync", headers=AUTH)
+    assert answer.status_code == 503
+    assert "not queued" in answer.json()["detail"]
+    assert REGISTRY.get_sample_value("glengarry_queue_wakeups_failed_total", labels) == before + 1

@@ -96,12 +96,16 @@ def test_crm_secrets_never_reach_logs_outputs_or_the_database(tmp_path: Path) ->
                     },
                 )
                 outputs.append(answer.text)
-            assert "does not match" in outputs[-2]
+            assert json.loads(outputs[-2]) == {"detail": "signature refused"}
             assert json.loads(outputs[-1])["stored"] == 1
         finally:
             server.terminate()
             out, err = server.communicate(timeout=20)
             outputs += [out, err]
+    # The refusal's reason is in the service's log (a warning), and each request in its access log.
+    assert "webhook signature refused" in err
+    assert "v3 signature does not match" in err
+    assert '"route": "/webhooks/hubspot/{connection}"' in err
     markers = [TOKEN, WRONG, APP_SECRET, "MARKER-forged-signature"]
     assert_no_marker("\n".join(outputs), markers)
     for path in data.glob("*.db*"):

@@ -127,3 +127,29 @@ def test_v3_signature_survives_the_uri_encoding_hubspot_ignores() -> None:
     encoded = "https://x.test/hook%3Fa=1%2C2"
     signature = sign_v3(SECRET, "POST", "https://x.test/hook?a=1,2", BODY, NOW_MS)
     verify_v3(SECRET, "POST", encoded, BODY, str(NOW_MS), signature, NOW)
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 400, "+1_000", "١٢٣", "12.5", "1" * 16])
+def test_a_timestamp_that_is_not_plain_epoch_milliseconds_is_malformed_and_not_echoed(
+    timestamp: str,
+) -> None:
+    with pytest.raises(SignatureError, match="not epoch milliseconds") as refused:
+        verify_v3(SECRET, "POST", URI, BODY, timestamp, "AAAA", NOW)
+    assert refused.value.reason == "malformed"
+    assert timestamp not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signature", "reason"),
+    [
+        (None, "AAAA", "missing"),
+        (str(NOW_MS - 600_000), "AAAA", "stale"),
+        (str(NOW_MS), "AAAA", "mismatch"),
+    ],
+)
+def test_each_refusal_says_why_in_one_word(
+    timestamp: str | None, signature: str, reason: str
+) -> None:
+    with pytest.raises(SignatureError) as refused:
+        verify_v3(SECRET, "POST", URI, BODY, timestamp, signature, NOW)
+    assert refused.value.reason == reason

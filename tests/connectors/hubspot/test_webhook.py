@@ -150,3 +150,44 @@ def test_an_association_change_names_the_contact_by_its_from_end() -> None:
     raw |= {"fromObjectId": 321, "toObjectId": 9001, "associationRemoved": False}
     (change,) = parse_delivery(json.dumps([raw]).encode())
     assert (change.kind, change.crm_id) == (ChangeKind.ASSOCIATION_CHANGED, "321")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # fromtimestamp() overflowed on these: a 500 before the bounds
+        (json.dumps([event(occurredAt=10**18)]).encode(), "0.occurredAt"),
+        (json.dumps([event(occurredAt=-(10**18))]).encode(), "0.occurredAt"),
+        # ids past a Java long would not fit the 64-character object column
+        (json.dumps([event(objectId=10**70)]).encode(), "0.objectId"),
+        (json.dumps([event(mergedObjectIds=[1, 10**70])]).encode(), "0.mergedObjectIds.1"),
+        (json.dumps([event(portalId=0)]).encode(), "0.portalId"),
+        # NaN, Infinity and 1e999 are no JSON numbers a database stores
+        (b'[{"eventId": NaN}]', "NaN is not a JSON number"),
+        (b'[{"eventId": 1, "x": -Infinity}]', "-Infinity is not a JSON number"),
+        (b'[{"eventId": 1, "x": 1e999}]', "out of range"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 32 levels"),
+        (
+            json.dumps(
+                [event(x=[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]])]
+            ).encode(),
+            "nested deeper",
+        ),
+        (b"\xff\xfe\x00", "not JSON"),
+    ],
+)
+def test_values_no_real_delivery_holds_are_refused_by_name(body: bytes, message: str) -> None:
+    with pytest.raises(WebhookPayloadError, match=message):
+        parse_delivery(body)
+
+
+def test_nesting_within_the_bound_and_the_ends_of_the_time_range_are_taken() -> None:
+    nested: object = []
+    for _ in range(29):  # the array of events and the event itself make 31 levels
+        nested = [nested]
+    body = json.dumps(
+        [event(occurredAt=946_684_800_000, x=nested), event(occurredAt=4_102_444_799_999)]
+    ).encode()
+    first, last = parse_delivery(body)
+    assert first.occurred_at == datetime(2000, 1, 1, tzinfo=UTC)
+    assert last.occurred_at.year == 2099
