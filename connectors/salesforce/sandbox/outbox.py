@@ -99,6 +99,9 @@ class OutboxSettings:
     max_backoff_seconds: float = 7_200.0
     timeout_seconds: float = 60.0
     batch_window_seconds: float = 0.05
+    # What a message gets when it is made without saying (SandboxConfig's outbound_*).
+    send_session_id: bool = False
+    skip_integration_user: bool = True
 
 
 class Outbox:
@@ -170,6 +173,8 @@ class Outbox:
                         action_id=self.store.ids.new("04k"),  # WorkflowOutboundMessage
                         url=endpoint,
                         fields=DEFAULT_FIELDS[sobject],
+                        send_session_id=self.settings.send_session_id,
+                        skip_integration_user=self.settings.skip_integration_user,
                     )
                 current = replace(
                     current,

@@ -140,15 +140,12 @@ def _outbox(
             max_backoff_seconds=config.outbound_max_backoff_seconds,
             timeout_seconds=config.outbound_timeout_seconds,
             batch_window_seconds=config.outbound_batch_window_seconds,
+            send_session_id=config.outbound_send_session_id,
+            skip_integration_user=config.outbound_skip_integration_user,
         ),
     )
     if config.outbound_url is not None:
-        outbox.configure(
-            DEFAULT_OBJECTS,
-            config.outbound_url,
-            send_session_id=config.outbound_send_session_id,
-            skip_integration_user=config.outbound_skip_integration_user,
-        )
+        outbox.configure(DEFAULT_OBJECTS, config.outbound_url)
     return outbox
 
 
