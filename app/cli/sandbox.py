@@ -81,6 +81,9 @@ def salesforce(
     session_ttl_seconds: int = typer.Option(
         7_200, "--session-ttl-seconds", help="How long an OAuth session lasts."
     ),
+    outbound_url: str | None = typer.Option(
+        None, "--outbound-url", help="Send Lead and Contact Outbound Messages here."
+    ),
 ) -> None:
     """Serve a Salesforce sandbox over HTTPS; prints its instance URL once ready."""
     # Imported here: the Salesforce sandbox loads TLS and JWT libraries other commands skip.
@@ -96,6 +99,7 @@ def salesforce(
             daily_api_limit=daily_api_limit,
             session_ttl_seconds=session_ttl_seconds,
             echo=typer.echo,
+            outbound_url=outbound_url,
         )
     except (ValueError, SandboxError) as exc:
         raise ConfigurationError(f"sandbox salesforce: {exc}") from None

@@ -3,8 +3,9 @@
 An HTTPS FastAPI app serving what Glengarry uses of Salesforce's REST API at one pinned
 version (OAuth JWT bearer and client credentials, SOQL query and queryAll with paging,
 describe with field-level security, sObject rows and Collections, replication, the Tooling
-API's CustomField, the permission objects, limits) with Salesforce's bodies and errors, plus
-`/_sandbox/...` routes for tests and the demo. Built on `connectors.sandbox_kit`; its SOQL
+API's CustomField, the permission objects, limits) with Salesforce's bodies and errors, sends
+Outbound Messages (SOAP, retried until acknowledged), plus `/_sandbox/...` routes for tests and
+the demo. Built on `connectors.sandbox_kit`; its SOQL
 engine is `connectors.salesforce.sandbox.soql`. See README.md beside this file.
 """
 

@@ -20,6 +20,7 @@ from connectors.salesforce.sandbox.routes import (
     collections,
     limits,
     oauth,
+    outbound,
     query,
     sandbox,
     sobjects,
@@ -39,7 +40,7 @@ def create_app(
 ) -> FastAPI:
     """The app; its `state.sandbox` is the `Runtime`."""
     app = FastAPI(title="Salesforce sandbox (Glengarry)", docs_url=None, redoc_url=None)
-    modules = (oauth, query, sobjects, collections, tooling, limits, sandbox)
+    modules = (oauth, query, sobjects, collections, tooling, limits, sandbox, outbound)
     for module in modules:
         app.include_router(module.router)
     routes = [r for m in modules for r in m.router.routes if isinstance(r, APIRoute)]

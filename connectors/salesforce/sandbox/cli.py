@@ -21,6 +21,7 @@ def serve(
     daily_api_limit: int,
     session_ttl_seconds: int,
     echo: Callable[[str], None],
+    outbound_url: str | None = None,
 ) -> None:
     """Serve until Ctrl-C. ValueError names a bad option; SandboxError: it could not start."""
     config = SandboxConfig(
@@ -31,6 +32,7 @@ def serve(
         latency_ms=latency_ms,
         daily_api_limit=daily_api_limit,
         session_ttl_seconds=session_ttl_seconds,
+        outbound_url=outbound_url,
     )
     server = SandboxServer(config).start()
     echo(server.instance_url)

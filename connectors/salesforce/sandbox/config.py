@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connectors.salesforce.sandbox.faults import FaultConfig
+from connectors.salesforce.sandbox.outbound import check_url
 
 DEVELOPER_EDITION_DAILY_CALLS = 15_000
 
@@ -27,6 +28,14 @@ class SandboxConfig:
     client_secret: str = "sandbox-consumer-secret"  # noqa: S105 - a known test value
     username: str = "integration@glengarry-sandbox.example"
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # Outbound Messages (outbound.py, outbox.py): at start, Lead and Contact messages to this URL.
+    outbound_url: str | None = None
+    outbound_send_session_id: bool = False
+    outbound_skip_integration_user: bool = True
+    outbound_backoff_seconds: float = 1.0  # the first retry's wait; doubles on each failure
+    outbound_max_backoff_seconds: float = 7_200.0  # Salesforce's "at most two hours"
+    outbound_timeout_seconds: float = 60.0  # Salesforce's time-out for one delivery
+    outbound_batch_window_seconds: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -39,3 +48,11 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.long_request_seconds <= 0:
             raise ValueError("long_request_seconds must be positive")
+        if self.outbound_url is not None:
+            check_url(self.outbound_url)
+        for name in ("outbound_backoff_seconds", "outbound_max_backoff_seconds",
+                     "outbound_timeout_seconds"):  # fmt: skip
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.outbound_batch_window_seconds < 0:
+            raise ValueError("outbound_batch_window_seconds must not be negative")

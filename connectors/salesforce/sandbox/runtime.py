@@ -15,6 +15,8 @@ from connectors.salesforce.sandbox.config import SandboxConfig
 from connectors.salesforce.sandbox.faults import Faults
 from connectors.salesforce.sandbox.limits import Allocation, LongRequests
 from connectors.salesforce.sandbox.oauth import ConnectedApp, Sessions, TokenEndpoint
+from connectors.salesforce.sandbox.outbound import DEFAULT_OBJECTS
+from connectors.salesforce.sandbox.outbox import Outbox, OutboxSettings
 from connectors.salesforce.sandbox.permissions import Access
 from connectors.salesforce.sandbox.query import Cursors
 from connectors.salesforce.sandbox.store import Store
@@ -54,6 +56,7 @@ class Runtime:
     catalog: OrgCatalog
     writer: Writer
     cursors: Cursors
+    outbox: Outbox
     stats: CallStats = field(default_factory=lambda: CallStats(limited_statuses=()))
     holds: Holds = field(default_factory=Holds)
     rng: random.Random = field(default_factory=random.Random)
@@ -73,11 +76,12 @@ class Runtime:
         faults = Faults(fault_config)
         sessions = Sessions(store.clock, config.session_ttl_seconds)
         access = Access(store)
-        return cls(
+        tokens = TokenEndpoint(app, sessions, org_id=config.org_id, instance_url=instance_url)
+        runtime = cls(
             config=config,
             store=store,
             sessions=sessions,
-            tokens=TokenEndpoint(app, sessions, org_id=config.org_id, instance_url=instance_url),
+            tokens=tokens,
             allocation=Allocation(config.daily_api_limit, store.clock.timestamp),
             long_requests=LongRequests(
                 config.concurrent_long_requests, config.long_request_seconds
@@ -87,9 +91,12 @@ class Runtime:
             catalog=OrgCatalog(store, access, QUERYABLE),
             writer=Writer(store, access, WriteFaults(faults.lock_row, faults.validation)),
             cursors=Cursors(store.clock),
+            outbox=_outbox(config, store, app, tokens, sessions),
             holds=Holds(endpoints),
             rng=random.Random(config.seed),  # noqa: S311 - simulation, not security
         )
+        store.subscribe(runtime.outbox.on_saved)
+        return runtime
 
     def stats_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +104,7 @@ class Runtime:
             "api_usage": {"used": self.allocation.used(), "max": self.allocation.maximum},
             "long_running": self.long_requests.long_running(),
             "held": self.holds.snapshot(),
+            "outbound": self.outbox.stats(),
         }
 
     def dump(self) -> list[DumpRecord]:
@@ -111,6 +119,34 @@ class Runtime:
                 }
                 records.append(DumpRecord(sobject, record.id, _json_values(fields)))
         return records
+
+
+def _outbox(
+    config: SandboxConfig,
+    store: Store,
+    app: ConnectedApp,
+    tokens: TokenEndpoint,
+    sessions: Sessions,
+) -> Outbox:
+    """The outbound message queue; with `outbound_url`, Lead and Contact messages from the start."""
+    outbox = Outbox(
+        store,
+        organization_id=config.org_id,
+        integration_user=app.run_as,
+        instance_url=lambda: tokens.instance_url,
+        session_id=lambda: sessions.open(config.org_id, app.run_as).token,
+        settings=OutboxSettings(
+            backoff_seconds=config.outbound_backoff_seconds,
+            max_backoff_seconds=config.outbound_max_backoff_seconds,
+            timeout_seconds=config.outbound_timeout_seconds,
+            batch_window_seconds=config.outbound_batch_window_seconds,
+            send_session_id=config.outbound_send_session_id,
+            skip_integration_user=config.outbound_skip_integration_user,
+        ),
+    )
+    if config.outbound_url is not None:
+        outbox.configure(DEFAULT_OBJECTS, config.outbound_url)
+    return outbox
 
 
 def _json_values(values: dict[str, Any]) -> dict[str, Any]:

@@ -125,12 +125,17 @@ class SandboxServer:
 
     def stop(self) -> None:
         self._thread.stop()
+        self.runtime.outbox.stop()
         if self._temporary is not None:
             self._temporary.cleanup()
             self._temporary = None
 
     def stats(self) -> dict[str, Any]:
         return self.runtime.stats_json()
+
+    def flush_outbound(self, timeout: float = 10.0) -> bool:
+        """Wait until every outbound notification is acknowledged or dropped."""
+        return self.runtime.outbox.flush(timeout)
 
     def __enter__(self) -> SandboxServer:
         return self.start()

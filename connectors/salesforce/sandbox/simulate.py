@@ -1,7 +1,9 @@
 """New activity, now, as a sales team makes it: `POST /_sandbox/simulate`. Each chosen Lead or
 Contact gets K of: a logged call, an email, a meeting, a campaign response, a title change, a
 Lead's status moving on or its rating changing, or a Lead's conversion into a Contact.
-Activities move the person's `LastActivityDate` (a system change: `SystemModstamp` only)."""
+Activities move the person's `LastActivityDate` (a system change: `SystemModstamp` only).
+Everything is done as a sales rep (a User made on the first run), not as the integration user,
+so that Flows skipping the integration user's changes still see these."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ _KINDS = (
     "title",
     "convert",
 )
+SALES_REP = "rep@glengarry-sandbox.example"
 _TITLES = ("VP Sales", "Head of Revenue Operations", "Sales Director", "CRO", "Account Executive")
 
 
@@ -39,9 +42,22 @@ def _change(store: Store, person: Record, rng: random.Random) -> None:
         store.update(person, {"Title": rng.choice(_TITLES)})
 
 
+def sales_rep(store: Store) -> Record:
+    """The sales rep simulated activity is made by (created when first needed)."""
+    with store.locked():
+        found = next((u for u in store.records("User") if u.get("Username") == SALES_REP), None)
+        if found is not None:
+            return found
+        return store.create(
+            "User",
+            {"Username": SALES_REP, "FirstName": "Sam", "LastName": "Rep", "Email": SALES_REP,
+             "IsActive": True},
+        )  # fmt: skip
+
+
 def simulate(store: Store, rng: random.Random, people: int, per_person: int) -> list[str]:
     """K activities or changes for N random live Leads and Contacts; the ids touched."""
-    with store.locked():
+    with store.acting_as(sales_rep(store).id):
         live = [r for sobject in ("Lead", "Contact") for r in store.records(sobject)]
         live = [r for r in live if not r.get("IsConverted")]
         chosen = rng.sample(live, min(people, len(live)))

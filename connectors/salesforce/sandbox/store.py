@@ -11,7 +11,7 @@ is gone for good ("Get Deleted Records", "QueryAll", REST API Developer Guide).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,6 +65,17 @@ class _Bin:
     horizon: datetime | None = None  # deletions before this are gone (purged or aged out)
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A record just created or updated, by whom, and whether it was a system change (what a
+    record-triggered Flow, and so an Outbound Message, reacts to)."""
+
+    record: Record
+    created: bool
+    system: bool
+    actor: str | None
+
+
 class StoreError(Exception):
     def __init__(self, code: str, message: str, fields: list[str] | None = None) -> None:
         super().__init__(message)
@@ -86,11 +97,30 @@ class Store:
         self.created_at = self.clock.now()
         self.revision = 0  # bumped by every write: what permissions are cached against
         self.actor = ""  # the user writes are made as (the integration user, set by seeding)
+        self._listeners: list[Callable[[Saved], None]] = []  # called under the lock: be quick
 
     @contextmanager
     def locked(self) -> Iterator[Store]:
         with self._lock:
             yield self
+
+    @contextmanager
+    def acting_as(self, user_id: str) -> Iterator[Store]:
+        """Writes made as another user (a sales rep's), under the lock so no one else's are."""
+        with self._lock:
+            previous, self.actor = self.actor, user_id
+            try:
+                yield self
+            finally:
+                self.actor = previous
+
+    def subscribe(self, listener: Callable[[Saved], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def _saved(self, record: Record, *, created: bool, system: bool) -> None:
+        for listener in self._listeners:
+            listener(Saved(record, created, system, self.actor or None))
 
     # --- schema -------------------------------------------------------------------------
 
@@ -177,6 +207,7 @@ class Store:
             _derive(found)
             self._records[sobject][record_id] = found
             self.revision += 1
+            self._saved(found, created=True, system=False)
             return found
 
     def update(
@@ -198,6 +229,7 @@ class Store:
                 record.values["LastModifiedById"] = self.actor or None
             _derive(record)
             self.revision += 1
+            self._saved(record, created=False, system=system)
             return record
 
     def delete(self, record: Record, *, master: str | None = None) -> None:
