@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     http_backoff_initial_seconds: float = Field(
         0.5, gt=0, description="First retry delay; doubled per attempt, with jitter."
     )
+    rate_limit_headroom: float = Field(
+        0.15, ge=0, lt=1, description="Share of the CRM's burst rate limits left unused."
+    )
     api_budget_share: float = Field(
         0.5, gt=0, le=1, description="Default share of the CRM's daily API allocation."
     )
