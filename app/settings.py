@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     lease_ttl_seconds: float = Field(
         120.0, gt=0, description="A sync's lease on its connection; renewed while it works."
     )
+    claim_ttl_seconds: float = Field(
+        30.0,
+        ge=3,
+        description="A worker's claim on inbox events and outbox rows; renewed while it works.",
+    )
     writeback_max_attempts: int = Field(
         8, ge=1, description="Attempts before an outbox row is kept as failed."
     )
