@@ -21,6 +21,7 @@ from rich.table import Table
 
 from app.errors import InputError
 from app.records_io import FileFormat, read_activities, read_contacts, read_outcomes, writer
+from connectors.hubspot.mapping import watched_properties
 from qualification.calibration import calibrate as run_calibration
 from qualification.criteria import Criteria, CriteriaError, default_criteria, parse_criteria
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
@@ -82,8 +83,11 @@ def _summary(criteria: Criteria) -> list[str]:
             f"calibration: intercept {criteria.calibration.intercept:.3f}, "
             f"{len(criteria.calibration.coefficients)} coefficients"
         )
-    # What a HubSpot admin subscribes `contact.propertyChange` webhooks to.
     lines.append("contact properties read: " + ", ".join(sorted(criteria.contact_properties)))
+    # What a HubSpot admin subscribes `contact.propertyChange` webhooks to: the criteria's
+    # properties and those the connector derives activities from (page views, email opens...).
+    watched = watched_properties(criteria.contact_properties)
+    lines.append("HubSpot webhooks: subscribe contact.propertyChange to " + ", ".join(watched))
     return lines
 
 

@@ -46,6 +46,10 @@ async def test_connect_reads_the_portal_and_installs_every_field(
     status = sandbox.store.definition("contacts", "glengarry_status")
     assert status is not None
     assert status.type == "enumeration"
+    # The checkbox the default criteria disqualify on is installed with the rest.
+    checkbox = sandbox.store.definition("contacts", "glengarry_do_not_contact")
+    assert checkbox is not None
+    assert (checkbox.type, checkbox.field_type) == ("bool", "booleancheckbox")
 
 
 async def test_a_refused_token_leaves_no_connection_behind(
