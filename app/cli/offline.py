@@ -29,6 +29,7 @@ from qualification.engine import Qualification, qualify
 from qualification.evaluation import EvaluationReport, evaluate
 from qualification.population import generate_population
 from qualification.records import Activity, Contact, Outcome
+from qualification.times import parse_instant
 
 criteria_cli = typer.Typer(
     help="Qualification criteria: validate a file, print the default, activate a version.",
@@ -37,7 +38,7 @@ criteria_cli = typer.Typer(
 
 DEFAULT = "default"
 _CRITERIA_HELP = "A criteria YAML file, or `default` for the built-in criteria."
-_AT_HELP = "The instant to score at, ISO 8601 (a time without offset is taken as UTC)."
+_AT_HELP = "The instant to score at, ISO 8601 with its offset (Z for UTC); a date is midnight UTC."
 
 
 # --- Criteria -----------------------------------------------------------------------------------
@@ -123,10 +124,9 @@ def _instant(text: str | None, option: str = "--at") -> datetime:
     if text is None:
         return datetime.now(UTC)
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{option}: not an ISO 8601 date or time: {text!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parse_instant(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import CrmActivity, CrmContact
+from qualification.times import parse_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +72,9 @@ def parse_time(value: Any) -> datetime | None:
     if text.isdigit():
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_instant(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def to_contact(obj: Mapping[str, Any]) -> CrmContact:
