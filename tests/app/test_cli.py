@@ -70,6 +70,14 @@ def test_db_upgrade_on_the_embedded_default_then_current(tmp_path: Path) -> None
     [
         ({"GLENGARRY_PORT": "x"}, "glengarry: invalid setting GLENGARRY_PORT"),
         (
+            {"GLENGARRY_DATA_DIR": "TMP/a-file"},
+            "glengarry: invalid setting GLENGARRY_DATA_DIR: TMP/a-file is a file",
+        ),
+        (
+            {"GLENGARRY_DATA_DIR": "TMP/a-file/below"},
+            "glengarry: invalid setting GLENGARRY_DATA_DIR: TMP/a-file is a file",
+        ),
+        (
             {"GLENGARRY_DATABASE_URL": "postgresql://nobody:hunter2@127.0.0.1:1/none"},
             "glengarry: cannot reach the database at postgresql+psycopg://nobody:***@127.0.0.1:1/none",
         ),
@@ -78,9 +86,12 @@ def test_db_upgrade_on_the_embedded_default_then_current(tmp_path: Path) -> None
 def test_bad_settings_end_in_one_line_and_a_non_zero_exit(
     tmp_path: Path, env: dict[str, str], expected: str
 ) -> None:
+    (tmp_path / "a-file").write_text("")
+    env = {k: v.replace("TMP", str(tmp_path)) for k, v in env.items()}
     result = run(["db", "upgrade"], tmp_path, **env)
     assert result.returncode != 0
-    assert result.stderr.strip().startswith(expected)
+    assert result.stderr.strip().startswith(expected.replace("TMP", str(tmp_path)))
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
 
