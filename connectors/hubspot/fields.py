@@ -113,7 +113,7 @@ def definitions(statuses: Sequence[str]) -> list[dict[str, Any]]:
 def conflict(existing_type: str, existing_options: Iterable[str], wanted: Mapping[str, Any]) -> str:
     """Why an existing property cannot hold what Glengarry needs there ("" when it can)."""
     if existing_type != wanted["type"]:
-        return f"exists as a {existing_type} property; Glengarry needs {wanted['type']}"
+        return f"exists as a {existing_type} property (Glengarry needs {wanted['type']})"
     if wanted["type"] == "enumeration":
         have = set(existing_options)
         missing = [o["value"] for o in wanted["options"] if o["value"] not in have]

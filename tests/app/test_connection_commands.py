@@ -194,7 +194,7 @@ def test_conflicting_properties_fail_connect_and_sync_until_a_reinstall_finds_th
     connect = glengarry(*_connect(sandbox, "--token", TOKEN, "--client-secret", APP_SECRET))
     assert connect.code == 3
     assert connect.json()["fields"]["glengarry_score"] == "conflict"
-    assert "glengarry_score: exists as a string property; Glengarry needs number" in connect.stderr
+    assert "glengarry_score: exists as a string property (Glengarry needs number)" in connect.stderr
     assert "`glengarry connections update acme --reinstall`" in connect.stderr
     listed = json.loads(glengarry("connections", "list").stdout)
     assert listed["fields"] == "conflict"
@@ -215,3 +215,21 @@ def test_conflicting_properties_fail_connect_and_sync_until_a_reinstall_finds_th
     synced = glengarry("sync", "acme")
     assert synced.code == 0, synced.stderr
     assert (synced.json()["state"], synced.json()["written"]) == ("succeeded", 1)
+
+
+def test_every_secret_option_reads_its_environment_variable_listed_in_the_readme() -> None:
+    import typer as typer_module
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+    def find(*path: str) -> Any:
+        found: Any = typer_module.main.get_group(cli)
+        for name in path:
+            found = found.commands[name]
+        return found
+
+    for command in (find("connect", "hubspot"), find("connections", "update")):
+        options = {opt: param for param in command.params for opt in getattr(param, "opts", [])}
+        for flag, variable in secrets.ENVIRONMENT.items():
+            assert options[flag].envvar == variable, (command.name, flag)
+            assert f"| `{flag}` | `{variable}` |" in readme

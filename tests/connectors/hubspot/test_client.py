@@ -335,7 +335,7 @@ async def test_field_install_keeps_right_types_creates_missing_and_reports_confl
     assert report["glengarry_status"] is FieldState.CONFLICT
     assert report["glengarry_reasons"] is FieldState.CREATED
     details = {f.name: f.detail for f in statuses}
-    assert details["glengarry_fit"] == "exists as a string property; Glengarry needs number"
+    assert details["glengarry_fit"] == "exists as a string property (Glengarry needs number)"
     assert details["glengarry_status"].endswith("without the options Glengarry uses: nurture")
     created = {
         json.loads(c.request.content)["name"]: json.loads(c.request.content) for c in create.calls
