@@ -59,17 +59,23 @@ def exchanged_refresh_token(
     return read_secret(token, "--refresh-token") or token
 
 
-def _existing(name: str) -> bool:
+def _stored_base_url(name: str) -> str | None:
+    """The API base URL of the connection of that name, or None when there is none."""
     with context.sessions()() as session:
         try:
-            find(session, name)
+            return str(find(session, name).options.get("base_url", HUBSPOT_API))
         except UnknownConnection:
-            return False
-    return True
+            return None
+
+
+def _given(ctx: typer.Context, param: str) -> bool:
+    """The option was given (command line or environment), not left at its default."""
+    return getattr(ctx.get_parameter_source(param), "name", "DEFAULT") != "DEFAULT"
 
 
 @connect_cli.command("hubspot")
 def hubspot(
+    ctx: typer.Context,
     name: str = typer.Option(..., help="A name for this connection (letters, digits, - and _)."),
     token: str | None = secret_option("--token", "Private app access token."),
     oauth_client_id: str | None = typer.Option(None, help="OAuth app client id."),
@@ -113,7 +119,10 @@ def hubspot(
     refresh_token = read_secret(refresh_token, "--refresh-token")
     oauth_code = read_secret(oauth_code, "--oauth-code")
     client_secret = read_secret(client_secret, "--client-secret")
-    existing = reinstall and _existing(name)
+    stored_base_url = _stored_base_url(name) if reinstall else None
+    existing = stored_base_url is not None
+    if existing and not _given(ctx, "base_url"):
+        base_url = stored_base_url or HUBSPOT_API
     oauth = any((oauth_client_id, oauth_client_secret, refresh_token, oauth_code))
     if not existing:  # a new connection: ask at a terminal for what was given no other way
         if not oauth and token is None:
@@ -136,10 +145,15 @@ def hubspot(
             refresh_token=refresh_token,
         )
     if existing:
+        # Settings change only when given: their defaults are a new connection's.
         update = ConnectionUpdate(
             credentials=HubSpotCredentials(
                 token, oauth_client_id, oauth_client_secret, refresh_token, client_secret
             ),
+            base_url=base_url,
+            app_type=app_type if _given(ctx, "app_type") else None,
+            signature=webhook_signature if _given(ctx, "webhook_signature") else None,
+            budget_share=budget_share,
             reinstall=True,
         )
         result = asyncio.run(update_hubspot(context.runtime(), name, update))

@@ -20,6 +20,7 @@ from app.connections import (
     update_hubspot,
     vault_credentials,
 )
+from app.errors import SecretKeyError
 from app.models import Connection, SyncCursor
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.webhook import SignatureVersion
@@ -34,7 +35,12 @@ def list_connections() -> None:
     with runtime.sessions() as session:
         for connection in session.scalars(select(Connection).order_by(Connection.name)):
             cursor = session.get(SyncCursor, (connection.id, "contacts"))
-            secrets = vault_credentials(runtime.vault, connection)
+            try:
+                verified: bool | None = bool(
+                    vault_credentials(runtime.vault, connection).get("app_client_secret")
+                )
+            except SecretKeyError:  # listing works without the key; this one fact is unknown
+                verified = None
             typer.echo(
                 json.dumps(
                     {
@@ -43,7 +49,7 @@ def list_connections() -> None:
                         "account_id": connection.account_id,
                         "fields": connection.field_state,
                         "conflicts": conflicts(connection),
-                        "webhooks_verified": bool(secrets.get("app_client_secret")),
+                        "webhooks_verified": verified,
                         "writes_enabled": connection.writes_enabled,
                         "api_budget_share": connection.api_budget_share,
                         "cursor": cursor.cursor if cursor else None,

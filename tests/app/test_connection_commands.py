@@ -209,9 +209,11 @@ def test_conflicting_properties_fail_connect_and_sync_until_a_reinstall_finds_th
 
     with sandbox.store.locked() as store:  # the admin deletes their property
         del store.definitions["contacts"]["glengarry_score"]
-    again = glengarry(*_connect(sandbox, "--reinstall"))
+    # Nothing but the name: the stored URL and credentials are used, and left as they are.
+    again = glengarry("connect", "hubspot", "--name", "acme", "--reinstall")
     assert again.code == 0, again.stderr
     assert again.json()["fields"]["glengarry_score"] == "created"
+    assert again.json()["changed"] == ["field_state"]
     synced = glengarry("sync", "acme")
     assert synced.code == 0, synced.stderr
     assert (synced.json()["state"], synced.json()["written"]) == ("succeeded", 1)
