@@ -6,8 +6,8 @@ works through the connector protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,21 @@ class HubSpotCredentials:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    def over(self, stored: Mapping[str, Any]) -> HubSpotCredentials:
+        """These credentials replacing the stored ones: a token replaces the OAuth ones and the
+        reverse; what is not given is kept."""
+        merged = {k: v for k, v in stored.items() if k in _CREDENTIAL_FIELDS and v}
+        if self.token:
+            for oauth in ("oauth_client_id", "oauth_client_secret", "refresh_token"):
+                merged.pop(oauth, None)
+        if self.oauth_client_id or self.oauth_client_secret or self.refresh_token:
+            merged.pop("token", None)
+        merged.update(self.to_dict())
+        return HubSpotCredentials(**merged)
+
+
+_CREDENTIAL_FIELDS = frozenset(HubSpotCredentials.__dataclass_fields__)
 
 
 # Connection ids are INTEGER columns (32 bits on PostgreSQL); names are at most 100 characters.
@@ -233,10 +248,82 @@ class ConnectFailed(GlengarryError):
     pass
 
 
+class FieldsInConflict(GlengarryError):
+    """The connection is stored, but its CRM has properties Glengarry cannot write to."""
+
+    exit_code = 3
+
+
 def _install_state(report: Sequence[FieldStatus]) -> FieldInstallState:
     if any(f.state is FieldState.CONFLICT for f in report):
         return FieldInstallState.CONFLICT
     return FieldInstallState.INSTALLED
+
+
+def _field_report(report: Sequence[FieldStatus]) -> dict[str, Any]:
+    return {f.name: {"state": f.state.value, "detail": f.detail} for f in report}
+
+
+def conflicts(connection: Connection) -> dict[str, str]:
+    """Property name -> what is wrong with it, from the last field check."""
+    return {
+        name: str(entry.get("detail", ""))
+        for name, entry in (connection.field_report or {}).items()
+        if isinstance(entry, dict) and entry.get("state") == FieldState.CONFLICT.value
+    }
+
+
+def reinstall_command(name: str) -> str:
+    return f"glengarry connections update {name} --reinstall"
+
+
+def conflict_advice(name: str, found: Mapping[str, str]) -> str:
+    """What the admin reads when fields conflict: each property, what is wrong, what to do."""
+    lines = [
+        f"connection {name!r} is stored, but nothing will be written to the CRM: "
+        f"{len(found)} of its properties cannot hold what Glengarry writes:"
+    ]
+    lines += [f"  {prop}: {detail}" for prop, detail in sorted(found.items())]
+    lines.append(
+        "In HubSpot (Settings > Data Management > Properties > Contact properties) change each "
+        "one to what Glengarry needs, or delete it; then check again with "
+        f"`{reinstall_command(name)}`."
+    )
+    return "\n".join(lines)
+
+
+def write_block(connection: Connection) -> str:
+    """Why nothing may be written to this connection's CRM now ("" when writing is allowed)."""
+    if connection.field_state == FieldInstallState.INSTALLED:
+        return ""
+    found = conflicts(connection)
+    if found:
+        return (
+            f"write-back refused: these CRM properties conflict with Glengarry's: "
+            f"{'; '.join(f'{k} {v}' for k, v in sorted(found.items()))}; fix them in the CRM, "
+            f"then run `{reinstall_command(connection.name)}`"
+        )
+    return (
+        "write-back refused: Glengarry's fields are not installed; "
+        f"run `{reinstall_command(connection.name)}`"
+    )
+
+
+async def _check_crm(
+    runtime: Runtime, candidate: Connection, *, install: bool
+) -> tuple[str, list[FieldStatus]]:
+    """The portal id the credentials reach, and (install=True) the field check's report."""
+    connector = open_connector(runtime, candidate)
+    try:
+        portal = await connector.account_id()
+        report = list(await connector.install_fields([s.value for s in Status])) if install else []
+    except CrmUnavailable as exc:  # nothing (useful) answered: say so, not "refused"
+        raise ConnectFailed(f"HubSpot could not be reached: {exc}") from None
+    except ConnectorError as exc:
+        raise ConnectFailed(f"HubSpot refused the connection: {exc}") from None
+    finally:
+        await connector.aclose()
+    return portal, report
 
 
 async def connect_hubspot(
@@ -249,7 +336,10 @@ async def connect_hubspot(
     signature: SignatureVersion = SignatureVersion.V3,
     budget_share: float | None = None,
 ) -> tuple[Connection, list[FieldStatus]]:
-    """Store a connection, read its portal id and install the fields, all or nothing."""
+    """Store a connection, read its portal id and install the fields, all or nothing.
+
+    Fields in conflict are never redefined: the connection is stored with its field state
+    `conflict`, and nothing is written to the CRM until a reinstall finds them fixed."""
     if not name.replace("-", "").replace("_", "").isalnum():
         raise ConnectFailed(f"name {name!r}: use letters, digits, '-' and '_' only")
     share = budget_share if budget_share is not None else runtime.settings.api_budget_share
@@ -266,16 +356,7 @@ async def connect_hubspot(
         _refuse_taken_name(session, name)
     # The CRM is asked before anything is stored, and outside any transaction (a token refresh
     # may need the database): a failed connect leaves nothing behind.
-    connector = open_connector(runtime, connection)
-    try:
-        portal = await connector.account_id()
-        report = list(await connector.install_fields([s.value for s in Status]))
-    except CrmUnavailable as exc:  # nothing (useful) answered: say so, not "refused"
-        raise ConnectFailed(f"HubSpot could not be reached: {exc}") from None
-    except ConnectorError as exc:
-        raise ConnectFailed(f"HubSpot refused the connection: {exc}") from None
-    finally:
-        await connector.aclose()
+    portal, report = await _check_crm(runtime, connection, install=True)
     with runtime.sessions.begin() as session:
         _refuse_taken_name(session, name)
         duplicate = session.scalars(
@@ -287,9 +368,94 @@ async def connect_hubspot(
             raise ConnectFailed(f"portal {portal} is already connected as {duplicate.name!r}")
         connection.account_id = portal
         connection.field_state = _install_state(report)
-        connection.field_report = {f.name: {"state": f.state, "detail": f.detail} for f in report}
+        connection.field_report = _field_report(report)
         session.add(connection)
     return connection, report
+
+
+@dataclass(frozen=True)
+class ConnectionUpdate:
+    """What `connections update` changes; None (or empty credentials) leaves a thing as it is."""
+
+    credentials: HubSpotCredentials = field(default_factory=HubSpotCredentials)
+    base_url: str | None = None
+    app_type: AppType | None = None
+    signature: SignatureVersion | None = None
+    budget_share: float | None = None
+    reinstall: bool = False
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    connection: Connection
+    changed: list[str]  # names of what changed, never secret values
+    report: list[FieldStatus] | None  # the field check, when one ran
+
+
+async def update_hubspot(runtime: Runtime, ref: str, update: ConnectionUpdate) -> UpdateResult:
+    """Change an existing connection's credentials and settings, and check its fields again
+    (`reinstall`). New credentials must reach the same portal; nothing is stored otherwise."""
+    with runtime.sessions() as session:
+        stored = find(session, ref)
+        session.expunge(stored)
+    if stored.kind != CrmKind.HUBSPOT:
+        raise InputError(f"connection {stored.name!r} is not a HubSpot connection")
+    before = vault_credentials(runtime.vault, stored)
+    credentials = update.credentials.over(before)
+    credentials.validate()
+    after = credentials.to_dict()
+    new_secrets = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
+    changed = [f"credentials.{name}" for name in new_secrets]
+    options = dict(stored.options)
+    for key, value in (
+        ("base_url", update.base_url.rstrip("/") if update.base_url else None),
+        ("app_type", update.app_type.value if update.app_type else None),
+        ("webhook_signature", update.signature.value if update.signature else None),
+    ):
+        if value is not None and options.get(key) != value:
+            options[key] = value
+            changed.append(key)
+    share = stored.api_budget_share
+    if update.budget_share is not None and update.budget_share != share:
+        share = update.budget_share
+        changed.append("api_budget_share")
+    report: list[FieldStatus] | None = None
+    # The webhook secret is not the CRM's to check; new access credentials or URL are.
+    reaches_crm = bool(set(new_secrets) - {"app_client_secret"}) or "base_url" in changed
+    if reaches_crm or update.reinstall:
+        # Not stored yet, and without an id: a token refreshed now is not written anywhere.
+        candidate = Connection(
+            kind=stored.kind,
+            name=stored.name,
+            account_id=stored.account_id,
+            credentials=runtime.vault.encrypt(credentials.to_dict()),
+            options=options,
+            api_budget_share=share,
+        )
+        portal, checked = await _check_crm(runtime, candidate, install=update.reinstall)
+        if stored.account_id and portal != stored.account_id:
+            raise ConnectFailed(
+                f"these credentials reach portal {portal}, but {stored.name!r} is connected to "
+                f"portal {stored.account_id}: connect that portal under a new name instead"
+            )
+        report = checked if update.reinstall else None
+    with runtime.sessions.begin() as session:
+        connection = session.get(Connection, stored.id)
+        if connection is None:
+            raise UnknownConnection(f"connection {stored.name!r} was removed meanwhile")
+        if new_secrets:
+            connection.credentials = runtime.vault.encrypt(after)
+        connection.options = options
+        connection.api_budget_share = share
+        if report is not None:
+            state = _install_state(report)
+            if state != connection.field_state:
+                changed.append("field_state")
+            connection.field_state = state
+            connection.field_report = _field_report(report)
+        session.flush()
+        session.expunge(connection)
+    return UpdateResult(connection, changed, report)
 
 
 def _keep_refresh_token(runtime: Runtime, connection_id: int | None, refresh_token: str) -> None:

@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import IO, Annotated, Any, Generic, TypeVar
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -35,6 +34,7 @@ from pydantic import (
 
 from app.errors import InputError
 from qualification.records import Activity, Contact, Outcome
+from qualification.times import parse_instant
 
 __all__ = [
     "FileFormat",
@@ -81,7 +81,13 @@ def _crm_string(value: object) -> object:
     return value
 
 
+def _instant(value: object) -> object:
+    """Times go through the one ISO 8601 parser (qualification.times): an offset is required."""
+    return parse_instant(value) if isinstance(value, str) else value
+
+
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Instant = Annotated[datetime, BeforeValidator(_instant)]
 PropertyValue = Annotated[str | None, BeforeValidator(_crm_string)]
 
 
@@ -100,7 +106,7 @@ class ContactRow(_Row):
 class ActivityRow(_Row):
     contact_id: NonEmpty
     type: NonEmpty
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     properties: dict[str, JsonValue] = Field(default_factory=dict)
 
     def to_record(self) -> Activity:
@@ -111,7 +117,7 @@ class ActivityRow(_Row):
 
 class OutcomeRow(_Row):
     contact_id: NonEmpty
-    converted_at: AwareDatetime | None = None
+    converted_at: Instant | None = None
 
     def to_record(self) -> Outcome:
         converted = self.converted_at.astimezone(UTC) if self.converted_at else None

@@ -109,6 +109,17 @@ class Settings(BaseSettings):
         1, ge=1, le=59, description="How often contacts whose decay is due are rescored."
     )
 
+    @field_validator("data_dir")
+    @classmethod
+    def _a_directory(cls, value: Path) -> Path:
+        # Made on first use: whatever part of it exists already must be a directory.
+        for part in (value, *value.parents):
+            if part.exists():
+                if not part.is_dir():
+                    raise ValueError(f"{part} is a file, not a directory")
+                break
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -145,4 +156,5 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ENV_PREFIX + "_".join(str(part) for part in first["loc"]).upper()
-        raise ConfigurationError(f"invalid setting {name}: {first['msg']}") from None
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigurationError(f"invalid setting {name}: {reason}") from None

@@ -58,7 +58,7 @@ class WriteOutcome:
 class FieldState(StrEnum):
     CREATED = "created"
     KEPT = "kept"  # already there with the right type
-    CONFLICT = "conflict"  # there with another type: reported, never overwritten
+    CONFLICT = "conflict"  # there with another definition: never redefined, never written
 
 
 @dataclass(frozen=True, slots=True)

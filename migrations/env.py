@@ -1,4 +1,4 @@
-"""Alembic environment: runs against the connection `app.migrate` hands over."""
+"""Alembic environment: the connection `app.migrate` hands over, or the settings' database."""
 
 from __future__ import annotations
 
@@ -22,9 +22,34 @@ def run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
+def run_from_settings() -> None:
+    """`alembic` itself (alembic.ini): the database Glengarry's settings name."""
+    from app.db import engine_from_settings
+    from app.settings import load_settings
+
+    settings = load_settings()
+    if context.is_offline_mode():  # `alembic upgrade head --sql`: print the SQL, run nothing
+        url = settings.effective_database_url
+        context.configure(
+            url=url,
+            target_metadata=target_metadata,
+            render_as_batch=url.startswith("sqlite"),
+            literal_binds=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = engine_from_settings(settings)
+    try:
+        with engine.begin() as opened:  # one transaction, as `glengarry db upgrade` runs it
+            run_migrations(opened)
+    finally:
+        engine.dispose()
+
+
+# `glengarry db` (app.migrate) hands over its connection; `alembic` from the checkout does not.
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError(
-        "run migrations through `glengarry db upgrade`, which supplies the connection"
-    )
-run_migrations(connection)
+    run_from_settings()
+else:
+    run_migrations(connection)

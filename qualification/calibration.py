@@ -35,6 +35,7 @@ from qualification.evaluation import evaluate
 from qualification.features import matrix
 from qualification.records import Activity, Contact, Outcome
 from qualification.statuses import Status
+from qualification.times import parse_instant
 
 __all__ = ["CalibrationResult", "Model", "calibrate", "holdout_split"]
 
@@ -133,10 +134,9 @@ def _created(contact: Contact) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_instant(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _labels(members: Sequence[Member], at: datetime) -> npt.NDArray[np.int8]:

@@ -14,18 +14,11 @@ from typing import Any, NamedTuple
 
 from qualification.criteria import CompiledCriteria, CompiledSignal, Criteria
 from qualification.records import Activity
+from qualification.times import parse_instant
 
 _MAX_NEWTON_STEPS = 200
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _SECOND_FRACTION = 1e-3  # Newton stops once a step is shorter than this (seconds)
-
-
-def parse_time(text: str) -> datetime:
-    """An ISO-8601 string as a UTC datetime (naive strings are refused: we never guess zones)."""
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError(f"timestamp without a timezone: {text!r}")
-    return value.astimezone(UTC)
 
 
 def format_time(value: datetime) -> str:
@@ -58,7 +51,7 @@ class SignalSum(NamedTuple):
             type=str(data["type"]),
             label=str(data["label"]),
             value=float(data["value"]),
-            last_at=parse_time(data["last_at"]),
+            last_at=parse_instant(data["last_at"]),
         )
 
 
@@ -87,7 +80,7 @@ class EngagementState:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngagementState:
         return cls(
-            at=parse_time(data["at"]),
+            at=parse_instant(data["at"]),
             signals=tuple(SignalSum.from_dict(s) for s in data.get("signals", ())),
         )
 

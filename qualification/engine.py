@@ -27,13 +27,13 @@ from qualification.engagement import (
     accumulate,
     advance_compiled,
     format_time,
-    parse_time,
     seconds_until_below,
     snapshot,
     total_at,
 )
 from qualification.records import Activity, Contact
 from qualification.statuses import OVERRIDE_PROPERTY, Status, parse_override
+from qualification.times import parse_instant
 
 _ENGAGED = frozenset({Status.SALES_READY, Status.POOR_FIT})
 _MS = timedelta(milliseconds=1)
@@ -176,9 +176,9 @@ class Qualification:
             reasons=tuple(Reason.from_dict(r) for r in data["reasons"]),
             reasons_text=str(data["reasons_text"]),
             criteria_version=str(data["criteria_version"]),
-            status_since=parse_time(data["status_since"]),
-            computed_at=parse_time(data["computed_at"]),
-            next_change_at=None if next_change is None else parse_time(next_change),
+            status_since=parse_instant(data["status_since"]),
+            computed_at=parse_instant(data["computed_at"]),
+            next_change_at=None if next_change is None else parse_instant(next_change),
             probability=None if probability is None else float(probability),
             profile=Profile.from_dict(data["profile"]),
             engagement_state=EngagementState.from_dict(data["engagement_state"]),

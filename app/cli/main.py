@@ -8,6 +8,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
+from app.cli import context
 from app.cli.connect import connect_cli
 from app.cli.connections import connections_cli
 from app.cli.criteria_admin import activate_command
@@ -38,6 +39,7 @@ def _show_version(value: bool) -> None:
 
 @cli.callback()
 def root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False,
         "--version",
@@ -47,6 +49,7 @@ def root(
     ),
 ) -> None:
     """Glengarry qualifies every contact continuously and writes the result back to the CRM."""
+    context.run_as(ctx.invoked_subcommand)
 
 
 cli.add_typer(db_cli, name="db")

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from app.errors import InputError
 from app.records_io import FileFormat, read_activities, read_contacts, read_outcomes, writer
+from connectors.hubspot.mapping import watched_properties
 from qualification.calibration import calibrate as run_calibration
 from qualification.criteria import Criteria, CriteriaError, default_criteria, parse_criteria
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
@@ -28,6 +29,7 @@ from qualification.engine import Qualification, qualify
 from qualification.evaluation import EvaluationReport, evaluate
 from qualification.population import generate_population
 from qualification.records import Activity, Contact, Outcome
+from qualification.times import parse_instant
 
 criteria_cli = typer.Typer(
     help="Qualification criteria: validate a file, print the default, activate a version.",
@@ -36,7 +38,7 @@ criteria_cli = typer.Typer(
 
 DEFAULT = "default"
 _CRITERIA_HELP = "A criteria YAML file, or `default` for the built-in criteria."
-_AT_HELP = "The instant to score at, ISO 8601 (a time without offset is taken as UTC)."
+_AT_HELP = "The instant to score at, ISO 8601 with its offset (Z for UTC); a date is midnight UTC."
 
 
 # --- Criteria -----------------------------------------------------------------------------------
@@ -82,8 +84,11 @@ def _summary(criteria: Criteria) -> list[str]:
             f"calibration: intercept {criteria.calibration.intercept:.3f}, "
             f"{len(criteria.calibration.coefficients)} coefficients"
         )
-    # What a HubSpot admin subscribes `contact.propertyChange` webhooks to.
     lines.append("contact properties read: " + ", ".join(sorted(criteria.contact_properties)))
+    # What a HubSpot admin subscribes `contact.propertyChange` webhooks to: the criteria's
+    # properties and those the connector derives activities from (page views, email opens...).
+    watched = watched_properties(criteria.contact_properties)
+    lines.append("HubSpot webhooks: subscribe contact.propertyChange to " + ", ".join(watched))
     return lines
 
 
@@ -119,10 +124,9 @@ def _instant(text: str | None, option: str = "--at") -> datetime:
     if text is None:
         return datetime.now(UTC)
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{option}: not an ISO 8601 date or time: {text!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parse_instant(text)
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

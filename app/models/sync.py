@@ -22,6 +22,9 @@ class SyncKind(StrEnum):
 class SyncState(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    # Finished, but writes were refused: by the CRM (retried, or kept as failed), or all of
+    # them because the connection's fields are in conflict. The run's error says which.
+    PARTIAL = "partial"
     PAUSED = "paused"  # API budget or the CRM's daily limit reached; resumes later
     FAILED = "failed"
 

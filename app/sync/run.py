@@ -160,7 +160,10 @@ class SyncRunner:
                         report.relay = await relay_outbox(
                             rt.sessions, connector, connection_id, now, relay_policy(rt)
                         )
-                    report.state = SyncState.SUCCEEDED
+                    # Refused writes (by the CRM, or all of them for fields in conflict) are no
+                    # success.
+                    report.message = report.relay.refused
+                    report.state = SyncState.PARTIAL if report.message else SyncState.SUCCEEDED
             except (BudgetExhausted, DailyLimitReached) as exc:
                 report.state, report.message = SyncState.PAUSED, str(exc)
             except (ConnectorError, GlengarryError) as exc:
@@ -254,15 +257,19 @@ class SyncRunner:
         live = [c for c in contacts if not c.archived]
         activities = await connector.activities(live) if live else []
         at = rt.clock.now()
-        with rt.sessions.begin() as session:
+        with rt.sessions() as session:
+            transaction = session.begin()
             ids = store_contacts(session, connection.id, contacts, at)
             store_activities(session, connection.id, ids, activities)
             report.scoring.add(
                 score_contacts(session, connection.id, ids.values(), criteria, at, enqueue=enqueue)
             )
-            # A dry run leaves the cursor alone: the next real run must still see (and write)
-            # everything the dry run only looked at.
-            if cursor is not None and not self.dry_run:
+            if self.dry_run:
+                # A dry run leaves no trace but its report: what it stored to score is rolled
+                # back, the cursor included, so the next real run sees (and writes) it all.
+                transaction.rollback()
+                transaction = session.begin()
+            elif cursor is not None:
                 row = session.get(SyncCursor, (connection.id, CONTACTS))
                 if row is None:
                     session.add(
@@ -276,6 +283,7 @@ class SyncRunner:
             report.api_calls = usage.total_calls
             if run is not None:
                 run.progress = {"pulled": report.pulled, "scored": report.scoring.scored}
+            transaction.commit()
         lease.renew(
             rt.sessions,
             connection.id,

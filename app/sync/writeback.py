@@ -20,8 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.claims import Heartbeat, skip_locked
+from app.connections import write_block
 from app.logging import get_logger
-from app.models import Contact, OutboxEntry, OutboxState, QualificationRecord
+from app.models import Connection, Contact, OutboxEntry, OutboxState, QualificationRecord
 from connectors.base import FieldWrite, WriteOutcome
 from connectors.errors import CrmUnavailable
 
@@ -50,6 +51,20 @@ class RelayResult:
     retrying: int = 0
     failed: int = 0
     batches: int = 0
+    last_error: str = ""  # the CRM's reason for the last refused write
+    blocked: str = ""  # why nothing was sent at all (the connection's fields), rows kept
+
+    @property
+    def refused(self) -> str:
+        """ "" when every due write landed; otherwise what kept them from it."""
+        if self.blocked:
+            return self.blocked
+        if self.failed or self.retrying:
+            return (
+                f"{self.failed + self.retrying} write(s) refused ({self.failed} kept as failed, "
+                f"{self.retrying} to retry): {self.last_error}"
+            )
+        return ""
 
 
 def claim_rows(
@@ -152,8 +167,16 @@ async def relay_outbox(
     now: Callable[[], datetime],
     policy: RelayPolicy = RelayPolicy(),
 ) -> RelayResult:
-    """Send every due row; stops early (rows kept) when the CRM is down or the budget spent."""
+    """Send every due row; stops early (rows kept) when the CRM is down or the budget spent.
+
+    Nothing is sent while the connection's fields are not installed (a CRM property in
+    conflict): the rows wait, and go once a reinstall finds the fields fixed."""
     result = RelayResult()
+    with sessions() as session:
+        connection = session.get(Connection, connection_id)
+        result.blocked = "" if connection is None else write_block(connection)
+    if result.blocked:
+        return result
     while True:
         token, claimed = _claim(sessions, connection_id, now(), policy)
         if not claimed:
@@ -224,6 +247,7 @@ def _settle(
             entry.attempts += 1
             entry.claim_token = None
             entry.last_error = failures.get(refused[entry.id], "not acknowledged by the CRM")[:2000]
+            result.last_error = entry.last_error
             if entry.attempts >= policy.max_attempts:
                 entry.state = OutboxState.FAILED
                 result.failed += 1

@@ -284,12 +284,10 @@ class HubSpotConnector:
 
     @staticmethod
     def _judge(current: schemas.PropertyDefinition, wanted: dict[str, Any]) -> FieldStatus:
-        if current.type != wanted["type"]:
-            return FieldStatus(
-                current.name,
-                FieldState.CONFLICT,
-                f"exists as {current.type}, Glengarry needs {wanted['type']}: left untouched",
-            )
+        options = [str(option.get("value")) for option in current.options]
+        problem = fields.conflict(current.type, options, wanted)
+        if problem:
+            return FieldStatus(current.name, FieldState.CONFLICT, problem)
         return FieldStatus(current.name, FieldState.KEPT)
 
     # -- write-back -------------------------------------------------------------------------

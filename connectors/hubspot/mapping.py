@@ -8,23 +8,47 @@ the property and its value, so re-reading a contact never counts the same event 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import CrmActivity, CrmContact
+from qualification.times import parse_instant
 
+
+@dataclass(frozen=True, slots=True)
+class DerivedActivity:
+    """An activity HubSpot keeps only as its latest occurrence, in a contact property."""
+
+    type: str
+    at_property: str
+    detail: tuple[str, str] | None = None  # (activity property, the contact property holding it)
+
+    @property
+    def properties(self) -> tuple[str, ...]:
+        return (self.at_property, self.detail[1]) if self.detail else (self.at_property,)
+
+
+DERIVED_ACTIVITIES = (
+    DerivedActivity(
+        "page_view", "hs_analytics_last_visit_timestamp", ("url", "hs_analytics_last_url")
+    ),
+    DerivedActivity("email_open", "hs_email_last_open_date"),
+    DerivedActivity("email_click", "hs_email_last_click_date"),
+    DerivedActivity(
+        "form_submission", "recent_conversion_date", ("form", "recent_conversion_event_name")
+    ),
+    DerivedActivity(
+        "form_submission", "first_conversion_date", ("form", "first_conversion_event_name")
+    ),
+)
+# The properties activities are derived from: a change to one of them is a new activity.
+ACTIVITY_PROPERTIES = tuple(dict.fromkeys(p for d in DERIVED_ACTIVITIES for p in d.properties))
 ANALYTICS_PROPERTIES = (
-    "hs_analytics_last_visit_timestamp",
-    "hs_analytics_last_url",
+    *ACTIVITY_PROPERTIES,
     "hs_analytics_num_page_views",
-    "hs_email_last_open_date",
-    "hs_email_last_click_date",
     "num_conversion_events",
-    "recent_conversion_date",
-    "recent_conversion_event_name",
-    "first_conversion_date",
-    "first_conversion_event_name",
 )
 SYSTEM_PROPERTIES = ("lastmodifieddate", "createdate", "hs_merged_object_ids", "hs_object_id")
 # Who the contact is, for people reading Glengarry's output, whatever the criteria read.
@@ -48,10 +72,9 @@ def parse_time(value: Any) -> datetime | None:
     if text.isdigit():
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_instant(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def to_contact(obj: Mapping[str, Any]) -> CrmContact:
@@ -73,52 +96,37 @@ def to_contact(obj: Mapping[str, Any]) -> CrmContact:
     )
 
 
-def _derived(
-    contact: CrmContact, kind: str, at_property: str, extra: Mapping[str, Any]
-) -> CrmActivity | None:
-    at = parse_time(contact.properties.get(at_property))
+def _derived(contact: CrmContact, derived: DerivedActivity) -> CrmActivity | None:
+    at = parse_time(contact.properties.get(derived.at_property))
     if at is None:
         return None
     stamp = int(at.timestamp() * 1000)
+    extra: dict[str, Any] = {"source": derived.at_property}
+    if derived.detail is not None and (value := contact.properties.get(derived.detail[1])):
+        extra[derived.detail[0]] = value
     return CrmActivity(
-        crm_id=f"{contact.crm_id}:{at_property}:{stamp}",
+        crm_id=f"{contact.crm_id}:{derived.at_property}:{stamp}",
         contact_crm_id=contact.crm_id,
-        type=kind,
+        type=derived.type,
         occurred_at=at,
-        properties={"source": at_property, **{k: v for k, v in extra.items() if v}},
+        properties=extra,
     )
 
 
 def property_activities(contact: CrmContact) -> list[CrmActivity]:
-    props = contact.properties
-    found = [
-        _derived(
-            contact,
-            "page_view",
-            "hs_analytics_last_visit_timestamp",
-            {"url": props.get("hs_analytics_last_url")},
-        ),
-        _derived(contact, "email_open", "hs_email_last_open_date", {}),
-        _derived(contact, "email_click", "hs_email_last_click_date", {}),
-        _derived(
-            contact,
-            "form_submission",
-            "recent_conversion_date",
-            {"form": props.get("recent_conversion_event_name")},
-        ),
-        _derived(
-            contact,
-            "form_submission",
-            "first_conversion_date",
-            {"form": props.get("first_conversion_event_name")},
-        ),
-    ]
     unique: dict[tuple[str, datetime], CrmActivity] = {}
-    for activity in found:
+    for derived in DERIVED_ACTIVITIES:
+        activity = _derived(contact, derived)
         if activity is not None:
             # The first conversion is often also the most recent one: count it once.
             unique.setdefault((activity.type, activity.occurred_at), activity)
     return list(unique.values())
+
+
+def watched_properties(criteria_properties: Iterable[str]) -> list[str]:
+    """Contact properties whose change should rescore a contact: what the criteria read, and
+    the properties activities are derived from (what `contact.propertyChange` subscribes to)."""
+    return sorted({*criteria_properties, *ACTIVITY_PROPERTIES})
 
 
 def engagement_type(object_type: str, properties: Mapping[str, Any]) -> str:

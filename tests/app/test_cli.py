@@ -70,6 +70,14 @@ def test_db_upgrade_on_the_embedded_default_then_current(tmp_path: Path) -> None
     [
         ({"GLENGARRY_PORT": "x"}, "glengarry: invalid setting GLENGARRY_PORT"),
         (
+            {"GLENGARRY_DATA_DIR": "TMP/a-file"},
+            "glengarry: invalid setting GLENGARRY_DATA_DIR: TMP/a-file is a file",
+        ),
+        (
+            {"GLENGARRY_DATA_DIR": "TMP/a-file/below"},
+            "glengarry: invalid setting GLENGARRY_DATA_DIR: TMP/a-file is a file",
+        ),
+        (
             {"GLENGARRY_DATABASE_URL": "postgresql://nobody:hunter2@127.0.0.1:1/none"},
             "glengarry: cannot reach the database at postgresql+psycopg://nobody:***@127.0.0.1:1/none",
         ),
@@ -78,9 +86,12 @@ def test_db_upgrade_on_the_embedded_default_then_current(tmp_path: Path) -> None
 def test_bad_settings_end_in_one_line_and_a_non_zero_exit(
     tmp_path: Path, env: dict[str, str], expected: str
 ) -> None:
+    (tmp_path / "a-file").write_text("")
+    env = {k: v.replace("TMP", str(tmp_path)) for k, v in env.items()}
     result = run(["db", "upgrade"], tmp_path, **env)
     assert result.returncode != 0
-    assert result.stderr.strip().startswith(expected)
+    assert result.stderr.strip().startswith(expected.replace("TMP", str(tmp_path)))
+    assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
 
@@ -134,5 +145,62 @@ def test_a_wrong_secret_key_for_existing_data_is_one_line(
 def test_logs_go_to_stderr_and_results_to_stdout(tmp_path: Path) -> None:
     result = run(["keys", "rotate"], tmp_path)  # first run generates a key: a warning on stderr
     assert result.returncode == 0, result.stderr
-    assert '"generated a new secret key"' in result.stderr
+    assert "generated a new secret key" in result.stderr
     assert result.stdout.startswith("re-encrypted 0 connection(s)")
+
+
+def test_a_command_a_person_runs_logs_for_a_person_unless_told_otherwise(tmp_path: Path) -> None:
+    import json
+
+    for each in ("one", "two"):
+        (tmp_path / each).mkdir()
+    person = run(["keys", "rotate"], tmp_path / "one")
+    (line,) = person.stderr.strip().splitlines()  # warnings and up only: the generated key
+    assert "[warning" in line
+    assert "generated a new secret key" in line
+    assert not line.startswith("{")
+    told = run(["keys", "rotate"], tmp_path / "two", GLENGARRY_LOG_FORMAT="json")
+    assert json.loads(told.stderr.strip().splitlines()[0])["event"] == "generated a new secret key"
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_the_services_log_json_at_info_for_their_collectors(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+    import logging
+
+    from app.cli import context
+    from app.logging import get_logger
+
+    for name in [n for n in os.environ if n.startswith("GLENGARRY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GLENGARRY_DATA_DIR", str(tmp_path))
+    context.run_as(command)
+    context.reset()
+    try:
+        context.settings()
+        get_logger("test").info("service line")
+        assert logging.getLogger().level == logging.INFO
+        assert json.loads(capsys.readouterr().err.strip().splitlines()[-1])["event"] == (
+            "service line"
+        )
+    finally:
+        context.run_as(None)
+        context.reset()
+
+
+def test_a_fresh_embedded_database_migrates_itself_a_configured_one_names_the_command(
+    tmp_path: Path, blank_engine: Engine
+) -> None:
+    fresh = run(["connections", "list"], tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    assert (tmp_path / "data" / "glengarry.db").exists()
+    url = blank_engine.url.render_as_string(hide_password=False)
+    configured = run(["connections", "list"], tmp_path, GLENGARRY_DATABASE_URL=url)
+    assert configured.returncode == 1
+    assert configured.stderr.strip().endswith("run `glengarry db upgrade` first")
+    assert "Traceback" not in configured.stderr

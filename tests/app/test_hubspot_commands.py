@@ -51,9 +51,13 @@ def test_connect_then_dry_run_then_sync_then_activate_new_criteria(
     assert dry_report["written"] == 0
     assert dry_report["to_write"] == dry_report["pulled"] > 0
     assert {"glengarry_status", "glengarry_reasons"} <= set(dry_report["would_write"][0]["values"])
+    # It says it shows a sample, and of how many.
+    assert dry_report["would_write_sample"] == f"20 of {dry_report['to_write']}"
+    assert len(dry_report["would_write"]) == 20
 
     real = json.loads(run(["sync", "acme"], tmp_path).stdout)
     assert real["written"] == dry_report["to_write"]
+    assert real["status_changes"] == dry_report["status_changes"] > 0  # the dry run stored none
 
     criteria = tmp_path / "criteria.yaml"
     criteria.write_text(DEFAULT_CRITERIA_YAML.replace("B2B SaaS default", "Q4 criteria", 1))

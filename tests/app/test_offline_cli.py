@@ -146,6 +146,21 @@ def test_criteria_check_and_show_default() -> None:
     code, stdout, _ = invoke("criteria", "check", "default")
     assert code == 0
     assert stdout.startswith("criteria 'B2B SaaS default', version ")
+    subscribe = "HubSpot webhooks: subscribe contact.propertyChange to "
+    line = next(line for line in stdout.splitlines() if line.startswith(subscribe))
+    watched = set(line.removeprefix(subscribe).split(", "))
+    # What the criteria read, the rep's override, and the activity properties the connector
+    # turns into page views, email opens and clicks, and form submissions.
+    assert {"jobtitle", "glengarry_override", "glengarry_do_not_contact"} <= watched
+    assert {
+        "hs_analytics_last_visit_timestamp",
+        "hs_email_last_open_date",
+        "hs_email_last_click_date",
+        "recent_conversion_date",
+        "first_conversion_date",
+    } <= watched
+    # Never the fields Glengarry writes: their events are echoes of its own writes.
+    assert not watched & {"glengarry_status", "glengarry_score", "glengarry_reasons"}
     code, stdout, _ = invoke("criteria", "show", "default")
     assert code == 0
     assert stdout == DEFAULT_CRITERIA_YAML.strip("\n") + "\n"

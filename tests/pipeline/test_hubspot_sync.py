@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.connections import ConnectFailed, HubSpotCredentials, connect_hubspot
 from app.models import (
+    Activity,
     ApiUsage,
     Connection,
     Contact,
@@ -17,6 +18,7 @@ from app.models import (
     QualificationRecord,
     SyncCursor,
     SyncRun,
+    Transition,
 )
 from app.runtime import Runtime
 from app.sync.run import SyncRunner
@@ -46,6 +48,10 @@ async def test_connect_reads_the_portal_and_installs_every_field(
     status = sandbox.store.definition("contacts", "glengarry_status")
     assert status is not None
     assert status.type == "enumeration"
+    # The checkbox the default criteria disqualify on is installed with the rest.
+    checkbox = sandbox.store.definition("contacts", "glengarry_do_not_contact")
+    assert checkbox is not None
+    assert (checkbox.type, checkbox.field_type) == ("bool", "booleancheckbox")
 
 
 async def test_a_refused_token_leaves_no_connection_behind(
@@ -120,13 +126,24 @@ async def test_a_dry_run_reports_what_it_would_write_and_writes_nothing(
     await _connect(runtime, sandbox)
     report = await SyncRunner(runtime, "acme", dry_run=True).run()
     assert report.scoring.to_write == CONTACTS
+    assert report.scoring.status_changes == CONTACTS  # every contact gets its first status
     assert len(report.scoring.write_samples) == 20
     assert _calls(sandbox, "POST /crm/v3/objects/contacts/batch/update") == 0
+    # No trace but its report (the run row) and the API calls it spent.
     with runtime.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(OutboxEntry)) == 0
-    # The real run afterwards still writes everything.
+        for table in (Contact, Activity, QualificationRecord, Transition, OutboxEntry, SyncCursor):
+            assert session.scalar(select(func.count()).select_from(table)) == 0, table
+        assert session.scalars(select(SyncRun.dry_run)).all() == [True]
+        assert session.scalar(select(func.sum(ApiUsage.calls))) == report.api_calls > 0
+    # The real run afterwards finds the same changes, at its own time, and writes everything.
+    real_started = runtime.clock.now()
     real = await SyncRunner(runtime, "acme").run()
+    assert real.scoring.status_changes == report.scoring.status_changes
     assert real.relay.sent == CONTACTS
+    with runtime.sessions() as session:
+        since = session.scalars(select(QualificationRecord.status_since)).all()
+    assert len(since) == CONTACTS
+    assert min(since) >= real_started
 
 
 async def test_an_oauth_connection_refreshes_its_token_and_syncs(

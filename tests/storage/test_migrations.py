@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -56,3 +61,37 @@ def test_a_schema_migrated_by_a_newer_version_is_refused_and_left_alone(
     with pytest.raises(DatabaseError, match="newer version"):
         upgrade(blank_engine)
     assert current_revision(blank_engine) == "fffffffff999"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alembic(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`alembic` as its users run it, from the checkout, with only Glengarry's settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GLENGARRY_")}
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_alembic_itself_migrates_the_database_the_settings_name(
+    blank_engine: Engine, tmp_path: Path
+) -> None:
+    url = blank_engine.url.render_as_string(hide_password=False)
+    upgraded = _alembic("upgrade", "head", GLENGARRY_DATABASE_URL=url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert current_revision(blank_engine) == head_revision()
+    current = _alembic("current", GLENGARRY_DATABASE_URL=url)
+    assert current.stdout.strip() == f"{head_revision()} (head)"
+    # Without a URL: the embedded default, the SQLite file in the data directory.
+    data = tmp_path / "data"
+    default = _alembic("upgrade", "head", GLENGARRY_DATA_DIR=str(data))
+    assert default.returncode == 0, default.stderr
+    assert (data / "glengarry.db").exists()
+    assert _alembic("current", GLENGARRY_DATA_DIR=str(data)).stdout.strip().endswith("(head)")

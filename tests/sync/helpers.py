@@ -6,14 +6,19 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from app.models import Connection, CrmKind
+from app.models import Connection, CrmKind, FieldInstallState
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def add_connection(session: Session, name: str = "acme") -> int:
     connection = Connection(
-        kind=CrmKind.HUBSPOT, name=name, account_id=f"portal-{name}", credentials=b"x", options={}
+        kind=CrmKind.HUBSPOT,
+        name=name,
+        account_id=f"portal-{name}",
+        credentials=b"x",
+        options={},
+        field_state=FieldInstallState.INSTALLED,  # as `connect` leaves a working connection
     )
     session.add(connection)
     session.flush()

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import OutboxEntry, OutboxState, QualificationRecord
+from app.models import Connection, FieldInstallState, OutboxEntry, OutboxState, QualificationRecord
 from app.sync.store import store_contacts
 from app.sync.writeback import RelayPolicy, relay_outbox
 from connectors.base import CrmContact, FieldWrite, WriteOutcome
@@ -123,3 +123,31 @@ async def test_an_outage_is_recorded_on_every_row_and_nothing_is_dropped(
         assert len(entries) == 5
         assert all(e.state == OutboxState.PENDING for e in entries)
         assert all("503" in (e.last_error or "") for e in entries)
+
+
+async def test_nothing_is_sent_while_the_fields_are_in_conflict_and_rows_wait(
+    sessions: sessionmaker[Session],
+) -> None:
+    conn = _setup(sessions, 5)
+    with sessions.begin() as session:
+        connection = session.get(Connection, conn)
+        assert connection is not None
+        connection.field_state = FieldInstallState.CONFLICT
+        connection.field_report = {
+            "glengarry_score": {"state": "conflict", "detail": "exists as a string property"}
+        }
+    crm = ScriptedCrm()
+    result = await relay_outbox(sessions, crm, conn, Clock())
+    assert crm.batches == []
+    assert result.sent == 0
+    assert "glengarry_score exists as a string property" in result.blocked
+    assert result.refused == result.blocked
+    with sessions() as session:
+        entries = session.scalars(select(OutboxEntry)).all()
+        assert [(e.state, e.attempts) for e in entries] == [(OutboxState.PENDING, 0)] * 5
+    # Once a reinstall finds the fields fixed, the same rows go.
+    with sessions.begin() as session:
+        connection = session.get(Connection, conn)
+        assert connection is not None
+        connection.field_state = FieldInstallState.INSTALLED
+    assert (await relay_outbox(sessions, crm, conn, Clock())).sent == 5

@@ -316,6 +316,18 @@ async def test_field_install_keeps_right_types_creates_missing_and_reports_confl
                 "results": [
                     {"name": "glengarry_score", "type": "number", "fieldType": "number"},
                     {"name": "glengarry_fit", "type": "string", "fieldType": "text"},
+                    {  # the right type, but not the options Glengarry writes
+                        "name": "glengarry_status",
+                        "type": "enumeration",
+                        "fieldType": "select",
+                        "options": [{"label": "Hot", "value": "hot"}],
+                    },
+                    {  # extra options do no harm
+                        "name": "glengarry_override",
+                        "type": "enumeration",
+                        "fieldType": "select",
+                        "options": [{"value": "nurture"}, {"value": "hot"}],
+                    },
                 ]
             },
         )
@@ -323,14 +335,25 @@ async def test_field_install_keeps_right_types_creates_missing_and_reports_confl
     create = respx.post(f"{BASE}/crm/v3/properties/contacts").mock(
         return_value=httpx.Response(201, json={})
     )
-    report = {f.name: f.state for f in await connector().install_fields(["nurture"])}
+    statuses = await connector().install_fields(["nurture"])
+    report = {f.name: f.state for f in statuses}
     assert report["glengarry_score"] is FieldState.KEPT
+    assert report["glengarry_override"] is FieldState.KEPT
     assert report["glengarry_fit"] is FieldState.CONFLICT
-    assert report["glengarry_status"] is FieldState.CREATED
-    created = {json.loads(c.request.content)["name"] for c in create.calls}
-    assert "glengarry_fit" not in created
-    assert "glengarry_score" not in created
-    assert len(created) == 6
+    assert report["glengarry_status"] is FieldState.CONFLICT
+    assert report["glengarry_reasons"] is FieldState.CREATED
+    details = {f.name: f.detail for f in statuses}
+    assert details["glengarry_fit"] == "exists as a string property (Glengarry needs number)"
+    assert details["glengarry_status"].endswith("without the options Glengarry uses: nurture")
+    created = {
+        json.loads(c.request.content)["name"]: json.loads(c.request.content) for c in create.calls
+    }
+    assert set(created).isdisjoint({"glengarry_fit", "glengarry_score", "glengarry_status"})
+    assert len(created) == 5
+    # The do-not-contact checkbox the default criteria read is installed with the rest.
+    checkbox = created["glengarry_do_not_contact"]
+    assert (checkbox["type"], checkbox["fieldType"]) == ("bool", "booleancheckbox")
+    assert {o["value"] for o in checkbox["options"]} == {"true", "false"}
 
 
 @respx.mock

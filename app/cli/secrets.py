@@ -1,0 +1,74 @@
+"""Secret options: never only on the command line, where shell history and `ps` keep them.
+
+Each secret option also reads an environment variable; the value `-` reads it from stdin (one
+line; asked without echo at a terminal); and `connect` asks, without echo, for a secret it
+needs that was given neither way when run at a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from app.errors import InputError
+from app.logging import register_secret
+
+FROM_STDIN = "-"
+
+# option -> environment variable; the README lists the same pairs.
+ENVIRONMENT = {
+    "--token": "GLENGARRY_TOKEN",
+    "--client-secret": "GLENGARRY_CLIENT_SECRET",
+    "--oauth-client-secret": "GLENGARRY_OAUTH_CLIENT_SECRET",
+    "--refresh-token": "GLENGARRY_REFRESH_TOKEN",
+    "--oauth-code": "GLENGARRY_OAUTH_CODE",
+}
+
+
+def secret_option(flag: str, help: str) -> Any:
+    return typer.Option(
+        None,
+        flag,
+        envvar=ENVIRONMENT[flag],
+        show_envvar=True,
+        help=f"{help} `-` reads it from stdin (asked without echo at a terminal).",
+    )
+
+
+def at_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _remembered(value: str | None) -> str | None:
+    value = (value or "").strip() or None
+    register_secret(value)  # scrubbed from every log line from now on
+    return value
+
+
+def read_secret(value: str | None, flag: str) -> str | None:
+    """The option's value, or, for `-`, the secret read from stdin."""
+    if value != FROM_STDIN:
+        return _remembered(value)
+    if at_terminal():
+        return _remembered(typer.prompt(flag.removeprefix("--"), hide_input=True, err=True))
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise InputError(f"{flag} -: nothing to read on stdin")
+    return _remembered(line)
+
+
+def ask(flag: str, question: str, *, optional: bool = False) -> str | None:
+    """Ask at a terminal, without echo, for a secret given no other way (None elsewhere)."""
+    if not at_terminal():
+        return None
+    suffix = " (Enter to skip)" if optional else ""
+    answer = typer.prompt(
+        f"{question} [{flag}, {ENVIRONMENT[flag]}]{suffix}",
+        hide_input=True,
+        default="" if optional else None,
+        show_default=False,
+        err=True,
+    )
+    return _remembered(str(answer))

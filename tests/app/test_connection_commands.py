@@ -1,0 +1,237 @@
+"""`connect` and `connections update` as an admin types them: secrets kept off the command line,
+conflicts named with the way out, credentials and settings changed later. Both databases."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+from typer.testing import CliRunner
+
+from app.cli import context, secrets
+from app.cli.main import cli
+from app.connections import vault_credentials
+from app.errors import GlengarryError
+from app.models import Connection
+from connectors.hubspot.sandbox.config import SandboxConfig
+from connectors.hubspot.sandbox.server import SandboxServer
+
+TOKEN = "sandbox-token"
+APP_SECRET = "app-client-secret-for-webhooks"
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str  # a user-facing error ends up here, as `main` prints it
+
+    def json(self) -> Any:
+        return json.loads(self.stdout.strip().splitlines()[0])
+
+
+Glengarry = Callable[..., Outcome]
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxConfig(rate_limits="off")) as server:
+        yield server
+
+
+@pytest.fixture
+def glengarry(
+    fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Glengarry]:
+    """Runs a command in-process on this pass's database, as `main` would."""
+    for name in os.environ:
+        if name.startswith("GLENGARRY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GLENGARRY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv(
+        "GLENGARRY_DATABASE_URL", fresh_engine.url.render_as_string(hide_password=False)
+    )
+
+    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Outcome:
+        context.reset()
+        result = CliRunner().invoke(cli, list(args), input=input, env=env)
+        context.reset()
+        error = result.exception
+        if isinstance(error, GlengarryError):
+            return Outcome(error.exit_code, result.stdout, result.stderr + f"glengarry: {error}")
+        if error is not None and not isinstance(error, SystemExit):
+            raise error
+        return Outcome(result.exit_code, result.stdout, result.stderr)
+
+    yield invoke
+    context.reset()
+
+
+def _stored(name: str = "acme") -> tuple[Connection, dict[str, Any]]:
+    runtime = context.runtime()
+    with runtime.sessions() as session:
+        connection = session.scalars(select(Connection).where(Connection.name == name)).one()
+        session.expunge(connection)
+    return connection, vault_credentials(runtime.vault, connection)
+
+
+def _connect(sandbox: SandboxServer, *extra: str) -> tuple[str, ...]:
+    return ("connect", "hubspot", "--name", "acme", "--base-url", sandbox.base_url, *extra)
+
+
+def test_connect_reads_its_secrets_from_the_environment(
+    glengarry: Glengarry, sandbox: SandboxServer
+) -> None:
+    done = glengarry(
+        *_connect(sandbox),
+        env={"GLENGARRY_TOKEN": TOKEN, "GLENGARRY_CLIENT_SECRET": APP_SECRET},
+    )
+    assert done.code == 0, done.stderr
+    assert done.json()["portal_id"] == str(sandbox.config.portal_id)
+    assert "will be refused" not in done.stderr
+    _, stored = _stored()
+    assert stored == {"token": TOKEN, "app_client_secret": APP_SECRET}
+    assert TOKEN not in done.stdout + done.stderr
+    assert APP_SECRET not in done.stdout + done.stderr
+
+
+def test_connect_at_a_terminal_asks_for_the_missing_secrets_without_echo(
+    glengarry: Glengarry,
+    sandbox: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(secrets, "at_terminal", lambda: True)
+    done = glengarry(*_connect(sandbox), input=f"{TOKEN}\n{APP_SECRET}\n")
+    assert done.code == 0, done.stderr
+    assert "Private app access token [--token, GLENGARRY_TOKEN]" in done.stderr
+    assert TOKEN not in done.stdout + done.stderr  # typed, never shown
+    assert APP_SECRET not in done.stdout + done.stderr
+    _, stored = _stored()
+    assert stored == {"token": TOKEN, "app_client_secret": APP_SECRET}
+
+
+def test_a_dash_reads_the_secret_from_stdin(glengarry: Glengarry, sandbox: SandboxServer) -> None:
+    done = glengarry(*_connect(sandbox, "--token", "-"), input=f"{TOKEN}\n")
+    assert done.code == 0, done.stderr
+    _, stored = _stored()
+    assert stored == {"token": TOKEN}
+    empty = glengarry(*_connect(sandbox, "--token", "-"), input="")
+    assert empty.code == 2
+    assert empty.stderr.strip() == "glengarry: --token -: nothing to read on stdin"
+
+
+def test_without_a_client_secret_connect_warns_and_update_adds_it_later(
+    glengarry: Glengarry, sandbox: SandboxServer
+) -> None:
+    done = glengarry(*_connect(sandbox, "--token", TOKEN))
+    assert done.code == 0, done.stderr
+    assert "webhooks to /webhooks/hubspot/acme will be refused with 401" in done.stderr
+    assert "glengarry connections update acme --client-secret -" in done.stderr
+    assert json.loads(glengarry("connections", "list").stdout)["webhooks_verified"] is False
+
+    # Before: "a connection named 'acme' already exists"; now the secret is added in place.
+    added = glengarry("connections", "update", "acme", "--client-secret", "-", input=APP_SECRET)
+    assert added.code == 0, added.stderr
+    assert added.json() == {"connection": "acme", "changed": ["credentials.app_client_secret"]}
+    assert json.loads(glengarry("connections", "list").stdout)["webhooks_verified"] is True
+    _, stored = _stored()
+    assert stored == {"token": TOKEN, "app_client_secret": APP_SECRET}
+
+    # An exported variable changes it too, and the output says where the value came from.
+    env = glengarry("connections", "update", "acme", env={"GLENGARRY_CLIENT_SECRET": "rotated"})
+    assert env.json()["changed"] == ["credentials.app_client_secret (from GLENGARRY_CLIENT_SECRET)"]
+    same = glengarry("connections", "update", "acme", env={"GLENGARRY_CLIENT_SECRET": "rotated"})
+    assert same.json()["changed"] == []
+
+
+def test_update_changes_settings_and_refuses_credentials_of_another_portal(
+    glengarry: Glengarry, sandbox: SandboxServer
+) -> None:
+    assert glengarry(*_connect(sandbox, "--token", TOKEN, "--client-secret", APP_SECRET)).code == 0
+    changed = glengarry(
+        "connections", "update", "acme", "--budget-share", "0.2", "--app-type", "private-starter"
+    )
+    assert changed.code == 0, changed.stderr
+    assert changed.json()["changed"] == ["app_type", "api_budget_share"]
+    connection, _ = _stored()
+    assert (connection.options["app_type"], connection.api_budget_share) == ("private-starter", 0.2)
+
+    with SandboxServer(SandboxConfig(rate_limits="off", portal_id=90_000_777)) as other:
+        moved = glengarry(
+            "connections", "update", "acme", "--base-url", other.base_url, "--token", TOKEN
+        )
+    assert moved.code == 1
+    assert "reach portal 90000777, but 'acme' is connected to portal 90000001" in moved.stderr
+    connection, stored = _stored()
+    assert connection.options["base_url"] == sandbox.base_url
+    assert stored == {"token": TOKEN, "app_client_secret": APP_SECRET}
+
+
+def test_conflicting_properties_fail_connect_and_sync_until_a_reinstall_finds_them_fixed(
+    glengarry: Glengarry, sandbox: SandboxServer
+) -> None:
+    response = httpx.post(
+        f"{sandbox.base_url}/crm/v3/properties/contacts",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        json={
+            "name": "glengarry_score",
+            "label": "Score",
+            "type": "string",
+            "fieldType": "text",
+            "groupName": "contactinformation",
+        },
+    )
+    assert response.status_code == 201
+    sandbox.store.create("contacts", {"email": "ada@example.com", "jobtitle": "VP Sales"})
+
+    connect = glengarry(*_connect(sandbox, "--token", TOKEN, "--client-secret", APP_SECRET))
+    assert connect.code == 3
+    assert connect.json()["fields"]["glengarry_score"] == "conflict"
+    assert "glengarry_score: exists as a string property (Glengarry needs number)" in connect.stderr
+    assert "`glengarry connections update acme --reinstall`" in connect.stderr
+    listed = json.loads(glengarry("connections", "list").stdout)
+    assert listed["fields"] == "conflict"
+    assert set(listed["conflicts"]) == {"glengarry_score"}
+
+    sync = glengarry("sync", "acme")
+    assert sync.code == 3
+    assert sync.json()["state"] == "partial"
+    assert sync.json()["written"] == 0
+    assert "write-back refused" in sync.stderr
+    assert not any(o.properties.get("glengarry_score") for o in sandbox.store.all("contacts"))
+
+    with sandbox.store.locked() as store:  # the admin deletes their property
+        del store.definitions["contacts"]["glengarry_score"]
+    # Nothing but the name: the stored URL and credentials are used, and left as they are.
+    again = glengarry("connect", "hubspot", "--name", "acme", "--reinstall")
+    assert again.code == 0, again.stderr
+    assert again.json()["fields"]["glengarry_score"] == "created"
+    assert again.json()["changed"] == ["field_state"]
+    synced = glengarry("sync", "acme")
+    assert synced.code == 0, synced.stderr
+    assert (synced.json()["state"], synced.json()["written"]) == ("succeeded", 1)
+
+
+def test_every_secret_option_reads_its_environment_variable_listed_in_the_readme() -> None:
+    import typer as typer_module
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+    def find(*path: str) -> Any:
+        found: Any = typer_module.main.get_group(cli)
+        for name in path:
+            found = found.commands[name]
+        return found
+
+    for command in (find("connect", "hubspot"), find("connections", "update")):
+        options = {opt: param for param in command.params for opt in getattr(param, "opts", [])}
+        for flag, variable in secrets.ENVIRONMENT.items():
+            assert options[flag].envvar == variable, (command.name, flag)
+            assert f"| `{flag}` | `{variable}` |" in readme
