@@ -20,7 +20,7 @@ from app.ratelimits import limiter_for
 from app.runtime import Runtime
 from app.vault import Vault
 from connectors.base import Connector, FieldState, FieldStatus, WebhookSource
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, CrmUnavailable
 from connectors.http import RateLimiter, RetryPolicy, UsageRecorder
 from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken
 from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
@@ -147,6 +147,10 @@ def open_connector(
             f"connection {connection.name}: {connection.kind} is not supported yet"
         )
     base_url = str(connection.options.get("base_url", HUBSPOT_API))
+    retry = RetryPolicy(
+        max_attempts=settings.http_max_attempts,
+        backoff_initial=settings.http_backoff_initial_seconds,
+    )
     auth: PrivateAppToken | OAuthRefresh
     if secrets.get("token"):
         auth = PrivateAppToken(str(secrets["token"]))
@@ -160,6 +164,8 @@ def open_connector(
             tokens,
             base_url=base_url,
             now=clock,
+            retry=retry,
+            timeout=settings.http_timeout_seconds,
             on_refresh=lambda _access, refresh, _expires: _keep_refresh_token(
                 runtime, connection.id, refresh
             ),
@@ -169,11 +175,9 @@ def open_connector(
         app_type=AppType(connection.options.get("app_type", AppType.PRIVATE_PRO.value)),
         budget_share=connection.api_budget_share,
         properties=tuple(properties),
+        rate_limit_headroom=settings.rate_limit_headroom,
         search_overlap_seconds=settings.search_overlap_seconds,
-        retry=RetryPolicy(
-            max_attempts=settings.http_max_attempts,
-            backoff_initial=settings.http_backoff_initial_seconds,
-        ),
+        retry=retry,
         timeout_seconds=settings.http_timeout_seconds,
     )
     return HubSpotConnector(
@@ -233,6 +237,8 @@ async def connect_hubspot(
     try:
         portal = await connector.account_id()
         report = list(await connector.install_fields([s.value for s in Status]))
+    except CrmUnavailable as exc:  # nothing (useful) answered: say so, not "refused"
+        raise ConnectFailed(f"HubSpot could not be reached: {exc}") from None
     except ConnectorError as exc:
         raise ConnectFailed(f"HubSpot refused the connection: {exc}") from None
     finally:

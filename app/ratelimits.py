@@ -50,7 +50,7 @@ def limiter_for(
         if limiter is None:
             storage = storage_for(settings)
             limiter = RateLimiter(
-                buckets_for(app_type, connection.api_budget_share),
+                buckets_for(app_type, connection.api_budget_share, settings.rate_limit_headroom),
                 storage=storage,
                 spent=spent_today() if isinstance(storage, MemoryStorage) else 0,
             )

@@ -17,11 +17,12 @@ from app.vault import Vault
 
 
 class Waker(Protocol):
-    """Wakes the workers: the durable truth is in the tables, this only says 'look now'."""
+    """Wakes the workers: the durable truth is in the tables, this only says 'look now' (or
+    'look in `delay` seconds'; None: the waker's default)."""
 
-    def inbox(self, connection_id: int) -> None: ...
+    def inbox(self, connection_id: int, delay: float | None = None) -> None: ...
 
-    def relay(self, connection_id: int) -> None: ...
+    def relay(self, connection_id: int, delay: float | None = None) -> None: ...
 
     def sync(self, connection_id: int, full: bool) -> None: ...
 
@@ -29,10 +30,10 @@ class Waker(Protocol):
 class NoWaker:
     """For one-shot commands: nothing listens, the schedules and sweeper pick the work up."""
 
-    def inbox(self, connection_id: int) -> None:
+    def inbox(self, connection_id: int, delay: float | None = None) -> None:
         return None
 
-    def relay(self, connection_id: int) -> None:
+    def relay(self, connection_id: int, delay: float | None = None) -> None:
         return None
 
     def sync(self, connection_id: int, full: bool) -> None:

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     http_backoff_initial_seconds: float = Field(
         0.5, gt=0, description="First retry delay; doubled per attempt, with jitter."
     )
+    rate_limit_headroom: float = Field(
+        0.15, ge=0, lt=1, description="Share of the CRM's burst rate limits left unused."
+    )
     api_budget_share: float = Field(
         0.5, gt=0, le=1, description="Default share of the CRM's daily API allocation."
     )
@@ -64,6 +67,11 @@ class Settings(BaseSettings):
     )
     lease_ttl_seconds: float = Field(
         120.0, gt=0, description="A sync's lease on its connection; renewed while it works."
+    )
+    claim_ttl_seconds: float = Field(
+        30.0,
+        ge=3,
+        description="A worker's claim on inbox events and outbox rows; renewed while it works.",
     )
     writeback_max_attempts: int = Field(
         8, ge=1, description="Attempts before an outbox row is kept as failed."

@@ -1,12 +1,16 @@
 """The HTTP client every connector shares: rate limits, retries with backoff, usage counts.
 
 What a response means is data (`ERROR_POLICY`: status -> action), not `if` chains; a connector
-refines it through `classify` (HubSpot reads `policyName` from its 429 bodies, for instance).
+refines it through `classify` (HubSpot reads `policyName` from its 429 bodies, for instance) and
+reads its vendor's rate-limit headers through `pace` (HubSpot's `X-HubSpot-RateLimit-*`;
+Salesforce's `Sforce-Limit-Info` plugs in the same way).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
+import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -33,6 +38,10 @@ from connectors.errors import (
 )
 
 Sleep = Callable[[float], Awaitable[None]]
+# Seconds to hold the account's further calls, read from a response's rate-limit headers
+# (0: nothing says to slow down). Each connector supplies its vendor's reading.
+Pacing = Callable[[httpx.Response], float]
+log = structlog.stdlib.get_logger(__name__)
 
 
 class Action(StrEnum):
@@ -81,11 +90,16 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def no_pacing(_: httpx.Response) -> float:
+    return 0.0
+
+
 class Authenticator(Protocol):
     async def headers(self) -> Mapping[str, str]: ...
 
-    async def refresh(self) -> bool:
-        """Get a new credential after a 401; False when there is no way to."""
+    async def refresh(self, rejected: Mapping[str, str]) -> bool:
+        """Get a new credential after a 401 answered a request sent with the `rejected`
+        headers (unless another request already replaced it); False when there is no way to."""
         ...
 
 
@@ -127,6 +141,13 @@ class RateLimiter:
     def __post_init__(self) -> None:
         self._strategy = MovingWindowRateLimiter(self.storage)
         self._preloaded: set[str] = set()
+        self._held: dict[str, float] = {}  # account -> clock time before which no call starts
+
+    def hold(self, account: str, seconds: float) -> None:
+        """No call of `account` starts in the next `seconds` (the vendor said to slow down)."""
+        until = self.clock() + seconds
+        if until > self._held.get(account, 0.0):
+            self._held[account] = until
 
     async def _preload(self, account: str, bucket: str, limits: Sequence[Limit]) -> None:
         if self.spent <= 0 or bucket in self._preloaded:
@@ -141,7 +162,7 @@ class RateLimiter:
         limits = self.buckets.get(bucket, ())
         await self._preload(account, bucket, limits)
         while True:
-            waiting = 0.0
+            waiting = self._held.get(account, 0.0) - self.clock()
             for limit in limits:
                 scope = limit.scope or bucket
                 if not await self._strategy.test(limit.item, account, scope):
@@ -149,11 +170,20 @@ class RateLimiter:
                         raise limit.exhausted(f"{scope} limit {limit.rate} reached")
                     stats = await self._strategy.get_window_stats(limit.item, account, scope)
                     waiting = max(waiting, stats.reset_time - self.clock())
-            if waiting <= 0:
-                for limit in limits:
-                    await self._strategy.hit(limit.item, account, limit.scope or bucket)
+            if waiting <= 0 and await self._take(account, bucket, limits):
                 return
-            await self.sleep(min(waiting, 10.0) + 0.01)
+            await self.sleep(min(max(waiting, 0.0), 10.0) + 0.01)
+
+    async def _take(self, account: str, bucket: str, limits: Sequence[Limit]) -> bool:
+        """Count the call in every window. `hit` is atomic (a Lua script on Redis) where
+        test-then-hit is not: another process may have taken the last slot meanwhile."""
+        for limit in limits:
+            scope = limit.scope or bucket
+            if not await self._strategy.hit(limit.item, account, scope):
+                if limit.exhausted is not None:
+                    raise limit.exhausted(f"{scope} limit {limit.rate} reached")
+                return False
+        return True
 
 
 class _Retryable(Exception):
@@ -183,11 +213,13 @@ class ApiClient:
         retry: RetryPolicy = RetryPolicy(),
         timeout: float = 30.0,
         classify: Callable[[httpx.Response], Decision] = default_classify,
+        pace: Pacing = no_pacing,
         on_response: UsageRecorder | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._timeout = timeout
         self._auth = auth
         self.account = account
         self._limiter = limiter
@@ -196,6 +228,7 @@ class ApiClient:
             multiplier=retry.backoff_initial, max=retry.backoff_max, jitter=retry.backoff_initial
         )
         self._classify = classify
+        self._pace = pace
         self._on_response = on_response
         self._sleep = sleep
         self.calls: dict[str, int] = {}
@@ -222,13 +255,15 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         authenticated: bool = True,
     ) -> httpx.Response:
-        """Send a request until it succeeds or fails for good; `endpoint` names it in counts."""
+        """Send a request until it succeeds or fails for good; `endpoint` ("GET /path", the
+        method included) names it in counts and messages."""
         refreshed = False
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._retry.max_attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep,
+            before_sleep=lambda state: _log_retry(endpoint, state),
             reraise=True,
         )
         try:
@@ -240,28 +275,38 @@ class ApiClient:
                         response = await self._http.request(
                             method, path, json=json, params=params, headers=headers
                         )
-                    except (httpx.TimeoutException, httpx.TransportError) as exc:
+                    except httpx.TransportError as exc:
                         self._count(endpoint, 0)
-                        raise _Retryable(
-                            Decision(Action.RETRY, None, type(exc).__name__), None
-                        ) from exc
+                        decision = transport_decision(exc, self._timeout)
+                        if decision.action is Action.FAIL:
+                            raise CrmUnavailable(f"{endpoint}: {decision.reason}") from None
+                        raise _Retryable(decision, None) from exc
                     self._count(endpoint, response.status_code)
+                    self._observe(response)
                     decision = self._classify(response)
                     if decision.action is Action.OK:
                         return response
                     if decision.action is Action.REFRESH_AUTH and not refreshed:
                         refreshed = True
-                        if await self._auth.refresh():
+                        if await self._auth.refresh(headers):
                             raise _Retryable(Decision(Action.RETRY, 0.0, "token refreshed"), None)
+                    if decision.action is Action.WAIT and decision.retry_after:
+                        # Every call of the account waits, not only this one's retry.
+                        self._limiter.hold(self.account, decision.retry_after)
                     if decision.action in (Action.RETRY, Action.WAIT):
                         raise _Retryable(decision, response)
-                    raise _final_error(decision, response)
+                    raise _final_error(endpoint, decision, response)
         except _Retryable as exhausted:
             raise CrmUnavailable(
-                f"{method} {endpoint} still failing after {self._retry.max_attempts} attempts: "
+                f"{endpoint} still failing after {self._retry.max_attempts} attempts: "
                 f"{exhausted.decision.reason}"
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _observe(self, response: httpx.Response) -> None:
+        wait = self._pace(response)
+        if wait > 0:
+            self._limiter.hold(self.account, wait)
 
     def _count(self, endpoint: str, status: int) -> None:
         self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
@@ -269,14 +314,77 @@ class ApiClient:
             self._on_response(endpoint, status)
 
 
-def _final_error(decision: Decision, response: httpx.Response) -> Exception:
+def _log_retry(endpoint: str, state: RetryCallState) -> None:
+    """One line per retry, so that a struggling CRM is never silence."""
+    failure = state.outcome.exception() if state.outcome else None
+    reason = failure.decision.reason if isinstance(failure, _Retryable) else repr(failure)
+    delay = round(state.next_action.sleep, 2) if state.next_action else 0.0
+    waiting = isinstance(failure, _Retryable) and failure.decision.action is Action.WAIT
+    (log.info if waiting else log.warning)(
+        "CRM request failed; retrying",
+        endpoint=endpoint,
+        reason=reason,
+        attempt=state.attempt_number,
+        retry_in_seconds=delay,
+    )
+
+
+def _host(request: httpx.Request | None) -> str:
+    if request is None:
+        return "the CRM"
+    url = request.url
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.host if url.port in (None, default) else f"{url.host}:{url.port}"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def transport_decision(exc: httpx.TransportError, timeout: float | None = None) -> Decision:
+    """What a request that got no answer means, said as such: refused, time-out or DNS."""
+    try:
+        host = _host(exc.request)
+    except RuntimeError:  # an exception raised without its request
+        host = "the CRM"
+    causes = _causes(exc)
+    within = f" within {timeout:g} s" if timeout else ""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Decision(Action.RETRY, None, f"no answer from {host} while connecting{within}")
+    if isinstance(exc, httpx.TimeoutException):
+        return Decision(
+            Action.RETRY, None, f"{host} accepted the connection but did not answer{within}"
+        )
+    for cause in causes:
+        if isinstance(cause, socket.gaierror):
+            # A name that does not exist will not start existing on the next attempt.
+            permanent = cause.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None))
+            action = Action.FAIL if permanent else Action.RETRY
+            return Decision(action, None, f"cannot resolve {host} (DNS: {cause.strerror})")
+        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == (
+            errno.ECONNREFUSED
+        ):
+            return Decision(Action.RETRY, None, f"{host} refused the connection")
+    if isinstance(exc, httpx.ConnectError):
+        return Decision(Action.RETRY, None, f"cannot connect to {host}: {exc}")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return Decision(Action.RETRY, None, f"{host} closed the connection without an answer")
+    return Decision(Action.RETRY, None, f"{host}: {type(exc).__name__}: {exc}")
+
+
+def _final_error(endpoint: str, decision: Decision, response: httpx.Response) -> Exception:
     body: object
     try:
         body = response.json()
     except ValueError:
         body = response.text[:500]
     message = body.get("message") if isinstance(body, dict) else None
-    detail = f"{decision.reason}: {message}" if message else decision.reason
+    detail = f"{endpoint}: {decision.reason}" + (f": {message}" if message else "")
     if decision.action is Action.STOP_DAILY:
         return DailyLimitReached(detail)
     if decision.action is Action.REFRESH_AUTH or response.status_code in (401, 403):
@@ -291,7 +399,10 @@ __all__ = [
     "Authenticator",
     "Decision",
     "Limit",
+    "Pacing",
     "RateLimiter",
     "RetryPolicy",
     "default_classify",
+    "no_pacing",
+    "transport_decision",
 ]

@@ -8,12 +8,19 @@ class RecordingWaker:
         self.inboxes: list[int] = []
         self.relays: list[int] = []
         self.syncs: list[tuple[int, bool]] = []
+        self.later: list[tuple[str, int, float]] = []  # (job, connection, delay) woken later
 
-    def inbox(self, connection_id: int) -> None:
-        self.inboxes.append(connection_id)
+    def inbox(self, connection_id: int, delay: float | None = None) -> None:
+        if delay is None:
+            self.inboxes.append(connection_id)
+        else:
+            self.later.append(("inbox", connection_id, delay))
 
-    def relay(self, connection_id: int) -> None:
-        self.relays.append(connection_id)
+    def relay(self, connection_id: int, delay: float | None = None) -> None:
+        if delay is None:
+            self.relays.append(connection_id)
+        else:
+            self.later.append(("relay", connection_id, delay))
 
     def sync(self, connection_id: int, full: bool) -> None:
         self.syncs.append((connection_id, full))

@@ -76,6 +76,7 @@ def relay_policy(runtime: Runtime) -> RelayPolicy:
         batch_size=400,  # one claim feeds four concurrent batch updates of 100
         max_attempts=runtime.settings.writeback_max_attempts,
         backoff=timedelta(seconds=runtime.settings.writeback_backoff_seconds),
+        claim_for=timedelta(seconds=runtime.settings.claim_ttl_seconds),
     )
 
 

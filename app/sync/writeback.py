@@ -1,8 +1,10 @@
 """The write-back relay: sends the outbox to the CRM in batches, and never drops a row.
 
-Rows are claimed with one UPDATE (atomic on both databases), so any number of relays can run;
-a claim expires by itself if its relay dies. Sent rows record what the CRM now shows; refused
-rows are retried with backoff and, after the last attempt, kept as failed with the CRM's reason.
+Rows are claimed without waiting for other relays (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
+`BEGIN IMMEDIATE` on SQLite), so any number of relays can run; the claim is short, renewed
+while the batch is sent, released when sending fails, and lapses by itself if its relay dies.
+Sent rows record what the CRM now shows; refused rows are retried with backoff and, after the
+last attempt, kept as failed with the CRM's reason.
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.claims import Heartbeat, skip_locked
+from app.logging import get_logger
 from app.models import Contact, OutboxEntry, OutboxState, QualificationRecord
 from connectors.base import FieldWrite, WriteOutcome
 from connectors.errors import CrmUnavailable
+
+log = get_logger(__name__)
+Claimed = list[tuple[int, int, str, dict[str, str]]]  # (outbox id, contact id, CRM id, values)
 
 
 class FieldWriter(Protocol):
@@ -33,7 +41,7 @@ class RelayPolicy:
     max_attempts: int = 8
     backoff: timedelta = timedelta(seconds=30)  # doubled per attempt
     backoff_max: timedelta = timedelta(hours=6)
-    claim_for: timedelta = timedelta(minutes=5)
+    claim_for: timedelta = timedelta(seconds=30)  # renewed every third of it while sending
 
 
 @dataclass
@@ -44,54 +52,92 @@ class RelayResult:
     batches: int = 0
 
 
-def _claim(
-    sessions: sessionmaker[Session],
-    connection_id: int,
-    now: datetime,
-    policy: RelayPolicy,
-) -> tuple[str, list[tuple[int, int, str, dict[str, str]]]]:
+def claim_rows(
+    session: Session, connection_id: int, now: datetime, policy: RelayPolicy
+) -> tuple[str, Claimed]:
+    """Claim the connection's due rows in this transaction (rows another relay is claiming
+    are skipped, never waited for); rows of deleted contacts are dropped, never written."""
     token = uuid.uuid4().hex
-    with sessions.begin() as session:
-        due = (
-            select(OutboxEntry.id)
-            .where(
-                OutboxEntry.connection_id == connection_id,
-                OutboxEntry.state == OutboxState.PENDING,
-                OutboxEntry.next_attempt_at <= now,
-            )
-            .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
-            .limit(policy.batch_size)
+    due = skip_locked(
+        select(
+            OutboxEntry.id,
+            OutboxEntry.contact_id,
+            Contact.crm_id,
+            Contact.deleted_at,
+            OutboxEntry.field_values,
         )
+        .join(Contact, Contact.id == OutboxEntry.contact_id)
+        .where(
+            OutboxEntry.connection_id == connection_id,
+            OutboxEntry.state == OutboxState.PENDING,
+            OutboxEntry.next_attempt_at <= now,
+        )
+        .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
+        .limit(policy.batch_size),
+        OutboxEntry,
+    )
+    rows = session.execute(due).all()
+    gone = [row.id for row in rows if row.deleted_at is not None]
+    if gone:  # deleted or merged away since: never written to
+        session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(gone)))
+    claimed = [
+        (row.id, row.contact_id, row.crm_id, dict(row.field_values))
+        for row in rows
+        if row.deleted_at is None
+    ]
+    if claimed:
         session.execute(
             update(OutboxEntry)
-            .where(
-                OutboxEntry.id.in_(due.scalar_subquery()),
-                OutboxEntry.state == OutboxState.PENDING,
-                OutboxEntry.next_attempt_at <= now,
-            )
+            .where(OutboxEntry.id.in_([row[0] for row in claimed]))
             .values(claim_token=token, next_attempt_at=now + policy.claim_for)
             .execution_options(synchronize_session=False)
         )
-        rows = session.execute(
-            select(
-                OutboxEntry.id,
-                OutboxEntry.contact_id,
-                Contact.crm_id,
-                Contact.deleted_at,
-                OutboxEntry.field_values,
-            )
-            .join(Contact, Contact.id == OutboxEntry.contact_id)
-            .where(OutboxEntry.claim_token == token)
-        ).all()
-        gone = [row.id for row in rows if row.deleted_at is not None]
-        if gone:  # deleted or merged away since: never written to
-            session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(gone)))
-        claimed = [
-            (row.id, row.contact_id, row.crm_id, dict(row.field_values))
-            for row in rows
-            if row.deleted_at is None
-        ]
     return token, claimed
+
+
+def _claim(
+    sessions: sessionmaker[Session], connection_id: int, now: datetime, policy: RelayPolicy
+) -> tuple[str, Claimed]:
+    with sessions.begin() as session:
+        return claim_rows(session, connection_id, now, policy)
+
+
+def _ids(claimed: Claimed) -> list[int]:
+    return [entry_id for entry_id, _, _, _ in claimed]
+
+
+def _renew(
+    sessions: sessionmaker[Session],
+    token: str,
+    claimed: Claimed,
+    now: Callable[[], datetime],
+    policy: RelayPolicy,
+) -> None:
+    with sessions.begin() as session:
+        session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_(_ids(claimed)), OutboxEntry.claim_token == token)
+            .values(next_attempt_at=now() + policy.claim_for)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _release(sessions: sessionmaker[Session], token: str, claimed: Claimed, at: datetime) -> None:
+    """Make the rows due again at once; if even that fails, the claim lapses by itself."""
+    try:
+        with sessions.begin() as session:
+            session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id.in_(_ids(claimed)), OutboxEntry.claim_token == token)
+                .values(claim_token=None, next_attempt_at=at)
+                .execution_options(synchronize_session=False)
+            )
+    except SQLAlchemyError as exc:
+        log.warning(
+            "could not release outbox rows; their claim lapses by itself",
+            rows=len(claimed),
+            error=type(exc).__name__,
+        )
 
 
 def _retry_at(now: datetime, attempts: int, policy: RelayPolicy) -> datetime:
@@ -114,20 +160,22 @@ async def relay_outbox(
             return result
         result.batches += 1
         writes = [FieldWrite(crm_id, values) for _, _, crm_id, values in claimed]
+        beat = Heartbeat(
+            lambda: _renew(sessions, token, claimed, now, policy),  # noqa: B023 - used in-loop
+            policy.claim_for.total_seconds() / 3,
+            what="outbox",
+        )
         try:
-            outcome = await connector.write_fields(writes)
+            with beat:
+                outcome = await connector.write_fields(writes)
         except CrmUnavailable as exc:
             failures = {crm_id: str(exc) for _, _, crm_id, _ in claimed}
             _settle(sessions, token, claimed, set(), failures, now(), policy, result)
             return result
         except BaseException:
-            # Budget spent, daily limit, auth: release the claim so the rows fall due again.
-            with sessions.begin() as session:
-                session.execute(
-                    update(OutboxEntry)
-                    .where(OutboxEntry.claim_token == token)
-                    .values(claim_token=None, next_attempt_at=now())
-                )
+            # Budget spent, daily limit, auth, a shutdown, any other failure: release the claim
+            # so the rows fall due again now, not when the claim would have lapsed.
+            _release(sessions, token, claimed, now())
             raise
         _settle(
             sessions, token, claimed, set(outcome.written), outcome.failed, now(), policy, result
@@ -137,7 +185,7 @@ async def relay_outbox(
 def _settle(
     sessions: sessionmaker[Session],
     token: str,
-    claimed: list[tuple[int, int, str, dict[str, str]]],
+    claimed: Claimed,
     written: set[str],
     failures: Mapping[str, str],
     at: datetime,

@@ -6,15 +6,21 @@ that is lost or run twice changes nothing: the sweeper and the schedules pick th
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Row, delete, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import connections
+from app.claims import Heartbeat, skip_locked
 from app.criteria_store import active_criteria
+from app.errors import GlengarryError
 from app.inbox import document_event
 from app.logging import bound, get_logger
 from app.metrics import EVENTS, PROCESSING_LAG, WRITES
@@ -37,11 +43,10 @@ from app.sync.store import store_activities, store_contacts
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayResult, relay_outbox
 from app.worker.events import plan
-from connectors.base import ChangeEvent
 from connectors.errors import ConnectorError
 
 log = get_logger(__name__)
-CLAIM = timedelta(minutes=5)
+RETRY_BACKOFF_MAX = timedelta(hours=1)  # between attempts at an inbox event that failed
 INBOX_BATCH = 1_000
 DECAY_BATCH = 5_000
 RESCORE_BATCH = 1_000
@@ -59,34 +64,45 @@ class InboxResult:
     error: str | None = None
 
 
-def _claim_inbox(
-    session: Session, connection_id: int, now: datetime, max_attempts: int
-) -> tuple[str, list[tuple[int, ChangeEvent, datetime]]]:
+def claim_inbox(
+    session: Session,
+    connection_id: int,
+    now: datetime,
+    max_attempts: int,
+    ttl: timedelta,
+    limit: int = INBOX_BATCH,
+) -> tuple[str, list[Row[Any]]]:
+    """Claim the connection's due events in this transaction, oldest first, for `ttl`.
+
+    Events another worker is claiming right now are skipped, never waited for (see
+    `app.claims.skip_locked`); the rows are (id, event document, dedup key, received_at)."""
     token = uuid.uuid4().hex
-    due = (
-        InboxEvent.connection_id == connection_id,
-        InboxEvent.processed_at.is_(None),
-        InboxEvent.attempts < max_attempts,
-        or_(InboxEvent.claimed_until.is_(None), InboxEvent.claimed_until <= now),
-    )
-    ids = (
-        select(InboxEvent.id)
-        .where(*due)
-        .order_by(InboxEvent.received_at, InboxEvent.id)
-        .limit(INBOX_BATCH)
-    )
-    session.execute(
-        update(InboxEvent)
-        .where(InboxEvent.id.in_(ids.scalar_subquery()), *due)
-        .values(claim_token=token, claimed_until=now + CLAIM)
-        .execution_options(synchronize_session=False)
-    )
-    rows = session.execute(
-        select(InboxEvent.id, InboxEvent.event, InboxEvent.dedup_key, InboxEvent.received_at).where(
-            InboxEvent.claim_token == token
+    due = skip_locked(
+        select(InboxEvent.id, InboxEvent.event, InboxEvent.dedup_key, InboxEvent.received_at)
+        .where(
+            InboxEvent.connection_id == connection_id,
+            InboxEvent.processed_at.is_(None),
+            InboxEvent.attempts < max_attempts,
+            or_(InboxEvent.claimed_until.is_(None), InboxEvent.claimed_until <= now),
         )
-    ).all()
-    return token, [(r.id, document_event(r.event, r.dedup_key), r.received_at) for r in rows]
+        .order_by(InboxEvent.received_at, InboxEvent.id)
+        .limit(limit)
+    )
+    rows = list(session.execute(due).all())
+    if rows:
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_([row.id for row in rows]))
+            .values(claim_token=token, claimed_until=now + ttl)
+            .execution_options(synchronize_session=False)
+        )
+    return token, rows
+
+
+@dataclass(frozen=True)
+class _Claim:
+    token: str
+    ids: list[int]
 
 
 async def process_inbox(runtime: Runtime, connection_id: int) -> InboxResult:
@@ -115,16 +131,50 @@ async def process_inbox(runtime: Runtime, connection_id: int) -> InboxResult:
 async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
     result = InboxResult()
     rt = runtime
-    now = rt.clock.now()
+    ttl = timedelta(seconds=rt.settings.claim_ttl_seconds)
     with rt.sessions.begin() as session:
         connection = session.get(Connection, connection_id)
         if connection is None:
             return result
-        token, claimed = _claim_inbox(session, connection_id, now, rt.settings.inbox_max_attempts)
-        if not claimed:
+        token, rows = claim_inbox(
+            session, connection_id, rt.clock.now(), rt.settings.inbox_max_attempts, ttl
+        )
+        if not rows:
             return result
-        active = active_criteria(session, now, rt.settings.criteria_file)
-        crm_ids = {event.crm_id for _, event, _ in claimed}
+        session.expunge(connection)
+    claim = _Claim(token, [row.id for row in rows])
+    result.events = len(rows)
+    with bound(connection=connection.name, job="inbox", events=len(rows)):
+        try:
+            with Heartbeat(
+                lambda: _renew_inbox(rt, claim, ttl), ttl.total_seconds() / 3, what="inbox"
+            ):
+                await _work(rt, connection, claim, rows, result)
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            _release_inbox(rt, claim, None)  # stopped, not failed: due again at once
+            raise
+        except (ConnectorError, GlengarryError) as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            _release_inbox(rt, claim, result.error)
+            log.warning("inbox processing failed; events kept for retry", error=result.error)
+        except BaseException as exc:  # the database, Redis, a bug: released all the same
+            _release_inbox(rt, claim, f"{type(exc).__name__}: {exc}")
+            raise
+    return result
+
+
+async def _work(
+    rt: Runtime,
+    connection: Connection,
+    claim: _Claim,
+    rows: Sequence[Row[Any]],
+    result: InboxResult,
+) -> None:
+    connection_id = connection.id
+    claimed = [(document_event(r.event, r.dedup_key), r.received_at) for r in rows]
+    with rt.sessions.begin() as session:
+        active = active_criteria(session, rt.clock.now(), rt.settings.criteria_file)
+        crm_ids = {event.crm_id for event, _ in claimed}
         known = {
             c.crm_id: c.properties
             for c in session.scalars(
@@ -133,66 +183,87 @@ async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
                 )
             )
         }
-        session.expunge(connection)
-    result.events = len(claimed)
-    todo = plan([event for _, event, _ in claimed], known)
+    todo = plan([event for event, _ in claimed], known)
     result.echoes = todo.echoes
     usage = UsageCounter(connection_id, connection.name)
     connector = connections.open_connector(
         rt, connection, properties=sorted(active.criteria.contact_properties), usage=usage
     )
     try:
-        with bound(connection=connection.name, job="inbox", events=len(claimed)):
-            fetched = list(await connector.read_contacts(sorted(todo.reread)))
-            activities = await connector.activities(fetched) if fetched else []
-            at = rt.clock.now()
-            with rt.sessions.begin() as session:
-                gone = todo.deleted | (todo.reread - {c.crm_id for c in fetched})
-                result.deleted = _mark_deleted(session, connection_id, gone, at)
-                result.purged = _purge(session, connection_id, todo.purged)
-                ids = store_contacts(session, connection_id, fetched, at)
-                store_activities(session, connection_id, ids, activities)
-                result.read = len(fetched)
-                result.scoring = score_contacts(
-                    session,
-                    connection_id,
-                    ids.values(),
-                    active.criteria,
-                    at,
-                    enqueue=connection.writes_enabled,
-                )
-                session.execute(
-                    update(InboxEvent)
-                    .where(InboxEvent.claim_token == token)
-                    .values(processed_at=at, claim_token=None, claimed_until=None, error=None)
-                )
-                usage.flush(session, at.date())
-            for _, _, received in claimed:
-                PROCESSING_LAG.observe(max(0.0, (at - received).total_seconds()))
-            EVENTS.labels(connection.name, "processed").inc(len(claimed))
-            if connection.writes_enabled:
-                result.relay = await relay_outbox(
-                    rt.sessions, connector, connection_id, rt.clock.now, relay_policy(rt)
-                )
-                _count_writes(connection.name, result.relay)
-    except ConnectorError as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        _release_inbox(rt, token, result.error)
-        log.warning("inbox processing failed; events kept for retry", error=result.error)
+        fetched = list(await connector.read_contacts(sorted(todo.reread)))
+        activities = await connector.activities(fetched) if fetched else []
+        at = rt.clock.now()
+        with rt.sessions.begin() as session:
+            gone = todo.deleted | (todo.reread - {c.crm_id for c in fetched})
+            result.deleted = _mark_deleted(session, connection_id, gone, at)
+            result.purged = _purge(session, connection_id, todo.purged)
+            ids = store_contacts(session, connection_id, fetched, at)
+            store_activities(session, connection_id, ids, activities)
+            result.read = len(fetched)
+            result.scoring = score_contacts(
+                session,
+                connection_id,
+                ids.values(),
+                active.criteria,
+                at,
+                enqueue=connection.writes_enabled,
+            )
+            session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id.in_(claim.ids), InboxEvent.claim_token == claim.token)
+                .values(processed_at=at, claim_token=None, claimed_until=None, error=None)
+                .execution_options(synchronize_session=False)
+            )
+            usage.flush(session, at.date())
+        for _, received in claimed:
+            PROCESSING_LAG.observe(max(0.0, (at - received).total_seconds()))
+        EVENTS.labels(connection.name, "processed").inc(len(claimed))
+        if connection.writes_enabled:
+            result.relay = await relay_outbox(
+                rt.sessions, connector, connection_id, rt.clock.now, relay_policy(rt)
+            )
+            _count_writes(connection.name, result.relay)
     finally:
         await connector.aclose()
-    return result
 
 
-def _release_inbox(runtime: Runtime, token: str, error: str) -> None:
-    """Count the attempt and make the events due again after a backoff; nothing is dropped."""
-    now = runtime.clock.now()
+def _renew_inbox(runtime: Runtime, claim: _Claim, ttl: timedelta) -> None:
     with runtime.sessions.begin() as session:
-        for event in session.scalars(select(InboxEvent).where(InboxEvent.claim_token == token)):
-            event.attempts += 1
-            event.error = error[:2000]
-            event.claim_token = None
-            event.claimed_until = now + min(timedelta(seconds=5 * 2**event.attempts), CLAIM * 12)
+        session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_(claim.ids), InboxEvent.claim_token == claim.token)
+            .values(claimed_until=runtime.clock.now() + ttl)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _release_inbox(runtime: Runtime, claim: _Claim, error: str | None) -> None:
+    """Give the events back. A failure (`error`) counts an attempt and makes them due again
+    after a backoff; a stop (None) makes them due at once. Nothing is dropped; if the release
+    itself fails (the database is down), the claim lapses within its TTL."""
+    now = runtime.clock.now()
+    try:
+        with runtime.sessions.begin() as session:
+            for event in session.scalars(
+                select(InboxEvent).where(
+                    InboxEvent.id.in_(claim.ids), InboxEvent.claim_token == claim.token
+                )
+            ):
+                event.claim_token = None
+                if error is None:
+                    event.claimed_until = None
+                    continue
+                event.attempts += 1
+                event.error = error[:2000]
+                event.claimed_until = now + min(
+                    timedelta(seconds=5 * 2**event.attempts), RETRY_BACKOFF_MAX
+                )
+    except SQLAlchemyError as exc:
+        log.warning(
+            "could not release inbox events; their claim lapses by itself",
+            events=len(claim.ids),
+            error=type(exc).__name__,
+        )
 
 
 def _mark_deleted(session: Session, connection_id: int, crm_ids: set[str], at: datetime) -> int:
@@ -365,35 +436,68 @@ def _connection_ids(runtime: Runtime) -> list[int]:
         return list(session.scalars(select(Connection.id).order_by(Connection.id)))
 
 
+SWEEP_EVERY = timedelta(minutes=1)  # the sweeper's schedule (app.worker.queue)
+
+
 def sweep(runtime: Runtime) -> dict[str, list[int]]:
-    """Re-wake what huey may have lost: due inbox events and due outbox rows, per connection."""
+    """Re-wake what huey may have lost: due inbox events and due outbox rows, per connection.
+
+    Work whose claim or backoff ends before the next sweep gets a wake-up at that moment, so
+    the events of a worker that died are taken over when its claim lapses, not a minute later.
+    """
     now = runtime.clock.now()
+    soon = now + SWEEP_EVERY
+    waiting = (
+        InboxEvent.processed_at.is_(None),
+        InboxEvent.attempts < runtime.settings.inbox_max_attempts,
+        InboxEvent.connection_id.is_not(None),
+    )
     with runtime.sessions() as session:
         inbox = list(
             session.scalars(
                 select(InboxEvent.connection_id)
                 .where(
-                    InboxEvent.processed_at.is_(None),
-                    InboxEvent.attempts < runtime.settings.inbox_max_attempts,
+                    *waiting,
                     or_(InboxEvent.claimed_until.is_(None), InboxEvent.claimed_until <= now),
-                    InboxEvent.connection_id.is_not(None),
                 )
                 .distinct()
             )
         )
+        inbox_later = session.execute(
+            select(InboxEvent.connection_id, func.min(InboxEvent.claimed_until))
+            .where(*waiting, InboxEvent.claimed_until > now, InboxEvent.claimed_until <= soon)
+            .group_by(InboxEvent.connection_id)
+        ).all()
+        pending = OutboxEntry.state == OutboxState.PENDING
         outbox = list(
             session.scalars(
                 select(OutboxEntry.connection_id)
-                .where(OutboxEntry.state == OutboxState.PENDING, OutboxEntry.next_attempt_at <= now)
+                .where(pending, OutboxEntry.next_attempt_at <= now)
                 .distinct()
             )
         )
+        outbox_later = session.execute(
+            select(OutboxEntry.connection_id, func.min(OutboxEntry.next_attempt_at))
+            .where(pending, OutboxEntry.next_attempt_at > now, OutboxEntry.next_attempt_at <= soon)
+            .group_by(OutboxEntry.connection_id)
+        ).all()
     for connection_id in inbox:
         if connection_id is not None:
             runtime.wake.inbox(connection_id)
+    for connection_id, at in inbox_later:
+        if connection_id is not None and at is not None and connection_id not in inbox:
+            runtime.wake.inbox(connection_id, delay=_seconds_until(at, now))
     for connection_id in outbox:
         runtime.wake.relay(connection_id)
+    for connection_id, at in outbox_later:
+        if connection_id not in outbox:
+            runtime.wake.relay(connection_id, delay=_seconds_until(at, now))
     return {"inbox": [c for c in inbox if c is not None], "outbox": outbox}
+
+
+def _seconds_until(at: datetime, now: datetime) -> float:
+    # A little after the moment: the claim must have lapsed when the job looks.
+    return max(0.0, (at - now).total_seconds()) + 0.5
 
 
 def prune_inbox(runtime: Runtime) -> int:

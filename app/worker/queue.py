@@ -94,12 +94,17 @@ class Tasks:
         self.incremental_sync: Any = incremental_sync
         self._coalesce = settings.webhook_coalesce_ms / 1000
 
-    def inbox(self, connection_id: int) -> None:
+    def inbox(self, connection_id: int, delay: float | None = None) -> None:
         # A short delay lets a burst of deliveries gather: one claim, a few batch reads.
-        self.process_inbox.schedule((connection_id,), delay=self._coalesce)
+        self.process_inbox.schedule(
+            (connection_id,), delay=self._coalesce if delay is None else delay
+        )
 
-    def relay_now(self, connection_id: int) -> None:
-        self.relay(connection_id)
+    def relay_later(self, connection_id: int, delay: float | None = None) -> None:
+        if delay:
+            self.relay.schedule((connection_id,), delay=delay)
+        else:
+            self.relay(connection_id)
 
 
 class HueyWaker:
@@ -108,11 +113,11 @@ class HueyWaker:
     def __init__(self, tasks: Tasks) -> None:
         self._tasks = tasks
 
-    def inbox(self, connection_id: int) -> None:
-        self._tasks.inbox(connection_id)
+    def inbox(self, connection_id: int, delay: float | None = None) -> None:
+        self._tasks.inbox(connection_id, delay)
 
-    def relay(self, connection_id: int) -> None:
-        self._tasks.relay_now(connection_id)
+    def relay(self, connection_id: int, delay: float | None = None) -> None:
+        self._tasks.relay_later(connection_id, delay)
 
     def sync(self, connection_id: int, full: bool) -> None:
         self._tasks.incremental_sync(connection_id, full)

@@ -1,4 +1,4 @@
-"""HubSpot authentication: a private app's token, or OAuth 2 with refresh."""
+"""HubSpot authentication: a private app's token, or OAuth 2 with refresh (connectors.oauth)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from connectors.errors import AuthError
+from connectors.http import RetryPolicy, Sleep
+from connectors.oauth import (
+    TOKEN_RETRY,
+    AccessToken,
+    OAuthSession,
+    TokenEndpointTrouble,
+    token_failure,
+)
 
 TokenListener = Callable[[str, str, datetime], None]  # access, refresh, expires_at
 
@@ -23,7 +32,7 @@ class PrivateAppToken:
     async def headers(self) -> Mapping[str, str]:
         return self._headers
 
-    async def refresh(self) -> bool:
+    async def refresh(self, rejected: Mapping[str, str]) -> bool:
         return False
 
 
@@ -36,10 +45,12 @@ class OAuthTokens:
     expires_at: datetime | None = None
 
 
-class OAuthRefresh:
-    """OAuth access tokens, refreshed shortly before they expire and after a 401."""
+TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a path, not a secret
 
-    EARLY = timedelta(seconds=60)  # refresh a minute early: in-flight requests stay valid
+
+class OAuthRefresh(OAuthSession):
+    """A HubSpot OAuth app's access tokens: the refresh-token grant behind `OAuthSession`
+    (one refresh at a time, retried on 5xx, 429 and time-outs)."""
 
     def __init__(
         self,
@@ -49,51 +60,63 @@ class OAuthRefresh:
         now: Callable[[], datetime],
         on_refresh: TokenListener | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy = TOKEN_RETRY,
+        timeout: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._tokens = tokens
         self._base_url = base_url
-        self._now = now
         self._on_refresh = on_refresh
         self._transport = transport
-        self._lock = asyncio.Lock()
+        self._timeout = timeout
+        current = (
+            AccessToken(tokens.access_token, tokens.expires_at)
+            if tokens.access_token and tokens.expires_at
+            else None
+        )
+        super().__init__(
+            self._request,
+            now=now,
+            what="HubSpot's OAuth token endpoint",
+            token=current,
+            retry=retry,
+            sleep=sleep,
+        )
 
-    async def headers(self) -> Mapping[str, str]:
+    async def _request(self) -> AccessToken:
         tokens = self._tokens
-        if (
-            tokens.access_token is None
-            or tokens.expires_at is None
-            or tokens.expires_at - self.EARLY <= self._now()
-        ):
-            await self.refresh()
-        return {"Authorization": f"Bearer {self._tokens.access_token}"}
+        async with httpx.AsyncClient(
+            base_url=self._base_url, transport=self._transport, timeout=self._timeout
+        ) as http:
+            response = await http.post(
+                TOKEN_PATH,
+                data={
+                    "grant_type": "refresh_token",
+                    "client_id": tokens.client_id,
+                    "client_secret": tokens.client_secret,
+                    "refresh_token": tokens.refresh_token,
+                },
+            )
+        if response.status_code != 200:
+            raise token_failure(response, "HubSpot's OAuth token endpoint")
+        try:
+            body = _TokenAnswer.model_validate_json(response.content)
+        except ValidationError:
+            raise TokenEndpointTrouble(
+                "HubSpot's OAuth token endpoint answered 200 without an access token"
+            ) from None
+        tokens.access_token = body.access_token
+        tokens.refresh_token = body.refresh_token or tokens.refresh_token
+        tokens.expires_at = self._now() + timedelta(seconds=body.expires_in)
+        if self._on_refresh is not None:
+            self._on_refresh(tokens.access_token, tokens.refresh_token, tokens.expires_at)
+        return AccessToken(tokens.access_token, tokens.expires_at)
 
-    async def refresh(self) -> bool:
-        async with self._lock:
-            tokens = self._tokens
-            async with httpx.AsyncClient(
-                base_url=self._base_url, transport=self._transport, timeout=30
-            ) as http:
-                response = await http.post(
-                    "/oauth/v1/token",
-                    data={
-                        "grant_type": "refresh_token",
-                        "client_id": tokens.client_id,
-                        "client_secret": tokens.client_secret,
-                        "refresh_token": tokens.refresh_token,
-                    },
-                )
-            if response.status_code != 200:
-                raise AuthError(
-                    f"HubSpot refused the OAuth refresh token (HTTP {response.status_code}): "
-                    "reconnect the app"
-                )
-            body = response.json()
-            tokens.access_token = str(body["access_token"])
-            tokens.refresh_token = str(body.get("refresh_token", tokens.refresh_token))
-            tokens.expires_at = self._now() + timedelta(seconds=int(body["expires_in"]))
-            if self._on_refresh is not None:
-                self._on_refresh(tokens.access_token, tokens.refresh_token, tokens.expires_at)
-            return True
+
+class _TokenAnswer(BaseModel):
+    access_token: str
+    refresh_token: str | None = None
+    expires_in: int
 
 
 async def exchange_code(
@@ -109,7 +132,7 @@ async def exchange_code(
     portal's refresh token (the access token is fetched again on first use)."""
     async with httpx.AsyncClient(base_url=base_url, transport=transport, timeout=30) as http:
         response = await http.post(
-            "/oauth/v1/token",
+            TOKEN_PATH,
             data={
                 "grant_type": "authorization_code",
                 "client_id": client_id,

@@ -28,7 +28,7 @@ from connectors.errors import CrmRequestError
 from connectors.http import ApiClient, Authenticator, RateLimiter, RetryPolicy, Sleep, UsageRecorder
 from connectors.hubspot import fields, schemas
 from connectors.hubspot.cursor import SyncCursor
-from connectors.hubspot.limits import AppType, buckets_for, classify
+from connectors.hubspot.limits import DEFAULT_HEADROOM, AppType, buckets_for, classify, pace
 from connectors.hubspot.mapping import (
     ENGAGEMENT_OBJECTS,
     property_activities,
@@ -60,6 +60,7 @@ class HubSpotOptions:
     base_url: str = "https://api.hubapi.com"
     app_type: AppType = AppType.PRIVATE_PRO
     budget_share: float = 0.5
+    rate_limit_headroom: float = DEFAULT_HEADROOM  # client-side burst limits this far under
     properties: Sequence[str] = ()  # contact properties the criteria read
     search_overlap_seconds: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -89,10 +90,14 @@ class HubSpotConnector:
             options.base_url,
             auth,
             account=account,
-            limiter=limiter or RateLimiter(buckets_for(options.app_type, options.budget_share)),
+            limiter=limiter
+            or RateLimiter(
+                buckets_for(options.app_type, options.budget_share, options.rate_limit_headroom)
+            ),
             retry=options.retry,
             timeout=options.timeout_seconds,
             classify=classify,
+            pace=pace,
             on_response=on_response,
             transport=transport,
             sleep=sleep,

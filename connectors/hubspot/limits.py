@@ -1,7 +1,9 @@
-"""HubSpot's rate limits per app type, and what its 429 bodies mean."""
+"""HubSpot's rate limits per app type, what its 429 bodies mean, and how its
+`X-HubSpot-RateLimit-*` headers pace the calls."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
@@ -26,20 +28,58 @@ _APP_LIMITS: Mapping[AppType, tuple[int, int]] = {
     AppType.PRIVATE_STARTER: (100, 250_000),
     AppType.OAUTH: (100, 250_000),
 }
-SEARCH_RATE = "4/second"
+SEARCH_PER_SECOND = 4
+# The client-side burst limits stay this far under HubSpot's: a call is counted when it leaves
+# and HubSpot counts it when it arrives, so equal windows drift apart by the network's jitter,
+# and other apps of the portal may draw on the same allocation.
+DEFAULT_HEADROOM = 0.15
+# Below this share of `X-HubSpot-RateLimit-Max` remaining, calls are spread out (see `pace`).
+LOW_REMAINING = 0.05
 
 
-def buckets_for(app_type: AppType, budget_share: float) -> dict[str, Sequence[Limit]]:
-    """Client-side limits: the burst window, and this connection's share of the day."""
+def _under(limit: int, headroom: float) -> int:
+    return max(1, math.floor(limit * (1 - headroom)))
+
+
+def buckets_for(
+    app_type: AppType, budget_share: float, headroom: float = DEFAULT_HEADROOM
+) -> dict[str, Sequence[Limit]]:
+    """Client-side limits: the burst windows (`headroom` under HubSpot's), and this
+    connection's share of the day."""
     if app_type is AppType.UNLIMITED:
         return {}
     per_ten_seconds, daily = _APP_LIMITS[app_type]
     general = [
-        Limit(f"{per_ten_seconds}/10 seconds", scope="general"),
+        Limit(f"{_under(per_ten_seconds, headroom)}/10 seconds", scope="general"),
         Limit(f"{max(1, int(daily * budget_share))}/day", exhausted=BudgetExhausted, scope="day"),
     ]
     # Search has its own per-second limit and also counts against the general window and day.
-    return {"general": general, "search": [Limit(SEARCH_RATE, scope="search"), *general]}
+    search = Limit(f"{_under(SEARCH_PER_SECOND, headroom)}/second", scope="search")
+    return {"general": general, "search": [search, *general]}
+
+
+def _header(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def pace(response: httpx.Response) -> float:
+    """Seconds before the next call, from HubSpot's rolling-window headers: nothing while
+    plenty remains; as `X-HubSpot-RateLimit-Remaining` nears zero, a growing share of the
+    interval (the whole interval at zero, when only calls ageing out of the window free room).
+    Other apps of the portal spend the same window: these headers are the only sign of it."""
+    remaining = _header(response, "X-HubSpot-RateLimit-Remaining")
+    maximum = _header(response, "X-HubSpot-RateLimit-Max")
+    interval_ms = _header(response, "X-HubSpot-RateLimit-Interval-Milliseconds")
+    if remaining is None or not maximum or not interval_ms:
+        return 0.0
+    low = max(2, math.ceil(maximum * LOW_REMAINING))
+    if remaining > low:
+        return 0.0
+    return interval_ms / 1000 * (low - max(0, remaining) + 1) / (low + 1)
 
 
 def classify(response: httpx.Response) -> Decision:

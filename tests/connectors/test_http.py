@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import httpx
 import pytest
 import respx
+from limits.aio.storage import MemoryStorage
+from structlog.testing import capture_logs
 
 from connectors.errors import AuthError, BudgetExhausted, CrmRequestError, CrmUnavailable
 from connectors.http import ApiClient, Limit, RateLimiter, RetryPolicy
@@ -24,7 +28,7 @@ class StaticAuth:
     async def headers(self) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    async def refresh(self) -> bool:
+    async def refresh(self, rejected: Mapping[str, str]) -> bool:
         self.refreshes += 1
         if self.refreshable:
             self.token = "t2"
@@ -46,14 +50,20 @@ class FakeTime:
         return self.now
 
 
-def client(auth: StaticAuth, fake: FakeTime, limiter: RateLimiter | None = None) -> ApiClient:
+def client(
+    auth: StaticAuth,
+    fake: FakeTime,
+    limiter: RateLimiter | None = None,
+    **options: Any,
+) -> ApiClient:
     return ApiClient(
         BASE,
         auth,
         account="acct",
-        limiter=limiter or RateLimiter({}),
+        limiter=limiter or RateLimiter({}, sleep=fake.sleep, clock=fake.clock),
         retry=RetryPolicy(max_attempts=4, backoff_initial=0.5, backoff_max=8),
         sleep=fake.sleep,
+        **options,
     )
 
 
@@ -84,9 +94,22 @@ async def test_429_waits_for_retry_after() -> None:
 @respx.mock
 async def test_persistent_5xx_ends_in_crm_unavailable_after_the_configured_attempts() -> None:
     route = respx.get(f"{BASE}/x").mock(return_value=httpx.Response(500))
-    with pytest.raises(CrmUnavailable, match="after 4 attempts"):
+    with pytest.raises(CrmUnavailable, match="after 4 attempts") as failure:
         await client(StaticAuth(), FakeTime()).request("GET", "/x", endpoint="GET /x")
     assert route.call_count == 4
+    # The endpoint names its method once ("GET /x"), never "GET GET /x".
+    assert str(failure.value).startswith("GET /x still failing")
+
+
+@respx.mock
+async def test_every_retry_says_so_in_one_line_so_a_struggling_crm_is_never_silence() -> None:
+    respx.get(f"{BASE}/x").mock(side_effect=[httpx.Response(503), httpx.Response(200)])
+    with capture_logs() as logs:
+        await client(StaticAuth(), FakeTime()).request("GET", "/x", endpoint="GET /x")
+    retries = [entry for entry in logs if entry["event"] == "CRM request failed; retrying"]
+    assert len(retries) == 1
+    assert retries[0]["log_level"] == "warning"
+    assert (retries[0]["endpoint"], retries[0]["reason"]) == ("GET /x", "HTTP 503")
 
 
 @respx.mock
@@ -178,3 +201,155 @@ async def test_calls_already_spent_today_count_against_the_budget() -> None:
     await limiter.acquire("portal", "general")
     with pytest.raises(BudgetExhausted):
         await limiter.acquire("portal", "general")
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A local port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
+
+
+async def test_a_refused_connection_is_called_refused_after_its_retries(closed_port: int) -> None:
+    fake = FakeTime()
+    api = ApiClient(
+        f"http://127.0.0.1:{closed_port}",
+        StaticAuth(),
+        account="acct",
+        limiter=RateLimiter({}),
+        retry=RetryPolicy(max_attempts=3),
+        sleep=fake.sleep,
+    )
+    with pytest.raises(CrmUnavailable) as failure:
+        await api.request("GET", "/x", endpoint="GET /x")
+    assert str(failure.value) == (
+        f"GET /x still failing after 3 attempts: 127.0.0.1:{closed_port} refused the connection"
+    )
+    assert len(fake.sleeps) == 2
+
+
+async def test_silence_is_called_a_time_out_not_a_refusal(silent_port: int) -> None:
+    api = ApiClient(
+        f"http://127.0.0.1:{silent_port}",
+        StaticAuth(),
+        account="acct",
+        limiter=RateLimiter({}),
+        retry=RetryPolicy(max_attempts=2),
+        timeout=0.2,
+        sleep=FakeTime().sleep,
+    )
+    with pytest.raises(CrmUnavailable) as failure:
+        await api.request("GET", "/x", endpoint="GET /x")
+    message = str(failure.value)
+    assert "accepted the connection but did not answer within 0.2 s" in message
+    assert "refused" not in message
+
+
+async def test_a_host_name_that_does_not_resolve_fails_at_once_saying_so() -> None:
+    def unknown_host(request: httpx.Request) -> httpx.Response:
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except socket.gaierror as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+
+    fake = FakeTime()
+    api = ApiClient(
+        "https://api.hubapi.invalid",
+        StaticAuth(),
+        account="acct",
+        limiter=RateLimiter({}),
+        retry=RetryPolicy(max_attempts=4),
+        transport=httpx.MockTransport(unknown_host),
+        sleep=fake.sleep,
+    )
+    with pytest.raises(CrmUnavailable) as failure:
+        await api.request("GET", "/x", endpoint="GET /x")
+    assert str(failure.value) == (
+        "GET /x: cannot resolve api.hubapi.invalid (DNS: Name or service not known)"
+    )
+    assert fake.sleeps == []  # no retries: the name will not resolve on the next attempt
+
+
+@respx.mock
+async def test_a_429_with_retry_after_holds_every_call_of_the_account() -> None:
+    respx.get(f"{BASE}/x").mock(return_value=httpx.Response(429, headers={"Retry-After": "3"}))
+    respx.get(f"{BASE}/y").mock(return_value=httpx.Response(200))
+    fake = FakeTime()
+    limiter = RateLimiter({}, sleep=fake.sleep, clock=fake.clock)
+    api = ApiClient(
+        BASE,
+        StaticAuth(),
+        account="acct",
+        limiter=limiter,
+        retry=RetryPolicy(max_attempts=1),  # /x gives up at once: only the hold remains
+        sleep=fake.sleep,
+    )
+    with pytest.raises(CrmUnavailable):
+        await api.request("GET", "/x", endpoint="GET /x")
+    assert fake.sleeps == []
+    await api.request("GET", "/y", endpoint="GET /y")
+    assert 3.0 <= sum(fake.sleeps) <= 3.1  # another call of the account waited out the 3 s
+
+
+@respx.mock
+async def test_a_connector_reads_its_rate_limit_headers_through_the_pace_hook() -> None:
+    respx.get(f"{BASE}/x").mock(
+        side_effect=[
+            httpx.Response(200, headers={"X-Left": "50"}),
+            httpx.Response(200, headers={"X-Left": "1"}),
+            httpx.Response(200, headers={"X-Left": "0"}),
+        ]
+    )
+    seen: list[str] = []
+
+    def pace(response: httpx.Response) -> float:
+        seen.append(response.headers["X-Left"])
+        return 0.0 if int(response.headers["X-Left"]) > 1 else 2.0
+
+    fake = FakeTime()
+    limiter = RateLimiter({}, sleep=fake.sleep, clock=fake.clock)
+    api = client(StaticAuth(), fake, limiter, pace=pace)
+    await api.request("GET", "/x", endpoint="GET /x")
+    assert fake.sleeps == []
+    await api.request("GET", "/x", endpoint="GET /x")
+    assert fake.sleeps == []  # the hold is for the next call
+    await api.request("GET", "/x", endpoint="GET /x")
+    assert 2.0 <= sum(fake.sleeps) <= 2.1
+    assert seen == ["50", "1", "0"]
+
+
+async def test_a_slot_taken_by_another_process_between_test_and_hit_is_not_overdrawn() -> None:
+    """Two processes on one window: both may see the last slot free; only one may take it."""
+    storage = MemoryStorage()
+    buckets = {"general": [Limit("1/minute")]}
+    mine = RateLimiter(buckets, storage=storage, sleep=_refuse_to_wait)
+    theirs = RateLimiter(buckets, storage=storage, sleep=_refuse_to_wait)
+    real_test = mine._strategy.test
+
+    async def test_then_lose_the_race(*args: Any, **kwargs: Any) -> bool:
+        free = await real_test(*args, **kwargs)
+        await theirs.acquire("portal", "general")  # the other process takes the slot meanwhile
+        mine._strategy.test = real_test  # type: ignore[method-assign]
+        return free
+
+    mine._strategy.test = test_then_lose_the_race  # type: ignore[method-assign]
+    with pytest.raises(Waited):
+        await mine.acquire("portal", "general")
+
+
+class Waited(Exception):
+    pass
+
+
+async def _refuse_to_wait(seconds: float) -> None:
+    raise Waited(seconds)

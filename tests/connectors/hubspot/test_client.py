@@ -24,21 +24,29 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 class Sleeps:
+    """Sleeps advance a fake clock (the limiter's) instead of waiting."""
+
     def __init__(self) -> None:
         self.calls: list[float] = []
+        self.now = 1_000_000.0
 
     async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
 
 
 def connector(sleeps: Sleeps | None = None, **options: Any) -> HubSpotConnector:
+    sleeps = sleeps or Sleeps()
     return HubSpotConnector(
         HubSpotOptions(base_url=BASE, retry=RetryPolicy(max_attempts=4), **options),
         PrivateAppToken("pat-secret"),
         account="portal-1",
         now=lambda: NOW,
-        limiter=RateLimiter({}),
-        sleep=sleeps or Sleeps(),
+        limiter=RateLimiter({}, sleep=sleeps, clock=sleeps.clock),
+        sleep=sleeps,
     )
 
 
@@ -337,10 +345,41 @@ async def test_a_malformed_answer_is_an_error_naming_the_endpoint() -> None:
 def test_app_types_set_the_client_side_limits() -> None:
     from connectors.hubspot.limits import AppType, buckets_for
 
+    # 15% under HubSpot's 190 and 100 per 10 s and 4 searches per second, by default.
     pro = buckets_for(AppType.PRIVATE_PRO, 0.5)
-    assert [limit.rate for limit in pro["general"]] == ["190/10 seconds", "325000/day"]
-    assert pro["search"][0].rate == "4/second"
+    assert [limit.rate for limit in pro["general"]] == ["161/10 seconds", "325000/day"]
+    assert pro["search"][0].rate == "3/second"
     starter = buckets_for(AppType.PRIVATE_STARTER, 1.0)
-    assert [limit.rate for limit in starter["general"]] == ["100/10 seconds", "250000/day"]
+    assert [limit.rate for limit in starter["general"]] == ["85/10 seconds", "250000/day"]
+    exact = buckets_for(AppType.PRIVATE_PRO, 0.5, headroom=0.0)
+    assert exact["general"][0].rate == "190/10 seconds"
     # Only for a sandbox started with --rate-limits off: nothing held back.
     assert buckets_for(AppType.UNLIMITED, 0.5) == {}
+
+
+@pytest.mark.parametrize(
+    ("remaining", "wait"),
+    [
+        ("150", 0.0),  # plenty left: no pause
+        ("11", 0.0),
+        ("10", 10 / 11),  # nearly spent (5% of 190): calls are spread out
+        ("5", 60 / 11),
+        ("0", 10.0),  # spent: only calls ageing out of the 10 s window free room
+    ],
+)
+def test_the_rate_limit_headers_pace_the_calls(remaining: str, wait: float) -> None:
+    from connectors.hubspot.limits import pace
+
+    headers = {
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+        "X-HubSpot-RateLimit-Max": "190",
+        "X-HubSpot-RateLimit-Remaining": remaining,
+    }
+    assert pace(httpx.Response(200, headers=headers)) == pytest.approx(wait)
+
+
+def test_responses_without_rate_limit_headers_set_no_pace() -> None:
+    from connectors.hubspot.limits import pace
+
+    assert pace(httpx.Response(200)) == 0.0  # search answers carry none, as HubSpot documents
+    assert pace(httpx.Response(200, headers={"X-HubSpot-RateLimit-Remaining": "x"})) == 0.0
