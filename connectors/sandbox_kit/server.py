@@ -6,6 +6,7 @@ uvicorn to exit and joins the thread.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -86,7 +87,9 @@ class ServerThread:
         return self.port
 
     def _wait_until_answering(self, deadline: float) -> None:
-        verify: str | bool = str(self.tls.ca) if self.tls else True
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls else True
+        )
         with httpx.Client(base_url=self.base_url, timeout=1.0, verify=verify) as http:
             while True:
                 try:
