@@ -362,14 +362,16 @@ class SalesforceConnector:
         )
         return [str(r["Id"]) for r in await self._records(list(statements))]
 
-    async def _org_time(self, cursor: SyncCursor | None) -> tuple[datetime, bool, Rows]:
+    async def _org_time(self, cursor: SyncCursor | None) -> tuple[datetime, bool, Rows, datetime]:
         """The org's time now (the deleted log's `latestDateCovered`), whether deletions were
-        forgotten since the cursor, and the deletions the log holds since it."""
+        forgotten since the cursor, the deletions the log holds since it, and where the next
+        run's log starts."""
         local = self._now()
         since = cursor.deleted_since if cursor is not None else None
         start = since or local - timedelta(days=1)
         end = max(local, start) + timedelta(days=1)
         covered: datetime | None = None
+        forgotten: datetime | None = None  # deletions before this are no longer listed
         reconcile = False
         deleted: Rows = []
         for sobject in PEOPLE if since is not None else PEOPLE[:1]:
@@ -388,12 +390,16 @@ class SalesforceConnector:
             earliest = parse_time(answer.earliestDateAvailable)
             if since is not None and earliest is not None and earliest > since:
                 reconcile = True
+            if earliest is not None:
+                forgotten = earliest if forgotten is None else max(forgotten, earliest)
             deleted += [
                 {"Id": d.id, "SystemModstamp": d.deletedDate, "IsDeleted": True, "type": sobject}
                 for d in answer.deletedRecords
             ]
         assert covered is not None
-        return covered, reconcile, deleted
+        # The next log starts here (Salesforce's advice), and never before what it forgot:
+        # this run's reconcile (or the last one) covers that.
+        return covered, reconcile, deleted, max(covered, forgotten or covered)
 
     async def contacts(self, since: str | None) -> AsyncIterator[ContactBatch]:
         cursor = SyncCursor.loads(since)
@@ -406,7 +412,7 @@ class SalesforceConnector:
 
     async def _full(self, cursor: SyncCursor | None) -> AsyncIterator[ContactBatch]:
         if cursor is None or cursor.full is None:
-            started, _, _ = await self._org_time(None)
+            started, _, _, _ = await self._org_time(None)
             mark = started - self._overlap
             cursor = SyncCursor(
                 marks=dict.fromkeys(STREAMS, mark),
@@ -425,7 +431,7 @@ class SalesforceConnector:
         yield ContactBatch([], replace(cursor, full=None).dumps())
 
     async def _incremental(self, cursor: SyncCursor) -> AsyncIterator[ContactBatch]:
-        now, reconcile, deleted = await self._org_time(cursor)
+        now, reconcile, deleted, next_log = await self._org_time(cursor)
         if reconcile:
             log.warning("Salesforce forgot deletions since the last run: reconcile the ids")
             yield ContactBatch([], None, reconcile=True)
@@ -435,7 +441,7 @@ class SalesforceConnector:
             mark = cursor.mark(stream)
             if mark is not None:
                 pages = (
-                    self._people_changed(stream, mark)
+                    self._people_changed(stream, mark, seen)
                     if stream in PEOPLE
                     else self._people_named(stream, mark, seen)
                 )
@@ -457,13 +463,16 @@ class SalesforceConnector:
             for row in deleted
             if str(row["Id"]) not in seen
         ]
-        yield ContactBatch(gone, replace(cursor, deleted_since=now).dumps())
+        yield ContactBatch(gone, replace(cursor, deleted_since=next_log).dumps())
 
     async def _people_changed(
-        self, sobject: str, mark: datetime
+        self, sobject: str, mark: datetime, seen: set[str]
     ) -> AsyncIterator[tuple[list[CrmContact], datetime | None]]:
+        """Changed Leads or Contacts; one this run already read (a converted Lead's Contact,
+        read with the Lead's id to follow) is not sent again without it."""
         async for rows, last in self._stream(sobject, mark, include_deleted=True):
-            yield await self._people({sobject: rows}), last
+            fresh = [r for r in rows if str(r["Id"]) not in seen]
+            yield (await self._people({sobject: fresh}) if fresh else []), last
 
     async def _people_named(
         self, stream: str, mark: datetime, seen: set[str]

@@ -48,18 +48,21 @@ class Schema:
         describe spells them."""
         fields = await self.fields(rest, sobject)
         kept: list[str] = []
+        newly: list[str] = []
+        hidden = self.hidden.setdefault(sobject, set())
         for name in dict.fromkeys(wanted):
             found = fields.get(name.lower())
             if found is not None:
                 kept.append(found.name)
-                continue
-            hidden = self.hidden.setdefault(sobject, set())
-            if name not in hidden:
+            elif name not in hidden:
                 hidden.add(name)
-                log.warning(
-                    "Salesforce field not visible to the integration user: not read",
-                    sobject=sobject,
-                    field=name,
-                    hint="grant read access (field-level security) or drop it from the criteria",
-                )
+                newly.append(name)
+        if newly:
+            log.warning(
+                "Salesforce fields not visible to the integration user: not read",
+                sobject=sobject,
+                fields=newly,
+                hint="install Glengarry's fields, grant read access (field-level security), "
+                "or drop the others from the criteria",
+            )
         return kept

@@ -41,7 +41,7 @@ REQUEST_LIMITS: Sequence[tuple[str, Action]] = (
 )
 REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
 LIMIT_INFO = "Sforce-Limit-Info"
-_API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_API_USAGE = re.compile(r"(?:^|[\s,;])api-usage=(\d+)/(\d+)")  # not per-app-api-usage
 
 
 @dataclass(frozen=True, slots=True)
