@@ -65,14 +65,16 @@ def field_json(obj: ObjectDef, definition: FieldDef, access: Access) -> dict[str
         "label": definition.label,
         "type": str(kind),
         "soapType": _SOAP_TYPES.get(kind, "xsd:string"),
-        "length": definition.length if kind not in _SOAP_TYPES else 0,
+        "length": 18
+        if kind in (T.ID, T.REFERENCE)
+        else (0 if kind in _SOAP_TYPES else definition.length),
         "precision": definition.precision,
         "scale": definition.scale,
         "digits": definition.precision if kind is T.INT else 0,
         "nillable": definition.nillable,
         "createable": definition.createable and editable,
         "updateable": definition.updateable and editable,
-        "defaultedOnCreate": definition.default is not None,
+        "defaultedOnCreate": definition.default is not None or definition.defaulted,
         "calculated": definition.name == "Name" and obj.name in ("Lead", "Contact", "User"),
         "custom": definition.custom,
         "filterable": definition.filterable,

@@ -75,12 +75,11 @@ class Gateway:
             await asyncio.sleep(draw.delay_seconds)
             await self.app(scope, receive, send)
             return
-        limit_info = [(b"sforce-limit-info", b"")]
 
         async def with_limit_info(message: Message) -> None:
             if message["type"] == "http.response.start":
-                limit_info[0] = (b"sforce-limit-info", runtime.allocation.header().encode())
-                message = {**message, "headers": [*message.get("headers", []), limit_info[0]]}
+                usage = (b"sforce-limit-info", runtime.allocation.header().encode())
+                message = {**message, "headers": [*message.get("headers", []), usage]}
             await send(message)
 
         if runtime.sessions.check(session_token(scope)) is None:

@@ -64,6 +64,7 @@ class FieldDef:
     updateable: bool = True
     custom: bool = False
     default: object = None  # the value a create without the field gets
+    defaulted: bool = False  # filled in on create by Salesforce itself (OwnerId: the user)
     description: str = ""
 
     @property
@@ -81,7 +82,13 @@ class FieldDef:
     @property
     def required(self) -> bool:
         """Describe's createable and not nillable, without a default: must be given on create."""
-        return self.createable and not self.nillable and self.type is not T.BOOLEAN
+        return (
+            self.createable
+            and not self.nillable
+            and self.type is not T.BOOLEAN
+            and self.default is None
+            and not self.defaulted
+        )
 
 
 @dataclass(slots=True)
@@ -163,7 +170,7 @@ def _system_fields() -> list[FieldDef]:
 
 
 def _owner() -> FieldDef:
-    return _ref("OwnerId", "Owner ID", "User", "Owner", nillable=False)
+    return _ref("OwnerId", "Owner ID", "User", "Owner", nillable=False, defaulted=True)
 
 
 def _person_fields() -> list[FieldDef]:

@@ -1,7 +1,7 @@
 """New activity, now, as a sales team makes it: `POST /_sandbox/simulate`. Each chosen Lead or
 Contact gets K of: a logged call, an email, a meeting, a campaign response, a title change, a
-Lead's status moving on or its rating changing. Activities move the person's
-`LastActivityDate` (a system change: `SystemModstamp` only)."""
+Lead's status moving on or its rating changing, or a Lead's conversion into a Contact.
+Activities move the person's `LastActivityDate` (a system change: `SystemModstamp` only)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,17 @@ from connectors.salesforce.sandbox.seed import Seeder
 from connectors.salesforce.sandbox.store import Record, Store
 from qualification.records import Activity
 
-_KINDS = ("call", "call", "email_reply", "meeting", "email_click", "form_submission", "title")
+_KINDS = (
+    "call",
+    "call",
+    "email_reply",
+    "meeting",
+    "email_click",
+    "form_submission",
+    "title",
+    "title",
+    "convert",
+)
 _TITLES = ("VP Sales", "Head of Revenue Operations", "Sales Director", "CRO", "Account Executive")
 
 
@@ -25,7 +35,8 @@ def _change(store: Store, person: Record, rng: random.Random) -> None:
             index = LEAD_STATUSES.index(current) if current in LEAD_STATUSES else 0
             store.update(person, {"Status": LEAD_STATUSES[min(index + 1, 1)]})
         return
-    store.update(person, {"Title": rng.choice(_TITLES)})
+    if not person.get("IsConverted"):
+        store.update(person, {"Title": rng.choice(_TITLES)})
 
 
 def simulate(store: Store, rng: random.Random, people: int, per_person: int) -> list[str]:
@@ -40,6 +51,12 @@ def simulate(store: Store, rng: random.Random, people: int, per_person: int) -> 
                 kind = rng.choice(_KINDS)
                 if kind == "title":
                     _change(store, person, rng)
+                    continue
+                if person.get("IsConverted"):
+                    continue  # converted during this run: nothing more happens to the Lead
+                if kind == "convert":
+                    if person.type == "Lead":
+                        store.convert_lead(person)
                     continue
                 now = store.clock.now()
                 details = {"campaign": "Product launch", "form": "Demo request"}

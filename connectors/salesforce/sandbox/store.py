@@ -215,6 +215,59 @@ class Store:
                 record.values["MasterRecordId"] = master
             self.revision += 1
 
+    def merge(self, master: Record, loser: Record) -> None:
+        """What Salesforce's merge leaves: the loser in the recycle bin, naming its master;
+        the master keeps its values and gains those it lacked."""
+        with self._lock:
+            if master.type != loser.type or master.id == loser.id:
+                raise StoreError("INVALID_OPERATION", "merge needs two records of one object")
+            obj = self.objects[master.type]
+            gained = {
+                name: value
+                for name, value in loser.values.items()
+                if value is not None
+                and master.values.get(name) is None
+                and obj.fields[name].updateable
+            }
+            self.update(master, gained)
+            self.delete(loser, master=master.id)
+
+    def convert_lead(self, lead: Record, account: Record | None = None) -> Record:
+        """What a lead conversion leaves: a Contact (under the given Account, or a new one from
+        the Lead's company) and the Lead marked converted; the Contact is returned."""
+        with self._lock:
+            if lead.type != "Lead" or lead.get("IsConverted"):
+                raise StoreError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+            now = self.clock.now()
+            if account is None:
+                account = self.create(
+                    "Account",
+                    {
+                        "Name": lead.get("Company"),
+                        "Industry": lead.get("Industry"),
+                        "NumberOfEmployees": lead.get("NumberOfEmployees"),
+                        "BillingCountry": lead.get("Country"),
+                        "Website": lead.get("Website"),
+                    },
+                )
+            person = ("FirstName", "LastName", "Email", "Phone", "Title", "LeadSource")
+            contact = self.create(
+                "Contact",
+                {name: lead.get(name) for name in person}
+                | {"AccountId": account.id, "MailingCountry": lead.get("Country")},
+            )
+            self.update(
+                lead,
+                {
+                    "IsConverted": True,
+                    "ConvertedDate": now.date(),
+                    "ConvertedContactId": contact.id,
+                    "ConvertedAccountId": account.id,
+                    "Status": "Closed - Converted",
+                },
+            )
+            return contact
+
     def purge(self, sobject: str | None = None) -> int:
         """Empty the recycle bin (of one object, or all): what an admin's Empty does."""
         with self._lock:

@@ -78,13 +78,14 @@ class Writer:
 
     def fields_of(self, obj: ObjectDef, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Payload values by canonical field name (attributes and Id left out); a field that
-        does not exist, or that the user cannot see, refuses the whole request."""
+        does not exist refuses the whole request (one the user cannot see is the record's
+        own error, found by `_check`)."""
         values: dict[str, Any] = {}
         for name, value in payload.items():
             if name in ("attributes",) or name.lower() == "id":
                 continue
             definition = obj.field(name)
-            if definition is None or not self.access.readable(obj.name, definition):
+            if definition is None:
                 raise SalesforceError(
                     400,
                     "INVALID_FIELD",
@@ -125,9 +126,7 @@ class Writer:
         errors += [error(p.code, p.message, [p.field]) for p in problems]
         if creating and not errors:
             missing = [
-                d.name
-                for d in obj.fields.values()
-                if d.required and d.default is None and checked.get(d.name) is None
+                d.name for d in obj.fields.values() if d.required and checked.get(d.name) is None
             ]
             if missing:
                 errors.append(

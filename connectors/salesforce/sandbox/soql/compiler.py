@@ -113,7 +113,7 @@ class SortItem:
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
-    """Orders rows by the ORDER BY items; use as `sorted(rows, key=query.sort_key)`."""
+    """A row's place in ORDER BY: `sorted(rows, key=lambda r: query.sort_key(getter(r)))`."""
 
     parts: tuple[Any, ...]  # None for null, otherwise the sort form of the value
     items: tuple[SortItem, ...]
@@ -133,7 +133,14 @@ class SortKey:
 
 @dataclass(frozen=True, slots=True)
 class CompiledQuery:
-    """A checked query. `fields` is empty for COUNT(); `paths` lists every path it reads."""
+    """A checked query. `fields` is empty for COUNT() (whose answer is the number of rows `run`
+    returns: LIMIT caps it); `paths` lists every path the query reads, select list first.
+
+    A row getter answers a canonical path with a Python value, None for null (and for a path
+    through a missing parent): str for text, id and reference fields; bool; int; int, float or
+    Decimal for double, currency and percent; a date (or "YYYY-MM-DD"); a datetime (aware; a
+    naive one is taken as UTC) or its ISO 8601 text, such as "2024-01-01T00:00:00.000+0000".
+    """
 
     text: str
     sobject: str

@@ -67,6 +67,11 @@ def test_field_level_security_before_and_after_the_assignment(
     assert refused.json()[0]["errorCode"] == "INVALID_FIELD"
     assert f"No such column '{FIELD}'" in refused.json()[0]["message"]
     assert FIELD not in _described(http)
+    unwritable = http.patch("/composite/sobjects", json=update).json()
+    assert unwritable[0]["success"] is False
+    assert unwritable[0]["errors"][0]["statusCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert unwritable[0]["errors"][0]["fields"] == [FIELD]
+    assert org.store.get("Lead", lead).get(FIELD) is None
     _grant(http, org, assign=False)  # granted, but not to the user yet: still invisible
     assert http.get("/query", params={"q": f"SELECT {FIELD} FROM Lead"}).status_code == 400
 
