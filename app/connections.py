@@ -264,7 +264,9 @@ def _keep_refresh_token(runtime: Runtime, connection_id: int | None, refresh_tok
     if connection_id is None:  # connecting: the credentials are stored once the CRM answered
         return
     with runtime.sessions.begin() as session:
-        connection = session.get(Connection, connection_id)
+        # Locked before it is read: a key rotation running meanwhile is waited for, so the token
+        # is re-encrypted under the key that rotation leaves, never under one it retires.
+        connection = session.get(Connection, connection_id, with_for_update=True)
         if connection is None:
             return
         secrets = vault_credentials(runtime.vault, connection)

@@ -3,12 +3,19 @@
 The key comes from GLENGARRY_SECRET_KEY (comma-separated, newest first, so that a rotation can run
 while both keys are configured) or, when unset, from `secret.key` in the data directory, generated
 on first use with mode 0600.
+
+A running process follows a rotation made by another (`glengarry keys rotate` beside `serve`):
+the key file is read again whenever it changed, and whenever a token does not decrypt with the
+keys held. Keys from the environment cannot change under a running process: after a rotation
+that gave other processes a new one, this process's `/readyz` says so until it is restarted.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +65,8 @@ def write_key_file(path: Path, keys: tuple[bytes, ...]) -> None:
     tmp.replace(path)
 
 
-def load_key_source(settings: Settings) -> KeySource:
+def read_key_source(settings: Settings) -> KeySource | None:
+    """The configured keys, or None when there are none yet (no key file, no variable)."""
     if settings.secret_key is not None:
         return KeySource(
             _parse_keys(settings.secret_key.get_secret_value(), "GLENGARRY_SECRET_KEY"), None
@@ -66,6 +74,15 @@ def load_key_source(settings: Settings) -> KeySource:
     path = settings.data_dir / KEY_FILE_NAME
     if path.exists():
         return KeySource(_parse_keys(path.read_text(), str(path)), path)
+    return None
+
+
+def load_key_source(settings: Settings) -> KeySource:
+    """The configured keys; on a first run, a key generated into the data directory."""
+    found = read_key_source(settings)
+    if found is not None:
+        return found
+    path = settings.data_dir / KEY_FILE_NAME
     key = Fernet.generate_key()
     write_key_file(path, (key,))
     register_secret(key.decode())
@@ -78,32 +95,105 @@ def load_key_source(settings: Settings) -> KeySource:
     return KeySource((key,), path)
 
 
-class Vault:
-    """Encrypts and decrypts credential dicts; the newest key encrypts, any key decrypts."""
+FileStamp = tuple[int, int, int]  # (inode, size, modification time in ns)
 
-    def __init__(self, keys: tuple[bytes, ...]) -> None:
+
+def _stamp(path: Path | None) -> FileStamp | None:
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+class Vault:
+    """Encrypts and decrypts credential dicts; the newest key encrypts, any key decrypts.
+
+    With `reread` (from `from_settings`), the keys are read again when the key file changed or
+    a token does not decrypt with the keys held: another process may have rotated them."""
+
+    def __init__(
+        self,
+        keys: tuple[bytes, ...],
+        *,
+        reread: Callable[[], KeySource | None] | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self._reread = reread
+        self._path = path
+        self._lock = threading.Lock()
+        self._keys = keys
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._stamp = _stamp(path)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
-        return cls(load_key_source(settings).keys)
+        source = load_key_source(settings)
+        return cls(source.keys, reread=lambda: read_key_source(settings), path=source.path)
+
+    def _current(self) -> MultiFernet:
+        if self._path is not None and _stamp(self._path) != self._stamp:
+            self._reload()
+        return self._fernet
+
+    def _reload(self) -> bool:
+        """Read the keys again; True when they changed."""
+        if self._reread is None:
+            return False
+        with self._lock:
+            stamp = _stamp(self._path)
+            try:
+                source = self._reread()
+            except SecretKeyError as exc:  # a key file being edited by hand: keep what works
+                log.warning(
+                    "could not read the secret keys again; keeping those held", error=str(exc)
+                )
+                return False
+            self._stamp = stamp
+            if source is None or source.keys == self._keys:
+                return False
+            self._keys = source.keys
+            self._fernet = MultiFernet([Fernet(k) for k in source.keys])
+        log.info("secret keys read again: they were rotated", keys=len(source.keys))
+        return True
 
     def encrypt(self, credentials: dict[str, Any]) -> bytes:
-        return self._fernet.encrypt(json.dumps(credentials, sort_keys=True).encode())
+        return self._current().encrypt(json.dumps(credentials, sort_keys=True).encode())
 
     def decrypt(self, token: bytes, *, what: str = "stored credentials") -> dict[str, Any]:
         try:
-            plain = self._fernet.decrypt(token)
+            plain = self._current().decrypt(token)
         except InvalidToken:
-            raise SecretKeyError(
-                f"the secret key does not decrypt the {what}: is GLENGARRY_SECRET_KEY "
-                "(or the data directory's secret.key) the one they were stored with?"
-            ) from None
+            plain = self._decrypt_after_reload(token, what)
         credentials: dict[str, Any] = json.loads(plain)
         for value in credentials.values():
             if isinstance(value, str):
                 register_secret(value)
         return credentials
+
+    def _decrypt_after_reload(self, token: bytes, what: str) -> bytes:
+        if self._reload():
+            try:
+                return self._fernet.decrypt(token)
+            except InvalidToken:
+                pass
+        raise SecretKeyError(
+            f"the secret key does not decrypt the {what}: is GLENGARRY_SECRET_KEY "
+            "(or the data directory's secret.key) the one they were stored with?"
+        ) from None
+
+    def readable(self, token: bytes) -> bool:
+        """Whether the keys held (read again if need be) decrypt `token`."""
+        try:
+            self._current().decrypt(token)
+        except InvalidToken:
+            try:
+                self._decrypt_after_reload(token, "token")
+            except SecretKeyError:
+                return False
+        return True
 
     def rotate(self, token: bytes, *, what: str = "stored credentials") -> bytes:
         try:

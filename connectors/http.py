@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 import structlog
@@ -38,9 +38,10 @@ from connectors.errors import (
 )
 
 Sleep = Callable[[float], Awaitable[None]]
-# Seconds to hold the account's further calls, read from a response's rate-limit headers
-# (0: nothing says to slow down). Each connector supplies its vendor's reading.
-Pacing = Callable[[httpx.Response], float]
+# The spacing between the account's next calls, read from a response's rate-limit headers, in
+# seconds: 0 when plenty remains, None when the response says nothing about it. Each connector
+# supplies its vendor's reading.
+Pacing = Callable[[httpx.Response], float | None]
 log = structlog.stdlib.get_logger(__name__)
 
 
@@ -90,8 +91,8 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def no_pacing(_: httpx.Response) -> float:
-    return 0.0
+def no_pacing(_: httpx.Response) -> float | None:
+    return None
 
 
 class Authenticator(Protocol):
@@ -137,17 +138,44 @@ class RateLimiter:
     # Calls already spent against the budget limits (those that raise when exhausted), from the
     # caller's own records: a process that starts fresh still respects the day's budget.
     spent: int = 0
+    SETTLE: ClassVar[float] = 1.0
 
     def __post_init__(self) -> None:
         self._strategy = MovingWindowRateLimiter(self.storage)
         self._preloaded: set[str] = set()
         self._held: dict[str, float] = {}  # account -> clock time before which no call starts
+        # account -> (seconds between call starts, when the headers said so)
+        self._spacing: dict[str, tuple[float, float]] = {}
+        self._last_start: dict[str, float] = {}  # account -> when its latest call started
 
     def hold(self, account: str, seconds: float) -> None:
-        """No call of `account` starts in the next `seconds` (the vendor said to slow down)."""
+        """No call of `account` starts in the next `seconds` (a 429 said how long)."""
         until = self.clock() + seconds
         if until > self._held.get(account, 0.0):
             self._held[account] = until
+
+    def space(self, account: str, seconds: float) -> None:
+        """From now on, calls of `account` start at least `seconds` apart (0: not spaced).
+
+        Spaced, not held: when a hold ends every waiting call would start at once, and a
+        nearly spent window is what must not be rushed. Answers to concurrent calls arrive in
+        any order: within `SETTLE` seconds of a wider spacing, a narrower one is older news."""
+        now = self.clock()
+        current, since = self._spacing.get(account, (0.0, now - self.SETTLE))
+        if seconds >= current or now - since >= self.SETTLE:
+            self._spacing[account] = (seconds, now)
+
+    async def _spaced(self, account: str) -> None:
+        # Checked again every quarter second: the spacing may have grown or gone meanwhile,
+        # and of the callers waking together only the first starts.
+        while True:
+            now = self.clock()
+            spacing = self._spacing.get(account, (0.0, 0.0))[0]
+            start = self._last_start.get(account, now - spacing) + spacing
+            if start <= now:
+                self._last_start[account] = now
+                return
+            await self.sleep(min(start - now, 0.25))
 
     async def _preload(self, account: str, bucket: str, limits: Sequence[Limit]) -> None:
         if self.spent <= 0 or bucket in self._preloaded:
@@ -161,6 +189,7 @@ class RateLimiter:
     async def acquire(self, account: str, bucket: str) -> None:
         limits = self.buckets.get(bucket, ())
         await self._preload(account, bucket, limits)
+        await self._spaced(account)
         while True:
             waiting = self._held.get(account, 0.0) - self.clock()
             for limit in limits:
@@ -304,9 +333,9 @@ class ApiClient:
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def _observe(self, response: httpx.Response) -> None:
-        wait = self._pace(response)
-        if wait > 0:
-            self._limiter.hold(self.account, wait)
+        spacing = self._pace(response)
+        if spacing is not None:
+            self._limiter.space(self.account, spacing)
 
     def _count(self, endpoint: str, status: int) -> None:
         self.calls[endpoint] = self.calls.get(endpoint, 0) + 1

@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import RuntimeDep
 from app.metrics import REGISTRY, BacklogCollector
+from app.models import Connection
+from app.runtime import Runtime
 
 router = APIRouter(tags=["health"])
 
@@ -22,12 +24,14 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Ready when every dependency answers; 503 names the ones that do not."""
+    """Ready when every dependency answers and every connection's credentials can be read;
+    503 names what is not."""
     checks: dict[str, str] = {}
     try:
         with runtime.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         checks["database"] = "ok"
+        checks["credentials"] = _credentials(runtime)
     except SQLAlchemyError as exc:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     if runtime.queue_ping is not None:
@@ -40,6 +44,21 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
+    )
+
+
+def _credentials(runtime: Runtime) -> str:
+    """Whether this process's keys still decrypt every connection's credentials: a rotation by
+    another process with keys this one was never given stops all its work with the CRM."""
+    with runtime.sessions() as session:
+        stored = session.execute(select(Connection.name, Connection.credentials)).all()
+    unreadable = sorted(name for name, token in stored if not runtime.vault.readable(token))
+    if not unreadable:
+        return "ok"
+    return (
+        f"the secret key does not decrypt the credentials of {', '.join(unreadable)}: they were "
+        "re-encrypted under a key this process was not given (`glengarry keys rotate`?); "
+        "restart it with that key in GLENGARRY_SECRET_KEY (NEW,OLD)"
     )
 
 

@@ -11,6 +11,7 @@ from app.cli import context
 from app.logging import get_logger
 from app.metrics import REGISTRY
 from app.service import Service
+from app.worker.queue import QueueUnreachable, WorkerConsumer, queue_label, wait_for_queue
 
 log = get_logger(__name__)
 
@@ -39,9 +40,13 @@ def serve(
 
 
 def worker() -> None:
-    """Consume the queue: webhook processing, write-back, scheduled syncs and decay."""
+    """Consume the queue: webhook processing, write-back, scheduled syncs and decay.
+
+    Exits non-zero, in one line, when the queue cannot be reached at start (after a few
+    attempts) or stays unreachable for a minute while it runs."""
     service = Service.wire(context.runtime())
     settings = service.runtime.settings
+    wait_for_queue(service.huey, queue_label(settings))
     if settings.worker_metrics_port:
         # Workers do the processing: their counters are scraped here, not from `serve`.
         start_http_server(settings.worker_metrics_port, addr=settings.host, registry=REGISTRY)
@@ -50,4 +55,7 @@ def worker() -> None:
             "worker on the embedded SQLite queue: `glengarry serve` already consumes it; "
             "set GLENGARRY_QUEUE_URL for the scaled set-up"
         )
-    service.consumer(embedded=False).run()
+    consumer = service.consumer(embedded=False)
+    consumer.run()
+    if isinstance(consumer, WorkerConsumer) and consumer.queue_lost:
+        raise QueueUnreachable(consumer.queue_lost)

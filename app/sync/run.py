@@ -11,19 +11,23 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from app import connections
+from app.claims import Heartbeat
 from app.criteria_store import active_criteria
 from app.errors import GlengarryError
 from app.logging import bound, get_logger
 from app.metrics import SYNC_SECONDS
-from app.models import Connection, SyncCursor, SyncKind, SyncRun, SyncState
+from app.models import Connection, ConnectionLease, SyncCursor, SyncKind, SyncRun, SyncState
 from app.runtime import Runtime
 from app.sync import lease
+from app.sync.lease import LeaseHeld
 from app.sync.scoring import ScoreCounts, score_contacts
 from app.sync.store import store_activities, store_contacts
 from app.sync.usage import UsageCounter
@@ -113,44 +117,95 @@ class SyncRunner:
         ttl = timedelta(seconds=rt.settings.lease_ttl_seconds)
         # The lease first: a sync refused for another holder leaves no run row behind.
         lease.acquire(rt.sessions, connection_id, self.holder, now(), ttl)
-        with rt.sessions.begin() as session:
-            run = SyncRun(
-                connection_id=connection_id, kind=kind, dry_run=self.dry_run, started_at=now()
-            )
-            session.add(run)
-            session.flush()
-            report = SyncReport(run.id, SyncState.RUNNING)
+        try:
+            with rt.sessions.begin() as session:
+                # Holding the lease, any run still `running` here was left by a process that
+                # died (its lease expired): it is marked failed, not left running for good.
+                fail_abandoned_runs(session, now(), connection_id)
+                run = SyncRun(
+                    connection_id=connection_id, kind=kind, dry_run=self.dry_run, started_at=now()
+                )
+                session.add(run)
+                session.flush()
+                report = SyncReport(run.id, SyncState.RUNNING)
+        except BaseException:
+            _release(rt, connection_id, self.holder)
+            raise
         usage = UsageCounter(connection_id, connection.name)
         started = time.perf_counter()
-        connector = self._factory(
-            rt, connection, properties=sorted(active.criteria.contact_properties), usage=usage
-        )
         enqueue = writes_enabled and not self.dry_run
-        try:
-            with bound(connection=connection.name, sync_run=report.run_id):
-                log.info("sync started", kind=kind.value, dry_run=self.dry_run)
-                await self._pull(
-                    connector, connection, cursor, active.criteria, usage, report, enqueue
-                )
-                if enqueue:
-                    report.relay = await relay_outbox(
-                        rt.sessions, connector, connection_id, now, relay_policy(rt)
+        connector: Connector | None = None
+        keep_lease = Heartbeat(
+            lambda: self._keep_lease(connection_id, ttl),
+            ttl.total_seconds() / 3,
+            what="sync lease",
+        )
+        failure: BaseException | None = None
+        with bound(connection=connection.name, sync_run=report.run_id):
+            try:
+                with keep_lease:
+                    log.info("sync started", kind=kind.value, dry_run=self.dry_run)
+                    # Built inside: credentials that cannot be decrypted fail the run, which
+                    # then releases its lease like any other failure.
+                    connector = self._factory(
+                        rt,
+                        connection,
+                        properties=sorted(active.criteria.contact_properties),
+                        usage=usage,
                     )
-                report.state = SyncState.SUCCEEDED
-        except (BudgetExhausted, DailyLimitReached) as exc:
-            report.state, report.message = SyncState.PAUSED, str(exc)
-        except ConnectorError as exc:
-            report.state, report.message = SyncState.FAILED, f"{type(exc).__name__}: {exc}"
-        finally:
-            await connector.aclose()
-            report.seconds = time.perf_counter() - started
-            report.api_calls, report.rate_limited = usage.total_calls, usage.total_rate_limited
-            self._finish(report, usage)
-            lease.release(rt.sessions, connection_id, self.holder)
-        log.info("sync finished", state=report.state.value, **report.counts())
+                    await self._pull(
+                        connector, connection, cursor, active.criteria, usage, report, enqueue
+                    )
+                    if enqueue:
+                        report.relay = await relay_outbox(
+                            rt.sessions, connector, connection_id, now, relay_policy(rt)
+                        )
+                    report.state = SyncState.SUCCEEDED
+            except (BudgetExhausted, DailyLimitReached) as exc:
+                report.state, report.message = SyncState.PAUSED, str(exc)
+            except (ConnectorError, GlengarryError) as exc:
+                report.state, report.message = SyncState.FAILED, f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, LeaseHeld):
+                    failure = exc
+            except (asyncio.CancelledError, KeyboardInterrupt, SystemExit) as exc:
+                report.state = SyncState.FAILED
+                report.message = "interrupted: the process was stopped before the sync ended"
+                failure = exc
+            except BaseException as exc:  # the database, a bug: the run says so all the same
+                report.state, report.message = SyncState.FAILED, f"{type(exc).__name__}: {exc}"
+                failure = exc
+            finally:
+                if connector is not None:
+                    await connector.aclose()
+                report.seconds = time.perf_counter() - started
+                report.api_calls, report.rate_limited = usage.total_calls, usage.total_rate_limited
+                self._finish(report, usage)
+                _release(rt, connection_id, self.holder)
+            self._log_outcome(report)
+        if failure is not None:
+            raise failure
         if report.state is SyncState.FAILED:
             raise SyncFailed(f"sync of {connection.name} failed: {report.message}")
         return report
+
+    def _keep_lease(self, connection_id: int, ttl: timedelta) -> None:
+        try:
+            lease.renew(
+                self.runtime.sessions, connection_id, self.holder, self.runtime.clock.now(), ttl
+            )
+        except LeaseHeld as exc:  # the run notices at its next step and ends
+            log.warning("sync lease lost", error=str(exc))
+
+    @staticmethod
+    def _log_outcome(report: SyncReport) -> None:
+        """One line: info when it succeeded, a warning when paused, an error naming the reason
+        when it failed (never a traceback for a CRM's or a credential's failure)."""
+        if report.state is SyncState.FAILED:
+            log.error("sync failed", reason=report.message, **report.counts())
+        elif report.state is SyncState.PAUSED:
+            log.warning("sync paused", reason=report.message, **report.counts())
+        else:
+            log.info("sync finished", state=report.state.value, **report.counts())
 
     async def _pull(
         self,
@@ -234,15 +289,57 @@ class SyncRunner:
     def _finish(self, report: SyncReport, usage: UsageCounter) -> None:
         rt = self.runtime
         report.calls_by_endpoint = dict(usage.totals)
-        with rt.sessions.begin() as session:
-            usage.flush(session, rt.clock.now().date())
-            run = session.get(SyncRun, report.run_id)
-            if run is not None:
-                SYNC_SECONDS.labels(run.kind, report.state.value).observe(report.seconds)
-                run.state = report.state
-                run.finished_at = rt.clock.now()
-                run.counts = report.counts()
-                run.error = report.message or None
+        try:
+            with rt.sessions.begin() as session:
+                usage.flush(session, rt.clock.now().date())
+                run = session.get(SyncRun, report.run_id)
+                if run is not None:
+                    SYNC_SECONDS.labels(run.kind, report.state.value).observe(report.seconds)
+                    run.state = report.state
+                    run.finished_at = rt.clock.now()
+                    run.counts = report.counts()
+                    run.error = report.message or None
+        except SQLAlchemyError as exc:
+            # The database is gone: the next run (or the sweeper) marks this one failed once
+            # its lease has expired.
+            log.warning("could not record the sync's end", error=type(exc).__name__)
+
+
+ABANDONED = "abandoned: the process running it stopped (its lease expired)"
+
+
+def fail_abandoned_runs(
+    session: Session, now: datetime, connection_id: int | None = None
+) -> list[int]:
+    """Mark failed the syncs left `running` by a process that died.
+
+    With `connection_id`, the caller holds that connection's lease, so every running sync of it
+    is another's, abandoned. Without, the sweeper's view: running syncs whose connection has no
+    live lease. Rescores (no connection) resume by themselves and are left alone."""
+    query = select(SyncRun).where(
+        SyncRun.state == SyncState.RUNNING,
+        SyncRun.kind.in_([SyncKind.BACKFILL, SyncKind.INCREMENTAL]),
+        SyncRun.connection_id.is_not(None),
+    )
+    if connection_id is not None:
+        query = query.where(SyncRun.connection_id == connection_id)
+    else:
+        live = select(ConnectionLease.connection_id).where(ConnectionLease.expires_at > now)
+        query = query.where(SyncRun.connection_id.not_in(live))
+    failed = []
+    for run in session.scalars(query.with_for_update()):
+        run.state, run.finished_at, run.error = SyncState.FAILED, now, ABANDONED
+        failed.append(run.id)
+    if failed:
+        log.warning("marked abandoned syncs failed", runs=failed)
+    return failed
+
+
+def _release(runtime: Runtime, connection_id: int, holder: str) -> None:
+    try:
+        lease.release(runtime.sessions, connection_id, holder)
+    except SQLAlchemyError as exc:
+        log.warning("could not release the sync lease; it expires", error=type(exc).__name__)
 
 
 def latest_run(runtime: Runtime, connection_id: int) -> SyncRun | None:

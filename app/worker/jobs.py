@@ -37,7 +37,7 @@ from app.models import (
 )
 from app.runtime import Runtime
 from app.sync.lease import LeaseHeld
-from app.sync.run import SyncRunner, relay_policy
+from app.sync.run import SyncFailed, SyncRunner, fail_abandoned_runs, relay_policy
 from app.sync.scoring import ScoreCounts, rescore_due, score_contacts
 from app.sync.store import store_activities, store_contacts
 from app.sync.usage import UsageCounter
@@ -337,11 +337,14 @@ async def relay(runtime: Runtime, connection_id: int) -> RelayResult:
 async def incremental_sync(
     runtime: Runtime, connection_id: int, full: bool = False
 ) -> SyncState | None:
-    """The safety net for missed webhooks; skipped while another process holds the lease."""
+    """The safety net for missed webhooks; skipped while another process holds the lease.
+    A failed run has said why in its row and its one log line: nothing more to raise."""
     try:
         report = await SyncRunner(runtime, str(connection_id), full=full).run()
     except LeaseHeld:
         return None
+    except SyncFailed:
+        return SyncState.FAILED
     return report.state
 
 
@@ -440,12 +443,15 @@ SWEEP_EVERY = timedelta(minutes=1)  # the sweeper's schedule (app.worker.queue)
 
 
 def sweep(runtime: Runtime) -> dict[str, list[int]]:
-    """Re-wake what huey may have lost: due inbox events and due outbox rows, per connection.
+    """Re-wake what huey may have lost: due inbox events and due outbox rows, per connection;
+    and mark failed the syncs whose process died (left `running`, their lease expired).
 
     Work whose claim or backoff ends before the next sweep gets a wake-up at that moment, so
     the events of a worker that died are taken over when its claim lapses, not a minute later.
     """
     now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        abandoned = fail_abandoned_runs(session, now)
     soon = now + SWEEP_EVERY
     waiting = (
         InboxEvent.processed_at.is_(None),
@@ -492,7 +498,11 @@ def sweep(runtime: Runtime) -> dict[str, list[int]]:
     for connection_id, at in outbox_later:
         if connection_id not in outbox:
             runtime.wake.relay(connection_id, delay=_seconds_until(at, now))
-    return {"inbox": [c for c in inbox if c is not None], "outbox": outbox}
+    return {
+        "inbox": [c for c in inbox if c is not None],
+        "outbox": outbox,
+        "abandoned_runs": abandoned,
+    }
 
 
 def _seconds_until(at: datetime, now: datetime) -> float:

@@ -66,20 +66,20 @@ def _header(response: httpx.Response, name: str) -> int | None:
         return None
 
 
-def pace(response: httpx.Response) -> float:
-    """Seconds before the next call, from HubSpot's rolling-window headers: nothing while
-    plenty remains; as `X-HubSpot-RateLimit-Remaining` nears zero, a growing share of the
-    interval (the whole interval at zero, when only calls ageing out of the window free room).
-    Other apps of the portal spend the same window: these headers are the only sign of it."""
+def pace(response: httpx.Response) -> float | None:
+    """The spacing of the next calls, from HubSpot's rolling-window headers: none while plenty
+    remains; once `X-HubSpot-RateLimit-Remaining` is down to 5% of `-Max`, the interval shared
+    among the calls left (the whole interval per call at zero, when only calls ageing out of
+    the window free room). Other apps of the portal spend the same window: these headers are
+    the only sign of it. None when the response carries no such headers (search answers)."""
     remaining = _header(response, "X-HubSpot-RateLimit-Remaining")
     maximum = _header(response, "X-HubSpot-RateLimit-Max")
     interval_ms = _header(response, "X-HubSpot-RateLimit-Interval-Milliseconds")
     if remaining is None or not maximum or not interval_ms:
+        return None
+    if remaining > max(2, math.ceil(maximum * LOW_REMAINING)):
         return 0.0
-    low = max(2, math.ceil(maximum * LOW_REMAINING))
-    if remaining > low:
-        return 0.0
-    return interval_ms / 1000 * (low - max(0, remaining) + 1) / (low + 1)
+    return interval_ms / 1000 / (max(0, remaining) + 1)
 
 
 def classify(response: httpx.Response) -> Decision:

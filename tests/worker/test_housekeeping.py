@@ -57,7 +57,7 @@ def test_the_sweeper_wakes_connections_with_due_work_only(
                 next_attempt_at=NOW - timedelta(seconds=1),
             )
         )
-    assert jobs.sweep(rt) == {"inbox": [waiting], "outbox": [writing]}
+    assert jobs.sweep(rt) == {"inbox": [waiting], "outbox": [writing], "abandoned_runs": []}
     assert cast(RecordingWaker, rt.wake).inboxes == [waiting]
     assert cast(RecordingWaker, rt.wake).relays == [writing]
 

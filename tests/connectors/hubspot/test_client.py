@@ -395,10 +395,10 @@ def test_app_types_set_the_client_side_limits() -> None:
 @pytest.mark.parametrize(
     ("remaining", "wait"),
     [
-        ("150", 0.0),  # plenty left: no pause
+        ("150", 0.0),  # plenty left: not spaced
         ("11", 0.0),
-        ("10", 10 / 11),  # nearly spent (5% of 190): calls are spread out
-        ("5", 60 / 11),
+        ("10", 10 / 11),  # nearly spent (5% of 190): the 10 s shared among the calls left
+        ("4", 2.0),
         ("0", 10.0),  # spent: only calls ageing out of the 10 s window free room
     ],
 )
@@ -416,5 +416,5 @@ def test_the_rate_limit_headers_pace_the_calls(remaining: str, wait: float) -> N
 def test_responses_without_rate_limit_headers_set_no_pace() -> None:
     from connectors.hubspot.limits import pace
 
-    assert pace(httpx.Response(200)) == 0.0  # search answers carry none, as HubSpot documents
-    assert pace(httpx.Response(200, headers={"X-HubSpot-RateLimit-Remaining": "x"})) == 0.0
+    assert pace(httpx.Response(200)) is None  # search answers carry none, as HubSpot documents
+    assert pace(httpx.Response(200, headers={"X-HubSpot-RateLimit-Remaining": "x"})) is None
