@@ -124,13 +124,13 @@ class OrgUsage:
         self.budget_share = budget_share
         self.latest: ApiUsage | None = None
 
-    def observe(self, response: httpx.Response) -> float:
-        """Read the header (the shared client's `pace` hook): never asks to wait, as
-        Salesforce has no burst window; the budget is enforced by `check`."""
+    def observe(self, response: httpx.Response) -> float | None:
+        """Read the header (the shared client's `pace` hook): it never asks to space calls,
+        as Salesforce has no burst window; the budget is enforced by `check`."""
         usage = parse_limit_info(response.headers.get(LIMIT_INFO))
         if usage is not None:
             self.latest = usage
-        return 0.0
+        return None
 
     @property
     def ceiling(self) -> int | None:

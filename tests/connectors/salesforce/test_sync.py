@@ -187,16 +187,7 @@ async def test_a_converted_lead_follows_its_contact_and_is_archived(org: Sandbox
     lead = org.store.records("Lead")[0]
     try:
         batches, _ = await drain(sf, None)
-        account = org.store.records("Account")[0]
-        contact = org.store.create(
-            "Contact", {"LastName": "Converted", "AccountId": account.id, "Email": "c@x.test"}
-        )
-        org.store.update(
-            lead,
-            {"IsConverted": True, "ConvertedContactId": contact.id,
-             "ConvertedAccountId": account.id, "Status": "Closed - Converted"},
-            system=True,
-        )  # fmt: skip
+        contact = org.store.convert_lead(lead)
         _, people = await drain(sf, last_cursor(batches))
         assert people[lead.id].archived
         assert people[lead.id].kind == "lead"
@@ -218,7 +209,7 @@ async def test_a_merged_loser_follows_its_master_and_deleted_records_are_archive
     master, loser, doomed = org.store.records("Lead")[:3]
     try:
         batches, _ = await drain(sf, None)
-        org.store.delete(loser, master=master.id)
+        org.store.merge(master, loser)
         with data_api(org) as http:
             assert http.delete(f"/sobjects/Lead/{doomed.id}").status_code == 204
         batches, people = await drain(sf, last_cursor(batches))

@@ -88,7 +88,7 @@ async def test_each_refused_record_says_whether_retrying_can_help(
     store = installed.store
     converted, deleted, fine = store.records("Lead")[:3]
     contact = store.records("Contact")[0]
-    store.update(converted, {"IsConverted": True, "ConvertedContactId": contact.id}, system=True)
+    store.convert_lead(converted)
     store.delete(deleted)
     writes = [
         FieldWrite(converted.id, values(50), "lead"),
@@ -148,6 +148,24 @@ async def test_a_write_before_the_fields_are_there_fails_whole(installed: Sandbo
             await sf.write_fields(_writes(installed)[:3])
     finally:
         await sf.aclose()
+
+
+async def test_a_field_the_user_may_no_longer_edit_is_a_permanent_refusal(
+    installed: SandboxServer,
+) -> None:
+    """The fields exist but the integration user lost its permission set: each record is
+    refused with INVALID_FIELD_FOR_INSERT_UPDATE, which retrying cannot change."""
+    sf = await _ready(installed)
+    store = installed.store
+    for assignment in store.records("PermissionSetAssignment"):
+        store.delete(assignment)
+    try:
+        outcome = await sf.write_fields(_writes(installed)[:3])
+    finally:
+        await sf.aclose()
+    assert outcome.written == []
+    assert {f.code for f in outcome.failed.values()} == {"INVALID_FIELD_FOR_INSERT_UPDATE"}
+    assert all(f.permanent for f in outcome.failed.values())
 
 
 async def test_the_override_written_by_a_rep_is_read_back_under_its_logical_name(
