@@ -3,6 +3,7 @@ endpoint over HTTPS (trusting only its CA), refusals, and one re-login on an exp
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import jwt
@@ -16,6 +17,8 @@ from connectors.salesforce.auth import (
     JwtBearer,
     SalesforceLogin,
 )
+from connectors.salesforce.rest import API_VERSION
+from connectors.salesforce.sandbox import API_VERSION as SANDBOX_VERSION
 from connectors.salesforce.sandbox import SandboxServer
 from connectors.salesforce.sandbox.tls import make_jwt_keys
 
@@ -104,6 +107,25 @@ async def test_an_expired_session_means_one_login_more_and_the_request_again(
         assert sf.auth.requests == 2
     finally:
         await sf.aclose()
+
+
+async def test_requests_in_flight_when_the_session_expires_share_one_login(
+    org: SandboxServer,
+) -> None:
+    sf = connector(org, concurrency=8)
+    try:
+        expected = await sf.live_crm_ids()
+        logins = _logins(org)
+        org.runtime.sessions.expire_all()
+        answers = await asyncio.gather(*(sf.live_crm_ids() for _ in range(6)))
+        assert all(answer == expected for answer in answers)
+        assert _logins(org) == logins + 1  # one login for all six
+    finally:
+        await sf.aclose()
+
+
+def test_the_pinned_version_is_the_sandbox_s() -> None:
+    assert API_VERSION == SANDBOX_VERSION
 
 
 async def test_a_session_refused_again_after_the_login_is_an_auth_error(

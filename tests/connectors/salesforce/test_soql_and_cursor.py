@@ -12,6 +12,7 @@ from connectors.errors import ConnectorError
 from connectors.salesforce import activities as acts
 from connectors.salesforce import soql
 from connectors.salesforce.cursor import FullListing, SyncCursor
+from connectors.salesforce.mapping import CustomerRule, PropertyMap
 
 AT = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
@@ -100,3 +101,28 @@ def test_campaign_responses_by_campaign_type() -> None:
     assert webinar.properties["form"] == "Pipeline webinar"
     assert webinar.occurred_at == datetime(2026, 4, 30, tzinfo=UTC)
     assert sent_only is None
+
+
+def test_only_the_fields_the_criteria_need_are_read() -> None:
+    lean = PropertyMap(["jobtitle"])
+    assert "Title" in lean.paths("Lead")
+    for unneeded in ("Industry", "NumberOfEmployees", "Country", "HasOptedOutOfEmail"):
+        assert unneeded not in lean.paths("Lead")
+    assert "Account.Industry" not in lean.paths("Contact")
+    wide = PropertyMap(["industry", "numemployees", "country", "Rating", "Account.Rating"])
+    assert {"Industry", "NumberOfEmployees", "Country", "Rating"} <= set(wide.paths("Lead"))
+    assert "Account.Rating" not in wide.paths("Lead")  # a Lead has no Account
+    assert {"Account.Industry", "Account.NumberOfEmployees", "MailingCountry",
+            "Account.BillingCountry", "Account.Rating"} <= set(wide.paths("Contact"))  # fmt: skip
+
+
+def test_who_is_a_customer_is_configurable() -> None:
+    default = CustomerRule()
+    assert default.is_customer("Customer - Direct", has_won=False)
+    assert default.is_customer("customer - channel", has_won=False)
+    assert default.is_customer("Prospect", has_won=True)
+    assert not default.is_customer("Prospect", has_won=False)
+    assert not default.is_customer(None, has_won=False)
+    own = CustomerRule(account_types=("Client", "Partner"), won_opportunity=False)
+    assert own.is_customer("Partner - Gold", has_won=False)
+    assert not own.is_customer("Customer - Direct", has_won=True)
