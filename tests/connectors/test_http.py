@@ -331,7 +331,9 @@ async def test_a_connector_reads_its_rate_limit_headers_through_the_pace_hook() 
     assert fake.now == before  # after "40": not spaced any more
 
 
-async def test_a_slot_taken_by_another_process_between_test_and_hit_is_not_overdrawn() -> None:
+async def test_a_slot_taken_by_another_process_between_test_and_hit_is_not_overdrawn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Two processes on one window: both may see the last slot free; only one may take it."""
     storage = MemoryStorage()
     buckets = {"general": [Limit("1/minute")]}
@@ -342,10 +344,10 @@ async def test_a_slot_taken_by_another_process_between_test_and_hit_is_not_overd
     async def test_then_lose_the_race(*args: Any, **kwargs: Any) -> bool:
         free = await real_test(*args, **kwargs)
         await theirs.acquire("portal", "general")  # the other process takes the slot meanwhile
-        mine._strategy.test = real_test  # type: ignore[method-assign]
+        monkeypatch.setattr(mine._strategy, "test", real_test)
         return free
 
-    mine._strategy.test = test_then_lose_the_race  # type: ignore[method-assign]
+    monkeypatch.setattr(mine._strategy, "test", test_then_lose_the_race)
     with pytest.raises(Waited):
         await mine.acquire("portal", "general")
 
