@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class CrmActivity:
     type: str  # the engine's vocabulary: email_open, page_view, meeting, ...
     occurred_at: datetime
     properties: Mapping[str, Any] = field(default_factory=dict)
+    stream: str = ""  # which stream it came from (Salesforce: "Task", "Event", "CampaignMember")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,11 @@ class ContactBatch:
 
     contacts: Sequence[CrmContact]
     cursor: str | None
+    # The CRM forgot deletions since the stored cursor (Salesforce's recycle bin was emptied,
+    # or the last run is older than its deleted log): before storing anything further, the
+    # pipeline asks the connector (`Reconciling`) for every live id and marks each stored
+    # contact absent from it deleted. Such a batch comes first and carries no cursor.
+    reconcile: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +56,16 @@ class FieldWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteFailure:
+    message: str
+    code: str = ""  # the CRM's own error code (CANNOT_UPDATE_CONVERTED_LEAD, VALIDATION_ERROR, ...)
+    permanent: bool = False  # retrying cannot help: kept as failed at once
+
+
+@dataclass(frozen=True, slots=True)
 class WriteOutcome:
     written: Sequence[str]
-    failed: Mapping[str, str]  # contact CRM id -> the CRM's message
+    failed: Mapping[str, WriteFailure]  # contact CRM id -> why
 
 
 class FieldState(StrEnum):
@@ -113,6 +126,13 @@ class Connector(Protocol):
     async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Reconciling(Protocol):
+    """A connector that can list every live contact id (for `ContactBatch.reconcile`)."""
+
+    async def live_crm_ids(self) -> frozenset[str]: ...
 
 
 class WebhookSource(Protocol):

@@ -22,6 +22,7 @@ from connectors.base import (
     FieldState,
     FieldStatus,
     FieldWrite,
+    WriteFailure,
     WriteOutcome,
 )
 from connectors.errors import CrmRequestError
@@ -42,6 +43,12 @@ BATCH = 100  # HubSpot's batch limit for object reads and writes
 ASSOCIATION_BATCH = 1_000  # associations v4 batch read
 LIST_PAGE = 100
 CONTACTS = "/crm/v3/objects/contacts"
+# Error categories of a batch update that name trouble on HubSpot's side: worth another
+# attempt. Every other refusal of a record (VALIDATION_ERROR, PROPERTY_DOESNT_EXIST,
+# OBJECT_NOT_FOUND, ...) is about the record or its values and stays refused.
+TRANSIENT_CATEGORIES = frozenset(
+    {"RATE_LIMITS", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"}
+)
 
 T = TypeVar("T")
 
@@ -294,7 +301,7 @@ class HubSpotConnector:
 
     async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
         written: list[str] = []
-        failed: dict[str, str] = {}
+        failed: dict[str, WriteFailure] = {}
 
         async def write(chunk: Sequence[FieldWrite]) -> None:
             async with self._in_flight:
@@ -304,7 +311,7 @@ class HubSpotConnector:
         return WriteOutcome(written, failed)
 
     async def _write_batch(
-        self, batch: Sequence[FieldWrite], written: list[str], failed: dict[str, str]
+        self, batch: Sequence[FieldWrite], written: list[str], failed: dict[str, WriteFailure]
     ) -> None:
         endpoint = f"POST {CONTACTS}/batch/update"
         body = {
@@ -324,7 +331,11 @@ class HubSpotConnector:
         except CrmRequestError as exc:
             if exc.status not in (400, 404, 409) or len(batch) == 1:
                 if exc.status in (400, 404, 409):
-                    failed[batch[0].contact_crm_id] = str(exc)
+                    # One record HubSpot refuses (a 4xx): retrying the same values cannot help.
+                    category = exc.body.get("category") if isinstance(exc.body, dict) else None
+                    failed[batch[0].contact_crm_id] = WriteFailure(
+                        str(exc), str(category or f"HTTP_{exc.status}"), permanent=True
+                    )
                     return
                 raise
             # The whole batch was refused for one bad input: halve until it is isolated.
@@ -333,12 +344,18 @@ class HubSpotConnector:
             await self._write_batch(batch[middle:], written, failed)
             return
         result = schemas.parse(schemas.BatchResponse, response, endpoint)
-        refused: dict[str, str] = {}
+        refused: dict[str, WriteFailure] = {}
         for error in result.errors:
+            category = error.category or ""
+            failure = WriteFailure(
+                error.message or category or "refused",
+                category,
+                permanent=category not in TRANSIENT_CATEGORIES,
+            )
             for trace in error.context.get("objectWriteTraceId", []) or error.context.get(
                 "ids", []
             ):
-                refused[trace] = error.message or error.category or "refused"
+                refused[trace] = failure
         for write in batch:
             if write.contact_crm_id in refused:
                 failed[write.contact_crm_id] = refused[write.contact_crm_id]

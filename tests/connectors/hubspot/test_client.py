@@ -11,7 +11,7 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import FieldState, FieldWrite
+from connectors.base import FieldState, FieldWrite, WriteFailure
 from connectors.errors import CrmResponseError, DailyLimitReached
 from connectors.http import RateLimiter, RetryPolicy
 from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken
@@ -192,9 +192,43 @@ async def test_a_207_keeps_the_good_records_and_names_the_refused_ones() -> None
     )
     outcome = await connector().write_fields(_writes(3))
     assert outcome.written == ["1", "3"]
-    assert outcome.failed == {"2": "Property values were not valid"}
+    assert outcome.failed == {
+        "2": WriteFailure("Property values were not valid", "VALIDATION_ERROR", permanent=True)
+    }
     sent = json.loads(route.calls[0].request.content)
     assert [i["objectWriteTraceId"] for i in sent["inputs"]] == ["1", "2", "3"]
+
+
+@respx.mock
+async def test_a_record_refused_for_hubspot_s_own_trouble_is_not_permanent() -> None:
+    respx.post(f"{BASE}/crm/v3/objects/contacts/batch/update").mock(
+        return_value=httpx.Response(
+            207,
+            json={
+                "status": "COMPLETE",
+                "results": [],
+                "errors": [
+                    {
+                        "status": "error",
+                        "category": "RATE_LIMITS",
+                        "message": "secondly limit",
+                        "context": {"objectWriteTraceId": ["1"]},
+                    },
+                    {
+                        "status": "error",
+                        "category": "PROPERTY_DOESNT_EXIST",
+                        "message": "Property glengarry_score does not exist",
+                        "context": {"objectWriteTraceId": ["2"]},
+                    },
+                ],
+            },
+        )
+    )
+    outcome = await connector().write_fields(_writes(2))
+    assert outcome.written == []
+    assert outcome.failed["1"] == WriteFailure("secondly limit", "RATE_LIMITS", permanent=False)
+    assert outcome.failed["2"].code == "PROPERTY_DOESNT_EXIST"
+    assert outcome.failed["2"].permanent
 
 
 @respx.mock
@@ -209,7 +243,8 @@ async def test_a_whole_batch_400_is_halved_until_the_bad_record_is_isolated() ->
     outcome = await connector().write_fields(_writes(4))
     assert sorted(outcome.written) == ["1", "2", "4"]
     assert set(outcome.failed) == {"3"}
-    assert "bad value for 3" in outcome.failed["3"]
+    assert "bad value for 3" in outcome.failed["3"].message
+    assert outcome.failed["3"].permanent
     assert route.call_count <= 5
 
 

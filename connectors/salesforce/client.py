@@ -1,0 +1,590 @@
+"""The Salesforce connector: Leads and Contacts with their activities, fields and write-back,
+always in batches.
+
+Leads and Contacts both become connector contacts (kind "lead" or "contact"; mapping.py says
+how their fields become the engine's). A converted Lead is archived and its Contact carries its
+id in `merged_crm_ids` (the pipeline moves the Lead's history there); a merged loser
+(`MasterRecordId`) is archived and its master carries its id; deleted records are archived.
+
+Syncing. A full sync lists Leads then Contacts by `SystemModstamp`; an incremental one reads
+each stream from its own mark (cursor.py) through `queryAll`: Leads and Contacts that changed
+(deleted ones included), then the people named by Accounts, Opportunities, Tasks, Events and
+CampaignMembers that changed, since an activity logged on a Lead leaves the Lead unchanged.
+Those are re-read by id (`POST composite/sobjects/{type}`, 2,000 a call). The deleted log
+(`sobjects/{type}/deleted`) is read every run: when its `earliestDateAvailable` is later than
+the last run's end, deletions were forgotten (the recycle bin was emptied), so the first batch
+says `reconcile` and the pipeline asks `live_crm_ids()` for every live id (see
+`connectors.base.Reconciling`).
+
+Activities (the engine's types; qualification/engagement.py):
+
+| Salesforce                                         | engine type     | at                 |
+|----------------------------------------------------|-----------------|--------------------|
+| Task, TaskSubtype Call                             | call            | CompletedDateTime, |
+|                                                    |                 | else CreatedDate   |
+| Task, TaskSubtype Email, Subject a reply (Re: ...) | email_reply     | as above           |
+| Task, TaskSubtype Email, any other Subject         | email_sent      | as above           |
+| Task, TaskSubtype ListEmail                        | email_sent      | as above           |
+| Task, any other TaskSubtype                        | task            | as above           |
+| Event (by WhoId)                                   | meeting         | StartDateTime      |
+| CampaignMember responded, Campaign.Type Email      | email_click     | FirstRespondedDate |
+| CampaignMember responded, any other Campaign.Type  | form_submission | FirstRespondedDate |
+| (Webinar, Conference, Trade Show, Other, ...)      | (form: the Campaign's Name)          |
+| CampaignMember that has not responded              | none            |                    |
+
+(A TaskSubtype that is missing falls back to Task.Type.) Salesforce keeps no page views,
+email opens or product usage without Marketing Cloud Account Engagement: those types stay
+empty. Tasks and Events count for their `WhoId` only (with Shared Activities, the other people
+a Task names are not read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+import structlog
+
+from connectors.base import (
+    ContactBatch,
+    CrmActivity,
+    CrmContact,
+    FieldStatus,
+    FieldWrite,
+    WriteFailure,
+    WriteOutcome,
+)
+from connectors.errors import CrmRequestError
+from connectors.http import ApiClient, RateLimiter, RetryPolicy, Sleep, UsageRecorder
+from connectors.salesforce import activities as acts
+from connectors.salesforce import soql
+from connectors.salesforce import writes as saving
+from connectors.salesforce.auth import SalesforceLogin, verify_for
+from connectors.salesforce.cursor import PEOPLE, STREAMS, FullListing, SyncCursor
+from connectors.salesforce.describe import Schema
+from connectors.salesforce.install import Installer, InstallReport
+from connectors.salesforce.limits import OrgUsage, classify, errors_of_body
+from connectors.salesforce.mapping import (
+    ACCOUNT,
+    ACCOUNT_SYSTEM,
+    CONTACT,
+    KINDS,
+    LEAD,
+    OBJECTS,
+    SYSTEM,
+    CustomerRule,
+    PropertyMap,
+    object_of,
+    parse_time,
+)
+from connectors.salesforce.rest import (
+    API_VERSION,
+    COLLECTION_RECORDS,
+    MAX_REQUEST_BYTES,
+    SalesforceRest,
+    chunks,
+)
+
+log = structlog.stdlib.get_logger(__name__)
+T = TypeVar("T")
+Rows = list[dict[str, Any]]
+# A representative instant: statements are measured with a literal of the same length.
+_SAMPLE_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+_FOLLOW_DEPTH = 2  # a merged master that was itself converted: followed once more
+
+
+@dataclass(frozen=True)
+class SalesforceOptions:
+    instance_url: str  # https://ORG.my.salesforce.com (the local sandbox's URL, for it)
+    api_version: str = API_VERSION
+    budget_share: float = 0.5  # of the org's daily allocation (org-wide usage counts)
+    properties: Sequence[str] = ()  # properties the criteria read (engine or Salesforce names)
+    industries: Mapping[str, str | None] = field(default_factory=dict)  # label -> value
+    customer_account_types: Sequence[str] = ("Customer",)  # Account.Type prefixes
+    won_opportunity_is_customer: bool = True
+    overlap_seconds: float = 300.0  # each stream is read again from this far back
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout_seconds: float = 30.0
+    ca_bundle: str | None = None  # trust only this CA (the sandbox's, a proxy's)
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    concurrency: int = 4  # requests in flight at once for activity reads and writes
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The fields one object is read with, as the integration user can see them."""
+
+    statement: list[str]  # in the stream query (relationship paths included)
+    by_id: list[str]  # direct fields left out of it (too long), read by id
+    direct: list[str]  # every direct field (for reads by id)
+    account: list[str]  # the Account's fields, for Contacts
+
+
+class SalesforceConnector:
+    kind = "salesforce"
+
+    def __init__(
+        self,
+        options: SalesforceOptions,
+        auth: SalesforceLogin,
+        *,
+        account: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limiter: RateLimiter | None = None,
+        on_response: UsageRecorder | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        schema: Schema | None = None,
+    ) -> None:
+        self.options = options
+        self.auth = auth
+        self._now = now
+        self.usage = OrgUsage(options.budget_share)
+        if transport is None and options.ca_bundle is not None:
+            transport = httpx.AsyncHTTPTransport(verify=verify_for(options.ca_bundle))
+        self.api = ApiClient(
+            options.instance_url.rstrip("/"),
+            auth,
+            account=account,
+            limiter=limiter or RateLimiter({}),  # no burst limits: the usage header rules
+            retry=options.retry,
+            timeout=options.timeout_seconds,
+            classify=classify,
+            pace=self.usage.observe,
+            on_response=on_response,
+            transport=transport,
+            sleep=sleep,
+        )
+        self.rest = SalesforceRest(
+            self.api,
+            self.usage,
+            version=options.api_version,
+            max_request_bytes=options.max_request_bytes,
+        )
+        self.map = PropertyMap(
+            options.properties,
+            options.industries,
+            CustomerRule(
+                tuple(options.customer_account_types), options.won_opportunity_is_customer
+            ),
+        )
+        self.schema = schema or Schema()
+        self._overlap = timedelta(seconds=options.overlap_seconds)
+        self._in_flight = asyncio.Semaphore(options.concurrency)
+        self._plans: dict[str, _Plan] = {}
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def account_id(self) -> str:
+        """The organization id (from the session's identity)."""
+        return (await self.auth.who()).organization_id
+
+    @property
+    def hidden_fields(self) -> dict[str, list[str]]:
+        """Fields the criteria or the mapping asked for that the integration user cannot see."""
+        return {k: sorted(v) for k, v in self.schema.hidden.items() if v}
+
+    # -- plans ------------------------------------------------------------------------------
+
+    async def _plan(self, sobject: str) -> _Plan:
+        known = self._plans.get(sobject)
+        if known is not None:
+            return known
+        wanted = self.map.paths(sobject)
+        direct = await self.schema.visible(self.rest, sobject, [p for p in wanted if "." not in p])
+        related: list[str] = []
+        account: list[str] = []
+        if sobject == CONTACT:
+            names = [p.split(".", 1)[1] for p in wanted if p.startswith(f"{ACCOUNT}.")]
+            account = await self.schema.visible(self.rest, ACCOUNT, [*ACCOUNT_SYSTEM, *names])
+            related = [f"{ACCOUNT}.{name}" for name in account if name != "Id"]
+        # What tells deletion, merge and conversion is never left to a read by id: a deleted
+        # record cannot be read by id.
+        fixed = [name for name in direct if name in SYSTEM[sobject]]
+        extra = [name for name in direct if name not in fixed]
+
+        def statement(fields: Sequence[str]) -> str:
+            return self._stream_statement(sobject, fields, _SAMPLE_TIME)
+
+        kept, left = soql.split_fields([*fixed, *related], extra, statement, self.rest.fits)
+        plan = _Plan(kept, left, direct, account)
+        self._plans[sobject] = plan
+        return plan
+
+    @staticmethod
+    def _stream_statement(sobject: str, fields: Sequence[str], after: datetime | None) -> str:
+        return soql.select(fields, sobject, soql.since(after), order_by="SystemModstamp, Id")
+
+    # -- reading people ---------------------------------------------------------------------
+
+    async def _gather(self, jobs: Sequence[Awaitable[T]]) -> list[T]:
+        async def one(job: Awaitable[T]) -> T:
+            async with self._in_flight:
+                return await job
+
+        return list(await asyncio.gather(*(one(job) for job in jobs)))
+
+    async def _records(self, statements: Sequence[str]) -> Rows:
+        pages = await self._gather([self.rest.records(s) for s in statements])
+        return [row for page in pages for row in page]
+
+    async def _won_accounts(self, account_ids: Sequence[str]) -> set[str]:
+        if not account_ids or not self.map.customer.won_opportunity:
+            return set()
+        statements = soql.in_chunks(
+            lambda ids: soql.select(
+                ["AccountId"],
+                "Opportunity",
+                soql.both("IsWon = true", soql.id_in("AccountId", ids)),
+            ),
+            account_ids,
+            self.rest.fits,
+        )
+        return {str(r["AccountId"]) for r in await self._records(list(statements))}
+
+    async def _with_accounts(self, rows: Rows) -> Rows:
+        """Contact rows read by id get their Account nested, as a query would nest it."""
+        plan = await self._plan(CONTACT)
+        ids = [str(r["AccountId"]) for r in rows if r.get("AccountId")]
+        if not ids or not plan.account:
+            return rows
+        accounts = {str(a["Id"]): a for a in await self.rest.retrieve(ACCOUNT, ids, plan.account)}
+        return [{**r, ACCOUNT: accounts.get(str(r.get("AccountId")))} for r in rows]
+
+    async def _by_id(self, ids: Sequence[str]) -> dict[str, Rows]:
+        """Live Leads and Contacts by id (other ids are left out)."""
+        grouped: dict[str, list[str]] = {LEAD: [], CONTACT: []}
+        for crm_id in dict.fromkeys(ids):
+            sobject = object_of(crm_id)
+            if sobject in grouped:
+                grouped[sobject].append(crm_id)
+        found: dict[str, Rows] = {}
+        for sobject, wanted in grouped.items():
+            if not wanted:
+                continue
+            plan = await self._plan(sobject)
+            rows = await self.rest.retrieve(sobject, wanted, plan.direct)
+            found[sobject] = await self._with_accounts(rows) if sobject == CONTACT else rows
+        return found
+
+    async def _people(self, rows: Mapping[str, Rows], depth: int = 0) -> list[CrmContact]:
+        """Rows as contacts; converted Leads and merged losers followed to whom they became."""
+        contact_rows = rows.get(CONTACT, [])
+        won = await self._won_accounts(
+            list({str(r["AccountId"]) for r in contact_rows if r.get("AccountId")})
+        )
+        people: dict[str, CrmContact] = {}
+        follows: dict[str, list[str]] = {}  # survivor id -> ids that live on in it
+        for sobject in PEOPLE:
+            for row in rows.get(sobject, []):
+                person = self.map.contact(row, sobject, has_won=str(row.get("AccountId")) in won)
+                people[person.crm_id] = person
+                survivor = None
+                if row.get("IsDeleted") is True and row.get("MasterRecordId"):
+                    survivor = str(row["MasterRecordId"])
+                elif sobject == LEAD and row.get("IsConverted") is True:
+                    survivor = str(row.get("ConvertedContactId") or "") or None
+                if survivor is not None:
+                    follows.setdefault(survivor, []).append(person.crm_id)
+        missing = [s for s in follows if s not in people]
+        if missing and depth < _FOLLOW_DEPTH:
+            for person in await self._people(await self._by_id(missing), depth + 1):
+                people.setdefault(person.crm_id, person)
+        for survivor, gone in follows.items():
+            found = people.get(survivor)
+            if found is not None and not found.archived:
+                merged = tuple(dict.fromkeys([*found.merged_crm_ids, *gone]))
+                people[survivor] = replace(found, merged_crm_ids=merged)
+        return list(people.values())
+
+    async def read_contacts(self, crm_ids: Sequence[str]) -> Sequence[CrmContact]:
+        """The Leads and Contacts that still exist (a converted Lead comes archived, with its
+        Contact); deleted or unknown ids are simply absent."""
+        return await self._people(await self._by_id(crm_ids))
+
+    # -- streams ----------------------------------------------------------------------------
+
+    async def _stream(
+        self, sobject: str, after: datetime | None, *, include_deleted: bool
+    ) -> AsyncIterator[tuple[Rows, datetime | None]]:
+        """Pages of changed Leads or Contacts in SystemModstamp order, with the page's last."""
+        plan = await self._plan(sobject)
+        statement = self._stream_statement(sobject, plan.statement, after)
+        async for page in self.rest.query(statement, include_deleted=include_deleted):
+            rows = page.records
+            if plan.by_id and rows:
+                rest = {
+                    str(r["Id"]): r
+                    for r in await self.rest.retrieve(
+                        sobject, [str(r["Id"]) for r in rows], ["Id", *plan.by_id]
+                    )
+                }
+                rows = [{**rest.get(str(r["Id"]), {}), **r} for r in rows]
+            last = parse_time(rows[-1].get("SystemModstamp")) if rows else None
+            yield rows, last
+
+    async def _named(
+        self, stream: str, after: datetime
+    ) -> AsyncIterator[tuple[list[str], datetime | None]]:
+        """Pages of the people a related stream's changes name, with the page's last stamp."""
+        where = soql.since(after)
+        if stream in (acts.TASK, acts.EVENT):
+            fields, where = ["WhoId", "SystemModstamp"], soql.both(where, "WhoId != null")
+        elif stream == acts.CAMPAIGN_MEMBER:
+            fields = ["LeadId", "ContactId", "SystemModstamp"]
+        elif stream == "Opportunity":
+            fields, where = ["AccountId", "SystemModstamp"], soql.both(where, "AccountId != null")
+        else:
+            fields = ["Id", "SystemModstamp"]
+        statement = soql.select(fields, stream, where, order_by="SystemModstamp")
+        async for page in self.rest.query(statement):
+            rows = page.records
+            last = parse_time(rows[-1].get("SystemModstamp")) if rows else None
+            if stream in ("Account", "Opportunity"):
+                accounts = [str(r.get("Id") or r.get("AccountId")) for r in rows]
+                yield await self._contacts_of(accounts), last
+                continue
+            named = [str(r[f]) for r in rows for f in fields[:-1] if r.get(f)]
+            yield list(dict.fromkeys(named)), last
+
+    async def _contacts_of(self, account_ids: Sequence[str]) -> list[str]:
+        if not account_ids:
+            return []
+        statements = soql.in_chunks(
+            lambda ids: soql.select(["Id"], CONTACT, soql.id_in("AccountId", ids)),
+            account_ids,
+            self.rest.fits,
+        )
+        return [str(r["Id"]) for r in await self._records(list(statements))]
+
+    async def _org_time(self, cursor: SyncCursor | None) -> tuple[datetime, bool, Rows, datetime]:
+        """The org's time now (the deleted log's `latestDateCovered`), whether deletions were
+        forgotten since the cursor, the deletions the log holds since it, and where the next
+        run's log starts."""
+        local = self._now()
+        since = cursor.deleted_since if cursor is not None else None
+        start = since or local - timedelta(days=1)
+        end = max(local, start) + timedelta(days=1)
+        covered: datetime | None = None
+        forgotten: datetime | None = None  # deletions before this are no longer listed
+        reconcile = False
+        deleted: Rows = []
+        for sobject in PEOPLE if since is not None else PEOPLE[:1]:
+            try:
+                answer = await self.rest.deleted(sobject, start, end)
+            except CrmRequestError as exc:
+                codes = [e.code for e in errors_of_body(exc.body)]
+                if "INVALID_REPLICATION_DATE" not in codes:
+                    raise
+                # A start Salesforce no longer answers for: deletions since may be lost.
+                reconcile = True
+                start = local - timedelta(days=1)
+                answer = await self.rest.deleted(sobject, start, end)
+            latest = parse_time(answer.latestDateCovered) or local
+            covered = latest if covered is None else min(covered, latest)
+            earliest = parse_time(answer.earliestDateAvailable)
+            if since is not None and earliest is not None and earliest > since:
+                reconcile = True
+            if earliest is not None:
+                forgotten = earliest if forgotten is None else max(forgotten, earliest)
+            deleted += [
+                {"Id": d.id, "SystemModstamp": d.deletedDate, "IsDeleted": True, "type": sobject}
+                for d in answer.deletedRecords
+            ]
+        assert covered is not None
+        # The next log starts here (Salesforce's advice), and never before what it forgot:
+        # this run's reconcile (or the last one) covers that.
+        return covered, reconcile, deleted, max(covered, forgotten or covered)
+
+    async def contacts(self, since: str | None) -> AsyncIterator[ContactBatch]:
+        cursor = SyncCursor.loads(since)
+        if cursor is None or cursor.full is not None:
+            async for batch in self._full(cursor):
+                yield batch
+        else:
+            async for batch in self._incremental(cursor):
+                yield batch
+
+    async def _full(self, cursor: SyncCursor | None) -> AsyncIterator[ContactBatch]:
+        if cursor is None or cursor.full is None:
+            started, _, _, _ = await self._org_time(None)
+            mark = started - self._overlap
+            cursor = SyncCursor(
+                marks=dict.fromkeys(STREAMS, mark),
+                deleted_since=started,
+                full=FullListing(LEAD, started),
+            )
+        listing = cursor.full
+        assert listing is not None
+        for sobject in PEOPLE[PEOPLE.index(listing.stream) :]:
+            after = listing.after if sobject == listing.stream else None
+            async for rows, last in self._stream(sobject, after, include_deleted=False):
+                people = await self._people({sobject: rows})
+                cursor = replace(cursor, full=FullListing(sobject, listing.started, last or after))
+                if people:
+                    yield ContactBatch(people, cursor.dumps())
+        yield ContactBatch([], replace(cursor, full=None).dumps())
+
+    async def _incremental(self, cursor: SyncCursor) -> AsyncIterator[ContactBatch]:
+        now, reconcile, deleted, next_log = await self._org_time(cursor)
+        if reconcile:
+            log.warning("Salesforce forgot deletions since the last run: reconcile the ids")
+            yield ContactBatch([], None, reconcile=True)
+        done = now - self._overlap
+        seen: set[str] = set()
+        for stream in STREAMS:
+            mark = cursor.mark(stream)
+            if mark is not None:
+                pages = (
+                    self._people_changed(stream, mark, seen)
+                    if stream in PEOPLE
+                    else self._people_named(stream, mark, seen)
+                )
+                async for people, last in pages:
+                    seen.update(p.crm_id for p in people)
+                    if last is not None:
+                        cursor = cursor.moved(stream, max(mark, last - self._overlap))
+                    if people:  # an empty page moves the mark; the last batch carries it
+                        yield ContactBatch(people, cursor.dumps())
+            cursor = cursor.moved(stream, max(mark or done, done))
+        gone = [
+            CrmContact(
+                str(row["Id"]),
+                {},
+                parse_time(row["SystemModstamp"]) or now,
+                kind=KINDS[str(row["type"])],
+                archived=True,
+            )
+            for row in deleted
+            if str(row["Id"]) not in seen
+        ]
+        yield ContactBatch(gone, replace(cursor, deleted_since=next_log).dumps())
+
+    async def _people_changed(
+        self, sobject: str, mark: datetime, seen: set[str]
+    ) -> AsyncIterator[tuple[list[CrmContact], datetime | None]]:
+        """Changed Leads or Contacts; one this run already read (a converted Lead's Contact,
+        read with the Lead's id to follow) is not sent again without it."""
+        async for rows, last in self._stream(sobject, mark, include_deleted=True):
+            fresh = [r for r in rows if str(r["Id"]) not in seen]
+            yield (await self._people({sobject: fresh}) if fresh else []), last
+
+    async def _people_named(
+        self, stream: str, mark: datetime, seen: set[str]
+    ) -> AsyncIterator[tuple[list[CrmContact], datetime | None]]:
+        async for ids, last in self._named(stream, mark):
+            fresh = [i for i in ids if i not in seen]
+            people = await self.read_contacts(fresh) if fresh else []
+            yield list(people), last
+
+    async def live_crm_ids(self) -> frozenset[str]:
+        """Every live Lead (not converted) and Contact id: what a reconcile compares with."""
+        found: set[str] = set()
+        for statement in (
+            soql.select(["Id"], LEAD, "IsConverted = false"),
+            soql.select(["Id"], CONTACT),
+        ):
+            async for page in self.rest.query(statement):
+                found.update(str(r["Id"]) for r in page.records)
+        return frozenset(found)
+
+    # -- activities -------------------------------------------------------------------------
+
+    async def activities(self, contacts: Sequence[CrmContact]) -> Sequence[CrmActivity]:
+        live = [c for c in contacts if not c.archived]
+        people = [c.crm_id for c in live]
+        leads = [c.crm_id for c in live if c.kind == "lead"]
+        others = [c.crm_id for c in live if c.kind != "lead"]
+        if not people:
+            return []
+        task = await self.schema.visible(self.rest, acts.TASK, acts.TASK_FIELDS)
+        event = await self.schema.visible(self.rest, acts.EVENT, acts.EVENT_FIELDS)
+        member = await self._member_fields()
+
+        def by(
+            fields: Sequence[str], sobject: str, key: str, extra: str = ""
+        ) -> Callable[[Sequence[str]], str]:
+            return lambda ids: soql.select(fields, sobject, soql.both(extra, soql.id_in(key, ids)))
+
+        jobs: list[tuple[str, str, str]] = []  # (stream, person field, statement)
+        for statement in soql.in_chunks(by(task, acts.TASK, "WhoId"), people, self.rest.fits):
+            jobs.append((acts.TASK, "WhoId", statement))
+        for statement in soql.in_chunks(by(event, acts.EVENT, "WhoId"), people, self.rest.fits):
+            jobs.append((acts.EVENT, "WhoId", statement))
+        for key, ids in (("LeadId", leads), ("ContactId", others)):
+            build = by(member, acts.CAMPAIGN_MEMBER, key, "HasResponded = true")
+            for statement in soql.in_chunks(build, ids, self.rest.fits) if ids else ():
+                jobs.append((acts.CAMPAIGN_MEMBER, key, statement))
+        answers = await self._gather([self.rest.records(s) for _, _, s in jobs])
+        wanted = set(people)
+        found: dict[str, CrmActivity] = {}
+        for (stream, key, _), rows in zip(jobs, answers, strict=True):
+            for row in rows:
+                person = str(row.get(key) or "")
+                if person not in wanted:
+                    continue
+                if stream == acts.TASK:
+                    activity = acts.from_task(row)
+                elif stream == acts.EVENT:
+                    activity = acts.from_event(row)
+                else:
+                    activity = acts.from_member(row, person)
+                if activity is not None:
+                    found.setdefault(activity.crm_id, activity)
+        return list(found.values())
+
+    async def _member_fields(self) -> list[str]:
+        direct = [f for f in acts.MEMBER_FIELDS if "." not in f]
+        campaign = [f.split(".", 1)[1] for f in acts.MEMBER_FIELDS if "." in f]
+        visible = await self.schema.visible(self.rest, acts.CAMPAIGN_MEMBER, direct)
+        seen = await self.schema.visible(self.rest, "Campaign", campaign)
+        return [*visible, *(f"Campaign.{name}" for name in seen)]
+
+    # -- fields -----------------------------------------------------------------------------
+
+    async def install(self, statuses: Sequence[str]) -> InstallReport:
+        """Fields, permission sets and the integration user's assignment, then the check."""
+        identity = await self.auth.who()
+        report = await Installer(self.rest, self.schema, identity.user_id).install(statuses)
+        self._plans.clear()
+        return report
+
+    async def install_fields(self, statuses: Sequence[str]) -> Sequence[FieldStatus]:
+        return (await self.install(statuses)).fields
+
+    async def verify_fields(self) -> Sequence[FieldStatus]:
+        """Only the check, for an org whose admin deployed the package (`connect --no-install`)."""
+        identity = await self.auth.who()
+        self.schema.forget()
+        self._plans.clear()
+        return await Installer(self.rest, self.schema, identity.user_id).verify()
+
+    # -- write-back -------------------------------------------------------------------------
+
+    async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
+        written: list[str] = []
+        failed: dict[str, WriteFailure] = {}
+        records: list[tuple[str, dict[str, Any]]] = []
+        for write in writes:
+            body = saving.record(write)
+            if isinstance(body, WriteFailure):
+                failed[write.contact_crm_id] = body
+            else:
+                records.append((write.contact_crm_id, body))
+
+        async def send(batch: Sequence[tuple[str, dict[str, Any]]]) -> None:
+            results = await self.rest.update_collection([body for _, body in batch])
+            done, refused = saving.outcome_of([crm_id for crm_id, _ in batch], results)
+            written.extend(done)
+            failed.update(refused)
+
+        await self._gather([send(batch) for batch in chunks(records, COLLECTION_RECORDS)])
+        return WriteOutcome(written, failed)
+
+
+__all__ = ["OBJECTS", "SalesforceConnector", "SalesforceOptions"]

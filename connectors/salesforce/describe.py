@@ -1,0 +1,68 @@
+"""What the integration user can see, from describe ("sObject Describe", REST API Developer
+Guide): describe leaves out the fields field-level security hides from the user, and a query
+naming one fails whole (`INVALID_FIELD`). So only visible fields are queried; each hidden one
+is reported once (a warning, and `hidden`), never sent.
+
+One `Schema` may outlive a connector (the app can keep one per connection): describes are
+asked once per object, and again only after `forget()` (the fields were just installed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+
+from connectors.salesforce import schemas
+from connectors.salesforce.rest import SalesforceRest
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+class Schema:
+    def __init__(self) -> None:
+        self._objects: dict[str, dict[str, schemas.FieldDescribe]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.hidden: dict[str, set[str]] = {}  # object -> fields the user cannot see
+
+    def forget(self) -> None:
+        self._objects.clear()
+
+    async def fields(self, rest: SalesforceRest, sobject: str) -> dict[str, schemas.FieldDescribe]:
+        """The visible fields of `sobject`, by lower-cased name."""
+        known = self._objects.get(sobject)
+        if known is not None:
+            return known
+        lock = self._locks.setdefault(sobject, asyncio.Lock())
+        async with lock:
+            known = self._objects.get(sobject)
+            if known is None:
+                described = await rest.describe(sobject)
+                known = {f.name.lower(): f for f in described.fields}
+                self._objects[sobject] = known
+        return known
+
+    async def visible(self, rest: SalesforceRest, sobject: str, wanted: Sequence[str]) -> list[str]:
+        """`wanted` without the fields describe does not list (each reported once), spelt as
+        describe spells them."""
+        fields = await self.fields(rest, sobject)
+        kept: list[str] = []
+        newly: list[str] = []
+        hidden = self.hidden.setdefault(sobject, set())
+        for name in dict.fromkeys(wanted):
+            found = fields.get(name.lower())
+            if found is not None:
+                kept.append(found.name)
+            elif name not in hidden:
+                hidden.add(name)
+                newly.append(name)
+        if newly:
+            log.warning(
+                "Salesforce fields not visible to the integration user: not read",
+                sobject=sobject,
+                fields=newly,
+                hint="install Glengarry's fields, grant read access (field-level security), "
+                "or drop the others from the criteria",
+            )
+        return kept
