@@ -23,7 +23,7 @@ from app.claims import Heartbeat, skip_locked
 from app.connections import write_block
 from app.logging import get_logger
 from app.models import Connection, Contact, OutboxEntry, OutboxState, QualificationRecord
-from connectors.base import FieldWrite, WriteOutcome
+from connectors.base import FieldWrite, WriteFailure, WriteOutcome
 from connectors.errors import CrmUnavailable
 
 log = get_logger(__name__)
@@ -192,7 +192,7 @@ async def relay_outbox(
             with beat:
                 outcome = await connector.write_fields(writes)
         except CrmUnavailable as exc:
-            failures = {crm_id: str(exc) for _, _, crm_id, _ in claimed}
+            failures = {crm_id: WriteFailure(str(exc)) for _, _, crm_id, _ in claimed}
             _settle(sessions, token, claimed, set(), failures, now(), policy, result)
             return result
         except BaseException:
@@ -205,12 +205,15 @@ async def relay_outbox(
         )
 
 
+UNACKNOWLEDGED = WriteFailure("not acknowledged by the CRM")
+
+
 def _settle(
     sessions: sessionmaker[Session],
     token: str,
     claimed: Claimed,
     written: set[str],
-    failures: Mapping[str, str],
+    failures: Mapping[str, WriteFailure],
     at: datetime,
     policy: RelayPolicy,
     result: RelayResult,
@@ -246,9 +249,13 @@ def _settle(
         ):
             entry.attempts += 1
             entry.claim_token = None
-            entry.last_error = failures.get(refused[entry.id], "not acknowledged by the CRM")[:2000]
+            failure = failures.get(refused[entry.id], UNACKNOWLEDGED)
+            reason = f"{failure.code}: {failure.message}" if failure.code else failure.message
+            entry.last_error = reason[:2000]
             result.last_error = entry.last_error
-            if entry.attempts >= policy.max_attempts:
+            # A permanent refusal (a converted Lead, a validation rule) is kept as failed at
+            # once: retrying it eight times would only spend the API allocation.
+            if failure.permanent or entry.attempts >= policy.max_attempts:
                 entry.state = OutboxState.FAILED
                 result.failed += 1
             else:

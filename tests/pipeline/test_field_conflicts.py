@@ -19,7 +19,7 @@ from app.connections import (
 from app.models import Connection, OutboxEntry, SyncRun
 from app.runtime import Runtime
 from app.sync.run import SyncRunner
-from connectors.base import Connector, FieldWrite, WriteOutcome
+from connectors.base import Connector, FieldWrite, WriteFailure, WriteOutcome
 from connectors.hubspot.sandbox.server import SandboxServer
 from tests.pipeline.conftest import CONTACTS
 from tests.pipeline.test_hubspot_sync import TOKEN, _calls, _connect
@@ -126,7 +126,7 @@ class RefusingWrites:
 
     async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
         reason = "glengarry_status: INVALID_OPTION: sales_ready was not one of the allowed options"
-        return WriteOutcome([], {w.contact_crm_id: reason for w in writes})
+        return WriteOutcome([], {w.contact_crm_id: WriteFailure(reason) for w in writes})
 
 
 @pytest.mark.parametrize("max_attempts", [1, 8])

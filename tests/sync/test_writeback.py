@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.models import Connection, FieldInstallState, OutboxEntry, OutboxState, QualificationRecord
 from app.sync.store import store_contacts
 from app.sync.writeback import RelayPolicy, relay_outbox
-from connectors.base import CrmContact, FieldWrite, WriteOutcome
+from connectors.base import CrmContact, FieldWrite, WriteFailure, WriteOutcome
 from connectors.errors import CrmUnavailable
 from tests.sync.helpers import NOW, add_connection
 
@@ -20,7 +20,7 @@ from tests.sync.helpers import NOW, add_connection
 class ScriptedCrm:
     """Answers write_fields from a script: refuse some ids, or be down."""
 
-    def __init__(self, refuse: dict[str, str] | None = None, down: bool = False) -> None:
+    def __init__(self, refuse: dict[str, WriteFailure] | None = None, down: bool = False) -> None:
         self.refuse = refuse or {}
         self.down = down
         self.batches: list[list[str]] = []
@@ -93,7 +93,7 @@ async def test_refused_rows_are_retried_with_backoff_then_kept_as_failed_with_th
     sessions: sessionmaker[Session],
 ) -> None:
     conn = _setup(sessions, 3)
-    crm = ScriptedCrm(refuse={"2": "Property values were not valid"})
+    crm = ScriptedCrm(refuse={"2": WriteFailure("Property values were not valid")})
     clock = Clock()
     policy = RelayPolicy(max_attempts=3, backoff=timedelta(seconds=10))
     first = await relay_outbox(sessions, crm, conn, clock, policy)
@@ -110,6 +110,22 @@ async def test_refused_rows_are_retried_with_backoff_then_kept_as_failed_with_th
         ).one()
         assert entry.attempts == 3
         assert entry.last_error == "Property values were not valid"
+
+
+async def test_a_permanent_refusal_is_kept_as_failed_at_once_with_the_crm_code(
+    sessions: sessionmaker[Session],
+) -> None:
+    conn = _setup(sessions, 3)
+    refusal = WriteFailure("converted lead", "CANNOT_UPDATE_CONVERTED_LEAD", permanent=True)
+    crm = ScriptedCrm(refuse={"2": refusal})
+    result = await relay_outbox(sessions, crm, conn, Clock(), RelayPolicy(max_attempts=8))
+    assert (result.sent, result.failed, result.retrying) == (2, 1, 0)
+    with sessions() as session:
+        entry = session.scalars(
+            select(OutboxEntry).where(OutboxEntry.state == OutboxState.FAILED)
+        ).one()
+        assert entry.attempts == 1
+        assert entry.last_error == "CANNOT_UPDATE_CONVERTED_LEAD: converted lead"
 
 
 async def test_an_outage_is_recorded_on_every_row_and_nothing_is_dropped(
