@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import io
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -403,7 +402,7 @@ class BulkQuery:
 
     def _parse(self, text: str) -> Iterator[dict[str, Any]]:
         """A page's rows, typed, as they are read (each page starts with the header row)."""
-        lines = csv.reader(io.StringIO(text, newline=""))
+        lines = csv.reader(_lines(text))
         columns = next(lines, None)
         if columns is None:
             return
@@ -468,6 +467,17 @@ class BulkQuery:
                     )
         except (ConnectorError, httpx.HTTPError) as exc:
             self.cleanup_error = exc  # kept for the caller; the read's own outcome stands
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The page's lines with their endings, one at a time (csv joins a quoted value's lines
+    again); no copy of the whole page is made."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
 
 
 def _error_of(
