@@ -381,7 +381,7 @@ class BulkQuery:
             if info.state.ended:
                 raise self._failed(info.errorMessage or f"the job was {info.state}")
             if waited >= polling.timeout:
-                raise self._failed(f"still {info.state} after {waited:.0f} s of waiting")
+                raise self._failed(f"still {info.state} after {waited:g} s of waiting")
 
     async def _page(self, locator: str | None) -> tuple[str, int, str]:
         params: dict[str, Any] = {"maxRecords": self.reader.max_records}
