@@ -7,12 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import ItemsView
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from connectors.salesforce.sandbox import SandboxServer
+from connectors.salesforce.sandbox import Record, SandboxServer
 from connectors.salesforce.sandbox.bulk import QueryJobs, decode_locator, encode_locator
 
 from .conftest import DATA, credentials_client
@@ -389,3 +391,33 @@ def test_simple_salesforce_bulk2_reads_every_set(org: SandboxServer, many: int) 
     every = client.bulk2.Lead.query_all("SELECT Id, IsDeleted FROM Lead", wait=0)
     rows = [r for text in every for r in csv.DictReader(io.StringIO(text, newline=""))]
     assert {r["Id"]: r["IsDeleted"] for r in rows}[lead.id] == "true"
+
+
+class _CountingScans(dict[str, Record]):
+    """A store's records of one object, counting the walks over all of them."""
+
+    scans = 0
+
+    def items(self) -> ItemsView[str, Record]:
+        _CountingScans.scans += 1
+        return super().items()
+
+
+def test_reading_a_parent_does_not_walk_every_record_of_its_object(org: SandboxServer) -> None:
+    """A page of Contacts reads each one's Account: finding it must not look at every
+    Account (the recycle bin ages out only when something in it is old enough)."""
+    store = org.store
+    accounts = [store.create("Account", {"Name": f"A{n}"}) for n in range(50)]
+    store._records["Account"] = _CountingScans(store._records["Account"])
+    _CountingScans.scans = 0
+    for account in accounts:
+        assert store.get("Account", account.id) is account
+    assert _CountingScans.scans == 0
+    store.delete(accounts[0])
+    for account in accounts[1:]:
+        assert store.get("Account", account.id) is account
+    assert _CountingScans.scans == 0  # the deletion is fresh: nothing to age out yet
+    store.clock.advance(timedelta(days=16))
+    assert store.get("Account", accounts[0].id, deleted=True) is None  # aged out
+    assert store.get("Account", accounts[1].id) is accounts[1]
+    assert _CountingScans.scans == 1  # one walk, when something was old enough
