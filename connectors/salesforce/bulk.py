@@ -398,7 +398,12 @@ class BulkQuery:
         if not count.isdigit() or not following:
             raise self._failed("a results page without Sforce-NumberOfRecords or Sforce-Locator")
         self.pages += 1
-        return response.text, int(count), following
+        text = response.text
+        # An httpx client ties a response to its stream, a reference cycle: the page would stay
+        # in memory until the cyclic collector ran (pages pile up in a busy process). Untied,
+        # it goes as soon as it has been read.
+        response.stream = httpx.ByteStream(b"")
+        return text, int(count), following
 
     def _parse(self, text: str) -> Iterator[dict[str, Any]]:
         """A page's rows, typed, as they are read (each page starts with the header row)."""
