@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from connectors.salesforce.sandbox.bulk import QueryJobs
 from connectors.salesforce.sandbox.config import SandboxConfig
 from connectors.salesforce.sandbox.errors import (
     SalesforceError,
@@ -17,6 +18,7 @@ from connectors.salesforce.sandbox.errors import (
 from connectors.salesforce.sandbox.gateway import Gateway, SlashInsensitive
 from connectors.salesforce.sandbox.oauth import ConnectedApp
 from connectors.salesforce.sandbox.routes import (
+    bulk,
     collections,
     limits,
     oauth,
@@ -40,12 +42,13 @@ def create_app(
 ) -> FastAPI:
     """The app; its `state.sandbox` is the `Runtime`."""
     app = FastAPI(title="Salesforce sandbox (Glengarry)", docs_url=None, redoc_url=None)
-    modules = (oauth, query, sobjects, collections, tooling, limits, sandbox, outbound)
+    modules = (oauth, query, sobjects, collections, tooling, limits, sandbox, outbound, bulk)
     for module in modules:
         app.include_router(module.router)
     routes = [r for m in modules for r in m.router.routes if isinstance(r, APIRoute)]
     runtime = Runtime.build(config, store, connected_app, instance_url, endpoints_of(routes))
     app.state.sandbox = runtime
+    app.state.bulk = QueryJobs(store, runtime.catalog)  # Bulk API 2.0 query jobs
     app.add_exception_handler(SalesforceError, salesforce_error_handler)
     app.add_exception_handler(HTTPException, not_found_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)

@@ -63,6 +63,7 @@ class _Bin:
     """What the recycle bin of one object has physically lost, and since when."""
 
     horizon: datetime | None = None  # deletions before this are gone (purged or aged out)
+    oldest: datetime | None = None  # the oldest deletion still in it (None: it is empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +242,8 @@ class Store:
                 return
             now = self.clock.now()
             record.deleted_at = now
+            held = self._bins[record.type]
+            held.oldest = held.oldest or now
             record.values["IsDeleted"] = True
             record.values["SystemModstamp"] = now
             if master is not None:
@@ -312,6 +315,7 @@ class Store:
                     del records[rid]
                 gone += len(doomed)
                 self._bins[name].horizon = now
+                self._bins[name].oldest = None
             self.revision += 1
             return gone
 
@@ -326,14 +330,20 @@ class Store:
     def _age_out(self, sobject: str) -> None:
         """Physically delete what has been in the recycle bin longer than 15 days."""
         records = self._records.get(sobject)
-        if not records:
-            return
+        held = self._bins.get(sobject)
         cutoff = self.clock.now() - timedelta(days=RECYCLE_BIN_DAYS)
+        # Only walk the records when something in the bin is old enough to go (a lookup of a
+        # parent by id happens for every row of a page).
+        if not records or held is None or held.oldest is None or held.oldest >= cutoff:
+            return
         doomed = [
             rid for rid, r in records.items() if r.deleted_at is not None and r.deleted_at < cutoff
         ]
         for rid in doomed:
             del records[rid]
+        held.oldest = min(
+            (r.deleted_at for r in records.values() if r.deleted_at is not None), default=None
+        )
         if doomed:
             self.revision += 1
 
