@@ -20,7 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from app.errors import InputError
-from app.records_io import FileFormat, read_activities, read_contacts, read_outcomes, writer
+from app.records_io import (
+    FileFormat,
+    ReadReport,
+    read_activities,
+    read_contacts,
+    read_outcomes,
+    writer,
+)
 from qualification.calibration import calibrate as run_calibration
 from qualification.criteria import Criteria, CriteriaError, default_criteria, parse_criteria
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
@@ -140,28 +147,40 @@ class _Inputs:
             )
 
 
+def _warn(path: Path, report: ReadReport) -> None:
+    for line in report.warnings(path):
+        typer.echo(f"warning: {line}", err=True)
+
+
 def _load(contacts: Path, activities: Path | None, outcomes: Path | None = None) -> _Inputs:
     people: list[Contact] = []
     seen: set[str] = set()
-    for contact in read_contacts(contacts):
+    report = ReadReport()
+    for contact in read_contacts(contacts, report):
         if contact.id in seen:
             raise InputError(f"{contacts}: contact id {contact.id!r} appears more than once")
         seen.add(contact.id)
         people.append(contact)
+    _warn(contacts, report)
     by_contact: dict[str, list[Activity]] = {}
     orphans = 0
-    for activity in read_activities(activities) if activities else ():
-        if activity.contact_id in seen:
-            by_contact.setdefault(activity.contact_id, []).append(activity)
-        else:
-            orphans += 1
+    if activities:
+        report = ReadReport()
+        for activity in read_activities(activities, report):
+            if activity.contact_id in seen:
+                by_contact.setdefault(activity.contact_id, []).append(activity)
+            else:
+                orphans += 1
+        _warn(activities, report)
     if orphans:
         typer.echo(f"note: ignored {orphans} activities of contacts not in {contacts}", err=True)
     for history in by_contact.values():
         history.sort(key=lambda activity: activity.occurred_at)
-    results = (
-        {outcome.contact_id: outcome for outcome in read_outcomes(outcomes)} if outcomes else {}
-    )
+    results: dict[str, Outcome] = {}
+    if outcomes:
+        report = ReadReport()
+        results = {outcome.contact_id: outcome for outcome in read_outcomes(outcomes, report)}
+        _warn(outcomes, report)
     return _Inputs(people, by_contact, results)
 
 
