@@ -34,7 +34,8 @@ Matcher = Callable[[Mapping[str, Any]], bool]
 EMAIL_DOMAIN = "email_domain"  # pseudo-property: the domain part of `email`
 INACTIVITY_SIGNAL = "inactivity"
 OVERRIDE_SIGNAL = "override"
-_RESERVED_SIGNALS = frozenset({INACTIVITY_SIGNAL, OVERRIDE_SIGNAL})
+STATUS_SIGNAL = "status"  # the reason that says what decided the status
+_RESERVED_SIGNALS = frozenset({INACTIVITY_SIGNAL, OVERRIDE_SIGNAL, STATUS_SIGNAL})
 _SIGNAL_PATTERN = r"^[a-z0-9_]+$"
 _SECONDS_PER_DAY = 86_400.0
 

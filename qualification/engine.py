@@ -17,6 +17,7 @@ from typing import Any
 from qualification.criteria import (
     INACTIVITY_SIGNAL,
     OVERRIDE_SIGNAL,
+    STATUS_SIGNAL,
     CompiledCriteria,
     Criteria,
 )
@@ -77,6 +78,7 @@ class Reason:
 
 
 _SET_BY_REP = Reason(OVERRIDE_SIGNAL, "set by rep", 0)
+_NOTHING_KNOWN = Reason(STATUS_SIGNAL, "nothing known yet: no fit data, no activity", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,11 +312,16 @@ class _Rules:
         self.disqualifiers = tuple(
             (r.matches, Reason(r.signal, r.label, 0)) for r in compiled.disqualifiers
         )
+        # what a disqualified contact's reasons lead with
+        self.ruled_out = {
+            reason.signal: Reason(reason.signal, f"disqualified: {reason.label}", 0)
+            for _, reason in self.disqualifiers
+        }
         # id -> (reason, ...): the reasons are held here, so their ids stay theirs
         self._ranked: dict[int, tuple[Reason, Ranked]] = {
             id(reason): (reason, _rank_entry(reason)) for *_, reason in self.fit
         }
-        fixed = [reason for _, reason in self.disqualifiers] + [_SET_BY_REP]
+        fixed = [*self.ruled_out.values(), _SET_BY_REP, _NOTHING_KNOWN]
         self._texts = {id(reason): (reason, reason.text) for reason in fixed}
 
     @staticmethod
@@ -443,7 +450,14 @@ def _assess(
         bool(state.signals),
         None if previous is None else previous.status,
     )
-    reasons, reasons_text = _reasons(profile, state, compiled, seen, status, penalty)
+    fact = _deciding_fact(
+        compiled,
+        profile,
+        status,
+        engagement,
+        None if previous is None else previous.status,
+    )
+    reasons, reasons_text = _reasons(profile, state, compiled, seen, fact, penalty)
     probability = None
     if compiled.calibration_intercept is not None:
         probability = _logistic(compiled, _features(profile, state, compiled, seen, idle))
@@ -469,15 +483,49 @@ def _assess(
     )
 
 
+def _deciding_fact(
+    compiled: CompiledCriteria,
+    profile: Profile,
+    status: Status,
+    engagement: int,
+    previous: Status | None,
+) -> Reason:
+    """What decided the status, said first: the figure against the bar it met or missed.
+
+    A bar missed is the one to reach from here (the entry threshold); a bar met is the one that
+    applied (lowered by the hysteresis margin for a contact already in the status)."""
+    if status is Status.DISQUALIFIED and profile.disqualifier is not None:
+        return _Rules.of(compiled).ruled_out[profile.disqualifier.signal]
+    if profile.override is not None:
+        return _SET_BY_REP
+    fit, margin = profile.fit, compiled.hysteresis
+    if status is Status.SALES_READY:
+        fit_bar = compiled.fit_threshold - (margin if previous is Status.SALES_READY else 0)
+        bar = compiled.engagement_threshold - (margin if previous in _ENGAGED else 0)
+        text = f"fit {fit} ≥ {fit_bar}, engagement {engagement} ≥ {bar}"
+    elif status is Status.POOR_FIT:
+        text = f"fit {fit}, needs {compiled.fit_threshold} for sales_ready"
+    elif status is Status.NURTURE:
+        text = f"engagement {engagement}, needs {compiled.engagement_threshold}"
+    elif status is Status.CUSTOMER_ACTIVE:
+        bar = compiled.customer_threshold - (margin if previous is Status.CUSTOMER_ACTIVE else 0)
+        text = f"engagement {engagement} ≥ {bar} for customer_active"
+    elif status is Status.CUSTOMER_AT_RISK:
+        text = f"engagement {engagement}, needs {compiled.customer_threshold} for customer_active"
+    else:
+        return _NOTHING_KNOWN
+    return Reason(STATUS_SIGNAL, text, 0)
+
+
 def _reasons(
     profile: Profile,
     state: EngagementState,
     compiled: CompiledCriteria,
     seen: Snapshot,
-    status: Status,
+    fact: Reason,
     penalty: int,
 ) -> tuple[tuple[Reason, ...], str]:
-    """The reasons shown and their text."""
+    """The reasons shown and their text: the deciding fact, then the strongest signals."""
     # Rank plain tuples (signals are unique, so the sort never looks past the signal) and
     # build Reason objects only for the few that are shown.
     rules = _Rules.of(compiled)
@@ -495,12 +543,8 @@ def _reasons(
         label = compiled.inactivity_label
         ranked.append((penalty, INACTIVITY_SIGNAL, None, None, label, penalty, last))
     ranked.sort()
-    reasons: list[Reason] = []
-    if status is Status.DISQUALIFIED and profile.disqualifier is not None:
-        reasons.append(profile.disqualifier)
-    elif profile.override is not None:
-        reasons.append(_SET_BY_REP)
-    texts = [rules.text(r) for r in reasons]
+    reasons: list[Reason] = [fact]
+    texts = [rules.text(fact)]
     for _, signal, text, reason, label, points, when in ranked[
         : max(compiled.reasons_max - len(reasons), 0)
     ]:

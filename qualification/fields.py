@@ -50,11 +50,18 @@ def crm_values(q: Qualification) -> dict[str, str]:
 
 _POINTS = re.compile(r"^[+-]\d+ ")
 _DATE = re.compile(r" \d{4}-\d{2}-\d{2}$")
+# The deciding fact ("engagement 12, needs 40") leads the reasons; its figures move with decay
+# and the status field already says when it matters.
+_FACT = re.compile(r"^(?:fit|engagement|health|score|probability) -?\d")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?%?")
 
 
 def _reason_key(text: str) -> str:
-    """A reason's text without its points and date: what it is about, not how much."""
-    return _DATE.sub("", _POINTS.sub("", text.strip().removesuffix("…")))
+    """A reason's text without its points, figures and date: what it is about, not how much."""
+    text = text.strip().removesuffix("…")
+    if _FACT.match(text):
+        return _NUMBER.sub("#", text)
+    return _DATE.sub("", _POINTS.sub("", text))
 
 
 def _top_keys(texts: list[str]) -> frozenset[str]:
