@@ -120,10 +120,12 @@ class ActivityRow(_Row):
 class OutcomeRow(_Row):
     contact_id: NonEmpty
     converted_at: AwareDatetime | None = None
+    churned_at: AwareDatetime | None = None
 
     def to_record(self) -> Outcome:
         converted = self.converted_at.astimezone(UTC) if self.converted_at else None
-        return Outcome(self.contact_id, converted)
+        churned = self.churned_at.astimezone(UTC) if self.churned_at else None
+        return Outcome(self.contact_id, converted, churned)
 
 
 # --- Reading ------------------------------------------------------------------------------------
@@ -293,11 +295,14 @@ def activity_dict(activity: Activity) -> dict[str, Any]:
 
 
 def outcome_dict(outcome: Outcome) -> dict[str, Any]:
-    converted = outcome.converted_at
-    return {
+    converted, churned = outcome.converted_at, outcome.churned_at
+    data: dict[str, Any] = {
         "contact_id": outcome.contact_id,
         "converted_at": _iso(converted) if converted else None,
     }
+    if churned is not None:  # customers only: lead lines stay as they were
+        data["churned_at"] = _iso(churned)
+    return data
 
 
 _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {
