@@ -313,6 +313,42 @@ class EngagementType(_Model):
     label: Annotated[str, Field(min_length=1)]
 
 
+class HealthRule(_Rule):
+    """Matches an activity's properties; the first matching rule replaces the type's default.
+    The label may name the activity's properties in braces ("NPS {score} on"): the reason then
+    shows the latest matching activity's values."""
+
+    points: float  # either sign: a detractor lowers health, a promoter raises it
+
+
+class Lapse(_Model):
+    """Points lost once a kind of activity the customer did has stopped for `after_days`."""
+
+    after_days: float = Field(gt=0)
+    points: int = Field(le=0)
+    label: Annotated[str, Field(min_length=1)]
+
+
+class HealthType(_Model):
+    label: Annotated[str, Field(min_length=1)]
+    points: float = 0.0
+    half_life_days: float = Field(gt=0)
+    cap: float | None = Field(default=None, gt=0)  # bounds the type's total either way
+    rules: list[HealthRule] = Field(default_factory=list)
+    lapse: Lapse | None = None
+
+
+class CustomerHealth(_Model):
+    """Health of a customer (0..100): `base` plus decaying points from what customers do and
+    say; below `at_risk_below` the customer is at risk."""
+
+    base: int = Field(default=50, ge=0, le=100)
+    at_risk_below: int = Field(ge=0, le=100)
+    activities: dict[Annotated[str, Field(pattern=_SIGNAL_PATTERN)], HealthType] = Field(
+        default_factory=dict
+    )
+
+
 class Inactivity(_Model):
     after_days: float = Field(gt=0)
     points: int = Field(le=0)
@@ -354,6 +390,7 @@ class Criteria(_Model):
     score: ScoreWeights = ScoreWeights()
     reasons_max: int = Field(default=5, ge=1)
     calibration: Calibration | None = None
+    customer_health: CustomerHealth | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -433,6 +470,13 @@ def _semantic_problems(criteria: Criteria) -> list[str]:
         claim(key, f"engagement.{key}")
         for i, erule in enumerate(etype.rules):
             claim(erule.signal, f"engagement.{key}.rules[{i}].signal")
+    health = criteria.customer_health
+    for key, htype in (health.activities if health is not None else {}).items():
+        claim(health_signal(key), f"customer_health.activities.{key}")
+        for i, hrule in enumerate(htype.rules):
+            path = f"customer_health.activities.{key}.rules[{i}]"
+            claim(hrule.signal, f"{path}.signal")
+            problems.extend(f"{path}.label: {p}" for p in _template_problems(hrule.label))
     if criteria.calibration is not None:
         known = set(criteria.signals)
         for name in criteria.calibration.coefficients:
@@ -441,6 +485,35 @@ def _semantic_problems(criteria: Criteria) -> list[str]:
                     f"calibration.coefficients.{name}: not a fit, engagement or inactivity signal"
                 )
     return problems
+
+
+def health_signal(activity_type: str) -> str:
+    """The signal id of a health type's default points (kept apart from its engagement id)."""
+    return f"{activity_type}_health"
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _template_problems(label: str) -> list[str]:
+    names = _PLACEHOLDER.findall(label)
+    bad = [name for name in names if not _PLACEHOLDER_NAME.fullmatch(name)]
+    if bad or label.count("{") != len(names) or label.count("}") != len(names):
+        return ["placeholders are property names in braces, such as {score}"]
+    return []
+
+
+def render_label(template: str, properties: Mapping[str, Any]) -> str:
+    """A label with its {property} placeholders filled from an activity ("?" when missing)."""
+    if "{" not in template:
+        return template
+
+    def value(match: re.Match[str]) -> str:
+        found = properties.get(match.group(1))
+        return "?" if found is None or found == "" else str(found)
+
+    return _PLACEHOLDER.sub(value, template)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -601,32 +674,102 @@ class CompiledCriteria:
     inactivity_label: str
     calibration_intercept: float | None
     calibration_coefficients: Mapping[str, float]
+    health: CompiledHealth | None
     # derived data other modules build once per criteria (e.g. the engine's constant reasons)
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledLapse:
+    type: str
+    seconds: float  # after the type's latest activity
+    points: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledHealth:
+    base: int
+    bar: int  # at risk below this
+    types: Mapping[str, CompiledType]  # signed points; caps bound a type's total either way
+    lapses: Mapping[str, CompiledLapse]  # by activity type
+    templates: frozenset[str]  # signals whose label names activity properties
+
+
+def _compiled_type(
+    key: str,
+    label: str,
+    points: float,
+    half_life_days: float,
+    cap: float | None,
+    rules: list[tuple[Condition, str, str, float]],
+    default_signal: str,
+) -> CompiledType:
+    rate = math.log(2) / (half_life_days * _SECONDS_PER_DAY)
+    compiled_rules = tuple(
+        (condition.compile(), CompiledSignal(signal, key, rule_label, rule_points, rate))
+        for condition, signal, rule_label, rule_points in rules
+    )
+    read = {p for condition, *_ in rules for p in condition.properties()}
+    uses_domain = any(_reads_domain(condition) for condition, *_ in rules)
+    return CompiledType(
+        key=key,
+        label=label,
+        rate=rate,
+        cap=math.inf if cap is None else cap,
+        default=CompiledSignal(default_signal, key, label, points, rate),
+        rules=compiled_rules,
+        rule_property=read.pop() if len(read) == 1 and not uses_domain else None,
+    )
+
+
+def _compile_health(health: CustomerHealth | None) -> CompiledHealth | None:
+    if health is None:
+        return None
+    types = {
+        key: _compiled_type(
+            key,
+            htype.label,
+            htype.points,
+            htype.half_life_days,
+            htype.cap,
+            [(r.condition, r.signal, r.label, r.points) for r in htype.rules],
+            health_signal(key),
+        )
+        for key, htype in health.activities.items()
+    }
+    lapses = {
+        key: CompiledLapse(
+            key, htype.lapse.after_days * _SECONDS_PER_DAY, htype.lapse.points, htype.lapse.label
+        )
+        for key, htype in health.activities.items()
+        if htype.lapse is not None
+    }
+    templates = frozenset(
+        signal
+        for key, htype in health.activities.items()
+        for signal, label in [
+            (health_signal(key), htype.label),
+            *((r.signal, r.label) for r in htype.rules),
+        ]
+        if "{" in label
+    )
+    return CompiledHealth(health.base, health.at_risk_below, types, lapses, templates)
+
+
 def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
-    types: dict[str, CompiledType] = {}
-    for key, etype in criteria.engagement.items():
-        rate = math.log(2) / (etype.half_life_days * _SECONDS_PER_DAY)
-        rules = tuple(
-            (
-                rule.condition.compile(),
-                CompiledSignal(rule.signal, key, rule.label, rule.points, rate),
-            )
-            for rule in etype.rules
+    types: dict[str, CompiledType] = {
+        key: _compiled_type(
+            key,
+            etype.label,
+            etype.points,
+            etype.half_life_days,
+            etype.cap,
+            [(r.condition, r.signal, r.label, r.points) for r in etype.rules],
+            key,
         )
-        read = {p for rule in etype.rules for p in rule.condition.properties()}
-        uses_domain = any(_reads_domain(rule.condition) for rule in etype.rules)
-        types[key] = CompiledType(
-            key=key,
-            label=etype.label,
-            rate=rate,
-            cap=math.inf if etype.cap is None else etype.cap,
-            default=CompiledSignal(key, key, etype.label, etype.points, rate),
-            rules=rules,
-            rule_property=read.pop() if len(read) == 1 and not uses_domain else None,
-        )
+        for key, etype in criteria.engagement.items()
+    }
     signals = {ctype.default.signal: ctype.default for ctype in types.values()}
     signals.update((sig.signal, sig) for ctype in types.values() for _, sig in ctype.rules)
     signal_types = {key: types[signal.type] for key, signal in signals.items()}
@@ -658,6 +801,7 @@ def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
         inactivity_label="" if inactivity is None else inactivity.label,
         calibration_intercept=None if calibration is None else calibration.intercept,
         calibration_coefficients={} if calibration is None else dict(calibration.coefficients),
+        health=_compile_health(criteria.customer_health),
     )
 
 

@@ -7,12 +7,18 @@ reference time `at`; engagement at any later time is O(signals), never O(activit
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from qualification.criteria import CompiledCriteria, CompiledSignal, Criteria
+from qualification.criteria import (
+    CompiledCriteria,
+    CompiledSignal,
+    CompiledType,
+    Criteria,
+    render_label,
+)
 from qualification.records import Activity
 
 _MAX_NEWTON_STEPS = 200
@@ -64,8 +70,13 @@ class SignalSum(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class EngagementState:
+    """Decayed sums at `at`: engagement signals, and for customers (under criteria with
+    customer_health) the health signals, kept apart because their points and half-lives are
+    their own."""
+
     at: datetime
     signals: tuple[SignalSum, ...] = ()
+    health: tuple[SignalSum, ...] = ()
 
     def value_at(self, t: datetime, criteria: Criteria) -> dict[str, float]:
         """Each signal's sum decayed to `t` (uncapped): value * 2^(-(t - at) / half-life)."""
@@ -82,13 +93,20 @@ class EngagementState:
         return max((s.last_at for s in self.signals), default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": format_time(self.at), "signals": [s.to_dict() for s in self.signals]}
+        data: dict[str, Any] = {
+            "at": format_time(self.at),
+            "signals": [s.to_dict() for s in self.signals],
+        }
+        if self.health:  # leads' stored states stay as they were
+            data["health"] = [s.to_dict() for s in self.health]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngagementState:
         return cls(
             at=parse_time(data["at"]),
             signals=tuple(SignalSum.from_dict(s) for s in data.get("signals", ())),
+            health=tuple(SignalSum.from_dict(s) for s in data.get("health", ())),
         )
 
 
@@ -134,19 +152,26 @@ def advance_compiled(
     if t <= state.at:
         return state
     seconds = (t - state.at).total_seconds()
-    types = compiled.types
+    health = compiled.health
     return EngagementState(
         at=t,
-        signals=tuple(
-            SignalSum(
-                s.signal,
-                s.type,
-                s.label,
-                s.value * math.exp(-types[s.type].rate * seconds) if s.type in types else s.value,
-                s.last_at,
-            )
-            for s in state.signals
-        ),
+        signals=_decayed(state.signals, compiled.types, seconds),
+        health=_decayed(state.health, health.types, seconds) if health is not None else (),
+    )
+
+
+def _decayed(
+    signals: tuple[SignalSum, ...], types: Mapping[str, CompiledType], seconds: float
+) -> tuple[SignalSum, ...]:
+    return tuple(
+        SignalSum(
+            s.signal,
+            s.type,
+            s.label,
+            s.value * math.exp(-types[s.type].rate * seconds) if s.type in types else s.value,
+            s.last_at,
+        )
+        for s in signals
     )
 
 
@@ -203,11 +228,49 @@ def accumulate(
         info = known.get(key)
         kind, label = described[key] if info is None else (info.type, info.label)
         signals.append(new(SignalSum, (key, kind, label, sums[key], lasts[key])))
-    return EngagementState(at=until, signals=tuple(signals))
+    return EngagementState(at=until, signals=tuple(signals), health=state.health)
 
 
 def _occurred_at(activity: Activity) -> datetime:
     return activity.occurred_at
+
+
+def accumulate_health(
+    state: EngagementState, activities: Sequence[Activity], compiled: CompiledCriteria
+) -> EngagementState:
+    """Add the activities' health signals up to `state.at` (only customers are tracked: the
+    engine calls this for them alone). Labels that name properties show the latest activity's."""
+    health = compiled.health
+    if health is None:
+        return state
+    until = state.at
+    sums: dict[str, float] = {}
+    latest: dict[str, tuple[datetime, str, str]] = {}  # signal -> (last_at, type, label)
+    for activity in sorted(activities, key=_occurred_at):
+        occurred = activity.occurred_at
+        htype = health.types.get(activity.type)
+        if htype is None or occurred > until:
+            continue
+        signal = htype.signal_for(activity.properties)
+        key = signal.signal
+        decay = math.exp(signal.rate * (occurred - until).total_seconds())
+        sums[key] = sums.get(key, 0.0) + signal.points * decay
+        label = signal.label
+        if key in health.templates:
+            label = render_label(label, activity.properties)
+        latest[key] = (occurred, htype.key, label)
+    if not sums:
+        return state
+    for old in state.health:  # an update: merge the previous sums (already decayed to until)
+        key = old.signal
+        sums[key] = sums.get(key, 0.0) + old.value
+        if key not in latest or old.last_at > latest[key][0]:
+            latest[key] = (old.last_at, old.type, old.label)
+    merged = tuple(
+        SignalSum(key, latest[key][1], latest[key][2], sums[key], latest[key][0])
+        for key in sorted(sums)
+    )
+    return EngagementState(at=until, signals=state.signals, health=merged)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from qualification.engagement import (
     Snapshot,
     TypeTotal,
     accumulate,
+    accumulate_health,
     advance_compiled,
     format_time,
     parse_time,
@@ -33,10 +34,12 @@ from qualification.engagement import (
     snapshot,
     total_at,
 )
+from qualification.health import HealthSnapshot, health_snapshot, raw_at, seconds_until_crossing
 from qualification.records import Activity, Contact
 from qualification.statuses import OVERRIDE_PROPERTY, Status, parse_override
 
 _ENGAGED = frozenset({Status.SALES_READY, Status.POOR_FIT})
+_CUSTOMER = frozenset({Status.CUSTOMER_ACTIVE, Status.CUSTOMER_AT_RISK})
 _MS = timedelta(milliseconds=1)
 _MAX_NUDGES = 1000  # ms steps allowed to absorb float error after the analytic solution
 
@@ -125,6 +128,7 @@ class Qualification:
     score: int
     fit: int
     engagement: int
+    health: int | None  # customers, under criteria with customer_health
     reasons: tuple[Reason, ...]
     reasons_text: str
     criteria_version: str
@@ -143,6 +147,7 @@ class Qualification:
             "score": self.score,
             "fit": self.fit,
             "engagement": self.engagement,
+            "health": self.health,
             "reasons": [
                 {"signal": r.signal, "label": r.label, "points": r.points} for r in self.reasons
             ],
@@ -168,13 +173,14 @@ class Qualification:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Qualification:
         next_change = data.get("next_change_at")
-        probability = data.get("probability")
+        probability, health = data.get("probability"), data.get("health")
         return cls(
             contact_id=str(data["contact_id"]),
             status=Status(data["status"]),
             score=int(data["score"]),
             fit=int(data["fit"]),
             engagement=int(data["engagement"]),
+            health=None if health is None else int(health),
             reasons=tuple(Reason.from_dict(r) for r in data["reasons"]),
             reasons_text=str(data["reasons_text"]),
             criteria_version=str(data["criteria_version"]),
@@ -215,8 +221,14 @@ def qualify(
     """Full scoring from the contact and all its activities (those after `at` are ignored)."""
     _require_aware(at)
     compiled = criteria.compiled
-    state = accumulate(EngagementState(at=at), activities, compiled)
-    return _assess(contact.id, _profile(contact, compiled), state, compiled, at, previous)
+    profile = _profile(contact, compiled)
+    if profile.customer and compiled.health is not None:
+        activities = activities if isinstance(activities, list | tuple) else list(activities)
+        state = accumulate(EngagementState(at=at), activities, compiled)
+        state = accumulate_health(state, activities, compiled)
+    else:
+        state = accumulate(EngagementState(at=at), activities, compiled)
+    return _assess(contact.id, profile, state, compiled, at, previous)
 
 
 def update(
@@ -233,9 +245,22 @@ def update(
         raise ValueError(f"contact {contact.id!r} is not {previous.contact_id!r}")
     if at < previous.computed_at:
         raise ValueError("update cannot go back in time")
+    profile = _profile(contact, compiled)
+    tracked = previous.profile.customer and compiled.health is not None
+    if profile.customer and compiled.health is not None and not tracked:
+        # health is only kept for customers: the earlier activities' part is not in the state
+        raise ValueError(f"contact {contact.id!r} became a customer: use qualify()")
     state = advance_compiled(previous.engagement_state, at, compiled)
-    state = accumulate(state, new_activities, compiled)
-    return _assess(contact.id, _profile(contact, compiled), state, compiled, at, previous)
+    if profile.customer and compiled.health is not None:
+        new_activities = list(new_activities)
+        state = accumulate_health(
+            accumulate(state, new_activities, compiled), new_activities, compiled
+        )
+    else:
+        state = accumulate(state, new_activities, compiled)
+        if state.health:
+            state = EngagementState(state.at, state.signals)  # no longer a customer
+    return _assess(contact.id, profile, state, compiled, at, previous)
 
 
 def rescore(previous: Qualification, criteria: Criteria, at: datetime) -> Qualification:
@@ -401,6 +426,7 @@ def _status(
     compiled: CompiledCriteria,
     profile: Profile,
     engagement: int,
+    health: int | None,
     has_activity: bool,
     previous: Status | None,
 ) -> Status:
@@ -410,10 +436,14 @@ def _status(
         return profile.override
     margin = compiled.hysteresis
     if profile.customer:
-        needed = compiled.customer_threshold
+        # health decides when the criteria define it; engagement alone otherwise
+        if compiled.health is not None and health is not None:
+            needed, figure = compiled.health.bar, health
+        else:
+            needed, figure = compiled.customer_threshold, engagement
         if previous is Status.CUSTOMER_ACTIVE:
             needed -= margin
-        return Status.CUSTOMER_ACTIVE if engagement >= needed else Status.CUSTOMER_AT_RISK
+        return Status.CUSTOMER_ACTIVE if figure >= needed else Status.CUSTOMER_AT_RISK
     if not profile.has_fit_data and not has_activity:
         return Status.UNKNOWN
     needed = compiled.engagement_threshold - (margin if previous in _ENGAGED else 0)
@@ -435,7 +465,8 @@ def _assess(
     at: datetime,
     previous: Qualification | None,
 ) -> Qualification:
-    seen = snapshot(state, compiled, (at - state.at).total_seconds())
+    seconds = (at - state.at).total_seconds()
+    seen = snapshot(state, compiled, seconds)
     engagement = _engagement_int(seen.engagement)
     last = seen.last_activity_at
     idle = _idle(compiled, last, at)
@@ -443,27 +474,25 @@ def _assess(
     # Disqualified contacts keep the score they would have: reps see what they would be worth,
     # the status already says they are out.
     score = _score(compiled, profile.fit, engagement, penalty)
-    status = _status(
-        compiled,
-        profile,
-        engagement,
-        bool(state.signals),
-        None if previous is None else previous.status,
-    )
-    fact = _deciding_fact(
-        compiled,
-        profile,
-        status,
-        engagement,
-        None if previous is None else previous.status,
-    )
-    reasons, reasons_text = _reasons(profile, state, compiled, seen, fact, penalty)
+    healthy = None
+    health = None
+    if profile.customer and compiled.health is not None:
+        healthy = health_snapshot(state.health, compiled.health, state.at, seconds)
+        health = _engagement_int(healthy.raw)
+    before = None if previous is None else previous.status
+    status = _status(compiled, profile, engagement, health, bool(state.signals), before)
+    fact = _deciding_fact(compiled, profile, status, engagement, health, before)
+    reasons, reasons_text = _reasons(profile, state, compiled, seen, fact, penalty, healthy)
     probability = None
     if compiled.calibration_intercept is not None:
         probability = _logistic(compiled, _features(profile, state, compiled, seen, idle))
     next_change = _next_change(
         compiled, profile, state, seen, at, status, score, engagement, penalty, idle
     )
+    if healthy is not None:
+        by_health = _health_change(compiled, profile, state, healthy, at, status)
+        if by_health is not None and (next_change is None or by_health < next_change):
+            next_change = by_health
     since = previous.status_since if previous is not None and previous.status == status else at
     return Qualification(
         contact_id=contact_id,
@@ -471,6 +500,7 @@ def _assess(
         score=score,
         fit=profile.fit,
         engagement=engagement,
+        health=health,
         reasons=reasons,
         reasons_text=reasons_text,
         criteria_version=compiled.version,
@@ -488,6 +518,7 @@ def _deciding_fact(
     profile: Profile,
     status: Status,
     engagement: int,
+    health: int | None,
     previous: Status | None,
 ) -> Reason:
     """What decided the status, said first: the figure against the bar it met or missed.
@@ -507,11 +538,15 @@ def _deciding_fact(
         text = f"fit {fit}, needs {compiled.fit_threshold} for sales_ready"
     elif status is Status.NURTURE:
         text = f"engagement {engagement}, needs {compiled.engagement_threshold}"
-    elif status is Status.CUSTOMER_ACTIVE:
-        bar = compiled.customer_threshold - (margin if previous is Status.CUSTOMER_ACTIVE else 0)
-        text = f"engagement {engagement} ≥ {bar} for customer_active"
-    elif status is Status.CUSTOMER_AT_RISK:
-        text = f"engagement {engagement}, needs {compiled.customer_threshold} for customer_active"
+    elif status in _CUSTOMER:
+        figure, bar, name = engagement, compiled.customer_threshold, "engagement"
+        if compiled.health is not None and health is not None:
+            figure, bar, name = health, compiled.health.bar, "health"
+        if status is Status.CUSTOMER_ACTIVE:
+            bar -= margin if previous is Status.CUSTOMER_ACTIVE else 0
+            text = f"{name} {figure} ≥ {bar} for customer_active"
+        else:
+            text = f"{name} {figure}, needs {bar} for customer_active"
     else:
         return _NOTHING_KNOWN
     return Reason(STATUS_SIGNAL, text, 0)
@@ -524,8 +559,10 @@ def _reasons(
     seen: Snapshot,
     fact: Reason,
     penalty: int,
+    healthy: HealthSnapshot | None = None,
 ) -> tuple[tuple[Reason, ...], str]:
-    """The reasons shown and their text: the deciding fact, then the strongest signals."""
+    """The reasons shown and their text: the deciding fact, then the strongest signals (for a
+    customer under customer_health, its health signals first)."""
     # Rank plain tuples (signals are unique, so the sort never looks past the signal) and
     # build Reason objects only for the few that are shown.
     rules = _Rules.of(compiled)
@@ -543,6 +580,8 @@ def _reasons(
         label = compiled.inactivity_label
         ranked.append((penalty, INACTIVITY_SIGNAL, None, None, label, penalty, last))
     ranked.sort()
+    if healthy is not None:
+        ranked = _health_ranked(state, healthy) + ranked
     reasons: list[Reason] = [fact]
     texts = [rules.text(fact)]
     for _, signal, text, reason, label, points, when in ranked[
@@ -555,6 +594,22 @@ def _reasons(
         reasons.append(reason)
         texts.append(text)
     return tuple(reasons), "; ".join(texts)
+
+
+def _health_ranked(state: EngagementState, healthy: HealthSnapshot) -> list[Ranked]:
+    """Health signals and lapses, strongest first (either sign)."""
+    ranked: list[Ranked] = []
+    for s in state.health:
+        factor = healthy.scale.get(s.type)
+        if factor is not None:
+            points = _round(s.value * factor)
+            if points:
+                ranked.append((-abs(points), s.signal, None, None, s.label, points, s.last_at))
+    for lapse, last in healthy.lapsed:
+        signal = f"{lapse.type}_lapse"
+        ranked.append((lapse.points, signal, None, None, lapse.label, lapse.points, last))
+    ranked.sort()
+    return ranked
 
 
 def _utc_date(value: datetime) -> date:
@@ -599,7 +654,7 @@ def status_floor(compiled: CompiledCriteria, profile: Profile, status: Status) -
         return None
     if status in _ENGAGED:
         floor = compiled.engagement_threshold - compiled.hysteresis
-    elif status is Status.CUSTOMER_ACTIVE:
+    elif status is Status.CUSTOMER_ACTIVE and compiled.health is None:
         floor = compiled.customer_threshold - compiled.hysteresis
     else:
         return None  # nurture, at-risk and unknown cannot move without new activity
@@ -660,6 +715,42 @@ def _next_change(
     if crossing is None:
         return penalty_start
     return crossing if penalty_start is None else min(crossing, penalty_start)
+
+
+def _health_change(
+    compiled: CompiledCriteria,
+    profile: Profile,
+    state: EngagementState,
+    healthy: HealthSnapshot,
+    at: datetime,
+    status: Status,
+) -> datetime | None:
+    """When decay (or a lapse) alone next moves a customer across the health bar."""
+    health = compiled.health
+    if health is None or profile.disqualifier is not None or profile.override is not None:
+        return None
+    falling = status is Status.CUSTOMER_ACTIVE
+    needed = health.bar - (compiled.hysteresis if falling else 0)
+    if needed <= 0:
+        return None  # never at risk
+    start = (at - state.at).total_seconds()
+    found = seconds_until_crossing(
+        health.base, healthy.terms, healthy.steps, needed - 0.5, start, falling
+    )
+    if found is None:
+        return None
+    seconds, exact = found
+    t = _ceil_ms(state.at + timedelta(seconds=seconds))
+    if t <= at:
+        t = _ceil_ms(at + _MS)
+    if not exact:
+        return t  # an instant to look again from, before any change
+    for _ in range(_MAX_NUDGES):  # absorb float error: the first ms the integer shows it
+        raw = raw_at(health.base, healthy.terms, healthy.steps, (t - state.at).total_seconds())
+        if (_engagement_int(raw) < needed) is falling:
+            return t
+        t += _MS
+    return t
 
 
 def penalty_start_after(compiled: CompiledCriteria, last: datetime) -> datetime | None:

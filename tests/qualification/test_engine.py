@@ -402,6 +402,7 @@ def test_public_dict() -> None:
         "score",
         "fit",
         "engagement",
+        "health",
         "reasons",
         "reasons_text",
         "criteria_version",
