@@ -71,14 +71,24 @@ def load_criteria(spec: str) -> Criteria:
 
 def _summary(criteria: Criteria) -> list[str]:
     rules = sum(len(etype.rules) for etype in criteria.engagement.values())
-    thr = criteria.thresholds
+    thr, health = criteria.thresholds, criteria.customer_health
+    customers = (
+        f"customer engagement {thr.customer_engagement}"
+        if health is None
+        else f"customer health {health.at_risk_below}"
+    )
     lines = [
         f"criteria {criteria.name!r}, version {criteria.version}",
         f"fit rules: {len(criteria.fit)}; engagement types: {len(criteria.engagement)} "
         f"({rules} rules); disqualifiers: {len(criteria.disqualifiers)}",
-        f"thresholds: fit {thr.fit}, engagement {thr.engagement}, customer engagement "
-        f"{thr.customer_engagement}, hysteresis {thr.hysteresis}",
+        f"thresholds: fit {thr.fit}, engagement {thr.engagement}, {customers}, "
+        f"hysteresis {thr.hysteresis}",
     ]
+    if health is not None:
+        lines.append(
+            f"customer health: base {health.base}, at risk below {health.at_risk_below}, "
+            f"from {', '.join(health.activities) or 'nothing'}"
+        )
     if criteria.inactivity is not None:
         lines.append(
             f"inactivity: {criteria.inactivity.points} points after "
@@ -241,6 +251,13 @@ def evaluate_command(
         f"lift {_figure(report.lift)}, ROC AUC {_figure(report.roc_auc)} "
         f"(by {report.ranked_by}), Brier {_figure(report.brier)}"
     )
+    if report.customers:
+        console.print(_churn_table(report))
+        console.print(
+            f"customer_at_risk share {_figure(report.at_risk_share, True)} of customers, "
+            f"churn lift {_figure(report.at_risk_lift)} "
+            f"(churn rate {_figure(report.churn_rate, True)})"
+        )
 
 
 def calibrate_command(
@@ -345,4 +362,17 @@ def _report_table(report: EvaluationReport, criteria: Criteria) -> Table:
         table.add_row(status, str(rate.n), str(rate.converted), _figure(rate.rate, percent=True))
     table.add_section()
     table.add_row("all", str(report.n), str(report.converted), _figure(report.base_rate, True))
+    return table
+
+
+def _churn_table(report: EvaluationReport) -> Table:
+    table = Table(title="churn by status", title_justify="left")
+    for column in ("status", "contacts", "churned", "rate"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    for status, rate in report.churn_by_status.items():
+        table.add_row(status, str(rate.n), str(rate.churned), _figure(rate.rate, percent=True))
+    table.add_section()
+    table.add_row(
+        "customers", str(report.customers), str(report.churned), _figure(report.churn_rate, True)
+    )
     return table

@@ -115,6 +115,13 @@ def test_evaluate_prints_one_report_on_stdout_and_a_table_on_stderr(tmp_path: Pa
     assert "sales_ready" in report["conversion_by_status"]
     assert "sales_ready" in stderr
     assert "lift" in stderr
+    # customers are judged on churn, read from the outcomes' churned_at
+    assert (report["customers"], report["churned"]) == (14, 9)  # the 15th is disqualified
+    churn = report["churn_by_status"]
+    assert set(churn) >= {"customer_active", "customer_at_risk"}
+    assert sum(rate["churned"] for rate in churn.values()) >= 9
+    assert "churn by status" in stderr
+    assert "churn lift" in stderr
 
 
 def test_calibrate_writes_a_proposal_and_never_overwrites_silently(tmp_path: Path) -> None:
