@@ -694,6 +694,7 @@ class CompiledHealth:
     types: Mapping[str, CompiledType]  # signed points; caps bound a type's total either way
     lapses: Mapping[str, CompiledLapse]  # by activity type
     templates: frozenset[str]  # signals whose label names activity properties
+    signals: Mapping[str, CompiledSignal]  # every health signal by id
 
 
 def _compiled_type(
@@ -754,7 +755,9 @@ def _compile_health(health: CustomerHealth | None) -> CompiledHealth | None:
         ]
         if "{" in label
     )
-    return CompiledHealth(health.base, health.at_risk_below, types, lapses, templates)
+    signals = {ctype.default.signal: ctype.default for ctype in types.values()}
+    signals.update((sig.signal, sig) for ctype in types.values() for _, sig in ctype.rules)
+    return CompiledHealth(health.base, health.at_risk_below, types, lapses, templates, signals)
 
 
 def _compile_criteria(criteria: Criteria) -> CompiledCriteria:

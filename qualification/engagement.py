@@ -176,9 +176,14 @@ def _decayed(
 
 
 def accumulate(
-    state: EngagementState, activities: Iterable[Activity], compiled: CompiledCriteria
+    state: EngagementState,
+    activities: Iterable[Activity],
+    compiled: CompiledCriteria,
+    with_health: bool = False,
 ) -> EngagementState:
-    """Add the activities up to `state.at` (later ones are skipped), decayed to `state.at`.
+    """Add the activities up to `state.at` (later ones are skipped), decayed to `state.at`;
+    with `with_health` (customers, under criteria with customer_health) their health signals
+    too, in the same pass.
 
     The hot path of scoring: one pass, no intermediate lists. Activities are summed in time
     order so that the float result does not depend on the order they arrive in; input that
@@ -186,6 +191,8 @@ def accumulate(
     """
     if not isinstance(activities, list | tuple):
         activities = list(activities)  # the out-of-order path needs to see them all again
+    if with_health and compiled.health is not None:
+        return _accumulate_customer(state, activities, compiled)
     until = state.at
     types = compiled.types
     exp = math.exp
@@ -210,9 +217,19 @@ def accumulate(
         lasts[key] = occurred  # time order: the last one seen is the latest
     if not sums:
         return state
-    known = compiled.signals
+    signals = _merged(state.signals, sums, lasts, compiled.signals)
+    return EngagementState(at=until, signals=signals, health=state.health)
+
+
+def _merged(
+    old_signals: tuple[SignalSum, ...],
+    sums: dict[str, float],
+    lasts: dict[str, datetime],
+    known: Mapping[str, CompiledSignal],
+) -> tuple[SignalSum, ...]:
+    """New sums plus the previous ones (already decayed to the same instant), by signal."""
     described = {}
-    for old in state.signals:  # an update: merge the previous sums (already decayed to until)
+    for old in old_signals:  # an update: merge the previous sums
         key = old.signal
         if key in sums:
             sums[key] += old.value
@@ -228,49 +245,73 @@ def accumulate(
         info = known.get(key)
         kind, label = described[key] if info is None else (info.type, info.label)
         signals.append(new(SignalSum, (key, kind, label, sums[key], lasts[key])))
-    return EngagementState(at=until, signals=tuple(signals), health=state.health)
+    return tuple(signals)
+
+
+def _accumulate_customer(
+    state: EngagementState, activities: Sequence[Activity], compiled: CompiledCriteria
+) -> EngagementState:
+    """`accumulate` for a customer: engagement and health signals in one pass. Health labels
+    that name properties show the latest activity's values."""
+    health = compiled.health
+    assert health is not None
+    until = state.at
+    types, htypes, templates = compiled.types, health.types, health.templates
+    exp = math.exp
+    sums: dict[str, float] = {}
+    lasts: dict[str, datetime] = {}
+    hsums: dict[str, float] = {}
+    hlasts: dict[str, datetime] = {}
+    labels: dict[str, str] = {}
+    previous = _EARLIEST
+    for activity in activities:
+        occurred = activity.occurred_at
+        if occurred > until:
+            continue
+        kind = activity.type
+        ctype = types.get(kind)
+        htype = htypes.get(kind)
+        if ctype is None and htype is None:
+            continue
+        if occurred < previous:
+            return _accumulate_customer(state, sorted(activities, key=_occurred_at), compiled)
+        previous = occurred
+        seconds = (occurred - until).total_seconds()
+        if ctype is not None:
+            signal = ctype.signal_for(activity.properties) if ctype.rules else ctype.default
+            key = signal.signal
+            sums[key] = sums.get(key, 0.0) + signal.points * exp(signal.rate * seconds)
+            lasts[key] = occurred
+        if htype is not None:
+            signal = htype.signal_for(activity.properties) if htype.rules else htype.default
+            key = signal.signal
+            hsums[key] = hsums.get(key, 0.0) + signal.points * exp(signal.rate * seconds)
+            hlasts[key] = occurred
+            if key in templates:
+                labels[key] = render_label(signal.label, activity.properties)
+    signals = _merged(state.signals, sums, lasts, compiled.signals) if sums else state.signals
+    if not hsums:
+        return EngagementState(at=until, signals=signals, health=state.health)
+    fresh = dict(hlasts)  # the new activities' latest, before the merge
+    merged = _merged(state.health, hsums, hlasts, health.signals)
+    if templates:
+        # a templated label is the latest activity's: a new one's, or the one kept from before
+        kept = {old.signal: old.label for old in state.health}
+        merged = tuple(
+            s
+            if s.signal not in templates
+            else s._replace(
+                label=labels[s.signal]
+                if s.signal in labels and s.last_at == fresh.get(s.signal)
+                else kept.get(s.signal, s.label)
+            )
+            for s in merged
+        )
+    return EngagementState(at=until, signals=signals, health=merged)
 
 
 def _occurred_at(activity: Activity) -> datetime:
     return activity.occurred_at
-
-
-def accumulate_health(
-    state: EngagementState, activities: Sequence[Activity], compiled: CompiledCriteria
-) -> EngagementState:
-    """Add the activities' health signals up to `state.at` (only customers are tracked: the
-    engine calls this for them alone). Labels that name properties show the latest activity's."""
-    health = compiled.health
-    if health is None:
-        return state
-    until = state.at
-    sums: dict[str, float] = {}
-    latest: dict[str, tuple[datetime, str, str]] = {}  # signal -> (last_at, type, label)
-    for activity in sorted(activities, key=_occurred_at):
-        occurred = activity.occurred_at
-        htype = health.types.get(activity.type)
-        if htype is None or occurred > until:
-            continue
-        signal = htype.signal_for(activity.properties)
-        key = signal.signal
-        decay = math.exp(signal.rate * (occurred - until).total_seconds())
-        sums[key] = sums.get(key, 0.0) + signal.points * decay
-        label = signal.label
-        if key in health.templates:
-            label = render_label(label, activity.properties)
-        latest[key] = (occurred, htype.key, label)
-    if not sums:
-        return state
-    for old in state.health:  # an update: merge the previous sums (already decayed to until)
-        key = old.signal
-        sums[key] = sums.get(key, 0.0) + old.value
-        if key not in latest or old.last_at > latest[key][0]:
-            latest[key] = (old.last_at, old.type, old.label)
-    merged = tuple(
-        SignalSum(key, latest[key][1], latest[key][2], sums[key], latest[key][0])
-        for key in sorted(sums)
-    )
-    return EngagementState(at=until, signals=state.signals, health=merged)
 
 
 # ---------------------------------------------------------------------------------------------

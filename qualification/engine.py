@@ -26,7 +26,6 @@ from qualification.engagement import (
     Snapshot,
     TypeTotal,
     accumulate,
-    accumulate_health,
     advance_compiled,
     format_time,
     parse_time,
@@ -222,12 +221,7 @@ def qualify(
     _require_aware(at)
     compiled = criteria.compiled
     profile = _profile(contact, compiled)
-    if profile.customer and compiled.health is not None:
-        activities = activities if isinstance(activities, list | tuple) else list(activities)
-        state = accumulate(EngagementState(at=at), activities, compiled)
-        state = accumulate_health(state, activities, compiled)
-    else:
-        state = accumulate(EngagementState(at=at), activities, compiled)
+    state = accumulate(EngagementState(at=at), activities, compiled, profile.customer)
     return _assess(contact.id, profile, state, compiled, at, previous)
 
 
@@ -251,15 +245,9 @@ def update(
         # health is only kept for customers: the earlier activities' part is not in the state
         raise ValueError(f"contact {contact.id!r} became a customer: use qualify()")
     state = advance_compiled(previous.engagement_state, at, compiled)
-    if profile.customer and compiled.health is not None:
-        new_activities = list(new_activities)
-        state = accumulate_health(
-            accumulate(state, new_activities, compiled), new_activities, compiled
-        )
-    else:
-        state = accumulate(state, new_activities, compiled)
-        if state.health:
-            state = EngagementState(state.at, state.signals)  # no longer a customer
+    state = accumulate(state, new_activities, compiled, profile.customer)
+    if state.health and not profile.customer:
+        state = EngagementState(state.at, state.signals)  # no longer a customer
     return _assess(contact.id, profile, state, compiled, at, previous)
 
 

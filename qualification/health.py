@@ -74,7 +74,8 @@ def health_snapshot(
         if done is not None:  # nothing stopped that never started
             start = (done - ref).total_seconds() + lapse.seconds
             starts.append((start, lapse.points, lapse, done))
-    starts.sort(key=lambda item: (item[0], item[2].type))
+    if len(starts) > 1:
+        starts.sort(key=_by_start)
     lapsed: list[tuple[CompiledLapse, datetime]] = []
     for start, points, lapse, done in starts:  # in raw_at's order: the same float sum
         if seconds >= start:
@@ -82,6 +83,10 @@ def health_snapshot(
             lapsed.append((lapse, done))
     steps = tuple((start, points) for start, points, _, _ in starts)
     return HealthSnapshot(tuple(terms), steps, raw, scale, tuple(lapsed))
+
+
+def _by_start(item: tuple[float, int, CompiledLapse, datetime]) -> tuple[float, str]:
+    return item[0], item[2].type
 
 
 def raw_at(base: float, terms: Iterable[HealthTerm], steps: Iterable[Step], s: float) -> float:
