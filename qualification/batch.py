@@ -108,6 +108,10 @@ class BatchResult:
 
 
 def pack(qualifications: Sequence[Qualification], criteria: Criteria) -> StateBatch:
+    """Raises ValueError for criteria with a capacity bar in force: ranking against it is
+    done contact by contact (`engine.rescore`)."""
+    if criteria.capacity_bar is not None:
+        raise ValueError("batch rescoring does not rank against a capacity bar: use rescore")
     compiled = criteria.compiled
     types = tuple(compiled.types)
     signals = tuple(compiled.signal_types)

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache, cached_property
 from typing import Annotated, Any, Self
 
@@ -21,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -349,6 +351,57 @@ class CustomerHealth(_Model):
     )
 
 
+class Capacity(_Model):
+    """What the sales team can take: sales_ready then holds the leads most likely to convert
+    that fit into it (by probability once calibrated, by score before), through a bar sized
+    from the scores and recomputed on a schedule (`qualification.capacity.size_bar`)."""
+
+    new_conversations_per_week: int = Field(gt=0)
+    # Staying sales-ready needs the bar lowered by this share, and a recompute keeps the bar
+    # while the weekly inflow it gives is within this share of the capacity: no flapping.
+    margin: float = Field(default=0.1, ge=0, lt=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityBar:
+    """The bar sized for a capacity, kept beside the criteria version, outside its hash: a
+    recompute is not a new version."""
+
+    by: str  # "score" or "probability"
+    threshold: float  # entering sales_ready needs the figure at or above it
+    capacity: int  # the new conversations a week it was sized for
+    expected_per_week: float  # new sales-ready contacts a week expected at this bar
+    computed_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "threshold": self.threshold,
+            "capacity": self.capacity,
+            "expected_per_week": self.expected_per_week,
+            "computed_at": self.computed_at.astimezone(UTC).isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CapacityBar:
+        computed = datetime.fromisoformat(str(data["computed_at"]))
+        if computed.tzinfo is None:
+            raise ValueError("computed_at needs a timezone")
+        by = str(data["by"])
+        if by not in RANKED_BY:
+            raise ValueError(f"by must be one of {', '.join(RANKED_BY)}")
+        return cls(
+            by=by,
+            threshold=float(data["threshold"]),
+            capacity=int(data["capacity"]),
+            expected_per_week=float(data["expected_per_week"]),
+            computed_at=computed.astimezone(UTC),
+        )
+
+
+RANKED_BY = ("score", "probability")
+
+
 class Inactivity(_Model):
     after_days: float = Field(gt=0)
     points: int = Field(le=0)
@@ -391,6 +444,8 @@ class Criteria(_Model):
     reasons_max: int = Field(default=5, ge=1)
     calibration: Calibration | None = None
     customer_health: CustomerHealth | None = None
+    capacity: Capacity | None = None
+    _capacity_bar: CapacityBar | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -436,6 +491,26 @@ class Criteria(_Model):
         if self.inactivity is not None:
             found[INACTIVITY_SIGNAL] = self.inactivity.label
         return found
+
+    @property
+    def ranked_by(self) -> str:
+        """What capacity ranks leads by: the calibrated probability, else the score."""
+        return "probability" if self.calibration is not None else "score"
+
+    @property
+    def capacity_bar(self) -> CapacityBar | None:
+        """The bar in force (None until one is sized, or without `capacity`)."""
+        return self._capacity_bar if self.capacity is not None else None
+
+    def with_capacity_bar(self, bar: CapacityBar | None) -> Self:
+        """These criteria with a recomputed capacity bar: the same version, other statuses."""
+        if bar is not None and self.capacity is None:
+            raise ValueError("these criteria state no capacity")
+        if bar is not None and bar.by != self.ranked_by:
+            raise ValueError(f"the bar ranks by {bar.by}, these criteria by {self.ranked_by}")
+        copied = self.model_copy()
+        copied._capacity_bar = bar
+        return copied
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         # the cached derived values describe the original, not the copy
@@ -675,6 +750,10 @@ class CompiledCriteria:
     calibration_intercept: float | None
     calibration_coefficients: Mapping[str, float]
     health: CompiledHealth | None
+    capacity: int | None  # new conversations a week, while a bar is in force
+    capacity_bar: float | None  # the figure needed to enter sales_ready
+    capacity_stay: float | None  # the figure needed to stay (the bar lowered by the margin)
+    capacity_by: str  # "score" or "probability"
     # derived data other modules build once per criteria (e.g. the engine's constant reasons)
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -777,6 +856,7 @@ def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
     signals.update((sig.signal, sig) for ctype in types.values() for _, sig in ctype.rules)
     signal_types = {key: types[signal.type] for key, signal in signals.items()}
     thr, inactivity, calibration = criteria.thresholds, criteria.inactivity, criteria.calibration
+    cap, bar = criteria.capacity, criteria.capacity_bar
     return CompiledCriteria(
         version=criteria.version,
         fit=tuple(
@@ -805,6 +885,10 @@ def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
         calibration_intercept=None if calibration is None else calibration.intercept,
         calibration_coefficients={} if calibration is None else dict(calibration.coefficients),
         health=_compile_health(criteria.customer_health),
+        capacity=None if bar is None else bar.capacity,
+        capacity_bar=None if bar is None else bar.threshold,
+        capacity_stay=None if bar is None or cap is None else bar.threshold * (1 - cap.margin),
+        capacity_by=criteria.ranked_by,
     )
 
 

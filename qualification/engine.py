@@ -417,7 +417,9 @@ def _status(
     health: int | None,
     has_activity: bool,
     previous: Status | None,
+    figure: float | None = None,
 ) -> Status:
+    """The status; `figure` is what a capacity bar ranks by (score, or probability)."""
     if profile.disqualifier is not None:
         return Status.DISQUALIFIED
     if profile.override is not None:
@@ -438,7 +440,19 @@ def _status(
     if engagement < needed:
         return Status.NURTURE
     needed = compiled.fit_threshold - (margin if previous is Status.SALES_READY else 0)
-    return Status.SALES_READY if profile.fit >= needed else Status.POOR_FIT
+    if profile.fit < needed:
+        return Status.POOR_FIT
+    return Status.SALES_READY if _within_capacity(compiled, figure, previous) else Status.NURTURE
+
+
+def _within_capacity(
+    compiled: CompiledCriteria, figure: float | None, previous: Status | None
+) -> bool:
+    """Whether a fit, engaged lead fits in the team's capacity (always, without a bar)."""
+    bar, stay = compiled.capacity_bar, compiled.capacity_stay
+    if bar is None or stay is None or figure is None:
+        return True
+    return figure >= (stay if previous is Status.SALES_READY else bar)
 
 
 def _engagement_int(raw: float) -> int:
@@ -467,16 +481,21 @@ def _assess(
     if profile.customer and compiled.health is not None:
         healthy = health_snapshot(state.health, compiled.health, state.at, seconds)
         health = _engagement_int(healthy.raw)
-    before = None if previous is None else previous.status
-    status = _status(compiled, profile, engagement, health, bool(state.signals), before)
-    fact = _deciding_fact(compiled, profile, status, engagement, health, before)
-    reasons, reasons_text = _reasons(profile, state, compiled, seen, fact, penalty, healthy)
     probability = None
     if compiled.calibration_intercept is not None:
         probability = _logistic(compiled, _features(profile, state, compiled, seen, idle))
+    before = None if previous is None else previous.status
+    figure = probability if compiled.capacity_by == "probability" else float(score)
+    status = _status(compiled, profile, engagement, health, bool(state.signals), before, figure)
+    fact = _deciding_fact(compiled, profile, status, engagement, health, before, figure)
+    reasons, reasons_text = _reasons(profile, state, compiled, seen, fact, penalty, healthy)
     next_change = _next_change(
         compiled, profile, state, seen, at, status, score, engagement, penalty, idle
     )
+    if status is Status.SALES_READY and compiled.capacity_by == "probability":
+        by_bar = _probability_change(compiled, profile, state, seen, at, idle)
+        if by_bar is not None and (next_change is None or by_bar < next_change):
+            next_change = by_bar
     if healthy is not None:
         by_health = _health_change(compiled, profile, state, healthy, at, status)
         if by_health is not None and (next_change is None or by_health < next_change):
@@ -508,6 +527,7 @@ def _deciding_fact(
     engagement: int,
     health: int | None,
     previous: Status | None,
+    figure: float | None = None,
 ) -> Reason:
     """What decided the status, said first: the figure against the bar it met or missed.
 
@@ -518,6 +538,20 @@ def _deciding_fact(
     if profile.override is not None:
         return _SET_BY_REP
     fit, margin = profile.fit, compiled.hysteresis
+    capacity = compiled.capacity
+    if capacity is not None and status is Status.SALES_READY:
+        # never the bar or a rank: those move with every recompute
+        return Reason(STATUS_SIGNAL, f"within this week's capacity of {capacity}", 0)
+    if (
+        capacity is not None
+        and figure is not None
+        and status is Status.NURTURE
+        and engagement >= compiled.engagement_threshold - (margin if previous in _ENGAGED else 0)
+        and fit >= compiled.fit_threshold - (margin if previous is Status.SALES_READY else 0)
+    ):
+        shown = f"{figure:.0%}" if compiled.capacity_by == "probability" else f"{figure:.0f}"
+        text = f"{compiled.capacity_by} {shown}: outside this week's capacity of {capacity}"
+        return Reason(STATUS_SIGNAL, text, 0)
     if status is Status.SALES_READY:
         fit_bar = compiled.fit_threshold - (margin if previous is Status.SALES_READY else 0)
         bar = compiled.engagement_threshold - (margin if previous in _ENGAGED else 0)
@@ -634,7 +668,9 @@ def _logistic(compiled: CompiledCriteria, features: Mapping[str, float]) -> floa
 # next_change_at
 
 
-def status_floor(compiled: CompiledCriteria, profile: Profile, status: Status) -> int | None:
+def status_floor(
+    compiled: CompiledCriteria, profile: Profile, status: Status, penalty: int = 0
+) -> int | None:
     """The engagement (integer) below which decay alone changes `status`, or None.
 
     The current status acts as the previous one, so its hysteresis margin applies."""
@@ -642,11 +678,25 @@ def status_floor(compiled: CompiledCriteria, profile: Profile, status: Status) -
         return None
     if status in _ENGAGED:
         floor = compiled.engagement_threshold - compiled.hysteresis
+        if status is Status.SALES_READY and compiled.capacity_by == "score":
+            floor = max(floor, _capacity_floor(compiled, profile.fit, penalty))
     elif status is Status.CUSTOMER_ACTIVE and compiled.health is None:
         floor = compiled.customer_threshold - compiled.hysteresis
     else:
         return None  # nurture, at-risk and unknown cannot move without new activity
     return floor if floor > 0 else None
+
+
+def _capacity_floor(compiled: CompiledCriteria, fit: int, penalty: int) -> int:
+    """The smallest engagement whose score still reaches the capacity bar lowered by its
+    margin (0 without a bar; 101 when no engagement reaches it)."""
+    stay = compiled.capacity_stay
+    if stay is None:
+        return 0
+    for engagement in range(101):  # the score only rises with engagement
+        if _score(compiled, fit, engagement, penalty) >= stay:
+            return engagement
+    return 101
 
 
 def score_floor(
@@ -686,7 +736,7 @@ def _next_change(
     if last is not None and not idle:
         penalty_start = penalty_start_after(compiled, last)
     crossing = None
-    floor = status_floor(compiled, profile, status)
+    floor = status_floor(compiled, profile, status, penalty)
     by_score = score_floor(compiled, profile.fit, engagement, score, penalty)
     if by_score is not None and (floor is None or by_score > floor):
         floor = by_score
@@ -703,6 +753,64 @@ def _next_change(
     if crossing is None:
         return penalty_start
     return crossing if penalty_start is None else min(crossing, penalty_start)
+
+
+def _probability_change(
+    compiled: CompiledCriteria,
+    profile: Profile,
+    state: EngagementState,
+    seen: Snapshot,
+    at: datetime,
+    idle: bool,
+) -> datetime | None:
+    """When decay alone takes a sales-ready lead's probability below the capacity bar's
+    staying level. Calibrated engagement weights are positive, so the log-odds are a sum of
+    capped exponentials; a negative weight (hand-written) is held where it is, which makes the
+    answer an instant to look again from rather than the crossing."""
+    stay = compiled.capacity_stay
+    if stay is None or profile.disqualifier is not None or profile.override is not None:
+        return None
+    if stay <= 0.0:
+        return None
+    if stay >= 1.0:
+        return _ceil_ms(at + _MS)
+    coefficients = compiled.calibration_coefficients
+    constant = (compiled.calibration_intercept or 0.0) + sum(
+        coefficients.get(name, 0.0) * value for name, value in profile.signals.items()
+    )
+    if compiled.inactivity_seconds is not None and idle:
+        constant += coefficients.get(INACTIVITY_SIGNAL, 0.0)
+    weighted: dict[str, float] = {}
+    values: dict[str, float] = {}
+    for s in state.signals:
+        if s.type in seen.scale:
+            weighted[s.type] = weighted.get(s.type, 0.0) + coefficients.get(s.signal, 0.0) * s.value
+            values[s.type] = values.get(s.type, 0.0) + s.value
+    start = (at - state.at).total_seconds()
+    terms: list[TypeTotal] = []
+    exact = True
+    for key, weight in weighted.items():
+        ctype = compiled.types[key]
+        if weight > 0.0 and values[key] > 0.0:
+            terms.append((weight, ctype.rate, weight * ctype.cap / values[key]))
+        elif weight < 0.0:
+            exact = False
+            constant += weight * seen.scale[key]  # held at its lowest: now
+    level = math.log(stay / (1.0 - stay)) - constant
+    totals = tuple(terms)
+    seconds = seconds_until_below(totals, level, start)  # None when level <= 0: never
+    if seconds is None:
+        return None
+    t = _ceil_ms(state.at + timedelta(seconds=seconds))
+    if t <= at:
+        t = _ceil_ms(at + _MS)
+    if not exact:
+        return t  # an instant to look again from, before any change
+    for _ in range(_MAX_NUDGES):  # absorb float error: the first ms below the level
+        if total_at(totals, (t - state.at).total_seconds()) < level:
+            return t
+        t += _MS
+    return t
 
 
 def _health_change(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from app.records_io import (
     writer,
 )
 from qualification.calibration import calibrate as run_calibration
+from qualification.capacity import CapacityUse, simulate_weeks
 from qualification.criteria import Criteria, CriteriaError, default_criteria, parse_criteria
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 from qualification.engine import Qualification, qualify
@@ -237,13 +238,35 @@ def evaluate_command(
     outcomes: Path = OutcomesOption,
     criteria: str = CriteriaOption,
     at: str = typer.Option(..., "--at", help=_AT_HELP),
+    weeks: int = typer.Option(
+        4,
+        "--weeks",
+        min=0,
+        help="Weeks before --at scored weekly to show the capacity used (0: none).",
+    ),
 ) -> None:
-    """Score at --at, compare with conversions after it: JSON on stdout, a table on stderr."""
+    """Score at --at, compare with conversions after it: JSON on stdout, a table on stderr.
+
+    With --weeks, the weeks before --at are scored weekly as the schedule would (with the
+    criteria's capacity bar recomputed each week) to count the leads becoming sales-ready;
+    with a capacity, the statuses at --at are those under the bar sized then."""
     loaded = load_criteria(criteria)
     instant = _instant(at)
     inputs = _load(contacts, activities, outcomes)
-    report = evaluate(_qualify_all(inputs, loaded, instant), inputs.outcomes.values(), instant)
-    _print_json({"criteria_version": loaded.version, "at": _iso(instant), **report.to_dict()})
+    use = None
+    if weeks:
+        members = [(c, inputs.activities.get(c.id, [])) for c in inputs.contacts]
+        use = simulate_weeks(members, loaded, instant, weeks)
+    scored: Iterable[Qualification] = (
+        use.qualifications
+        if use is not None and loaded.capacity is not None
+        else _qualify_all(inputs, loaded, instant)
+    )
+    report = evaluate(scored, inputs.outcomes.values(), instant)
+    extra = {} if use is None else {"capacity_used": use.to_dict()}
+    _print_json(
+        {"criteria_version": loaded.version, "at": _iso(instant), **report.to_dict(), **extra}
+    )
     console = Console(stderr=True)
     console.print(_report_table(report, loaded))
     console.print(
@@ -251,6 +274,8 @@ def evaluate_command(
         f"lift {_figure(report.lift)}, ROC AUC {_figure(report.roc_auc)} "
         f"(by {report.ranked_by}), Brier {_figure(report.brier)}"
     )
+    if use is not None:
+        console.print(_capacity_table(use))
     if report.customers:
         console.print(_churn_table(report))
         console.print(
@@ -375,4 +400,20 @@ def _churn_table(report: EvaluationReport) -> Table:
     table.add_row(
         "customers", str(report.customers), str(report.churned), _figure(report.churn_rate, True)
     )
+    return table
+
+
+def _capacity_table(use: CapacityUse) -> Table:
+    by = "-" if use.bar is None else use.bar.by
+    title = (
+        "new sales-ready leads a week (no capacity stated)"
+        if use.capacity is None
+        else f"capacity used a week (capacity {use.capacity}, bar by {by})"
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("week ending", "became ready", "sales_ready", "bar"):
+        table.add_column(column, justify="left" if column == "week ending" else "right")
+    for week in use.weeks:
+        bar = "-" if week.bar is None else f"{week.bar:.3g}"
+        table.add_row(_iso(week.ending)[:10], str(week.entered), str(week.ready), bar)
     return table

@@ -124,6 +124,34 @@ def test_evaluate_prints_one_report_on_stdout_and_a_table_on_stderr(tmp_path: Pa
     assert "churn lift" in stderr
 
 
+def test_evaluate_shows_the_capacity_used_per_week(tmp_path: Path) -> None:
+    out = population(tmp_path, "jsonl", n=300)
+    capped = tmp_path / "capped.yaml"
+    capped.write_text(DEFAULT_CRITERIA_YAML + "capacity: {new_conversations_per_week: 3}\n")
+    args = [*files(out, "jsonl"), "--outcomes", str(out / "outcomes.jsonl"), "--at", END]
+    code, stdout, stderr = invoke("evaluate", *args, "--criteria", str(capped))
+    assert code == 0, stderr
+    used = json.loads(stdout)["capacity_used"]
+    assert used["capacity_per_week"] == 3
+    assert used["ranked_by"] == "score"
+    assert [week["week_ending"][:10] for week in used["weeks"]] == [
+        "2026-05-11", "2026-05-18", "2026-05-25", "2026-06-01"
+    ]  # fmt: skip
+    assert all(week["bar"] is not None for week in used["weeks"])
+    assert "capacity used a week (capacity 3, bar by score)" in stderr
+    code, stdout, stderr = invoke("evaluate", *args)
+    plain = json.loads(stdout)["capacity_used"]
+    assert plain["capacity_per_week"] is None
+    assert all(week["bar"] is None for week in plain["weeks"])
+    # fewer new sales-ready leads a week under the capacity than without it
+    assert sum(w["entered"] for w in used["weeks"][1:]) < sum(
+        w["entered"] for w in plain["weeks"][1:]
+    )
+    assert "new sales-ready leads a week (no capacity stated)" in stderr
+    code, stdout, _ = invoke("evaluate", *args, "--weeks", "0")
+    assert "capacity_used" not in json.loads(stdout)
+
+
 def test_calibrate_writes_a_proposal_and_never_overwrites_silently(tmp_path: Path) -> None:
     out = population(tmp_path, "jsonl", n=400)
     proposal = tmp_path / "proposed.yaml"

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from qualification.batch import STATUS_CODES, pack, rescore_batch
-from qualification.criteria import Criteria
+from qualification.criteria import CapacityBar, Criteria
 from qualification.engagement import engagement_at
 from qualification.engine import Qualification, feature_values, qualify, rescore, update
 from qualification.records import Activity, Contact
@@ -90,7 +90,7 @@ def health_strategy(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
-def criteria_strategy(draw: st.DrawFn, health: bool = False) -> Criteria:
+def criteria_strategy(draw: st.DrawFn, health: bool = False, capacity: bool = False) -> Criteria:
     engagement: dict[str, dict[str, Any]] = {}
     for kind in TYPES:
         config: dict[str, Any] = {
@@ -166,6 +166,15 @@ def criteria_strategy(draw: st.DrawFn, health: bool = False) -> Criteria:
         }
     if health:
         data["customer_health"] = draw(health_strategy())
+    if capacity and draw(st.booleans()):
+        data["capacity"] = {
+            "new_conversations_per_week": 100,
+            "margin": draw(st.floats(0, 0.5)),
+        }
+        criteria = Criteria.model_validate(data)
+        by = criteria.ranked_by
+        threshold = draw(st.floats(0, 1) if by == "probability" else st.integers(0, 100))
+        return criteria.with_capacity_bar(CapacityBar(by, float(threshold), 100, 100.0, AT))
     return Criteria.model_validate(data)
 
 
@@ -336,7 +345,7 @@ def first_change(q: Qualification, criteria: Criteria) -> datetime | None:
 
 @settings(deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    criteria_strategy(),
+    criteria_strategy(capacity=True),
     contacts,
     activities,
     st.none() | st.floats(0.5, 30),
