@@ -321,7 +321,21 @@ def calibrate_command(
             "at": _iso(instant),
             "given": result.given,
             "calibrated": result.calibrated,
+            "reweighted": result.reweighted,
+            "unconstrained_auc": None
+            if result.unconstrained_auc is None
+            else round(result.unconstrained_auc, 4),
+            "candidates": result.candidates,
+            "rules": [rule.to_dict() for rule in result.rules],
+            "half_lives": dict(result.half_lives),
         }
+    )
+    typer.echo(
+        f"holdout ROC AUC: given {_figure(result.given.get('roc_auc'))}, given rules reweighted "
+        f"{_figure(result.reweighted.get('roc_auc'))}, proposed "
+        f"{_figure(result.calibrated.get('roc_auc'))} ({len(result.rules)} rules of "
+        f"{result.candidates} candidates), unconstrained {_figure(result.unconstrained_auc)}",
+        err=True,
     )
     typer.echo(f"wrote the proposal to {out}: review it before using it", err=True)
 

@@ -164,6 +164,11 @@ def test_calibrate_writes_a_proposal_and_never_overwrites_silently(tmp_path: Pat
     result = json.loads(stdout)
     assert result["proposed_file"] == str(proposal)
     assert result["calibrated"]["ranked_by"] == "probability"
+    assert result["reweighted"]["ranked_by"] == "probability"
+    assert 0 < len(result["rules"]) <= 40
+    assert {"kind", "signal", "label", "matched", "converted", "weight"} == set(result["rules"][0])
+    assert result["candidates"] > len(result["rules"])
+    assert "unconstrained" in stderr
     assert proposal.read_text().startswith("# PROPOSED criteria")
     code, stdout, _ = invoke("criteria", "check", str(proposal))
     assert code == 0
