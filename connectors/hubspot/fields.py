@@ -1,4 +1,4 @@
-"""Glengarry's custom contact properties in HubSpot: one group, eight properties."""
+"""Glengarry's custom contact properties in HubSpot: one group, nine properties."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ _DEFINITIONS: Mapping[str, tuple[str, str, str, str]] = {
         "string",
         "text",
         "The version of the shared criteria that produced this qualification.",
+    ),
+    "glengarry_conversion_probability": (
+        "Conversion probability (%)",
+        "number",
+        "number",
+        "Chance of converting, in percent, from the calibrated criteria; empty before one.",
     ),
     "glengarry_override": (
         "Status override (rep)",

@@ -203,16 +203,45 @@ async def test_the_scheduled_sync_skips_a_connection_another_process_is_syncing(
     assert await jobs.incremental_sync(runtime, cid) == "succeeded"
 
 
-async def test_a_new_criteria_version_rescores_everyone_and_is_resumable(live: Live) -> None:
+def _statuses(runtime: Runtime) -> dict[int, str]:
+    with runtime.sessions() as session:
+        rows = session.execute(select(QualificationRecord.contact_id, QualificationRecord.status))
+        return dict(rows.all())
+
+
+async def test_a_new_criteria_version_rescores_everyone_and_writes_only_what_it_changed(
+    live: Live,
+) -> None:
     runtime, sandbox = live
     cid = await _backfilled(runtime, sandbox)
-    stricter = DEFAULT_CRITERIA_YAML.replace("B2B SaaS default", "B2B SaaS, second version", 1)
+    renamed = DEFAULT_CRITERIA_YAML.replace("B2B SaaS default", "B2B SaaS, second version", 1)
     with runtime.sessions.begin() as session:
-        changed = activate(session, stricter, runtime.clock.now())
+        changed = activate(session, renamed, runtime.clock.now())
     assert changed.changed
     assert await jobs.rescore_all(runtime) == CONTACTS
-    relayed = await jobs.relay(runtime, cid)
-    assert relayed.sent == CONTACTS  # the criteria version is a field: everyone shows the new one
+    # the same qualifications under another version: no news, nothing written
+    assert (await jobs.relay(runtime, cid)).sent == 0
+    before = _statuses(runtime)
+    stricter = renamed.replace("fit: 50                  #", "fit: 60                  #", 1)
+    assert stricter != renamed
+    with runtime.sessions.begin() as session:
+        version = activate(session, stricter, runtime.clock.now()).version
+    assert await jobs.rescore_all(runtime) == CONTACTS
+    after = _statuses(runtime)
+    moved = {cid_ for cid_, status in after.items() if before[cid_] != status}
+    assert moved  # a higher fit bar sends some sales-ready leads back to poor_fit
+    assert len(moved) < CONTACTS
+    assert (await jobs.relay(runtime, cid)).sent == len(moved)
+    with runtime.sessions() as session:
+        written = session.execute(
+            select(QualificationRecord.contact_id, QualificationRecord.written_values)
+        )
+        carried = {
+            contact_id
+            for contact_id, values in written
+            if values and values["glengarry_criteria_version"] == version
+        }
+    assert carried == moved  # the version travelled with those writes only
     assert await jobs.rescore_all(runtime) == CONTACTS
     assert (await jobs.relay(runtime, cid)).sent == 0  # nothing changed the second time
 

@@ -502,7 +502,8 @@ def test_needs_write() -> None:
     assert not needs_write({**written, "glengarry_score": "48"}, q, CRITERIA)
     assert needs_write({**written, "glengarry_score": "n/a"}, q, CRITERIA)
     assert needs_write({**written, "glengarry_status": "nurture"}, q, CRITERIA)
-    assert needs_write({**written, "glengarry_criteria_version": "0" * 12}, q, CRITERIA)
+    # a new criteria version alone is no news: it travels with the writes that are
+    assert not needs_write({**written, "glengarry_criteria_version": "0" * 12}, q, CRITERIA)
     missing = {k: v for k, v in written.items() if k != "glengarry_fit"}
     assert needs_write(missing, q, CRITERIA)
     # decayed points change the text but not which reasons lead
@@ -512,3 +513,23 @@ def test_needs_write() -> None:
     # a new top-3 reason does warrant a write
     reordered = {**written, "glengarry_reasons": "+40 something else; +30 meeting 2026-06-01"}
     assert needs_write(reordered, q, CRITERIA)
+
+
+def test_the_conversion_probability_is_written_once_calibrated_when_it_moves() -> None:
+    calibrated = with_yaml(
+        "calibration: {intercept: -3, coefficients: {title_vp: 1.0, meeting: 0.05}}\n"
+    )
+    q = qualify(contact(**GOOD_FIT), hot_activities(), calibrated, AT)
+    assert q.probability is not None
+    values = crm_values(q)
+    assert values["glengarry_conversion_probability"] == f"{100 * q.probability:.1f}"
+    assert "glengarry_conversion_probability" not in crm_values(good_lead())
+    assert not needs_write(values, q, calibrated)
+    # written before calibration: the probability is news
+    before = {k: v for k, v in values.items() if k != "glengarry_conversion_probability"}
+    assert needs_write(before, q, calibrated)
+    percent = 100 * q.probability
+    assert not needs_write({**values, "glengarry_conversion_probability": f"{percent - 1.9:.1f}"},
+                           q, calibrated)  # fmt: skip
+    assert needs_write({**values, "glengarry_conversion_probability": f"{percent - 2.1:.1f}"},
+                       q, calibrated)  # fmt: skip

@@ -322,7 +322,7 @@ async def test_field_install_keeps_right_types_creates_missing_and_reports_confl
     created = {json.loads(c.request.content)["name"] for c in create.calls}
     assert "glengarry_fit" not in created
     assert "glengarry_score" not in created
-    assert len(created) == 6
+    assert len(created) == 7  # nine fields: one kept, one in conflict
 
 
 @respx.mock
