@@ -60,18 +60,11 @@ def crm_values(q: Qualification) -> dict[str, str]:
 
 _POINTS = re.compile(r"^[+-]\d+ ")
 _DATE = re.compile(r" \d{4}-\d{2}-\d{2}$")
-# The deciding fact ("engagement 12, needs 40") leads the reasons; its figures move with decay
-# and the status field already says when it matters.
-_FACT = re.compile(r"^(?:fit|engagement|health|score|probability) -?\d")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?%?")
 
 
 def _reason_key(text: str) -> str:
-    """A reason's text without its points, figures and date: what it is about, not how much."""
-    text = text.strip().removesuffix("…")
-    if _FACT.match(text):
-        return _NUMBER.sub("#", text)
-    return _DATE.sub("", _POINTS.sub("", text))
+    """A reason's text without its points and date: what it is about, not how much."""
+    return _DATE.sub("", _POINTS.sub("", text.strip().removesuffix("…")))
 
 
 def _top_keys(texts: list[str]) -> frozenset[str]:
@@ -103,5 +96,8 @@ def needs_write(
             return True
         if abs(100.0 * q.probability - written_percent) >= PROBABILITY_WRITE_DELTA:
             return True
-    written = _top_keys(last_written[REASONS].split(_SEPARATOR))
-    return written != _top_keys([r.text for r in q.reasons])
+    # The reasons lead with the deciding fact ("engagement 12, needs 40", "within this week's
+    # capacity of 150"): its figures move with decay and the bar, and what it decides is the
+    # status, compared above. The signals after it are the news.
+    written = _top_keys(last_written[REASONS].split(_SEPARATOR)[1:])
+    return written != _top_keys([r.text for r in q.reasons[1:]])

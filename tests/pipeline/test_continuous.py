@@ -13,8 +13,15 @@ from sqlalchemy import func, select
 from app.api import create_app
 from app.clock import ManualClock
 from app.connections import HubSpotCredentials, connect_hubspot
-from app.criteria_store import activate
-from app.models import Contact, InboxEvent, OutboxEntry, QualificationRecord, SyncRun
+from app.criteria_store import activate, active_criteria
+from app.models import (
+    Contact,
+    CriteriaVersion,
+    InboxEvent,
+    OutboxEntry,
+    QualificationRecord,
+    SyncRun,
+)
 from app.runtime import Runtime
 from app.serving import ServerThread
 from app.sync import lease
@@ -244,6 +251,35 @@ async def test_a_new_criteria_version_rescores_everyone_and_writes_only_what_it_
     assert carried == moved  # the version travelled with those writes only
     assert await jobs.rescore_all(runtime) == CONTACTS
     assert (await jobs.relay(runtime, cid)).sent == 0  # nothing changed the second time
+
+
+async def test_a_capacity_recompute_writes_only_the_contacts_whose_status_changed(
+    live: Live,
+) -> None:
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    capped = DEFAULT_CRITERIA_YAML + "capacity: {new_conversations_per_week: 10}\n"
+    with runtime.sessions.begin() as session:
+        version = activate(session, capped, runtime.clock.now()).version
+    assert await jobs.rescore_all(runtime) == CONTACTS
+    assert (await jobs.relay(runtime, cid)).sent == 0  # no bar yet: thresholds as before
+    before = _statuses(runtime)
+    bar = await jobs.recompute_capacity(runtime)
+    assert bar is not None
+    assert bar.by == "score"
+    with runtime.sessions() as session:
+        row = session.scalars(select(CriteriaVersion).where(CriteriaVersion.active)).one()
+        assert row.version == version  # a recompute is no new version
+        assert row.capacity_bar == bar.to_dict()
+        active = active_criteria(session, runtime.clock.now())
+        assert active.criteria.capacity_bar == bar
+    after = _statuses(runtime)
+    moved = {contact: status for contact, status in after.items() if before[contact] != status}
+    assert moved  # sales-ready leads beyond the capacity went back to nurture
+    assert set(moved.values()) == {"nurture"}
+    assert (await jobs.relay(runtime, cid)).sent == len(moved)
+    ready = [contact for contact, status in after.items() if status == "sales_ready"]
+    assert 0 < len(ready) < sum(1 for status in before.values() if status == "sales_ready")
 
 
 async def test_an_interrupted_rescore_resumes_where_it_stopped(live: Live) -> None:

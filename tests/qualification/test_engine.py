@@ -511,7 +511,7 @@ def test_needs_write() -> None:
     assert slightly_later.reasons_text != q.reasons_text
     assert not needs_write(written, slightly_later, CRITERIA)
     # a new top-3 reason does warrant a write
-    reordered = {**written, "glengarry_reasons": "+40 something else; +30 meeting 2026-06-01"}
+    reordered = {**written, "glengarry_reasons": f"{q.reasons[0].text}; +40 something else"}
     assert needs_write(reordered, q, CRITERIA)
 
 
