@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import InputError
 from app.models import CriteriaVersion
-from qualification.criteria import Criteria, CriteriaError, parse_criteria
+from qualification.criteria import CapacityBar, Criteria, CriteriaError, parse_criteria
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 
 
@@ -69,8 +69,26 @@ def active_criteria(
         select(CriteriaVersion).where(CriteriaVersion.active.is_(True))
     ).one_or_none()
     if row is not None:
-        return ActiveCriteria(
-            parse_criteria(row.content, f"criteria {row.version}"), row.version, changed=False
-        )
+        criteria = parse_criteria(row.content, f"criteria {row.version}")
+        return ActiveCriteria(_with_bar(criteria, row), row.version, changed=False)
     text, _ = read_criteria_file(fallback or "default")
     return activate(session, text, now, str(fallback or "default criteria"))
+
+
+def _with_bar(criteria: Criteria, row: CriteriaVersion) -> Criteria:
+    """The criteria with the capacity bar stored beside them, if it still fits them."""
+    if row.capacity_bar is None or criteria.capacity is None:
+        return criteria
+    bar = CapacityBar.from_dict(row.capacity_bar)
+    if bar.by != criteria.ranked_by:
+        return criteria  # calibrated since: the next recompute sizes a bar on probability
+    return criteria.with_capacity_bar(bar)
+
+
+def store_capacity_bar(session: Session, version: str, bar: CapacityBar) -> None:
+    """Keep a recomputed bar beside its criteria version (the version itself is unchanged)."""
+    session.execute(
+        update(CriteriaVersion)
+        .where(CriteriaVersion.version == version)
+        .values(capacity_bar=bar.to_dict())
+    )

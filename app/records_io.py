@@ -8,6 +8,9 @@ nested properties as `properties.NAME` columns; an empty cell is a missing value
 Rows are validated by pydantic models at this edge and turned into the engine's plain records.
 A malformed row stops the read with an InputError naming the file, the line and the problem.
 Times must carry a timezone (`Z` for UTC): a file without one is ambiguous, so it is refused.
+Keys these formats do not define (a CRM export's `createdAt`, `archived`, ...) are ignored and
+counted in a `ReadReport`, so the caller can say once what it skipped. An activity's optional
+`id` drops repeated copies of one CRM record (the same contact, type and id): the first is kept.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -38,6 +43,7 @@ from qualification.times import parse_instant
 
 __all__ = [
     "FileFormat",
+    "ReadReport",
     "RecordWriter",
     "activity_dict",
     "contact_dict",
@@ -92,7 +98,8 @@ PropertyValue = Annotated[str | None, BeforeValidator(_crm_string)]
 
 
 class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are counted by `_read` before validation, then dropped here.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class ContactRow(_Row):
@@ -104,6 +111,7 @@ class ContactRow(_Row):
 
 
 class ActivityRow(_Row):
+    id: Annotated[NonEmpty | None, BeforeValidator(_crm_string)] = None
     contact_id: NonEmpty
     type: NonEmpty
     occurred_at: Instant
@@ -118,35 +126,71 @@ class ActivityRow(_Row):
 class OutcomeRow(_Row):
     contact_id: NonEmpty
     converted_at: Instant | None = None
+    churned_at: Instant | None = None
 
     def to_record(self) -> Outcome:
         converted = self.converted_at.astimezone(UTC) if self.converted_at else None
-        return Outcome(self.contact_id, converted)
+        churned = self.churned_at.astimezone(UTC) if self.churned_at else None
+        return Outcome(self.contact_id, converted, churned)
 
 
 # --- Reading ------------------------------------------------------------------------------------
 
 
-def read_contacts(path: Path) -> Iterator[Contact]:
-    for row in _read(path, ContactRow):
+@dataclass
+class ReadReport:
+    """What a read left out: unknown keys (by name, once per row) and repeated activities."""
+
+    unknown_keys: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+
+    def warnings(self, path: Path) -> list[str]:
+        """One line per kind of thing left out, for the user (empty when nothing was)."""
+        lines = []
+        if self.unknown_keys:
+            total = sum(self.unknown_keys.values())
+            names = ", ".join(
+                f"{name} ({count})" for name, count in sorted(self.unknown_keys.items())
+            )
+            lines.append(
+                f"{path}: ignored {total} values of keys this format does not read: {names}"
+            )
+        if self.duplicates:
+            lines.append(
+                f"{path}: dropped {self.duplicates} repeated activities (same contact, type and id)"
+            )
+        return lines
+
+
+def read_contacts(path: Path, report: ReadReport | None = None) -> Iterator[Contact]:
+    for row in _read(path, ContactRow, report):
         yield row.to_record()
 
 
-def read_activities(path: Path) -> Iterator[Activity]:
-    for row in _read(path, ActivityRow):
+def read_activities(path: Path, report: ReadReport | None = None) -> Iterator[Activity]:
+    seen: set[tuple[str, str, str]] = set()
+    for row in _read(path, ActivityRow, report):
+        if row.id is not None:
+            key = (row.contact_id, row.type, row.id)
+            if key in seen:
+                if report is not None:
+                    report.duplicates += 1
+                continue
+            seen.add(key)
         yield row.to_record()
 
 
-def read_outcomes(path: Path) -> Iterator[Outcome]:
-    for row in _read(path, OutcomeRow):
+def read_outcomes(path: Path, report: ReadReport | None = None) -> Iterator[Outcome]:
+    for row in _read(path, OutcomeRow, report):
         yield row.to_record()
 
 
 RowT = TypeVar("RowT", bound=_Row)
 
 
-def _read(path: Path, model: type[RowT]) -> Iterator[RowT]:
+def _read(path: Path, model: type[RowT], report: ReadReport | None) -> Iterator[RowT]:
     file_format = format_of(path)
+    known = frozenset(model.model_fields)
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -159,6 +203,11 @@ def _read(path: Path, model: type[RowT]) -> Iterator[RowT]:
         )
         try:
             for line, raw in raw_rows:
+                if report is not None:
+                    # an empty cell or a null drops nothing: only values are counted
+                    report.unknown_keys.update(
+                        key for key, value in raw.items() if key not in known and value is not None
+                    )
                 try:
                     yield model.model_validate(raw)
                 except ValidationError as exc:
@@ -252,11 +301,14 @@ def activity_dict(activity: Activity) -> dict[str, Any]:
 
 
 def outcome_dict(outcome: Outcome) -> dict[str, Any]:
-    converted = outcome.converted_at
-    return {
+    converted, churned = outcome.converted_at, outcome.churned_at
+    data: dict[str, Any] = {
         "contact_id": outcome.contact_id,
         "converted_at": _iso(converted) if converted else None,
     }
+    if churned is not None:  # customers only: lead lines stay as they were
+        data["churned_at"] = _iso(churned)
+    return data
 
 
 _TO_DICT: dict[type, Callable[[Any], dict[str, Any]]] = {

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from qualification.criteria import CompiledCriteria, Criteria
 from qualification.engine import Qualification
+from qualification.health import MAX_ROUNDS
 from qualification.statuses import Status
 
 FloatArray = npt.NDArray[np.float64]
@@ -74,9 +75,24 @@ class StateBatch:
     customer: BoolArray
     override: IntArray  # status code, or -1
     status: IntArray  # the packed qualifications' status (the hysteresis baseline)
+    health: HealthColumns | None = None  # customers' health, under criteria with customer_health
 
     def __len__(self) -> int:
         return len(self.contact_ids)
+
+
+@dataclass(frozen=True, eq=False)
+class HealthColumns:
+    """Customers' health signals per health type (H columns; zero for other rows)."""
+
+    types: tuple[str, ...]
+    rates: FloatArray  # (H,)
+    caps: FloatArray  # (H,) inf when uncapped
+    lapse_seconds: FloatArray  # (H,) inf for a type without a lapse
+    lapse_points: IntArray  # (H,)
+    values: FloatArray  # (n, H) signed, at each row's reference time
+    last_us: IntArray  # (n, H) the type's latest activity (valid where `seen`)
+    seen: BoolArray  # (n, H) the customer did this kind of activity
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +108,10 @@ class BatchResult:
 
 
 def pack(qualifications: Sequence[Qualification], criteria: Criteria) -> StateBatch:
+    """Raises ValueError for criteria with a capacity bar in force: ranking against it is
+    done contact by contact (`engine.rescore`)."""
+    if criteria.capacity_bar is not None:
+        raise ValueError("batch rescoring does not rank against a capacity bar: use rescore")
     compiled = criteria.compiled
     types = tuple(compiled.types)
     signals = tuple(compiled.signal_types)
@@ -136,6 +156,7 @@ def pack(qualifications: Sequence[Qualification], criteria: Criteria) -> StateBa
             _NO_OVERRIDE if profile.override is None else _CODE[profile.override]
         )
         columns["status"].append(_CODE[q.status])
+    health = _pack_health(qualifications, compiled)
     signal_type = np.array([type_index[compiled.signal_types[s].key] for s in signals], np.int64)
     one_hot = np.zeros((len(signals), len(types)))
     one_hot[np.arange(len(signals)), signal_type] = 1.0
@@ -160,6 +181,42 @@ def pack(qualifications: Sequence[Qualification], criteria: Criteria) -> StateBa
         customer=np.array(columns["customer"], dtype=bool),
         override=np.array(columns["override"], dtype=np.int64),
         status=np.array(columns["status"], dtype=np.int64),
+        health=health,
+    )
+
+
+def _pack_health(
+    qualifications: Sequence[Qualification], compiled: CompiledCriteria
+) -> HealthColumns | None:
+    health = compiled.health
+    if health is None:
+        return None
+    types = tuple(health.types)
+    column = {key: j for j, key in enumerate(types)}
+    n = len(qualifications)
+    values = np.zeros((n, len(types)))
+    last = np.zeros((n, len(types)), dtype=np.int64)
+    seen = np.zeros((n, len(types)), dtype=bool)
+    for row, q in enumerate(qualifications):
+        for s in q.engagement_state.health:
+            j = column.get(s.type)
+            if j is None:
+                continue
+            values[row, j] += s.value
+            stamp = _micros(s.last_at)
+            if not seen[row, j] or stamp > last[row, j]:
+                last[row, j] = stamp
+            seen[row, j] = True
+    lapses = [health.lapses.get(key) for key in types]
+    return HealthColumns(
+        types=types,
+        rates=np.array([health.types[k].rate for k in types]),
+        caps=np.array([health.types[k].cap for k in types]),
+        lapse_seconds=np.array([np.inf if x is None else x.seconds for x in lapses]),
+        lapse_points=np.array([0 if x is None else x.points for x in lapses], dtype=np.int64),
+        values=values,
+        last_us=last,
+        seen=seen,
     )
 
 
@@ -176,10 +233,16 @@ def rescore_batch(batch: StateBatch, criteria: Criteria, at: datetime) -> BatchR
     idle = _idle(batch, compiled, at_us)
     penalty = np.where(idle, compiled.inactivity_points, 0).astype(np.int64)
     score = _score(compiled, batch.fit, engagement, penalty)
-    status = _status(batch, compiled, engagement, batch.status)
+    health = None
+    if batch.health is not None:
+        health = _engagement_int(_health_raw(batch, batch.health, compiled, seconds))
+    status = _status(batch, compiled, engagement, batch.status, health=health)
     next_change = _next_change(
-        batch, compiled, at_us, seconds, raw, engagement, score, status, penalty, idle
+        batch, compiled, at_us, seconds, raw, engagement, score, status, penalty, idle, health
     )
+    if batch.health is not None and health is not None:
+        by_health = _health_change(batch, batch.health, compiled, at_us, seconds, status)
+        next_change = np.fmin(next_change, by_health)
     return BatchResult(
         contact_ids=batch.contact_ids,
         engagement=engagement,
@@ -228,6 +291,7 @@ def _status(
     engagement: IntArray,
     previous: IntArray,
     rows: IntArray | slice = slice(None),
+    health: IntArray | None = None,
 ) -> IntArray:
     margin = compiled.hysteresis
     was_engaged = (previous == _SR) | (previous == _PF)
@@ -236,7 +300,10 @@ def _status(
     status = np.where(engaged, np.where(fits, _SR, _PF), _NURTURE)
     unknown = ~batch.has_fit_data[rows] & ~batch.has_activity[rows]
     status = np.where(unknown, _UNKNOWN, status)
-    active = engagement >= compiled.customer_threshold - margin * (previous == _CA)
+    if compiled.health is not None and health is not None:
+        active = health >= compiled.health.bar - margin * (previous == _CA)
+    else:
+        active = engagement >= compiled.customer_threshold - margin * (previous == _CA)
     status = np.where(batch.customer[rows], np.where(active, _CA, _CAR), status)
     override = batch.override[rows]
     status = np.where(override != _NO_OVERRIDE, override, status)
@@ -252,7 +319,8 @@ def _status_floor(batch: StateBatch, compiled: CompiledCriteria, status: IntArra
         compiled.engagement_threshold - compiled.hysteresis,
         floor,
     )
-    floor = np.where(status == _CA, compiled.customer_threshold - compiled.hysteresis, floor)
+    if compiled.health is None:  # with customer_health, health moves customers, not engagement
+        floor = np.where(status == _CA, compiled.customer_threshold - compiled.hysteresis, floor)
     return np.where(pinned | (floor < 0), 0, floor)
 
 
@@ -297,6 +365,7 @@ def _next_change(
     status: IntArray,
     penalty: IntArray,
     idle: BoolArray,
+    health: IntArray | None,
 ) -> FloatArray:
     n = len(batch)
     penalty_start = np.full(n, _NEVER, dtype=np.int64)
@@ -329,7 +398,7 @@ def _next_change(
         rows, found = rows[ok], found[ok]
         us = _ceil_ms(batch.reference_us[rows] + np.round(found * _US).astype(np.int64))
         us = np.where(us <= at_us, -(-(at_us + _MS) // _MS) * _MS, us)
-        crossing_us[rows] = _confirm(batch, compiled, rows, us, status, score, penalty)
+        crossing_us[rows] = _confirm(batch, compiled, rows, us, status, score, penalty, health)
     first = np.minimum(crossing_us, penalty_start)
     return np.where(first < _NEVER, first / _US, np.nan)
 
@@ -347,8 +416,11 @@ def _confirm(
     status: IntArray,
     score: IntArray,
     penalty: IntArray,
+    health: IntArray | None,
 ) -> IntArray:
-    """Step each analytic answer forward by whole ms until the change shows (float error)."""
+    """Step each analytic answer forward by whole ms until the change shows (float error).
+
+    Engagement only: health is held where it is (its own crossing is solved apart)."""
     us = us.copy()
     pending = np.arange(len(rows))
     for _ in range(_NUDGES):
@@ -357,7 +429,8 @@ def _confirm(
         engagement = _engagement_int(_engagement_raw(batch, seconds, r))
         lower = _score(compiled, batch.fit[r], engagement, penalty[r])
         moved = lower <= score[r] - compiled.score_write_delta
-        moved |= _status(batch, compiled, engagement, status[r], r) != status[r]
+        held = None if health is None else health[r]
+        moved |= _status(batch, compiled, engagement, status[r], r, held) != status[r]
         pending = pending[~moved]
         if not len(pending):
             break
@@ -416,4 +489,192 @@ def _seconds_until_below(
         s[active] += step
         active = active[~done & (step >= 1e-3)]
     result[todo] = s[todo]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Customer health (qualification.health, row by row in the same arithmetic)
+
+
+def _clamped(values: FloatArray, caps: FloatArray) -> FloatArray:
+    limited: FloatArray = np.clip(values, -caps[None, :], caps[None, :])
+    return limited
+
+
+def _health_raw(
+    batch: StateBatch,
+    h: HealthColumns,
+    compiled: CompiledCriteria,
+    seconds: FloatArray,
+    rows: IntArray | slice = slice(None),
+) -> FloatArray:
+    """health.raw_at per row (meaningful for customer rows; others have no health signals)."""
+    assert compiled.health is not None
+    decayed = h.values[rows] * np.exp(-seconds[:, None] * h.rates[None, :])
+    raw = compiled.health.base + np.add.reduce(_clamped(decayed, h.caps), axis=1)
+    starts = _lapse_starts(batch, h, rows)
+    applies = seconds[:, None] >= starts
+    raw += np.where(applies, h.lapse_points[None, :], 0).sum(axis=1)
+    summed: FloatArray = raw
+    return summed
+
+
+def _lapse_starts(
+    batch: StateBatch, h: HealthColumns, rows: IntArray | slice = slice(None)
+) -> FloatArray:
+    """(rows, H) seconds after each row's reference when a lapse starts (inf: never)."""
+    since = (h.last_us[rows] - batch.reference_us[rows][:, None]) / _US
+    starts: FloatArray = np.where(h.seen[rows], since + h.lapse_seconds[None, :], np.inf)
+    return starts
+
+
+def _part(h: HealthColumns, rows: IntArray, s: FloatArray, sign: float) -> FloatArray:
+    magnitude = np.where(h.values[rows] * sign > 0.0, np.abs(h.values[rows]), 0.0)
+    decayed = np.minimum(magnitude * np.exp(-s[:, None] * h.rates[None, :]), h.caps[None, :])
+    total: FloatArray = decayed.sum(axis=1)
+    return total
+
+
+def _until_below(
+    h: HealthColumns,
+    magnitudes: FloatArray,
+    level: FloatArray,
+    start: FloatArray,
+) -> FloatArray:
+    """engagement.seconds_until_below per row, NaN where never (also where level <= 0)."""
+    result = np.full(len(level), np.nan)
+    ok = level > 0.0
+    if ok.any():
+        current = np.minimum(
+            magnitudes[ok] * np.exp(-start[ok, None] * h.rates[None, :]), h.caps[None, :]
+        ).sum(axis=1)
+        result[ok] = _seconds_until_below(
+            magnitudes[ok], h.rates, h.caps, level[ok], start[ok], current
+        )
+    return result
+
+
+def _first_fall(
+    h: HealthColumns,
+    base: float,
+    rows: IntArray,
+    starts: FloatArray,
+    level: FloatArray,
+    s: FloatArray,
+) -> FloatArray:
+    positive = np.where(h.values[rows] > 0.0, h.values[rows], 0.0)
+    applied = np.where(starts <= s[:, None], h.lapse_points[None, :], 0).sum(axis=1)
+    constant = base - _part(h, rows, s, -1.0) + applied
+    future = np.sort(np.where(starts > s[:, None], starts, np.inf), axis=1)
+    order = np.argsort(np.where(starts > s[:, None], starts, np.inf), axis=1, kind="stable")
+    points = np.take_along_axis(
+        np.broadcast_to(h.lapse_points[None, :], starts.shape), order, axis=1
+    )
+    found = np.full(len(rows), np.nan)
+    done = np.zeros(len(rows), dtype=bool)
+    left = s.copy()
+    for j in range(future.shape[1]):
+        at = future[:, j]
+        t = _until_below(h, positive, level - constant, left)
+        hit = ~done & ~np.isnan(t) & (t < at)
+        found[hit] = t[hit]
+        done |= hit
+        stepping = ~done & np.isfinite(at)
+        constant = constant + np.where(stepping, points[:, j], 0)
+        left = np.where(stepping, at, left)
+    rest = ~done
+    if rest.any():
+        found[rest] = _until_below(h, positive[rest], (level - constant)[rest], left[rest])
+    return found
+
+
+def _first_rise(
+    h: HealthColumns,
+    base: float,
+    rows: IntArray,
+    starts: FloatArray,
+    level: FloatArray,
+    s: FloatArray,
+) -> FloatArray:
+    fading = np.where(h.values[rows] < 0.0, -h.values[rows], 0.0)
+    applied = np.where(starts <= s[:, None], h.lapse_points[None, :], 0).sum(axis=1)
+    room = base + _part(h, rows, s, 1.0) + applied - level
+    found = _until_below(h, fading, room, s)
+    found[~(fading > 0.0).any(axis=1)] = np.nan  # nothing can raise health
+    return found
+
+
+def _health_change(
+    batch: StateBatch,
+    h: HealthColumns,
+    compiled: CompiledCriteria,
+    at_us: int,
+    seconds: FloatArray,
+    status: IntArray,
+) -> FloatArray:
+    """engine._health_change per row: epoch seconds, NaN when nothing can change."""
+    health = compiled.health
+    assert health is not None
+    n = len(batch)
+    result = np.full(n, np.nan)
+    pinned = batch.disqualified | (batch.override != _NO_OVERRIDE)
+    falling_all = status == _CA
+    needed_all = health.bar - compiled.hysteresis * falling_all
+    candidates = np.flatnonzero(
+        batch.customer & ~pinned & ((status == _CA) | (status == _CAR)) & (needed_all > 0)
+    )
+    if not len(candidates):
+        return result
+    rows = candidates
+    falling = falling_all[rows]
+    needed = needed_all[rows]
+    level = needed - 0.5
+    starts = _lapse_starts(batch, h, rows)
+    s = seconds[rows].copy()
+    found_s = np.full(len(rows), np.nan)
+    exact = np.zeros(len(rows), dtype=bool)
+    pending = np.arange(len(rows))
+    for _ in range(MAX_ROUNDS):
+        if not len(pending):
+            break
+        r, sub_s = rows[pending], s[pending]
+        fall = falling[pending]
+        found = np.full(len(pending), np.nan)
+        if fall.any():
+            found[fall] = _first_fall(
+                h, health.base, r[fall], starts[pending][fall], level[pending][fall], sub_s[fall]
+            )
+        if (~fall).any():
+            found[~fall] = _first_rise(
+                h, health.base, r[~fall], starts[pending][~fall], level[pending][~fall],
+                sub_s[~fall],
+            )  # fmt: skip
+        never = np.isnan(found)
+        reached = _health_raw(batch, h, compiled, np.where(never, 0.0, found), r)
+        crossed = ~never & np.where(fall, reached < level[pending], reached >= level[pending])
+        found_s[pending[crossed]] = found[crossed]
+        exact[pending[crossed]] = True
+        stalled = ~never & ~crossed & (found <= sub_s)  # float noise: settled by ms steps
+        found_s[pending[stalled]] = found[stalled]
+        exact[pending[stalled]] = True
+        moving = ~never & ~crossed & ~stalled
+        s[pending[moving]] = found[moving]
+        pending = pending[moving]
+    found_s[pending] = s[pending]  # not converged: an earlier instant to look again from
+    ok = ~np.isnan(found_s)
+    rows, found_s, exact = rows[ok], found_s[ok], exact[ok]
+    falling, needed = falling[ok], needed[ok]
+    us = _ceil_ms(batch.reference_us[rows] + np.round(found_s * _US).astype(np.int64))
+    us = np.where(us <= at_us, -(-(at_us + _MS) // _MS) * _MS, us)
+    todo = np.flatnonzero(exact)
+    for _ in range(_NUDGES):
+        if not len(todo):
+            break
+        r = rows[todo]
+        later = (us[todo] - batch.reference_us[r]) / _US
+        value = _engagement_int(_health_raw(batch, h, compiled, later, r))
+        shown = (value < needed[todo]) == falling[todo]
+        todo = todo[~shown]
+        us[todo] += _MS
+    result[rows] = us / _US
     return result

@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import yaml
+from sklearn.metrics import roc_auc_score
 
 from qualification.criteria import (
     INACTIVITY_SIGNAL,
     Calibration,
     Criteria,
+    EngagementRule,
     EngagementType,
+    FitRule,
     Thresholds,
     parse_criteria,
 )
@@ -34,6 +37,18 @@ from qualification.engine import Qualification, feature_values, qualify
 from qualification.evaluation import evaluate
 from qualification.features import matrix
 from qualification.records import Activity, Contact, Outcome
+from qualification.rule_search import (
+    Candidate,
+    Design,
+    activity_candidates,
+    design,
+    fit_candidates,
+    fit_logistic,
+    fit_matrix,
+    log_loss,
+    select,
+    warm_model,
+)
 from qualification.statuses import Status
 from qualification.times import parse_instant
 
@@ -42,6 +57,7 @@ __all__ = ["CalibrationResult", "Model", "calibrate", "holdout_split"]
 Member = tuple[Contact, Sequence[Activity], Outcome]
 
 MIN_CONTACTS = 20
+MAX_RULES = 40
 _LEADS = frozenset({Status.SALES_READY, Status.POOR_FIT, Status.NURTURE, Status.UNKNOWN})
 _CUSTOMERS = frozenset({Status.CUSTOMER_ACTIVE, Status.CUSTOMER_AT_RISK})
 
@@ -55,14 +71,42 @@ class Model:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleSupport:
+    """A rule of the proposal with its evidence among the training leads."""
+
+    kind: str  # "fit" or an activity type
+    signal: str
+    label: str
+    matched: int  # contacts it matched
+    converted: int  # of those, how many converted
+    weight: float  # log-odds per point of its feature
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "signal": self.signal,
+            "label": self.label,
+            "matched": self.matched,
+            "converted": self.converted,
+            "weight": round(self.weight, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CalibrationResult:
     given: dict[str, Any]  # holdout evaluation of the criteria given
-    calibrated: dict[str, Any]  # holdout evaluation of the proposal
+    calibrated: dict[str, Any]  # holdout evaluation of the proposal (rules found in the data)
+    reweighted: dict[str, Any]  # holdout evaluation of the given rules reweighted
+    unconstrained_auc: float | None  # holdout ROC AUC of a logistic regression on every
+    # candidate feature: what the proposal gives up by staying explainable
     proposed: Criteria
     proposed_yaml: str
     model: Model  # fitted on the given criteria's signals
     train_size: int
     holdout_size: int
+    candidates: int = 0  # candidate rules considered
+    rules: tuple[RuleSupport, ...] = ()  # the proposal's rules, with their support
+    half_lives: Mapping[str, float] = field(default_factory=dict)  # chosen per activity kind
 
 
 def calibrate(
@@ -70,8 +114,13 @@ def calibrate(
     criteria: Criteria,
     at: datetime,
     holdout_fraction: float = 0.3,
+    max_rules: int = MAX_RULES,
 ) -> CalibrationResult:
-    """Fit on the older contacts, evaluate both files on the newest `holdout_fraction`.
+    """Fit on the older contacts, evaluate the files on the newest `holdout_fraction`.
+
+    Two proposals are made: the given rules reweighted (`reweighted`), and rules found in the
+    data (`proposed`, `calibrated`): candidates from the training leads, half-lives per
+    activity kind chosen on the holdout, at most `max_rules` rules kept by an L1 path.
 
     Raises ValueError when there is too little to learn from (few contacts, or no conversions
     or no non-conversions among the training contacts).
@@ -92,21 +141,50 @@ def calibrate(
     fitted = _fit_signed(vectors, y, criteria)
     model = fitted.model
     draft = _propose(criteria, fitted, vectors)
-    proposed = _with_capacity_thresholds(draft, criteria, train, given_train, at)
     given_holdout = [qualify(c, a, criteria, at) for c, a, _ in holdout]
-    proposed_holdout = [qualify(c, a, proposed, at) for c, a, _ in holdout]
+    # Thresholds keep the share over every contact scored now: no outcome is read for them.
+    everyone, given_everyone = [*train, *holdout], [*given_train, *given_holdout]
+    reweighted_criteria = _with_capacity_thresholds(draft, criteria, everyone, given_everyone, at)
     outcomes = [o for _, _, o in holdout]
     given = evaluate(given_holdout, outcomes, at).to_dict()
-    calibrated = evaluate(proposed_holdout, outcomes, at).to_dict()
-    text = _document(proposed, criteria, len(train), int(y.sum()), given, calibrated, at)
+
+    def on_holdout(proposal: Criteria) -> dict[str, Any]:
+        return evaluate(
+            [qualify(c, a, proposal, at) for c, a, _ in holdout], outcomes, at
+        ).to_dict()
+
+    reweighted = on_holdout(reweighted_criteria)
+    leads = [train[i] for i in usable]
+    holdout_leads = [i for i, q in enumerate(given_holdout) if q.status in _LEADS]
+    found = _propose_rules(
+        criteria,
+        fitted.scale,
+        leads,
+        y,
+        holdout,
+        _labels(holdout, at),
+        holdout_leads,
+        at,
+        max_rules,
+    )
+    proposed = _with_capacity_thresholds(found.criteria, criteria, everyone, given_everyone, at)
+    calibrated = on_holdout(proposed)
+    text = _rules_document(
+        proposed, criteria, found, len(leads), int(y.sum()), given, reweighted, calibrated, at
+    )
     return CalibrationResult(
         given=given,
         calibrated=calibrated,
+        reweighted=reweighted,
+        unconstrained_auc=found.unconstrained_auc,
         proposed=parse_criteria(text, source="proposed criteria"),
         proposed_yaml=text,
         model=model,
         train_size=len(train),
         holdout_size=len(holdout),
+        candidates=found.candidates,
+        rules=found.supports,
+        half_lives=found.half_lives,
     )
 
 
@@ -367,15 +445,17 @@ def _with_capacity_thresholds(
     given_train: Sequence[Qualification],
     at: datetime,
 ) -> Criteria:
-    """Thresholds that pass the same share of training leads as the given thresholds did."""
+    """Thresholds that pass the same share of these leads as the given thresholds did."""
     thr = given.thresholds
     drafted = [qualify(c, a, draft, at) for c, a, _ in train]
     leads = [i for i, q in enumerate(given_train) if q.status in _LEADS]
     customers = [i for i, q in enumerate(given_train) if q.status in _CUSTOMERS]
-    fit = _same_share([given_train[i].fit for i in leads], [drafted[i].fit for i in leads], thr.fit)
-    engaged = _same_share(
-        [given_train[i].engagement for i in leads],
-        [drafted[i].engagement for i in leads],
+    fit, engaged = _same_joint_share(
+        np.asarray([given_train[i].fit for i in leads]),
+        np.asarray([given_train[i].engagement for i in leads]),
+        np.asarray([drafted[i].fit for i in leads]),
+        np.asarray([drafted[i].engagement for i in leads]),
+        thr.fit,
         thr.engagement,
     )
     customer = _same_share(
@@ -392,6 +472,43 @@ def _with_capacity_thresholds(
         score_write_delta=thr.score_write_delta,
     )
     return draft.model_copy(update={"thresholds": thresholds})
+
+
+def _same_joint_share(
+    fit_before: npt.NDArray[np.int64],
+    engaged_before: npt.NDArray[np.int64],
+    fit_after: npt.NDArray[np.int64],
+    engaged_after: npt.NDArray[np.int64],
+    fit_threshold: int,
+    engagement_threshold: int,
+) -> tuple[int, int]:
+    """Fit and engagement thresholds passing as many leads on both as the given ones did.
+
+    Each threshold alone is matched first; when ties or a new correlation between fit and
+    engagement make the pair pass another share, the pair passing the closest share wins,
+    then the one whose single shares are closest to the given ones."""
+    fit = _same_share(fit_before.tolist(), fit_after.tolist(), fit_threshold)
+    engaged = _same_share(engaged_before.tolist(), engaged_after.tolist(), engagement_threshold)
+    if not len(fit_before):
+        return fit, engaged
+    target = np.mean((fit_before >= fit_threshold) & (engaged_before >= engagement_threshold))
+    fit_share = np.mean(fit_before >= fit_threshold)
+    engaged_share = np.mean(engaged_before >= engagement_threshold)
+    best = (math.inf, math.inf, fit, engaged)
+    fits = np.unique(np.r_[fit_after, fit])
+    engagements = np.arange(1, 101)
+    passes_engaged = engaged_after[None, :] >= engagements[:, None]  # (100, n)
+    engaged_shares = passes_engaged.mean(axis=1)
+    for f in fits.tolist():
+        passes_fit = fit_after >= f
+        joint = (passes_engaged & passes_fit[None, :]).mean(axis=1)
+        gap = np.abs(joint - target)
+        drift = np.abs(passes_fit.mean() - fit_share) + np.abs(engaged_shares - engaged_share)
+        k = int(np.lexsort((drift, gap))[0])
+        candidate = (float(gap[k]), float(drift[k]), int(f), int(engagements[k]))
+        if candidate[:2] < best[:2]:
+            best = candidate
+    return best[2], best[3]
 
 
 def _same_share(before: Sequence[int], after: Sequence[int], threshold: int) -> int:
@@ -424,6 +541,289 @@ def _document(
         f"# Holdout (newest contacts): ROC AUC {figure(given_metrics, 'roc_auc')} given, "
         f"{figure(calibrated_metrics, 'roc_auc')} proposed; lift "
         f"{figure(given_metrics, 'lift')} given, {figure(calibrated_metrics, 'lift')} proposed.",
+        "# Comments of the original file are not carried over.",
+        "",
+    ]
+    body = yaml.safe_dump(proposed.to_document(), sort_keys=False, allow_unicode=True, width=100)
+    return "\n".join(header) + body
+
+
+# --- Rules found in the data --------------------------------------------------------------------
+
+_HALF_LIFE_GRID = (3.0, 7.0, 14.0, 30.0, 60.0, 120.0)
+_L1_PENALTIES = tuple(float(c) for c in np.geomspace(0.002, 0.5, 30))
+_REFIT_C = 0.1  # the L2 strength of every refit
+_UNCONSTRAINED_C = (0.01, 0.03, 0.1, 0.3, 1.0)
+_MIN_SUPPORT_SHARE = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    criteria: Criteria
+    supports: tuple[RuleSupport, ...]
+    half_lives: dict[str, float]
+    unconstrained_auc: float | None
+    candidates: int
+
+
+def _propose_rules(
+    criteria: Criteria,
+    scale: float,
+    leads: Sequence[Member],
+    y: npt.NDArray[np.int8],
+    holdout: Sequence[Member],
+    y_holdout: npt.NDArray[np.int8],
+    holdout_leads: Sequence[int],
+    at: datetime,
+    max_rules: int,
+) -> _Found:
+    contacts = [c for c, _, _ in leads]
+    histories = [a for _, a, _ in leads]
+    converted = [bool(v) for v in y]
+    min_support = max(20, math.ceil(_MIN_SUPPORT_SHARE * len(leads)))
+    given_fit = [Candidate("fit", r.signal, r.label, r.condition) for r in criteria.fit]
+    fit = _unique(given_fit + fit_candidates(contacts, converted, min_support))
+    engagement = activity_candidates(histories, converted, at, min_support)
+    found = fit_matrix(contacts, fit)
+    keep = _distinct(found)
+    fit, found = [fit[j] for j in keep], found[:, keep]
+    train_design = design(contacts, histories, fit, engagement, at, found)
+    hold_design = design(
+        [c for c, _, _ in holdout], [a for _, a, _ in holdout], fit, engagement, at
+    )
+    half_lives = _choose_half_lives(
+        criteria, train_design, y, hold_design, y_holdout, list(holdout_leads)
+    )
+    x = train_design.features(half_lives)
+    x_hold = hold_design.features(half_lives)
+    unconstrained = None
+    if 0 < y_holdout.sum() < len(y_holdout):
+        # its strength too is the holdout's best: the yardstick is the best it can do
+        fits = [fit_logistic(x, y, c) for c in _UNCONSTRAINED_C]
+        intercept, weights = min(fits, key=lambda f: log_loss(f[0], f[1], x_hold, y_holdout))
+        unconstrained = float(roc_auc_score(y_holdout, intercept + x_hold @ weights))
+    nonnegative = [not c.is_fit for c in train_design.columns]
+    # how many rules: chosen on the holdout leads, as the half-lives and the yardstick's strength
+    validation = (x_hold[list(holdout_leads)], y_holdout[list(holdout_leads)])
+    selection = select(x, y, nonnegative, max_rules, _L1_PENALTIES, _REFIT_C, validation)
+    chosen = [train_design.columns[j] for j in sorted(selection.weights)]
+    fit_columns = {c.signal: j for j, c in enumerate(train_design.columns) if c.is_fit}
+    intercept, written, kept = _refit_as_written(
+        contacts, histories, y, chosen, half_lives, at, train_design.fit, fit_columns
+    )
+    draft, supports = _rules_criteria(criteria, scale, intercept, written, kept, half_lives)
+    return _Found(draft, supports, half_lives, unconstrained, len(train_design.columns))
+
+
+def _unique(candidates: Sequence[Candidate]) -> list[Candidate]:
+    seen: set[str] = set()
+    unique = []
+    for candidate in candidates:
+        if candidate.signal not in seen:
+            seen.add(candidate.signal)
+            unique.append(candidate)
+    return unique
+
+
+def _distinct(found: npt.NDArray[np.float64]) -> list[int]:
+    """Fit candidates that match the same training leads are one signal: the first is kept
+    (the given file's rules come first)."""
+    seen: set[bytes] = set()
+    kept = []
+    for j in range(found.shape[1]):
+        key = np.packbits(found[:, j] > 0.0).tobytes()
+        if key not in seen:
+            seen.add(key)
+            kept.append(j)
+    return kept
+
+
+def _choose_half_lives(
+    criteria: Criteria,
+    train: Design,
+    y: npt.NDArray[np.int8],
+    holdout: Design,
+    y_holdout: npt.NDArray[np.int8],
+    holdout_leads: list[int],
+) -> dict[str, float]:
+    """Per activity kind, the half-life whose model predicts the holdout leads best (log-loss),
+    one kind at a time from the given half-lives (14 days for kinds they lack)."""
+    half_lives = {
+        kind: criteria.engagement[kind].half_life_days if kind in criteria.engagement else 14.0
+        for kind in train.kinds
+    }
+    hy = y_holdout[holdout_leads]
+    if not len(hy) or hy.min() == hy.max():
+        return half_lives
+
+    model = warm_model(_REFIT_C)
+
+    def loss(candidate: dict[str, float]) -> float:
+        intercept, weights = fit_logistic(train.features(candidate), y, _REFIT_C, model=model)
+        return log_loss(intercept, weights, holdout.features(candidate)[holdout_leads], hy)
+
+    for kind in train.kinds:
+        options = sorted({*_HALF_LIFE_GRID, half_lives[kind]})
+        half_lives[kind] = min(options, key=lambda days: loss({**half_lives, kind: days}))
+    return half_lives
+
+
+def _refit_as_written(
+    contacts: Sequence[Contact],
+    histories: Sequence[Sequence[Activity]],
+    y: npt.NDArray[np.int8],
+    chosen: Sequence[Candidate],
+    half_lives: Mapping[str, float],
+    at: datetime,
+    fitted: npt.NDArray[np.float64],
+    fit_columns: Mapping[str, int],
+) -> tuple[float, dict[str, float], list[Candidate]]:
+    """Refit on the rules as the file will have them: an activity whose rule was not kept now
+    feeds its kind's next matching rule or default, so the features change. Engagement weights
+    must be positive: a rule whose weight is not is dropped (its activities flow on), a default
+    whose weight is not is left at zero points (its activities count for nothing)."""
+    fit = [c for c in chosen if c.is_fit]
+    rules = [c for c in chosen if not c.is_fit and c.condition is not None]
+    kinds = sorted({c.kind for c in chosen if not c.is_fit})
+    # a default not chosen stays at zero points: its activities count for nothing
+    zero_defaults = {kind for kind in kinds if not any(c.signal == kind for c in chosen)}
+    while True:
+        engagement: dict[str, list[Candidate]] = {
+            kind: [
+                *(c for c in rules if c.kind == kind),
+                Candidate(kind, kind, kind.replace("_", " "), None),
+            ]
+            for kind in kinds
+        }
+        found = fitted[:, [fit_columns[c.signal] for c in fit]]
+        built = design(contacts, histories, fit, engagement, at, found)
+        columns = [
+            j
+            for j, c in enumerate(built.columns)
+            if c.is_fit or c.condition is not None or c.kind not in zero_defaults
+        ]
+        x = built.features(dict(half_lives))[:, columns]
+        if not columns:
+            rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+            return math.log(rate / (1 - rate)), {}, []
+        intercept, weights = fit_logistic(x, y, _REFIT_C)
+        kept = [built.columns[j] for j in columns]
+        wrong = [c for c, w in zip(kept, weights, strict=True) if not c.is_fit and w <= 0.0]
+        if not wrong:
+            present = x > 0.0
+            kept = [
+                replace(c, matched=int(present[:, j].sum()), converted=int(y[present[:, j]].sum()))
+                for j, c in enumerate(kept)
+            ]
+            return intercept, {c.signal: float(w) for c, w in zip(kept, weights, strict=True)}, kept
+        for candidate in wrong:
+            if candidate.condition is None:
+                zero_defaults.add(candidate.kind)
+            else:
+                rules = [c for c in rules if c.signal != candidate.signal]
+
+
+def _rules_criteria(
+    criteria: Criteria,
+    scale: float,
+    intercept: float,
+    weights: Mapping[str, float],
+    kept: Sequence[Candidate],
+    half_lives: Mapping[str, float],
+) -> tuple[Criteria, tuple[RuleSupport, ...]]:
+    """The proposal: the given file with its fit rules and engagement replaced by the kept
+    rules, points on the given file's scale, and the model as its calibration block."""
+    scale = scale if scale > 0.0 else 0.05
+    per_fit_point = scale * criteria.score.fit_weight or scale
+    per_engagement_point = scale * criteria.score.engagement_weight or scale
+    fit_rules = []
+    coefficients: dict[str, float] = {}
+    for c in kept:
+        if c.is_fit and c.condition is not None:
+            weight = weights[c.signal]
+            fit_points = round(weight / per_fit_point) or (1 if weight > 0 else -1)
+            fit_rules.append(
+                FitRule(label=c.label, signal=c.signal, points=fit_points, condition=c.condition)
+            )
+            coefficients[c.signal] = weight
+    engagement: dict[str, EngagementType] = {}
+    for kind in sorted({c.kind for c in kept if not c.is_fit}):
+        rules = []
+        for c in kept:
+            if c.kind == kind and c.condition is not None:
+                points = max(round(weights[c.signal] / per_engagement_point, 1), 0.1)
+                rules.append(
+                    EngagementRule(
+                        label=c.label, signal=c.signal, points=points, condition=c.condition
+                    )
+                )
+                coefficients[c.signal] = weights[c.signal] / points
+        default = 0.0
+        if kind in weights:
+            default = max(round(weights[kind] / per_engagement_point, 1), 0.1)
+            coefficients[kind] = weights[kind] / default
+        given = criteria.engagement.get(kind)
+        engagement[kind] = EngagementType(
+            label=given.label if given is not None else kind.replace("_", " "),
+            points=default,
+            half_life_days=half_lives[kind],
+            rules=rules,
+        )
+    draft = criteria.model_copy(
+        update={
+            "name": f"{criteria.name} (calibrated)",
+            "fit": fit_rules,
+            "engagement": engagement,
+            "calibration": Calibration(
+                intercept=round(intercept, 6),
+                coefficients={name: round(w, 6) for name, w in sorted(coefficients.items())},
+            ),
+        }
+    )
+    supports = tuple(
+        RuleSupport(c.kind, c.signal, c.label, c.matched, c.converted, weights[c.signal])
+        for c in kept
+    )
+    return draft, supports
+
+
+def _rules_document(
+    proposed: Criteria,
+    given: Criteria,
+    found: _Found,
+    trained_on: int,
+    converted: int,
+    given_metrics: Mapping[str, Any],
+    reweighted: Mapping[str, Any],
+    calibrated: Mapping[str, Any],
+    at: datetime,
+) -> str:
+    def figure(value: object) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else "n/a"
+
+    header = [
+        "# PROPOSED criteria from `glengarry calibrate`: review before using them.",
+        f"# Based on {given.name!r} (version {given.version}), scored at "
+        f"{at.isoformat(timespec='seconds')}, fitted on {trained_on} leads "
+        f"({converted} converted).",
+        f"# Rules found in the data: {len(found.supports)} kept of {found.candidates} candidates; "
+        "points are log-odds weights on one scale;",
+        "# thresholds keep the given sales-ready share. Decay half-lives were chosen per activity "
+        "kind on the",
+        "# holdout (the newest contacts), so its figures flatter this proposal a little.",
+        "# Holdout ROC AUC: given "
+        f"{figure(given_metrics.get('roc_auc'))}, given rules reweighted "
+        f"{figure(reweighted.get('roc_auc'))}, proposed {figure(calibrated.get('roc_auc'))}, "
+        f"a logistic regression on every candidate {figure(found.unconstrained_auc)};",
+        f"# lift {figure(given_metrics.get('lift'))} given, "
+        f"{figure(calibrated.get('lift'))} proposed.",
+        "# Half-lives (days): "
+        + ", ".join(f"{kind} {days:g}" for kind, days in sorted(found.half_lives.items())),
+        "# Support among the training leads (contacts matched, of them converted):",
+        *(
+            f"#   {rule.kind}: {rule.label}: {rule.matched} matched, {rule.converted} converted"
+            for rule in found.supports
+        ),
         "# Comments of the original file are not carried over.",
         "",
     ]

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache, cached_property
 from typing import Annotated, Any, Self
 
@@ -21,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -34,7 +36,8 @@ Matcher = Callable[[Mapping[str, Any]], bool]
 EMAIL_DOMAIN = "email_domain"  # pseudo-property: the domain part of `email`
 INACTIVITY_SIGNAL = "inactivity"
 OVERRIDE_SIGNAL = "override"
-_RESERVED_SIGNALS = frozenset({INACTIVITY_SIGNAL, OVERRIDE_SIGNAL})
+STATUS_SIGNAL = "status"  # the reason that says what decided the status
+_RESERVED_SIGNALS = frozenset({INACTIVITY_SIGNAL, OVERRIDE_SIGNAL, STATUS_SIGNAL})
 _SIGNAL_PATTERN = r"^[a-z0-9_]+$"
 _SECONDS_PER_DAY = 86_400.0
 
@@ -312,6 +315,93 @@ class EngagementType(_Model):
     label: Annotated[str, Field(min_length=1)]
 
 
+class HealthRule(_Rule):
+    """Matches an activity's properties; the first matching rule replaces the type's default.
+    The label may name the activity's properties in braces ("NPS {score} on"): the reason then
+    shows the latest matching activity's values."""
+
+    points: float  # either sign: a detractor lowers health, a promoter raises it
+
+
+class Lapse(_Model):
+    """Points lost once a kind of activity the customer did has stopped for `after_days`."""
+
+    after_days: float = Field(gt=0)
+    points: int = Field(le=0)
+    label: Annotated[str, Field(min_length=1)]
+
+
+class HealthType(_Model):
+    label: Annotated[str, Field(min_length=1)]
+    points: float = 0.0
+    half_life_days: float = Field(gt=0)
+    cap: float | None = Field(default=None, gt=0)  # bounds the type's total either way
+    rules: list[HealthRule] = Field(default_factory=list)
+    lapse: Lapse | None = None
+
+
+class CustomerHealth(_Model):
+    """Health of a customer (0..100): `base` plus decaying points from what customers do and
+    say; below `at_risk_below` the customer is at risk."""
+
+    base: int = Field(default=50, ge=0, le=100)
+    at_risk_below: int = Field(ge=0, le=100)
+    activities: dict[Annotated[str, Field(pattern=_SIGNAL_PATTERN)], HealthType] = Field(
+        default_factory=dict
+    )
+
+
+class Capacity(_Model):
+    """What the sales team can take: sales_ready then holds the leads most likely to convert
+    that fit into it (by probability once calibrated, by score before), through a bar sized
+    from the scores and recomputed on a schedule (`qualification.capacity.size_bar`)."""
+
+    new_conversations_per_week: int = Field(gt=0)
+    # Staying sales-ready needs the bar lowered by this share, and a recompute keeps the bar
+    # while the weekly inflow it gives is within this share of the capacity: no flapping.
+    margin: float = Field(default=0.1, ge=0, lt=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityBar:
+    """The bar sized for a capacity, kept beside the criteria version, outside its hash: a
+    recompute is not a new version."""
+
+    by: str  # "score" or "probability"
+    threshold: float  # entering sales_ready needs the figure at or above it
+    capacity: int  # the new conversations a week it was sized for
+    expected_per_week: float  # new sales-ready contacts a week expected at this bar
+    computed_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "threshold": self.threshold,
+            "capacity": self.capacity,
+            "expected_per_week": self.expected_per_week,
+            "computed_at": self.computed_at.astimezone(UTC).isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CapacityBar:
+        computed = datetime.fromisoformat(str(data["computed_at"]))
+        if computed.tzinfo is None:
+            raise ValueError("computed_at needs a timezone")
+        by = str(data["by"])
+        if by not in RANKED_BY:
+            raise ValueError(f"by must be one of {', '.join(RANKED_BY)}")
+        return cls(
+            by=by,
+            threshold=float(data["threshold"]),
+            capacity=int(data["capacity"]),
+            expected_per_week=float(data["expected_per_week"]),
+            computed_at=computed.astimezone(UTC),
+        )
+
+
+RANKED_BY = ("score", "probability")
+
+
 class Inactivity(_Model):
     after_days: float = Field(gt=0)
     points: int = Field(le=0)
@@ -353,6 +443,9 @@ class Criteria(_Model):
     score: ScoreWeights = ScoreWeights()
     reasons_max: int = Field(default=5, ge=1)
     calibration: Calibration | None = None
+    customer_health: CustomerHealth | None = None
+    capacity: Capacity | None = None
+    _capacity_bar: CapacityBar | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -399,6 +492,26 @@ class Criteria(_Model):
             found[INACTIVITY_SIGNAL] = self.inactivity.label
         return found
 
+    @property
+    def ranked_by(self) -> str:
+        """What capacity ranks leads by: the calibrated probability, else the score."""
+        return "probability" if self.calibration is not None else "score"
+
+    @property
+    def capacity_bar(self) -> CapacityBar | None:
+        """The bar in force (None until one is sized, or without `capacity`)."""
+        return self._capacity_bar if self.capacity is not None else None
+
+    def with_capacity_bar(self, bar: CapacityBar | None) -> Self:
+        """These criteria with a recomputed capacity bar: the same version, other statuses."""
+        if bar is not None and self.capacity is None:
+            raise ValueError("these criteria state no capacity")
+        if bar is not None and bar.by != self.ranked_by:
+            raise ValueError(f"the bar ranks by {bar.by}, these criteria by {self.ranked_by}")
+        copied = self.model_copy()
+        copied._capacity_bar = bar
+        return copied
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         # the cached derived values describe the original, not the copy
         copied = super().model_copy(update=update, deep=deep)
@@ -432,6 +545,13 @@ def _semantic_problems(criteria: Criteria) -> list[str]:
         claim(key, f"engagement.{key}")
         for i, erule in enumerate(etype.rules):
             claim(erule.signal, f"engagement.{key}.rules[{i}].signal")
+    health = criteria.customer_health
+    for key, htype in (health.activities if health is not None else {}).items():
+        claim(health_signal(key), f"customer_health.activities.{key}")
+        for i, hrule in enumerate(htype.rules):
+            path = f"customer_health.activities.{key}.rules[{i}]"
+            claim(hrule.signal, f"{path}.signal")
+            problems.extend(f"{path}.label: {p}" for p in _template_problems(hrule.label))
     if criteria.calibration is not None:
         known = set(criteria.signals)
         for name in criteria.calibration.coefficients:
@@ -440,6 +560,35 @@ def _semantic_problems(criteria: Criteria) -> list[str]:
                     f"calibration.coefficients.{name}: not a fit, engagement or inactivity signal"
                 )
     return problems
+
+
+def health_signal(activity_type: str) -> str:
+    """The signal id of a health type's default points (kept apart from its engagement id)."""
+    return f"{activity_type}_health"
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _template_problems(label: str) -> list[str]:
+    names = _PLACEHOLDER.findall(label)
+    bad = [name for name in names if not _PLACEHOLDER_NAME.fullmatch(name)]
+    if bad or label.count("{") != len(names) or label.count("}") != len(names):
+        return ["placeholders are property names in braces, such as {score}"]
+    return []
+
+
+def render_label(template: str, properties: Mapping[str, Any]) -> str:
+    """A label with its {property} placeholders filled from an activity ("?" when missing)."""
+    if "{" not in template:
+        return template
+
+    def value(match: re.Match[str]) -> str:
+        found = properties.get(match.group(1))
+        return "?" if found is None or found == "" else str(found)
+
+    return _PLACEHOLDER.sub(value, template)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,36 +749,114 @@ class CompiledCriteria:
     inactivity_label: str
     calibration_intercept: float | None
     calibration_coefficients: Mapping[str, float]
+    health: CompiledHealth | None
+    capacity: int | None  # new conversations a week, while a bar is in force
+    capacity_bar: float | None  # the figure needed to enter sales_ready
+    capacity_stay: float | None  # the figure needed to stay (the bar lowered by the margin)
+    capacity_by: str  # "score" or "probability"
     # derived data other modules build once per criteria (e.g. the engine's constant reasons)
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledLapse:
+    type: str
+    seconds: float  # after the type's latest activity
+    points: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledHealth:
+    base: int
+    bar: int  # at risk below this
+    types: Mapping[str, CompiledType]  # signed points; caps bound a type's total either way
+    lapses: Mapping[str, CompiledLapse]  # by activity type
+    templates: frozenset[str]  # signals whose label names activity properties
+    signals: Mapping[str, CompiledSignal]  # every health signal by id
+
+
+def _compiled_type(
+    key: str,
+    label: str,
+    points: float,
+    half_life_days: float,
+    cap: float | None,
+    rules: list[tuple[Condition, str, str, float]],
+    default_signal: str,
+) -> CompiledType:
+    rate = math.log(2) / (half_life_days * _SECONDS_PER_DAY)
+    compiled_rules = tuple(
+        (condition.compile(), CompiledSignal(signal, key, rule_label, rule_points, rate))
+        for condition, signal, rule_label, rule_points in rules
+    )
+    read = {p for condition, *_ in rules for p in condition.properties()}
+    uses_domain = any(_reads_domain(condition) for condition, *_ in rules)
+    return CompiledType(
+        key=key,
+        label=label,
+        rate=rate,
+        cap=math.inf if cap is None else cap,
+        default=CompiledSignal(default_signal, key, label, points, rate),
+        rules=compiled_rules,
+        rule_property=read.pop() if len(read) == 1 and not uses_domain else None,
+    )
+
+
+def _compile_health(health: CustomerHealth | None) -> CompiledHealth | None:
+    if health is None:
+        return None
+    types = {
+        key: _compiled_type(
+            key,
+            htype.label,
+            htype.points,
+            htype.half_life_days,
+            htype.cap,
+            [(r.condition, r.signal, r.label, r.points) for r in htype.rules],
+            health_signal(key),
+        )
+        for key, htype in health.activities.items()
+    }
+    lapses = {
+        key: CompiledLapse(
+            key, htype.lapse.after_days * _SECONDS_PER_DAY, htype.lapse.points, htype.lapse.label
+        )
+        for key, htype in health.activities.items()
+        if htype.lapse is not None
+    }
+    templates = frozenset(
+        signal
+        for key, htype in health.activities.items()
+        for signal, label in [
+            (health_signal(key), htype.label),
+            *((r.signal, r.label) for r in htype.rules),
+        ]
+        if "{" in label
+    )
+    signals = {ctype.default.signal: ctype.default for ctype in types.values()}
+    signals.update((sig.signal, sig) for ctype in types.values() for _, sig in ctype.rules)
+    return CompiledHealth(health.base, health.at_risk_below, types, lapses, templates, signals)
+
+
 def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
-    types: dict[str, CompiledType] = {}
-    for key, etype in criteria.engagement.items():
-        rate = math.log(2) / (etype.half_life_days * _SECONDS_PER_DAY)
-        rules = tuple(
-            (
-                rule.condition.compile(),
-                CompiledSignal(rule.signal, key, rule.label, rule.points, rate),
-            )
-            for rule in etype.rules
+    types: dict[str, CompiledType] = {
+        key: _compiled_type(
+            key,
+            etype.label,
+            etype.points,
+            etype.half_life_days,
+            etype.cap,
+            [(r.condition, r.signal, r.label, r.points) for r in etype.rules],
+            key,
         )
-        read = {p for rule in etype.rules for p in rule.condition.properties()}
-        uses_domain = any(_reads_domain(rule.condition) for rule in etype.rules)
-        types[key] = CompiledType(
-            key=key,
-            label=etype.label,
-            rate=rate,
-            cap=math.inf if etype.cap is None else etype.cap,
-            default=CompiledSignal(key, key, etype.label, etype.points, rate),
-            rules=rules,
-            rule_property=read.pop() if len(read) == 1 and not uses_domain else None,
-        )
+        for key, etype in criteria.engagement.items()
+    }
     signals = {ctype.default.signal: ctype.default for ctype in types.values()}
     signals.update((sig.signal, sig) for ctype in types.values() for _, sig in ctype.rules)
     signal_types = {key: types[signal.type] for key, signal in signals.items()}
     thr, inactivity, calibration = criteria.thresholds, criteria.inactivity, criteria.calibration
+    cap, bar = criteria.capacity, criteria.capacity_bar
     return CompiledCriteria(
         version=criteria.version,
         fit=tuple(
@@ -657,6 +884,11 @@ def _compile_criteria(criteria: Criteria) -> CompiledCriteria:
         inactivity_label="" if inactivity is None else inactivity.label,
         calibration_intercept=None if calibration is None else calibration.intercept,
         calibration_coefficients={} if calibration is None else dict(calibration.coefficients),
+        health=_compile_health(criteria.customer_health),
+        capacity=None if bar is None else bar.capacity,
+        capacity_bar=None if bar is None else bar.threshold,
+        capacity_stay=None if bar is None or cap is None else bar.threshold * (1 - cap.margin),
+        capacity_by=criteria.ranked_by,
     )
 
 

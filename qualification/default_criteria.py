@@ -9,7 +9,7 @@ DEFAULT_CRITERIA_YAML = r"""
 # Status, most decisive first:
 #   disqualified      a disqualifier matched (competitor, student, unsubscribed, ...)
 #   (a rep's pin)     a status written into the contact property `glengarry_override`
-#   customer_active / customer_at_risk   customers, by engagement
+#   customer_active / customer_at_risk   customers, by health (see customer_health)
 #   unknown           nothing known yet: no fit data and no activity
 #   sales_ready       fit >= thresholds.fit and engagement >= thresholds.engagement
 #   poor_fit          engaged, but not a good fit
@@ -187,13 +187,63 @@ disqualifiers:
     signal: do_not_contact
     condition: {property: glengarry_do_not_contact, equals: true}
 
-# Who counts as a customer (engagement then tells active from at-risk).
+# Who counts as a customer (health then tells active from at-risk).
 customer: {property: lifecyclestage, equals: customer}
+
+# Health of a customer, 0 to 100: `base` plus points from what its people do and say, each
+# fading with its own half-life (either sign: a detractor lowers health, a promoter raises it);
+# below `at_risk_below` the customer is at risk. `lapse` takes points once a kind of activity
+# the customer did has stopped for `after_days`. Labels may show the activity's properties in
+# braces ("NPS {score} on" reads "-30 NPS 3 on 2026-11-02").
+customer_health:
+  base: 55
+  at_risk_below: 40
+  activities:
+    product_usage:
+      label: product usage
+      points: 2
+      half_life_days: 14
+      cap: 20
+      lapse: {after_days: 21, points: -30, label: no product usage since}
+    meeting:
+      label: meeting
+      points: 5
+      half_life_days: 30
+      cap: 10
+    # survey answers: `score` 0-10 (NPS)
+    survey_response:
+      label: survey answer
+      half_life_days: 90
+      rules:
+        - label: NPS {score} on
+          signal: nps_detractor
+          points: -30
+          condition: {property: score, range: {max: 6}}
+        - label: NPS {score} on
+          signal: nps_passive
+          points: -8
+          condition: {property: score, range: {max: 8}}
+        - label: NPS {score} on
+          signal: nps_promoter
+          points: 15
+          condition: {property: score, range: {min: 9}}
+    # support tickets: `priority` LOW, MEDIUM, HIGH or URGENT; `status` OPEN or CLOSED
+    ticket:
+      label: support ticket
+      points: -6
+      half_life_days: 30
+      rules:
+        - label: urgent ticket open since
+          signal: urgent_ticket_open
+          points: -25
+          condition:
+            all:
+              - {property: priority, equals: URGENT}
+              - {property: status, equals: OPEN}
 
 thresholds:
   fit: 50                  # fit needed for sales_ready
   engagement: 40           # engagement needed for sales_ready (and poor_fit)
-  customer_engagement: 20  # below this a customer is at risk
   hysteresis: 5            # once in, a contact stays until 5 points below the threshold
   score_write_delta: 5     # rewrite the CRM score only when it moved this much
 

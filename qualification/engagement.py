@@ -7,12 +7,18 @@ reference time `at`; engagement at any later time is O(signals), never O(activit
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from qualification.criteria import CompiledCriteria, CompiledSignal, Criteria
+from qualification.criteria import (
+    CompiledCriteria,
+    CompiledSignal,
+    CompiledType,
+    Criteria,
+    render_label,
+)
 from qualification.records import Activity
 from qualification.times import parse_instant
 
@@ -57,8 +63,13 @@ class SignalSum(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class EngagementState:
+    """Decayed sums at `at`: engagement signals, and for customers (under criteria with
+    customer_health) the health signals, kept apart because their points and half-lives are
+    their own."""
+
     at: datetime
     signals: tuple[SignalSum, ...] = ()
+    health: tuple[SignalSum, ...] = ()
 
     def value_at(self, t: datetime, criteria: Criteria) -> dict[str, float]:
         """Each signal's sum decayed to `t` (uncapped): value * 2^(-(t - at) / half-life)."""
@@ -75,13 +86,20 @@ class EngagementState:
         return max((s.last_at for s in self.signals), default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": format_time(self.at), "signals": [s.to_dict() for s in self.signals]}
+        data: dict[str, Any] = {
+            "at": format_time(self.at),
+            "signals": [s.to_dict() for s in self.signals],
+        }
+        if self.health:  # leads' stored states stay as they were
+            data["health"] = [s.to_dict() for s in self.health]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngagementState:
         return cls(
             at=parse_instant(data["at"]),
             signals=tuple(SignalSum.from_dict(s) for s in data.get("signals", ())),
+            health=tuple(SignalSum.from_dict(s) for s in data.get("health", ())),
         )
 
 
@@ -127,26 +145,38 @@ def advance_compiled(
     if t <= state.at:
         return state
     seconds = (t - state.at).total_seconds()
-    types = compiled.types
+    health = compiled.health
     return EngagementState(
         at=t,
-        signals=tuple(
-            SignalSum(
-                s.signal,
-                s.type,
-                s.label,
-                s.value * math.exp(-types[s.type].rate * seconds) if s.type in types else s.value,
-                s.last_at,
-            )
-            for s in state.signals
-        ),
+        signals=_decayed(state.signals, compiled.types, seconds),
+        health=_decayed(state.health, health.types, seconds) if health is not None else (),
+    )
+
+
+def _decayed(
+    signals: tuple[SignalSum, ...], types: Mapping[str, CompiledType], seconds: float
+) -> tuple[SignalSum, ...]:
+    return tuple(
+        SignalSum(
+            s.signal,
+            s.type,
+            s.label,
+            s.value * math.exp(-types[s.type].rate * seconds) if s.type in types else s.value,
+            s.last_at,
+        )
+        for s in signals
     )
 
 
 def accumulate(
-    state: EngagementState, activities: Iterable[Activity], compiled: CompiledCriteria
+    state: EngagementState,
+    activities: Iterable[Activity],
+    compiled: CompiledCriteria,
+    with_health: bool = False,
 ) -> EngagementState:
-    """Add the activities up to `state.at` (later ones are skipped), decayed to `state.at`.
+    """Add the activities up to `state.at` (later ones are skipped), decayed to `state.at`;
+    with `with_health` (customers, under criteria with customer_health) their health signals
+    too, in the same pass.
 
     The hot path of scoring: one pass, no intermediate lists. Activities are summed in time
     order so that the float result does not depend on the order they arrive in; input that
@@ -154,6 +184,8 @@ def accumulate(
     """
     if not isinstance(activities, list | tuple):
         activities = list(activities)  # the out-of-order path needs to see them all again
+    if with_health and compiled.health is not None:
+        return _accumulate_customer(state, activities, compiled)
     until = state.at
     types = compiled.types
     exp = math.exp
@@ -178,9 +210,19 @@ def accumulate(
         lasts[key] = occurred  # time order: the last one seen is the latest
     if not sums:
         return state
-    known = compiled.signals
+    signals = _merged(state.signals, sums, lasts, compiled.signals)
+    return EngagementState(at=until, signals=signals, health=state.health)
+
+
+def _merged(
+    old_signals: tuple[SignalSum, ...],
+    sums: dict[str, float],
+    lasts: dict[str, datetime],
+    known: Mapping[str, CompiledSignal],
+) -> tuple[SignalSum, ...]:
+    """New sums plus the previous ones (already decayed to the same instant), by signal."""
     described = {}
-    for old in state.signals:  # an update: merge the previous sums (already decayed to until)
+    for old in old_signals:  # an update: merge the previous sums
         key = old.signal
         if key in sums:
             sums[key] += old.value
@@ -196,7 +238,69 @@ def accumulate(
         info = known.get(key)
         kind, label = described[key] if info is None else (info.type, info.label)
         signals.append(new(SignalSum, (key, kind, label, sums[key], lasts[key])))
-    return EngagementState(at=until, signals=tuple(signals))
+    return tuple(signals)
+
+
+def _accumulate_customer(
+    state: EngagementState, activities: Sequence[Activity], compiled: CompiledCriteria
+) -> EngagementState:
+    """`accumulate` for a customer: engagement and health signals in one pass. Health labels
+    that name properties show the latest activity's values."""
+    health = compiled.health
+    assert health is not None
+    until = state.at
+    types, htypes, templates = compiled.types, health.types, health.templates
+    exp = math.exp
+    sums: dict[str, float] = {}
+    lasts: dict[str, datetime] = {}
+    hsums: dict[str, float] = {}
+    hlasts: dict[str, datetime] = {}
+    labels: dict[str, str] = {}
+    previous = _EARLIEST
+    for activity in activities:
+        occurred = activity.occurred_at
+        if occurred > until:
+            continue
+        kind = activity.type
+        ctype = types.get(kind)
+        htype = htypes.get(kind)
+        if ctype is None and htype is None:
+            continue
+        if occurred < previous:
+            return _accumulate_customer(state, sorted(activities, key=_occurred_at), compiled)
+        previous = occurred
+        seconds = (occurred - until).total_seconds()
+        if ctype is not None:
+            signal = ctype.signal_for(activity.properties) if ctype.rules else ctype.default
+            key = signal.signal
+            sums[key] = sums.get(key, 0.0) + signal.points * exp(signal.rate * seconds)
+            lasts[key] = occurred
+        if htype is not None:
+            signal = htype.signal_for(activity.properties) if htype.rules else htype.default
+            key = signal.signal
+            hsums[key] = hsums.get(key, 0.0) + signal.points * exp(signal.rate * seconds)
+            hlasts[key] = occurred
+            if key in templates:
+                labels[key] = render_label(signal.label, activity.properties)
+    signals = _merged(state.signals, sums, lasts, compiled.signals) if sums else state.signals
+    if not hsums:
+        return EngagementState(at=until, signals=signals, health=state.health)
+    fresh = dict(hlasts)  # the new activities' latest, before the merge
+    merged = _merged(state.health, hsums, hlasts, health.signals)
+    if templates:
+        # a templated label is the latest activity's: a new one's, or the one kept from before
+        kept = {old.signal: old.label for old in state.health}
+        merged = tuple(
+            s
+            if s.signal not in templates
+            else s._replace(
+                label=labels[s.signal]
+                if s.signal in labels and s.last_at == fresh.get(s.signal)
+                else kept.get(s.signal, s.label)
+            )
+            for s in merged
+        )
+    return EngagementState(at=until, signals=signals, health=merged)
 
 
 def _occurred_at(activity: Activity) -> datetime:

@@ -17,6 +17,7 @@ from typing import Any
 from qualification.criteria import (
     INACTIVITY_SIGNAL,
     OVERRIDE_SIGNAL,
+    STATUS_SIGNAL,
     CompiledCriteria,
     Criteria,
 )
@@ -31,11 +32,13 @@ from qualification.engagement import (
     snapshot,
     total_at,
 )
+from qualification.health import HealthSnapshot, health_snapshot, raw_at, seconds_until_crossing
 from qualification.records import Activity, Contact
 from qualification.statuses import OVERRIDE_PROPERTY, Status, parse_override
 from qualification.times import parse_instant
 
 _ENGAGED = frozenset({Status.SALES_READY, Status.POOR_FIT})
+_CUSTOMER = frozenset({Status.CUSTOMER_ACTIVE, Status.CUSTOMER_AT_RISK})
 _MS = timedelta(milliseconds=1)
 _MAX_NUDGES = 1000  # ms steps allowed to absorb float error after the analytic solution
 
@@ -77,6 +80,7 @@ class Reason:
 
 
 _SET_BY_REP = Reason(OVERRIDE_SIGNAL, "set by rep", 0)
+_NOTHING_KNOWN = Reason(STATUS_SIGNAL, "nothing known yet: no fit data, no activity", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,7 @@ class Qualification:
     score: int
     fit: int
     engagement: int
+    health: int | None  # customers, under criteria with customer_health
     reasons: tuple[Reason, ...]
     reasons_text: str
     criteria_version: str
@@ -141,6 +146,7 @@ class Qualification:
             "score": self.score,
             "fit": self.fit,
             "engagement": self.engagement,
+            "health": self.health,
             "reasons": [
                 {"signal": r.signal, "label": r.label, "points": r.points} for r in self.reasons
             ],
@@ -166,13 +172,14 @@ class Qualification:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Qualification:
         next_change = data.get("next_change_at")
-        probability = data.get("probability")
+        probability, health = data.get("probability"), data.get("health")
         return cls(
             contact_id=str(data["contact_id"]),
             status=Status(data["status"]),
             score=int(data["score"]),
             fit=int(data["fit"]),
             engagement=int(data["engagement"]),
+            health=None if health is None else int(health),
             reasons=tuple(Reason.from_dict(r) for r in data["reasons"]),
             reasons_text=str(data["reasons_text"]),
             criteria_version=str(data["criteria_version"]),
@@ -213,8 +220,9 @@ def qualify(
     """Full scoring from the contact and all its activities (those after `at` are ignored)."""
     _require_aware(at)
     compiled = criteria.compiled
-    state = accumulate(EngagementState(at=at), activities, compiled)
-    return _assess(contact.id, _profile(contact, compiled), state, compiled, at, previous)
+    profile = _profile(contact, compiled)
+    state = accumulate(EngagementState(at=at), activities, compiled, profile.customer)
+    return _assess(contact.id, profile, state, compiled, at, previous)
 
 
 def update(
@@ -231,9 +239,16 @@ def update(
         raise ValueError(f"contact {contact.id!r} is not {previous.contact_id!r}")
     if at < previous.computed_at:
         raise ValueError("update cannot go back in time")
+    profile = _profile(contact, compiled)
+    tracked = previous.profile.customer and compiled.health is not None
+    if profile.customer and compiled.health is not None and not tracked:
+        # health is only kept for customers: the earlier activities' part is not in the state
+        raise ValueError(f"contact {contact.id!r} became a customer: use qualify()")
     state = advance_compiled(previous.engagement_state, at, compiled)
-    state = accumulate(state, new_activities, compiled)
-    return _assess(contact.id, _profile(contact, compiled), state, compiled, at, previous)
+    state = accumulate(state, new_activities, compiled, profile.customer)
+    if state.health and not profile.customer:
+        state = EngagementState(state.at, state.signals)  # no longer a customer
+    return _assess(contact.id, profile, state, compiled, at, previous)
 
 
 def rescore(previous: Qualification, criteria: Criteria, at: datetime) -> Qualification:
@@ -310,11 +325,16 @@ class _Rules:
         self.disqualifiers = tuple(
             (r.matches, Reason(r.signal, r.label, 0)) for r in compiled.disqualifiers
         )
+        # what a disqualified contact's reasons lead with
+        self.ruled_out = {
+            reason.signal: Reason(reason.signal, f"disqualified: {reason.label}", 0)
+            for _, reason in self.disqualifiers
+        }
         # id -> (reason, ...): the reasons are held here, so their ids stay theirs
         self._ranked: dict[int, tuple[Reason, Ranked]] = {
             id(reason): (reason, _rank_entry(reason)) for *_, reason in self.fit
         }
-        fixed = [reason for _, reason in self.disqualifiers] + [_SET_BY_REP]
+        fixed = [*self.ruled_out.values(), _SET_BY_REP, _NOTHING_KNOWN]
         self._texts = {id(reason): (reason, reason.text) for reason in fixed}
 
     @staticmethod
@@ -394,26 +414,45 @@ def _status(
     compiled: CompiledCriteria,
     profile: Profile,
     engagement: int,
+    health: int | None,
     has_activity: bool,
     previous: Status | None,
+    figure: float | None = None,
 ) -> Status:
+    """The status; `figure` is what a capacity bar ranks by (score, or probability)."""
     if profile.disqualifier is not None:
         return Status.DISQUALIFIED
     if profile.override is not None:
         return profile.override
     margin = compiled.hysteresis
     if profile.customer:
-        needed = compiled.customer_threshold
+        # health decides when the criteria define it; engagement alone otherwise
+        if compiled.health is not None and health is not None:
+            needed, figure = compiled.health.bar, health
+        else:
+            needed, figure = compiled.customer_threshold, engagement
         if previous is Status.CUSTOMER_ACTIVE:
             needed -= margin
-        return Status.CUSTOMER_ACTIVE if engagement >= needed else Status.CUSTOMER_AT_RISK
+        return Status.CUSTOMER_ACTIVE if figure >= needed else Status.CUSTOMER_AT_RISK
     if not profile.has_fit_data and not has_activity:
         return Status.UNKNOWN
     needed = compiled.engagement_threshold - (margin if previous in _ENGAGED else 0)
     if engagement < needed:
         return Status.NURTURE
     needed = compiled.fit_threshold - (margin if previous is Status.SALES_READY else 0)
-    return Status.SALES_READY if profile.fit >= needed else Status.POOR_FIT
+    if profile.fit < needed:
+        return Status.POOR_FIT
+    return Status.SALES_READY if _within_capacity(compiled, figure, previous) else Status.NURTURE
+
+
+def _within_capacity(
+    compiled: CompiledCriteria, figure: float | None, previous: Status | None
+) -> bool:
+    """Whether a fit, engaged lead fits in the team's capacity (always, without a bar)."""
+    bar, stay = compiled.capacity_bar, compiled.capacity_stay
+    if bar is None or stay is None or figure is None:
+        return True
+    return figure >= (stay if previous is Status.SALES_READY else bar)
 
 
 def _engagement_int(raw: float) -> int:
@@ -428,7 +467,8 @@ def _assess(
     at: datetime,
     previous: Qualification | None,
 ) -> Qualification:
-    seen = snapshot(state, compiled, (at - state.at).total_seconds())
+    seconds = (at - state.at).total_seconds()
+    seen = snapshot(state, compiled, seconds)
     engagement = _engagement_int(seen.engagement)
     last = seen.last_activity_at
     idle = _idle(compiled, last, at)
@@ -436,20 +476,30 @@ def _assess(
     # Disqualified contacts keep the score they would have: reps see what they would be worth,
     # the status already says they are out.
     score = _score(compiled, profile.fit, engagement, penalty)
-    status = _status(
-        compiled,
-        profile,
-        engagement,
-        bool(state.signals),
-        None if previous is None else previous.status,
-    )
-    reasons, reasons_text = _reasons(profile, state, compiled, seen, status, penalty)
+    healthy = None
+    health = None
+    if profile.customer and compiled.health is not None:
+        healthy = health_snapshot(state.health, compiled.health, state.at, seconds)
+        health = _engagement_int(healthy.raw)
     probability = None
     if compiled.calibration_intercept is not None:
         probability = _logistic(compiled, _features(profile, state, compiled, seen, idle))
+    before = None if previous is None else previous.status
+    figure = probability if compiled.capacity_by == "probability" else float(score)
+    status = _status(compiled, profile, engagement, health, bool(state.signals), before, figure)
+    fact = _deciding_fact(compiled, profile, status, engagement, health, before, figure)
+    reasons, reasons_text = _reasons(profile, state, compiled, seen, fact, penalty, healthy)
     next_change = _next_change(
         compiled, profile, state, seen, at, status, score, engagement, penalty, idle
     )
+    if status is Status.SALES_READY and compiled.capacity_by == "probability":
+        by_bar = _probability_change(compiled, profile, state, seen, at, idle)
+        if by_bar is not None and (next_change is None or by_bar < next_change):
+            next_change = by_bar
+    if healthy is not None:
+        by_health = _health_change(compiled, profile, state, healthy, at, status)
+        if by_health is not None and (next_change is None or by_health < next_change):
+            next_change = by_health
     since = previous.status_since if previous is not None and previous.status == status else at
     return Qualification(
         contact_id=contact_id,
@@ -457,6 +507,7 @@ def _assess(
         score=score,
         fit=profile.fit,
         engagement=engagement,
+        health=health,
         reasons=reasons,
         reasons_text=reasons_text,
         criteria_version=compiled.version,
@@ -469,15 +520,71 @@ def _assess(
     )
 
 
+def _deciding_fact(
+    compiled: CompiledCriteria,
+    profile: Profile,
+    status: Status,
+    engagement: int,
+    health: int | None,
+    previous: Status | None,
+    figure: float | None = None,
+) -> Reason:
+    """What decided the status, said first: the figure against the bar it met or missed.
+
+    A bar missed is the one to reach from here (the entry threshold); a bar met is the one that
+    applied (lowered by the hysteresis margin for a contact already in the status)."""
+    if status is Status.DISQUALIFIED and profile.disqualifier is not None:
+        return _Rules.of(compiled).ruled_out[profile.disqualifier.signal]
+    if profile.override is not None:
+        return _SET_BY_REP
+    fit, margin = profile.fit, compiled.hysteresis
+    capacity = compiled.capacity
+    if capacity is not None and status is Status.SALES_READY:
+        # never the bar or a rank: those move with every recompute
+        return Reason(STATUS_SIGNAL, f"within this week's capacity of {capacity}", 0)
+    if (
+        capacity is not None
+        and figure is not None
+        and status is Status.NURTURE
+        and engagement >= compiled.engagement_threshold - (margin if previous in _ENGAGED else 0)
+        and fit >= compiled.fit_threshold - (margin if previous is Status.SALES_READY else 0)
+    ):
+        shown = f"{figure:.0%}" if compiled.capacity_by == "probability" else f"{figure:.0f}"
+        text = f"{compiled.capacity_by} {shown}: outside this week's capacity of {capacity}"
+        return Reason(STATUS_SIGNAL, text, 0)
+    if status is Status.SALES_READY:
+        fit_bar = compiled.fit_threshold - (margin if previous is Status.SALES_READY else 0)
+        bar = compiled.engagement_threshold - (margin if previous in _ENGAGED else 0)
+        text = f"fit {fit} ≥ {fit_bar}, engagement {engagement} ≥ {bar}"
+    elif status is Status.POOR_FIT:
+        text = f"fit {fit}, needs {compiled.fit_threshold} for sales_ready"
+    elif status is Status.NURTURE:
+        text = f"engagement {engagement}, needs {compiled.engagement_threshold}"
+    elif status in _CUSTOMER:
+        figure, bar, name = engagement, compiled.customer_threshold, "engagement"
+        if compiled.health is not None and health is not None:
+            figure, bar, name = health, compiled.health.bar, "health"
+        if status is Status.CUSTOMER_ACTIVE:
+            bar -= margin if previous is Status.CUSTOMER_ACTIVE else 0
+            text = f"{name} {figure} ≥ {bar} for customer_active"
+        else:
+            text = f"{name} {figure}, needs {bar} for customer_active"
+    else:
+        return _NOTHING_KNOWN
+    return Reason(STATUS_SIGNAL, text, 0)
+
+
 def _reasons(
     profile: Profile,
     state: EngagementState,
     compiled: CompiledCriteria,
     seen: Snapshot,
-    status: Status,
+    fact: Reason,
     penalty: int,
+    healthy: HealthSnapshot | None = None,
 ) -> tuple[tuple[Reason, ...], str]:
-    """The reasons shown and their text."""
+    """The reasons shown and their text: the deciding fact, then the strongest signals (for a
+    customer under customer_health, its health signals first)."""
     # Rank plain tuples (signals are unique, so the sort never looks past the signal) and
     # build Reason objects only for the few that are shown.
     rules = _Rules.of(compiled)
@@ -495,12 +602,10 @@ def _reasons(
         label = compiled.inactivity_label
         ranked.append((penalty, INACTIVITY_SIGNAL, None, None, label, penalty, last))
     ranked.sort()
-    reasons: list[Reason] = []
-    if status is Status.DISQUALIFIED and profile.disqualifier is not None:
-        reasons.append(profile.disqualifier)
-    elif profile.override is not None:
-        reasons.append(_SET_BY_REP)
-    texts = [rules.text(r) for r in reasons]
+    if healthy is not None:
+        ranked = _health_ranked(state, healthy) + ranked
+    reasons: list[Reason] = [fact]
+    texts = [rules.text(fact)]
     for _, signal, text, reason, label, points, when in ranked[
         : max(compiled.reasons_max - len(reasons), 0)
     ]:
@@ -511,6 +616,22 @@ def _reasons(
         reasons.append(reason)
         texts.append(text)
     return tuple(reasons), "; ".join(texts)
+
+
+def _health_ranked(state: EngagementState, healthy: HealthSnapshot) -> list[Ranked]:
+    """Health signals and lapses, strongest first (either sign)."""
+    ranked: list[Ranked] = []
+    for s in state.health:
+        factor = healthy.scale.get(s.type)
+        if factor is not None:
+            points = _round(s.value * factor)
+            if points:
+                ranked.append((-abs(points), s.signal, None, None, s.label, points, s.last_at))
+    for lapse, last in healthy.lapsed:
+        signal = f"{lapse.type}_lapse"
+        ranked.append((lapse.points, signal, None, None, lapse.label, lapse.points, last))
+    ranked.sort()
+    return ranked
 
 
 def _utc_date(value: datetime) -> date:
@@ -547,7 +668,9 @@ def _logistic(compiled: CompiledCriteria, features: Mapping[str, float]) -> floa
 # next_change_at
 
 
-def status_floor(compiled: CompiledCriteria, profile: Profile, status: Status) -> int | None:
+def status_floor(
+    compiled: CompiledCriteria, profile: Profile, status: Status, penalty: int = 0
+) -> int | None:
     """The engagement (integer) below which decay alone changes `status`, or None.
 
     The current status acts as the previous one, so its hysteresis margin applies."""
@@ -555,11 +678,25 @@ def status_floor(compiled: CompiledCriteria, profile: Profile, status: Status) -
         return None
     if status in _ENGAGED:
         floor = compiled.engagement_threshold - compiled.hysteresis
-    elif status is Status.CUSTOMER_ACTIVE:
+        if status is Status.SALES_READY and compiled.capacity_by == "score":
+            floor = max(floor, _capacity_floor(compiled, profile.fit, penalty))
+    elif status is Status.CUSTOMER_ACTIVE and compiled.health is None:
         floor = compiled.customer_threshold - compiled.hysteresis
     else:
         return None  # nurture, at-risk and unknown cannot move without new activity
     return floor if floor > 0 else None
+
+
+def _capacity_floor(compiled: CompiledCriteria, fit: int, penalty: int) -> int:
+    """The smallest engagement whose score still reaches the capacity bar lowered by its
+    margin (0 without a bar; 101 when no engagement reaches it)."""
+    stay = compiled.capacity_stay
+    if stay is None:
+        return 0
+    for engagement in range(101):  # the score only rises with engagement
+        if _score(compiled, fit, engagement, penalty) >= stay:
+            return engagement
+    return 101
 
 
 def score_floor(
@@ -599,7 +736,7 @@ def _next_change(
     if last is not None and not idle:
         penalty_start = penalty_start_after(compiled, last)
     crossing = None
-    floor = status_floor(compiled, profile, status)
+    floor = status_floor(compiled, profile, status, penalty)
     by_score = score_floor(compiled, profile.fit, engagement, score, penalty)
     if by_score is not None and (floor is None or by_score > floor):
         floor = by_score
@@ -616,6 +753,100 @@ def _next_change(
     if crossing is None:
         return penalty_start
     return crossing if penalty_start is None else min(crossing, penalty_start)
+
+
+def _probability_change(
+    compiled: CompiledCriteria,
+    profile: Profile,
+    state: EngagementState,
+    seen: Snapshot,
+    at: datetime,
+    idle: bool,
+) -> datetime | None:
+    """When decay alone takes a sales-ready lead's probability below the capacity bar's
+    staying level. Calibrated engagement weights are positive, so the log-odds are a sum of
+    capped exponentials; a negative weight (hand-written) is held where it is, which makes the
+    answer an instant to look again from rather than the crossing."""
+    stay = compiled.capacity_stay
+    if stay is None or profile.disqualifier is not None or profile.override is not None:
+        return None
+    if stay <= 0.0:
+        return None
+    if stay >= 1.0:
+        return _ceil_ms(at + _MS)
+    coefficients = compiled.calibration_coefficients
+    constant = (compiled.calibration_intercept or 0.0) + sum(
+        coefficients.get(name, 0.0) * value for name, value in profile.signals.items()
+    )
+    if compiled.inactivity_seconds is not None and idle:
+        constant += coefficients.get(INACTIVITY_SIGNAL, 0.0)
+    weighted: dict[str, float] = {}
+    values: dict[str, float] = {}
+    for s in state.signals:
+        if s.type in seen.scale:
+            weighted[s.type] = weighted.get(s.type, 0.0) + coefficients.get(s.signal, 0.0) * s.value
+            values[s.type] = values.get(s.type, 0.0) + s.value
+    start = (at - state.at).total_seconds()
+    terms: list[TypeTotal] = []
+    exact = True
+    for key, weight in weighted.items():
+        ctype = compiled.types[key]
+        if weight > 0.0 and values[key] > 0.0:
+            terms.append((weight, ctype.rate, weight * ctype.cap / values[key]))
+        elif weight < 0.0:
+            exact = False
+            constant += weight * seen.scale[key]  # held at its lowest: now
+    level = math.log(stay / (1.0 - stay)) - constant
+    totals = tuple(terms)
+    seconds = seconds_until_below(totals, level, start)  # None when level <= 0: never
+    if seconds is None:
+        return None
+    t = _ceil_ms(state.at + timedelta(seconds=seconds))
+    if t <= at:
+        t = _ceil_ms(at + _MS)
+    if not exact:
+        return t  # an instant to look again from, before any change
+    for _ in range(_MAX_NUDGES):  # absorb float error: the first ms below the level
+        if total_at(totals, (t - state.at).total_seconds()) < level:
+            return t
+        t += _MS
+    return t
+
+
+def _health_change(
+    compiled: CompiledCriteria,
+    profile: Profile,
+    state: EngagementState,
+    healthy: HealthSnapshot,
+    at: datetime,
+    status: Status,
+) -> datetime | None:
+    """When decay (or a lapse) alone next moves a customer across the health bar."""
+    health = compiled.health
+    if health is None or profile.disqualifier is not None or profile.override is not None:
+        return None
+    falling = status is Status.CUSTOMER_ACTIVE
+    needed = health.bar - (compiled.hysteresis if falling else 0)
+    if needed <= 0:
+        return None  # never at risk
+    start = (at - state.at).total_seconds()
+    found = seconds_until_crossing(
+        health.base, healthy.terms, healthy.steps, needed - 0.5, start, falling
+    )
+    if found is None:
+        return None
+    seconds, exact = found
+    t = _ceil_ms(state.at + timedelta(seconds=seconds))
+    if t <= at:
+        t = _ceil_ms(at + _MS)
+    if not exact:
+        return t  # an instant to look again from, before any change
+    for _ in range(_MAX_NUDGES):  # absorb float error: the first ms the integer shows it
+        raw = raw_at(health.base, healthy.terms, healthy.steps, (t - state.at).total_seconds())
+        if (_engagement_int(raw) < needed) is falling:
+            return t
+        t += _MS
+    return t
 
 
 def penalty_start_after(compiled: CompiledCriteria, last: datetime) -> datetime | None:

@@ -1,14 +1,17 @@
 """How well qualifications predicted what happened next: lift, ROC AUC, Brier, per-status rates.
 
-Only conversions after the scoring instant count: a conversion the scorer could already see is no
-prediction. Metrics that need both converted and unconverted contacts are None when one side is
-missing, so a small or unlucky sample reports gaps instead of failing.
+Only conversions (and churns) after the scoring instant count: an outcome the scorer could
+already see is no prediction. Metrics that need both converted and unconverted contacts are None
+when one side is missing, so a small or unlucky sample reports gaps instead of failing.
+
+Customers are judged on churn: the churn rate of each status, and the lift of
+customer_at_risk (its churn rate over that of all customers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,9 +21,11 @@ from sklearn.metrics import roc_auc_score
 
 from qualification.records import Outcome
 
-__all__ = ["EvaluationReport", "Scored", "StatusRate", "evaluate"]
+__all__ = ["ChurnRate", "EvaluationReport", "Scored", "StatusRate", "evaluate"]
 
 SALES_READY = "sales_ready"
+AT_RISK = "customer_at_risk"
+CUSTOMER_STATUSES = frozenset({"customer_active", AT_RISK})
 
 
 class Scored(Protocol):
@@ -50,6 +55,19 @@ class StatusRate:
 
 
 @dataclass(frozen=True, slots=True)
+class ChurnRate:
+    n: int
+    churned: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.churned / self.n if self.n else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "churned": self.churned, "rate": _round(self.rate)}
+
+
+@dataclass(frozen=True, slots=True)
 class EvaluationReport:
     n: int
     converted: int
@@ -61,6 +79,15 @@ class EvaluationReport:
     brier: float | None
     ranked_by: str  # "probability" or "score"
     conversion_by_status: Mapping[str, StatusRate] = field(default_factory=dict)
+    customers: int = 0  # contacts in a customer status
+    churned: int = 0  # of those, churned after `at`
+    at_risk_share: float | None = None
+    at_risk_lift: float | None = None  # churn rate of at-risk over that of all customers
+    churn_by_status: Mapping[str, ChurnRate] = field(default_factory=dict)
+
+    @property
+    def churn_rate(self) -> float | None:
+        return self.churned / self.customers if self.customers else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +103,14 @@ class EvaluationReport:
             "conversion_by_status": {
                 status: rate.to_dict() for status, rate in self.conversion_by_status.items()
             },
+            "customers": self.customers,
+            "churned": self.churned,
+            "churn_rate": _round(self.churn_rate),
+            "at_risk_share": _round(self.at_risk_share),
+            "at_risk_lift": _round(self.at_risk_lift),
+            "churn_by_status": {
+                status: rate.to_dict() for status, rate in self.churn_by_status.items()
+            },
         }
 
 
@@ -88,11 +123,14 @@ def evaluate(
     when every qualification carries one, otherwise score/100 (then Brier measures the score
     read as a probability, which is mostly useful to compare files, not as an absolute).
     """
-    converted_ids = {
-        outcome.contact_id
-        for outcome in outcomes
-        if outcome.converted_at is not None and outcome.converted_at > at
-    }
+    converted_ids: set[str] = set()
+    churned_ids: set[str] = set()
+    for outcome in outcomes:
+        if outcome.converted_at is not None and outcome.converted_at > at:
+            converted_ids.add(outcome.contact_id)
+        if outcome.churned_at is not None and outcome.churned_at > at:
+            churned_ids.add(outcome.contact_id)
+    churned_by_status: dict[str, list[int]] = {}
     labels: list[int] = []
     predictions: list[float] = []
     statuses: list[str] = []
@@ -101,6 +139,9 @@ def evaluate(
     for q in qualifications:
         labels.append(1 if q.contact_id in converted_ids else 0)
         statuses.append(str(q.status))
+        churn = churned_by_status.setdefault(str(q.status), [0, 0])
+        churn[0] += 1
+        churn[1] += q.contact_id in churned_ids
         scores.append(q.score / 100.0)
         if q.probability is None:
             all_probabilities = False
@@ -109,7 +150,29 @@ def evaluate(
     ranked_by = "probability" if all_probabilities and labels else "score"
     y = np.asarray(labels, dtype=np.int8)
     p = np.asarray(predictions if ranked_by == "probability" else scores, dtype=np.float64)
-    return _report(y, p, statuses, ranked_by)
+    report = _report(y, p, statuses, ranked_by)
+    return _with_churn(report, churned_by_status)
+
+
+def _with_churn(report: EvaluationReport, by_status: Mapping[str, list[int]]) -> EvaluationReport:
+    rates = {
+        status: ChurnRate(n=n, churned=churned)
+        for status, (n, churned) in sorted(by_status.items())
+        if status in CUSTOMER_STATUSES or churned  # leads cannot churn; say so only if they did
+    }
+    customers = sum(rates[s].n for s in CUSTOMER_STATUSES if s in rates)
+    churned = sum(rates[s].churned for s in CUSTOMER_STATUSES if s in rates)
+    at_risk = rates.get(AT_RISK)
+    base = churned / customers if customers else None
+    at_risk_rate = at_risk.rate if at_risk is not None else None
+    return replace(
+        report,
+        customers=customers,
+        churned=churned,
+        at_risk_share=(at_risk.n if at_risk else 0) / customers if customers else None,
+        at_risk_lift=at_risk_rate / base if at_risk_rate is not None and base else None,
+        churn_by_status=rates,
+    )
 
 
 def _report(

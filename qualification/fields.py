@@ -16,8 +16,11 @@ ENGAGEMENT = "glengarry_engagement"
 REASONS = "glengarry_reasons"
 STATUS_SINCE = "glengarry_status_since"
 CRITERIA_VERSION = "glengarry_criteria_version"
+# Written only once a calibration is active: percent, one decimal, for reps to sort by.
+CONVERSION_PROBABILITY = "glengarry_conversion_probability"
 
 FIELD_NAMES = (STATUS, SCORE, FIT, ENGAGEMENT, REASONS, STATUS_SINCE, CRITERIA_VERSION)
+PROBABILITY_WRITE_DELTA = 2.0  # percentage points
 REASONS_MAX_CHARS = 1000  # fits a single-line text property in every CRM we target
 _SEPARATOR = "; "
 _TOP_REASONS = 3
@@ -36,8 +39,12 @@ def clip_reasons(text: str, limit: int = REASONS_MAX_CHARS) -> str:
     return (text[:cut] if cut > 0 else text[: limit - 1]) + "…"
 
 
+def crm_percent(probability: float) -> str:
+    return f"{100.0 * probability:.1f}"
+
+
 def crm_values(q: Qualification) -> dict[str, str]:
-    return {
+    values = {
         STATUS: q.status.value,
         SCORE: str(q.score),
         FIT: str(q.fit),
@@ -46,6 +53,9 @@ def crm_values(q: Qualification) -> dict[str, str]:
         STATUS_SINCE: crm_time(q.status_since),
         CRITERIA_VERSION: q.criteria_version,
     }
+    if q.probability is not None:
+        values[CONVERSION_PROBABILITY] = crm_percent(q.probability)
+    return values
 
 
 _POINTS = re.compile(r"^[+-]\d+ ")
@@ -64,14 +74,14 @@ def _top_keys(texts: list[str]) -> frozenset[str]:
 def needs_write(
     last_written: Mapping[str, str] | None, q: Qualification, criteria: Criteria
 ) -> bool:
-    """Write when nothing was written yet, or when the status, the criteria version or the top
-    reasons changed, or the score moved by score_write_delta or more (decaying points alone
-    do not justify an API call)."""
+    """Write when nothing was written yet, or when the status or the top reasons changed, the
+    score moved by score_write_delta or more, or the conversion probability by
+    PROBABILITY_WRITE_DELTA points (or appeared). Decaying points alone do not justify an API
+    call, and neither does a new criteria version: it travels with the writes that are news,
+    so activating criteria rewrites only the contacts they qualify differently."""
     if not last_written or any(name not in last_written for name in FIELD_NAMES):
         return True
     if last_written[STATUS] != q.status.value:
-        return True
-    if last_written[CRITERIA_VERSION] != q.criteria_version:
         return True
     try:
         written_score = int(last_written[SCORE])
@@ -79,5 +89,15 @@ def needs_write(
         return True
     if abs(q.score - written_score) >= criteria.thresholds.score_write_delta:
         return True
-    written = _top_keys(last_written[REASONS].split(_SEPARATOR))
-    return written != _top_keys([r.text for r in q.reasons])
+    if q.probability is not None:
+        try:
+            written_percent = float(last_written[CONVERSION_PROBABILITY])
+        except (KeyError, ValueError):
+            return True
+        if abs(100.0 * q.probability - written_percent) >= PROBABILITY_WRITE_DELTA:
+            return True
+    # The reasons lead with the deciding fact ("engagement 12, needs 40", "within this week's
+    # capacity of 150"): its figures move with decay and the bar, and what it decides is the
+    # status, compared above. The signals after it are the news.
+    written = _top_keys(last_written[REASONS].split(_SEPARATOR)[1:])
+    return written != _top_keys([r.text for r in q.reasons[1:]])

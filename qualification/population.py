@@ -23,6 +23,15 @@ fit times intent, plus a little noise. Customers (~5%), competitors, students, o
 bounced addresses and contacts with nothing but an email are mixed in. Under the default
 criteria about three leads in four are not sales-ready at `end`.
 
+Customers carry a third hidden fact: a quarter of the customer accounts will churn in the 90
+days after `end` (every contact of such an account gets the same `churned_at`). What shows of
+it is noisy, as it is in a CRM: their people use the product less and stop weeks before `end`,
+answer NPS surveys lower (`survey_response`, property `score` 0-10) and open more support
+tickets, more of them urgent and still open at `end` (`ticket`, properties `priority` LOW,
+MEDIUM, HIGH or URGENT and `status` OPEN or CLOSED) - but healthy customers have detractors and
+urgent tickets too, and many people answer no survey at all. These observations come from
+random streams of their own, so adding them left every lead's history as it was.
+
 Generation is deterministic per (seed, index), streams one member at a time (memory does not grow
 with `n`) and avoids per-activity overhead, since the CRM sandboxes seed from it.
 
@@ -64,6 +73,7 @@ class Member:
     outcome: Outcome
     fit: float
     intent: float
+    churn: bool = False  # a customer's account churns after `end`
 
 
 class _Table:
@@ -293,6 +303,18 @@ _BUYING_PAGES = _Table(
 )  # fmt: skip
 _CAMPAIGNS = ("Monthly newsletter", "Product update", "Webinar invitation", "Customer stories")
 _CONTENT_FORMS = _Table([("newsletter", 5.0), ("ebook", 4.0), ("webinar", 2.0)])
+# NPS answers (0-10): people at churning accounts are mostly detractors (0-6), but not all.
+_NPS = {
+    True: _Table([(score, 0.6 / 7) for score in range(7)] + [(7, 0.13), (8, 0.12), (9, 0.09),
+                                                             (10, 0.06)]),
+    False: _Table([(score, 0.15 / 7) for score in range(7)] + [(7, 0.17), (8, 0.18), (9, 0.27),
+                                                              (10, 0.23)]),
+}  # fmt: skip
+_TICKET_PRIORITY = _Table([("HIGH", 3.0), ("MEDIUM", 5.0), ("LOW", 2.0)])
+_TICKET_SUBJECTS = _Table(
+    [("Sync stopped", 2.0), ("Login problem", 2.0), ("Wrong score", 1.0),
+     ("Question about billing", 2.0), ("Feature request", 3.0), ("Data export", 1.0)]
+)  # fmt: skip
 _PRODUCT_EVENTS = _Table(
     [("login", 10.0), ("report_viewed", 5.0), ("criteria_edited", 2.0), ("user_invited", 1.0),
      ("integration_connected", 0.5)]
@@ -311,7 +333,8 @@ class _Account:
     country: tuple[str, float, str, str] = ("United States", 0.3, "com", "+1")
     fit_base: float = 0.0
     customer: bool = False
-    churning: bool = False
+    churning: bool = False  # the hidden churn flag: churns in the 90 days after `end`
+    churn_days: float = 0.0  # days after `end` the churn lands
     locals_used: set[str] = field(default_factory=set)
 
 
@@ -392,6 +415,7 @@ class _Generator:
             fit_base=fit_base,
             customer=customer,
             churning=customer and rng.random() < 0.25,
+            churn_days=rng.uniform(5.0, _CONVERSION_HORIZON_DAYS),
         )
 
     def _company_name(self, index: int) -> tuple[str, str, str]:
@@ -440,8 +464,13 @@ class _Generator:
             history.prospecting()
         if account.customer:
             history.product_usage(account)
+            # Its own stream: what customers say leaves every other draw as it was.
+            history.customer_voice(account, _rng(self.seed, f"voice:{index}"))
         intent = history.intent(window, account)
         outcome = self._outcome(rng, contact_id, person, account, intent, window)
+        if account.churning:
+            churned = _utc(self.end + account.churn_days * _DAY)
+            outcome = Outcome(contact_id, outcome.converted_at, churned)
         self._crm_state(rng, props, account, history)
         activities = history.activities(contact_id)
         return Member(
@@ -450,6 +479,7 @@ class _Generator:
             outcome,
             fit=round(person.fit, 4),
             intent=round(intent, 4),
+            churn=account.churning,
         )
 
     def _created(self, rng: random.Random) -> float:
@@ -886,6 +916,34 @@ class _History:
             self.add(self.first + rng.random() * (stops - self.first), "meeting",
                      {"hs_meeting_outcome": "COMPLETED"})  # fmt: skip
 
+    def customer_voice(self, account: _Account, rng: random.Random) -> None:
+        """NPS answers and support tickets: noisy observations of the hidden churn flag."""
+        churning = account.churning
+        first, end = self.first, self.gen.end
+        if first >= end:
+            return
+        for chance in (0.4, 0.15):  # a survey wave most answer, a second fewer do
+            if rng.random() < chance:
+                self.add(
+                    first + rng.random() * (end - first),
+                    "survey_response",
+                    {"survey": "nps", "score": str(_NPS[churning].draw(rng))},
+                )
+        tickets = _poisson_count(rng, 1.0 if churning else 0.5)
+        for _ in range(tickets):
+            urgent = rng.random() < (0.35 if churning else 0.12)
+            priority = "URGENT" if urgent else _TICKET_PRIORITY.draw(rng)
+            still_open = rng.random() < (0.5 if churning else 0.2)
+            self.add(
+                first + rng.random() * (end - first),
+                "ticket",
+                {
+                    "subject": _TICKET_SUBJECTS.draw(rng),
+                    "priority": priority,
+                    "status": "OPEN" if still_open else "CLOSED",
+                },
+            )
+
     def intent(self, window: _Window | None, account: _Account) -> float:
         end = self.gen.end
         if account.customer:
@@ -920,6 +978,15 @@ def _serial(index: int) -> int:
 
 def _phone(rng: random.Random, prefix: str) -> str:
     return f"{prefix} {rng.randint(200, 989)} {rng.randint(200, 999)} {rng.randint(1000, 9999)}"
+
+
+def _poisson_count(rng: random.Random, mean: float) -> int:
+    """A Poisson-distributed count (Knuth's method: means here are small)."""
+    limit, product, count = math.exp(-mean), rng.random(), 0
+    while product > limit:
+        product *= rng.random()
+        count += 1
+    return count
 
 
 def _sigmoid(x: float) -> float:

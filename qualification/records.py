@@ -28,7 +28,9 @@ class Activity:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What happened after scoring: converted (to an opportunity or deal) at an instant, or not."""
+    """What happened after scoring: converted (to an opportunity or deal) at an instant, or not;
+    for a customer's contact, whether and when the customer churned (left)."""
 
     contact_id: str
     converted_at: datetime | None
+    churned_at: datetime | None = None

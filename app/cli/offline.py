@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +20,17 @@ from rich.console import Console
 from rich.table import Table
 
 from app.errors import InputError
-from app.records_io import FileFormat, read_activities, read_contacts, read_outcomes, writer
+from app.records_io import (
+    FileFormat,
+    ReadReport,
+    read_activities,
+    read_contacts,
+    read_outcomes,
+    writer,
+)
 from connectors.hubspot.mapping import watched_properties
 from qualification.calibration import calibrate as run_calibration
+from qualification.capacity import CapacityUse, simulate_weeks
 from qualification.criteria import Criteria, CriteriaError, default_criteria, parse_criteria
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 from qualification.engine import Qualification, qualify
@@ -66,14 +74,24 @@ def load_criteria(spec: str) -> Criteria:
 
 def _summary(criteria: Criteria) -> list[str]:
     rules = sum(len(etype.rules) for etype in criteria.engagement.values())
-    thr = criteria.thresholds
+    thr, health = criteria.thresholds, criteria.customer_health
+    customers = (
+        f"customer engagement {thr.customer_engagement}"
+        if health is None
+        else f"customer health {health.at_risk_below}"
+    )
     lines = [
         f"criteria {criteria.name!r}, version {criteria.version}",
         f"fit rules: {len(criteria.fit)}; engagement types: {len(criteria.engagement)} "
         f"({rules} rules); disqualifiers: {len(criteria.disqualifiers)}",
-        f"thresholds: fit {thr.fit}, engagement {thr.engagement}, customer engagement "
-        f"{thr.customer_engagement}, hysteresis {thr.hysteresis}",
+        f"thresholds: fit {thr.fit}, engagement {thr.engagement}, {customers}, "
+        f"hysteresis {thr.hysteresis}",
     ]
+    if health is not None:
+        lines.append(
+            f"customer health: base {health.base}, at risk below {health.at_risk_below}, "
+            f"from {', '.join(health.activities) or 'nothing'}"
+        )
     if criteria.inactivity is not None:
         lines.append(
             f"inactivity: {criteria.inactivity.points} points after "
@@ -144,28 +162,40 @@ class _Inputs:
             )
 
 
+def _warn(path: Path, report: ReadReport) -> None:
+    for line in report.warnings(path):
+        typer.echo(f"warning: {line}", err=True)
+
+
 def _load(contacts: Path, activities: Path | None, outcomes: Path | None = None) -> _Inputs:
     people: list[Contact] = []
     seen: set[str] = set()
-    for contact in read_contacts(contacts):
+    report = ReadReport()
+    for contact in read_contacts(contacts, report):
         if contact.id in seen:
             raise InputError(f"{contacts}: contact id {contact.id!r} appears more than once")
         seen.add(contact.id)
         people.append(contact)
+    _warn(contacts, report)
     by_contact: dict[str, list[Activity]] = {}
     orphans = 0
-    for activity in read_activities(activities) if activities else ():
-        if activity.contact_id in seen:
-            by_contact.setdefault(activity.contact_id, []).append(activity)
-        else:
-            orphans += 1
+    if activities:
+        report = ReadReport()
+        for activity in read_activities(activities, report):
+            if activity.contact_id in seen:
+                by_contact.setdefault(activity.contact_id, []).append(activity)
+            else:
+                orphans += 1
+        _warn(activities, report)
     if orphans:
         typer.echo(f"note: ignored {orphans} activities of contacts not in {contacts}", err=True)
     for history in by_contact.values():
         history.sort(key=lambda activity: activity.occurred_at)
-    results = (
-        {outcome.contact_id: outcome for outcome in read_outcomes(outcomes)} if outcomes else {}
-    )
+    results: dict[str, Outcome] = {}
+    if outcomes:
+        report = ReadReport()
+        results = {outcome.contact_id: outcome for outcome in read_outcomes(outcomes, report)}
+        _warn(outcomes, report)
     return _Inputs(people, by_contact, results)
 
 
@@ -212,13 +242,35 @@ def evaluate_command(
     outcomes: Path = OutcomesOption,
     criteria: str = CriteriaOption,
     at: str = typer.Option(..., "--at", help=_AT_HELP),
+    weeks: int = typer.Option(
+        4,
+        "--weeks",
+        min=0,
+        help="Weeks before --at scored weekly to show the capacity used (0: none).",
+    ),
 ) -> None:
-    """Score at --at, compare with conversions after it: JSON on stdout, a table on stderr."""
+    """Score at --at, compare with conversions after it: JSON on stdout, a table on stderr.
+
+    With --weeks, the weeks before --at are scored weekly as the schedule would (with the
+    criteria's capacity bar recomputed each week) to count the leads becoming sales-ready;
+    with a capacity, the statuses at --at are those under the bar sized then."""
     loaded = load_criteria(criteria)
     instant = _instant(at)
     inputs = _load(contacts, activities, outcomes)
-    report = evaluate(_qualify_all(inputs, loaded, instant), inputs.outcomes.values(), instant)
-    _print_json({"criteria_version": loaded.version, "at": _iso(instant), **report.to_dict()})
+    use = None
+    if weeks:
+        members = [(c, inputs.activities.get(c.id, [])) for c in inputs.contacts]
+        use = simulate_weeks(members, loaded, instant, weeks)
+    scored: Iterable[Qualification] = (
+        use.qualifications
+        if use is not None and loaded.capacity is not None
+        else _qualify_all(inputs, loaded, instant)
+    )
+    report = evaluate(scored, inputs.outcomes.values(), instant)
+    extra = {} if use is None else {"capacity_used": use.to_dict()}
+    _print_json(
+        {"criteria_version": loaded.version, "at": _iso(instant), **report.to_dict(), **extra}
+    )
     console = Console(stderr=True)
     console.print(_report_table(report, loaded))
     console.print(
@@ -226,6 +278,15 @@ def evaluate_command(
         f"lift {_figure(report.lift)}, ROC AUC {_figure(report.roc_auc)} "
         f"(by {report.ranked_by}), Brier {_figure(report.brier)}"
     )
+    if use is not None:
+        console.print(_capacity_table(use))
+    if report.customers:
+        console.print(_churn_table(report))
+        console.print(
+            f"customer_at_risk share {_figure(report.at_risk_share, True)} of customers, "
+            f"churn lift {_figure(report.at_risk_lift)} "
+            f"(churn rate {_figure(report.churn_rate, True)})"
+        )
 
 
 def calibrate_command(
@@ -264,7 +325,21 @@ def calibrate_command(
             "at": _iso(instant),
             "given": result.given,
             "calibrated": result.calibrated,
+            "reweighted": result.reweighted,
+            "unconstrained_auc": None
+            if result.unconstrained_auc is None
+            else round(result.unconstrained_auc, 4),
+            "candidates": result.candidates,
+            "rules": [rule.to_dict() for rule in result.rules],
+            "half_lives": dict(result.half_lives),
         }
+    )
+    typer.echo(
+        f"holdout ROC AUC: given {_figure(result.given.get('roc_auc'))}, given rules reweighted "
+        f"{_figure(result.reweighted.get('roc_auc'))}, proposed "
+        f"{_figure(result.calibrated.get('roc_auc'))} ({len(result.rules)} rules of "
+        f"{result.candidates} candidates), unconstrained {_figure(result.unconstrained_auc)}",
+        err=True,
     )
     typer.echo(f"wrote the proposal to {out}: review it before using it", err=True)
 
@@ -330,4 +405,33 @@ def _report_table(report: EvaluationReport, criteria: Criteria) -> Table:
         table.add_row(status, str(rate.n), str(rate.converted), _figure(rate.rate, percent=True))
     table.add_section()
     table.add_row("all", str(report.n), str(report.converted), _figure(report.base_rate, True))
+    return table
+
+
+def _churn_table(report: EvaluationReport) -> Table:
+    table = Table(title="churn by status", title_justify="left")
+    for column in ("status", "contacts", "churned", "rate"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    for status, rate in report.churn_by_status.items():
+        table.add_row(status, str(rate.n), str(rate.churned), _figure(rate.rate, percent=True))
+    table.add_section()
+    table.add_row(
+        "customers", str(report.customers), str(report.churned), _figure(report.churn_rate, True)
+    )
+    return table
+
+
+def _capacity_table(use: CapacityUse) -> Table:
+    by = "-" if use.bar is None else use.bar.by
+    title = (
+        "new sales-ready leads a week (no capacity stated)"
+        if use.capacity is None
+        else f"capacity used a week (capacity {use.capacity}, bar by {by})"
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("week ending", "became ready", "sales_ready", "bar"):
+        table.add_column(column, justify="left" if column == "week ending" else "right")
+    for week in use.weeks:
+        bar = "-" if week.bar is None else f"{week.bar:.3g}"
+        table.add_row(_iso(week.ending)[:10], str(week.entered), str(week.ready), bar)
     return table

@@ -58,3 +58,6 @@ class CriteriaVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     active: Mapped[bool] = mapped_column(default=False, index=True)
     activated_at: Mapped[datetime | None]
+    # The capacity bar recomputed on schedule (qualification.criteria.CapacityBar.to_dict):
+    # beside the version, outside its content hash.
+    capacity_bar: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

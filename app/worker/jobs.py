@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app import connections
 from app.claims import Heartbeat, skip_locked
-from app.criteria_store import active_criteria
+from app.criteria_store import active_criteria, store_capacity_bar
 from app.errors import GlengarryError
 from app.inbox import document_event
 from app.logging import bound, get_logger
@@ -34,6 +34,7 @@ from app.models import (
     SyncKind,
     SyncRun,
     SyncState,
+    Transition,
 )
 from app.runtime import Runtime
 from app.sync.lease import LeaseHeld
@@ -44,12 +45,18 @@ from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayResult, relay_outbox
 from app.worker.events import plan
 from connectors.errors import ConnectorError
+from qualification.capacity import size_bar
+from qualification.criteria import CapacityBar
+from qualification.statuses import Status
 
 log = get_logger(__name__)
 RETRY_BACKOFF_MAX = timedelta(hours=1)  # between attempts at an inbox event that failed
 INBOX_BATCH = 1_000
 DECAY_BATCH = 5_000
 RESCORE_BATCH = 1_000
+_WEEK = timedelta(days=7)
+# leads a capacity bar chooses among, once past the fit and engagement thresholds
+_CAPACITY_CANDIDATES = (Status.SALES_READY.value, Status.POOR_FIT.value, Status.NURTURE.value)
 
 
 @dataclass
@@ -381,6 +388,53 @@ async def decay(runtime: Runtime, connection_id: int) -> ScoreCounts:
     return total
 
 
+async def recompute_capacity(runtime: Runtime) -> CapacityBar | None:
+    """Size the active criteria's capacity bar from the current qualifications and last
+    week's entries into sales_ready, keep it beside the version, and when it moved rescore
+    every contact (which writes only those whose status, reasons or score changed)."""
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        active = active_criteria(session, now, runtime.settings.criteria_file)
+        criteria = active.criteria
+        if criteria.capacity is None:
+            return None
+        thr = criteria.thresholds
+        figure = (
+            QualificationRecord.conversion_probability
+            if criteria.ranked_by == "probability"
+            else QualificationRecord.score
+        )
+        eligible = session.scalars(
+            select(figure).where(
+                QualificationRecord.criteria_version == active.version,
+                figure.is_not(None),
+                or_(
+                    QualificationRecord.status == Status.SALES_READY.value,
+                    (QualificationRecord.status.in_(_CAPACITY_CANDIDATES))
+                    & (QualificationRecord.fit >= thr.fit)
+                    & (QualificationRecord.engagement >= thr.engagement),
+                ),
+            )
+        ).all()
+        entered = session.scalar(
+            select(func.count())
+            .select_from(Transition)
+            .where(
+                Transition.to_status == Status.SALES_READY.value,
+                Transition.criteria_version == active.version,
+                Transition.at > now - _WEEK,
+            )
+        )
+        previous = criteria.capacity_bar
+        values = [float(value) for value in eligible if value is not None]
+        bar = size_bar(criteria, values, float(entered or 0), now, previous)
+        store_capacity_bar(session, active.version, bar)
+    log.info("capacity bar", threshold=bar.threshold, by=bar.by, entered=entered)
+    if previous is None or bar.threshold != previous.threshold:
+        await rescore_all(runtime)
+    return bar
+
+
 async def rescore_all(runtime: Runtime) -> int:
     """After a criteria change: rescore every contact in batches, resumable from its run row."""
     now = runtime.clock.now()
@@ -541,6 +595,7 @@ __all__ = [
     "incremental_sync",
     "process_inbox",
     "prune_inbox",
+    "recompute_capacity",
     "relay",
     "rescore_all",
     "sweep",

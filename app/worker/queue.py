@@ -141,6 +141,11 @@ class Tasks:
             with _reported("sweep"):
                 jobs.sweep(runtime())
 
+        @huey.periodic_task(crontab(minute="7", hour="4"), name="capacity")
+        def capacity() -> None:
+            # daily: a bar sized to weekly capacity, sticky within its margin
+            loop.run(_job("recompute_capacity", jobs.recompute_capacity(runtime())))
+
         @huey.periodic_task(crontab(minute="17", hour="3"), name="prune_inbox")
         def prune() -> None:
             with _reported("prune_inbox"):

@@ -1,6 +1,6 @@
-"""Glengarry's custom contact properties in HubSpot: one group, nine properties.
+"""Glengarry's custom contact properties in HubSpot: one group, ten properties.
 
-Seven hold the qualification Glengarry writes; two are set by reps and read by Glengarry: the
+Eight hold the qualification Glengarry writes; two are set by reps and read by Glengarry: the
 status override and the do-not-contact checkbox the default criteria disqualify on. A property
 that already exists with another definition is a conflict (`conflict`): it is never redefined,
 and nothing is written to it until the admin fixes it and the fields are checked again.
@@ -58,6 +58,12 @@ _QUALIFICATION: Mapping[str, _Definition] = {
         "string",
         "text",
         "The version of the shared criteria that produced this qualification.",
+    ),
+    "glengarry_conversion_probability": _Definition(
+        "Conversion probability (%)",
+        "number",
+        "number",
+        "Chance of converting, in percent, from the calibrated criteria; empty before one.",
     ),
     OVERRIDE: _Definition(
         "Status override (rep)",

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from app.cli.main import cli
 from app.errors import InputError
-from app.records_io import read_activities, read_contacts, read_outcomes, writer
+from app.records_io import ReadReport, read_activities, read_contacts, read_outcomes, writer
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 from qualification.population import generate_population
 from qualification.records import Activity, Contact, Outcome
@@ -115,6 +115,41 @@ def test_evaluate_prints_one_report_on_stdout_and_a_table_on_stderr(tmp_path: Pa
     assert "sales_ready" in report["conversion_by_status"]
     assert "sales_ready" in stderr
     assert "lift" in stderr
+    # customers are judged on churn, read from the outcomes' churned_at
+    assert (report["customers"], report["churned"]) == (14, 9)  # the 15th is disqualified
+    churn = report["churn_by_status"]
+    assert set(churn) >= {"customer_active", "customer_at_risk"}
+    assert sum(rate["churned"] for rate in churn.values()) >= 9
+    assert "churn by status" in stderr
+    assert "churn lift" in stderr
+
+
+def test_evaluate_shows_the_capacity_used_per_week(tmp_path: Path) -> None:
+    out = population(tmp_path, "jsonl", n=300)
+    capped = tmp_path / "capped.yaml"
+    capped.write_text(DEFAULT_CRITERIA_YAML + "capacity: {new_conversations_per_week: 3}\n")
+    args = [*files(out, "jsonl"), "--outcomes", str(out / "outcomes.jsonl"), "--at", END]
+    code, stdout, stderr = invoke("evaluate", *args, "--criteria", str(capped))
+    assert code == 0, stderr
+    used = json.loads(stdout)["capacity_used"]
+    assert used["capacity_per_week"] == 3
+    assert used["ranked_by"] == "score"
+    assert [week["week_ending"][:10] for week in used["weeks"]] == [
+        "2026-05-11", "2026-05-18", "2026-05-25", "2026-06-01"
+    ]  # fmt: skip
+    assert all(week["bar"] is not None for week in used["weeks"])
+    assert "capacity used a week (capacity 3, bar by score)" in stderr
+    code, stdout, stderr = invoke("evaluate", *args)
+    plain = json.loads(stdout)["capacity_used"]
+    assert plain["capacity_per_week"] is None
+    assert all(week["bar"] is None for week in plain["weeks"])
+    # fewer new sales-ready leads a week under the capacity than without it
+    assert sum(w["entered"] for w in used["weeks"][1:]) < sum(
+        w["entered"] for w in plain["weeks"][1:]
+    )
+    assert "new sales-ready leads a week (no capacity stated)" in stderr
+    code, stdout, _ = invoke("evaluate", *args, "--weeks", "0")
+    assert "capacity_used" not in json.loads(stdout)
 
 
 def test_calibrate_writes_a_proposal_and_never_overwrites_silently(tmp_path: Path) -> None:
@@ -129,6 +164,11 @@ def test_calibrate_writes_a_proposal_and_never_overwrites_silently(tmp_path: Pat
     result = json.loads(stdout)
     assert result["proposed_file"] == str(proposal)
     assert result["calibrated"]["ranked_by"] == "probability"
+    assert result["reweighted"]["ranked_by"] == "probability"
+    assert 0 < len(result["rules"]) <= 40
+    assert {"kind", "signal", "label", "matched", "converted", "weight"} == set(result["rules"][0])
+    assert result["candidates"] > len(result["rules"])
+    assert "unconstrained" in stderr
     assert proposal.read_text().startswith("# PROPOSED criteria")
     code, stdout, _ = invoke("criteria", "check", str(proposal))
     assert code == 0
@@ -227,7 +267,7 @@ def test_a_malformed_csv_row_is_reported_with_file_line_and_field(tmp_path: Path
 @pytest.mark.parametrize(
     ("name", "text", "problem"),
     [
-        ("c.jsonl", '{"id": "c1", "colour": "red"}\n', "c.jsonl:1: colour: Extra inputs"),
+        ("c.jsonl", '{"id": "c1", "properties": ["a"]}\n', "c.jsonl:1: properties: Input"),
         ("c.jsonl", '["c1"]\n', "c.jsonl:1: expected a JSON object, got list"),
         ("c.jsonl", '{"properties": {}}\n', "c.jsonl:1: id: Field required"),
         ("c.csv", "id,properties.email\nc1,a@b.com,extra\n", "c.csv:2: 3 fields, the header has 2"),
@@ -245,6 +285,73 @@ def test_reading_problems_name_the_file_and_line(
     assert str(caught.value).startswith(str(tmp_path / problem.split(":")[0]))
     assert problem.split(":", 1)[1] in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+def test_an_export_with_ids_and_keys_we_do_not_read_is_scored_with_one_warning_per_file(
+    tmp_path: Path,
+) -> None:
+    """What a CRM export looks like: ids on every record, timestamps and flags we never read."""
+    contacts = tmp_path / "contacts.jsonl"
+    contacts.write_text(
+        '{"id": "c1", "archived": false, "createdAt": "2026-01-01T00:00:00Z",'
+        ' "properties": {"jobtitle": "VP Sales"}}\n'
+        '{"id": "c2", "archived": false, "properties": {}}\n'
+    )
+    activities = tmp_path / "activities.jsonl"
+    meeting = (
+        '{"id": 901, "contact_id": "c1", "type": "meeting", "occurred_at": "2026-06-01T00:00:00Z",'
+        ' "source": "CRM_UI", "properties": {}}\n'
+    )
+    activities.write_text(
+        meeting
+        + meeting  # the same record exported twice
+        + meeting.replace('"c1"', '"c2"')  # one meeting with two attendees: two activities
+        + '{"id": "902", "contact_id": "c1", "type": "call", "occurred_at": "2026-06-01T00:00:00Z",'
+        ' "properties": {}}\n'
+        '{"contact_id": "c1", "type": "email_open", "occurred_at": "2026-06-01T00:00:00Z"}\n'
+        '{"contact_id": "c1", "type": "email_open", "occurred_at": "2026-06-01T00:00:00Z"}\n'
+    )
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text("contact_id,converted_at,amount\nc1,,1200\nc2,,\n")
+    code, stdout, stderr = invoke(
+        "evaluate", "--contacts", str(contacts), "--activities", str(activities),
+        "--outcomes", str(outcomes), "--at", END,
+    )  # fmt: skip
+    assert code == 0, stderr
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        f"warning: {contacts}: ignored 3 values of keys this format does not read: "
+        "archived (2), createdAt (1)",
+        f"warning: {activities}: ignored 3 values of keys this format does not read: source (3)",
+        f"warning: {activities}: dropped 1 repeated activities (same contact, type and id)",
+        f"warning: {outcomes}: ignored 1 values of keys this format does not read: amount (1)",
+    ]
+    code, stdout, _ = invoke(
+        "score", "--contacts", str(contacts), "--activities", str(activities), "--at", END
+    )
+    assert code == 0
+    scored = {q["contact_id"]: q for q in map(json.loads, stdout.splitlines())}
+    # one meeting (30 points), not two; the call; both id-less opens (nothing says they repeat)
+    assert scored["c1"]["engagement"] == 30 + 12 + 2
+    assert scored["c2"]["engagement"] == 30
+
+
+def test_csv_columns_we_do_not_read_are_ignored_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "activities.csv"
+    path.write_text(
+        "id,contact_id,type,occurred_at,owner,properties.url\n"
+        "a1,c1,page_view,2026-05-01T10:00:00Z,ann,https://x.example/pricing\n"
+        "a1,c1,page_view,2026-05-01T10:00:00Z,ann,https://x.example/pricing\n"
+        "a2,c1,page_view,2026-05-02T10:00:00Z,,https://x.example/docs\n"
+    )
+    report = ReadReport()
+    read = list(read_activities(path, report))
+    assert [a.properties["url"] for a in read] == [
+        "https://x.example/pricing",
+        "https://x.example/docs",
+    ]
+    assert report.unknown_keys == {"owner": 2}  # the empty cell of the last row is no value
+    assert report.duplicates == 1
 
 
 def test_csv_keeps_nested_properties_and_json_values_round_trip(tmp_path: Path) -> None:

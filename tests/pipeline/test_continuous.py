@@ -13,8 +13,15 @@ from sqlalchemy import func, select
 from app.api import create_app
 from app.clock import ManualClock
 from app.connections import HubSpotCredentials, connect_hubspot
-from app.criteria_store import activate
-from app.models import Contact, InboxEvent, OutboxEntry, QualificationRecord, SyncRun
+from app.criteria_store import activate, active_criteria
+from app.models import (
+    Contact,
+    CriteriaVersion,
+    InboxEvent,
+    OutboxEntry,
+    QualificationRecord,
+    SyncRun,
+)
 from app.runtime import Runtime
 from app.serving import ServerThread
 from app.sync import lease
@@ -203,18 +210,76 @@ async def test_the_scheduled_sync_skips_a_connection_another_process_is_syncing(
     assert await jobs.incremental_sync(runtime, cid) == "succeeded"
 
 
-async def test_a_new_criteria_version_rescores_everyone_and_is_resumable(live: Live) -> None:
+def _statuses(runtime: Runtime) -> dict[int, str]:
+    with runtime.sessions() as session:
+        rows = session.execute(select(QualificationRecord.contact_id, QualificationRecord.status))
+        return dict(rows.all())
+
+
+async def test_a_new_criteria_version_rescores_everyone_and_writes_only_what_it_changed(
+    live: Live,
+) -> None:
     runtime, sandbox = live
     cid = await _backfilled(runtime, sandbox)
-    stricter = DEFAULT_CRITERIA_YAML.replace("B2B SaaS default", "B2B SaaS, second version", 1)
+    renamed = DEFAULT_CRITERIA_YAML.replace("B2B SaaS default", "B2B SaaS, second version", 1)
     with runtime.sessions.begin() as session:
-        changed = activate(session, stricter, runtime.clock.now())
+        changed = activate(session, renamed, runtime.clock.now())
     assert changed.changed
     assert await jobs.rescore_all(runtime) == CONTACTS
-    relayed = await jobs.relay(runtime, cid)
-    assert relayed.sent == CONTACTS  # the criteria version is a field: everyone shows the new one
+    # the same qualifications under another version: no news, nothing written
+    assert (await jobs.relay(runtime, cid)).sent == 0
+    before = _statuses(runtime)
+    stricter = renamed.replace("fit: 50                  #", "fit: 60                  #", 1)
+    assert stricter != renamed
+    with runtime.sessions.begin() as session:
+        version = activate(session, stricter, runtime.clock.now()).version
+    assert await jobs.rescore_all(runtime) == CONTACTS
+    after = _statuses(runtime)
+    moved = {cid_ for cid_, status in after.items() if before[cid_] != status}
+    assert moved  # a higher fit bar sends some sales-ready leads back to poor_fit
+    assert len(moved) < CONTACTS
+    assert (await jobs.relay(runtime, cid)).sent == len(moved)
+    with runtime.sessions() as session:
+        written = session.execute(
+            select(QualificationRecord.contact_id, QualificationRecord.written_values)
+        )
+        carried = {
+            contact_id
+            for contact_id, values in written
+            if values and values["glengarry_criteria_version"] == version
+        }
+    assert carried == moved  # the version travelled with those writes only
     assert await jobs.rescore_all(runtime) == CONTACTS
     assert (await jobs.relay(runtime, cid)).sent == 0  # nothing changed the second time
+
+
+async def test_a_capacity_recompute_writes_only_the_contacts_whose_status_changed(
+    live: Live,
+) -> None:
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    capped = DEFAULT_CRITERIA_YAML + "capacity: {new_conversations_per_week: 10}\n"
+    with runtime.sessions.begin() as session:
+        version = activate(session, capped, runtime.clock.now()).version
+    assert await jobs.rescore_all(runtime) == CONTACTS
+    assert (await jobs.relay(runtime, cid)).sent == 0  # no bar yet: thresholds as before
+    before = _statuses(runtime)
+    bar = await jobs.recompute_capacity(runtime)
+    assert bar is not None
+    assert bar.by == "score"
+    with runtime.sessions() as session:
+        row = session.scalars(select(CriteriaVersion).where(CriteriaVersion.active)).one()
+        assert row.version == version  # a recompute is no new version
+        assert row.capacity_bar == bar.to_dict()
+        active = active_criteria(session, runtime.clock.now())
+        assert active.criteria.capacity_bar == bar
+    after = _statuses(runtime)
+    moved = {contact: status for contact, status in after.items() if before[contact] != status}
+    assert moved  # sales-ready leads beyond the capacity went back to nurture
+    assert set(moved.values()) == {"nurture"}
+    assert (await jobs.relay(runtime, cid)).sent == len(moved)
+    ready = [contact for contact, status in after.items() if status == "sales_ready"]
+    assert 0 < len(ready) < sum(1 for status in before.values() if status == "sales_ready")
 
 
 async def test_an_interrupted_rescore_resumes_where_it_stopped(live: Live) -> None:

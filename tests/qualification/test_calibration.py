@@ -21,6 +21,7 @@ from qualification.engine import feature_values, qualify
 from qualification.features import matrix, signal_vector
 from qualification.population import generate_population
 from qualification.records import Activity, Contact, Outcome
+from qualification.rule_search import Candidate, design
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -161,3 +162,84 @@ def test_signal_vectors_and_matrix() -> None:
     assert vector["inactivity"] == 0.0
     grid = matrix([vector, {"title_vp": 1.0, "unknown": 5.0}], ["title_vp", "pricing_page_visit"])
     assert grid.tolist() == [[1.0, pytest.approx(6.0)], [1.0, 0.0]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules found in the data
+
+
+def test_the_proposal_keeps_few_rules_each_with_its_support(result: CalibrationResult) -> None:
+    proposed = result.proposed
+    assert 0 < len(result.rules) <= 40
+    assert result.candidates > len(result.rules)
+    written = [r.signal for r in proposed.fit] + [
+        signal
+        for key, etype in proposed.engagement.items()
+        for signal in [*([key] if etype.points > 0 else []), *(r.signal for r in etype.rules)]
+    ]
+    assert sorted(written) == sorted(rule.signal for rule in result.rules)
+    for rule in result.rules:
+        assert rule.matched > 0
+        assert 0 <= rule.converted <= rule.matched
+        assert (
+            f"#   {rule.kind}: {rule.label}: {rule.matched} matched, {rule.converted} converted"
+            in (result.proposed_yaml)
+        )
+    assert set(result.half_lives) == set(proposed.engagement) | set(result.half_lives)
+    for key, etype in proposed.engagement.items():
+        assert etype.half_life_days == result.half_lives[key]
+
+
+def test_explainable_rules_cost_under_a_hundredth_of_auc(result: CalibrationResult) -> None:
+    assert result.unconstrained_auc is not None
+    assert result.unconstrained_auc - result.calibrated["roc_auc"] < 0.01
+    assert result.calibrated["roc_auc"] > result.given["roc_auc"]
+    assert result.reweighted["roc_auc"] > result.given["roc_auc"]
+    assert "a logistic regression on every candidate" in result.proposed_yaml
+
+
+def test_the_engine_computes_the_fitted_model_on_the_rules_as_written(
+    result: CalibrationResult, members: list[Member]
+) -> None:
+    """Rules dropped by the selection send their activities on to the next rule or the
+    default: the refit saw the file's own features, so the engine's probability is the model."""
+    proposed = result.proposed
+    calibration = proposed.calibration
+    assert calibration is not None
+    fit = [Candidate("fit", r.signal, r.label, r.condition) for r in proposed.fit]
+    engagement = {
+        key: [
+            *(Candidate(key, r.signal, r.label, r.condition) for r in etype.rules),
+            Candidate(key, key, etype.label, None),
+        ]
+        for key, etype in proposed.engagement.items()
+    }
+    points = {r.signal: 1.0 for r in proposed.fit}
+    for key, etype in proposed.engagement.items():
+        points[key] = etype.points
+        points.update((r.signal, r.points) for r in etype.rules)
+    sample = members[:300]
+    built = design([c for c, _, _ in sample], [a for _, a, _ in sample], fit, engagement, END)
+    x = built.features(result.half_lives)
+    weights = np.array(
+        [calibration.coefficients.get(c.signal, 0.0) * points[c.signal] for c in built.columns]
+    )
+    expected = 1 / (1 + np.exp(-(calibration.intercept + x @ weights)))
+    engine = [qualify(c, a, proposed, END).probability for c, a, _ in sample]
+    assert engine == pytest.approx(expected.tolist(), abs=1e-9)
+
+
+def test_calibration_finds_signals_the_criteria_lack(members: list[Member]) -> None:
+    """Without industry and title rules, reweighting cannot learn them; the rules can."""
+    default = default_criteria()
+    lacking = default.model_copy(
+        update={
+            "name": "no industry, no titles",
+            "fit": [r for r in default.fit if r.signal in {"business_email", "free_mail"}],
+        }
+    )
+    found = calibrate(members, lacking, END)
+    fit_signals = {rule.signal for rule in found.rules if rule.kind == "fit"}
+    assert any(s.startswith("industry_") for s in fit_signals), fit_signals
+    assert any(s.startswith("title_") for s in fit_signals), fit_signals
+    assert found.calibrated["roc_auc"] > found.reweighted["roc_auc"]

@@ -116,14 +116,14 @@ def test_sales_ready_lead_with_ranked_reasons() -> None:
     assert (q.status, q.fit, q.engagement) == (Status.SALES_READY, 55, 48)
     assert q.score == 52  # half-up: 0.5 * 55 + 0.5 * 48 = 51.5
     assert [r.signal for r in q.reasons] == [
+        "status",  # the deciding fact first, then the signals
         "icp_industry",  # ties on |points| go by signal name
         "meeting",
         "title_vp",
-        "pricing_page_visit",
     ]
     assert q.reasons_text == (
-        "+30 ideal-customer industry; +30 meeting 2026-06-01; +25 VP-level title; "
-        "+18 pricing page visit 2026-06-01"
+        "fit 55 ≥ 50, engagement 48 ≥ 40; +30 ideal-customer industry; +30 meeting 2026-06-01; "
+        "+25 VP-level title"
     )
     assert q.criteria_version == CRITERIA.version
     assert (q.status_since, q.computed_at) == (AT, AT)
@@ -133,7 +133,47 @@ def test_sales_ready_lead_with_ranked_reasons() -> None:
 def test_negative_fit_points_rank_by_magnitude() -> None:
     q = qualify(contact(**{**GOOD_FIT, "email": "a@gmail.com"}), [], CRITERIA, AT)
     assert q.fit == 47
-    assert [r.points for r in q.reasons] == [30, 25, -8]
+    assert [r.points for r in q.reasons] == [0, 30, 25, -8]
+
+
+def test_reasons_lead_with_the_deciding_fact() -> None:
+    """Each status says first which figure decided it and what it needed."""
+    poor = qualify(contact(jobtitle="VP Sales"), hot_activities(), CRITERIA, AT)
+    assert poor.status is Status.POOR_FIT
+    assert poor.reasons_text.startswith("fit 25, needs 50 for sales_ready; +30 meeting")
+    cold = qualify(contact(**GOOD_FIT), [act("email_open", AT)], CRITERIA, AT)
+    assert cold.status is Status.NURTURE
+    assert cold.reasons_text.startswith("engagement 1, needs 40; +30 ideal-customer industry")
+    rival = qualify(contact(**{**GOOD_FIT, "email": "x@rival.io"}), hot_activities(), CRITERIA, AT)
+    assert rival.reasons_text.startswith("disqualified: competitor email domain; +30")
+    assert rival.reasons[0] == Reason("competitor", "disqualified: competitor email domain", 0)
+    customer = contact(lifecyclestage="customer")
+    assert qualify(customer, [], CRITERIA, AT).reasons_text == (
+        "engagement 0, needs 20 for customer_active"
+    )
+    assert qualify(contact(), [], CRITERIA, AT).reasons_text == (
+        "nothing known yet: no fit data, no activity"
+    )
+    # A contact kept by the hysteresis margin is shown the bar it met, not the entry bar.
+    q0 = qualify(contact(**GOOD_FIT), TWO_MEETINGS, CRITERIA, AT)
+    stays = rescore(q0, CRITERIA, AT + 14.5 * DAY)
+    assert stays.status is Status.SALES_READY
+    assert stays.reasons_text.startswith("fit 55 ≥ 45, engagement 36 ≥ 35; ")
+
+
+def test_the_deciding_fact_moving_with_decay_is_no_reason_to_write() -> None:
+    q = qualify(contact(**GOOD_FIT), [act("meeting", AT - 25 * DAY)], CRITERIA, AT)
+    assert q.status is Status.NURTURE
+    written = crm_values(q)
+    later = rescore(q, CRITERIA, AT + 2 * DAY)
+    assert (q.reasons[0].text, later.reasons[0].text) == (
+        "engagement 13, needs 40",
+        "engagement 12, needs 40",
+    )
+    assert later.score > q.score - 5
+    assert not needs_write(written, later, CRITERIA)
+    # another status leads with another fact: that is news
+    assert needs_write(written, good_lead(AT + 2 * DAY), CRITERIA)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,8 +226,8 @@ def test_disqualifier_beats_everything_and_keeps_the_score() -> None:
     )
     q = qualify(student, hot_activities(), CRITERIA, AT)
     assert q.status is Status.DISQUALIFIED
-    assert q.reasons[0] == Reason("student", "student", 0)
-    assert q.reasons_text.startswith("student; ")
+    assert q.reasons[0] == Reason("student", "disqualified: student", 0)
+    assert q.reasons_text.startswith("disqualified: student; ")
     assert q.score == 52  # reps still see what the contact would score
 
 
@@ -362,6 +402,7 @@ def test_public_dict() -> None:
         "score",
         "fit",
         "engagement",
+        "health",
         "reasons",
         "reasons_text",
         "criteria_version",
@@ -371,7 +412,7 @@ def test_public_dict() -> None:
         "probability",
     ]
     assert public["status"] == "sales_ready"
-    assert public["reasons"][0] == {
+    assert public["reasons"][1] == {
         "signal": "icp_industry",
         "label": "ideal-customer industry",
         "points": 30,
@@ -448,7 +489,7 @@ def test_long_reasons_are_clipped_at_a_reason_boundary() -> None:
     clipped = crm_values(q)["glengarry_reasons"]
     assert len(q.reasons_text) > REASONS_MAX_CHARS >= len(clipped)
     assert clipped.endswith("…")
-    assert clipped.count("; ") == 1
+    assert clipped.count("; ") == 2  # the deciding fact and one whole reason
 
 
 def test_needs_write() -> None:
@@ -461,7 +502,8 @@ def test_needs_write() -> None:
     assert not needs_write({**written, "glengarry_score": "48"}, q, CRITERIA)
     assert needs_write({**written, "glengarry_score": "n/a"}, q, CRITERIA)
     assert needs_write({**written, "glengarry_status": "nurture"}, q, CRITERIA)
-    assert needs_write({**written, "glengarry_criteria_version": "0" * 12}, q, CRITERIA)
+    # a new criteria version alone is no news: it travels with the writes that are
+    assert not needs_write({**written, "glengarry_criteria_version": "0" * 12}, q, CRITERIA)
     missing = {k: v for k, v in written.items() if k != "glengarry_fit"}
     assert needs_write(missing, q, CRITERIA)
     # decayed points change the text but not which reasons lead
@@ -469,5 +511,25 @@ def test_needs_write() -> None:
     assert slightly_later.reasons_text != q.reasons_text
     assert not needs_write(written, slightly_later, CRITERIA)
     # a new top-3 reason does warrant a write
-    reordered = {**written, "glengarry_reasons": "+40 something else; +30 meeting 2026-06-01"}
+    reordered = {**written, "glengarry_reasons": f"{q.reasons[0].text}; +40 something else"}
     assert needs_write(reordered, q, CRITERIA)
+
+
+def test_the_conversion_probability_is_written_once_calibrated_when_it_moves() -> None:
+    calibrated = with_yaml(
+        "calibration: {intercept: -3, coefficients: {title_vp: 1.0, meeting: 0.05}}\n"
+    )
+    q = qualify(contact(**GOOD_FIT), hot_activities(), calibrated, AT)
+    assert q.probability is not None
+    values = crm_values(q)
+    assert values["glengarry_conversion_probability"] == f"{100 * q.probability:.1f}"
+    assert "glengarry_conversion_probability" not in crm_values(good_lead())
+    assert not needs_write(values, q, calibrated)
+    # written before calibration: the probability is news
+    before = {k: v for k, v in values.items() if k != "glengarry_conversion_probability"}
+    assert needs_write(before, q, calibrated)
+    percent = 100 * q.probability
+    assert not needs_write({**values, "glengarry_conversion_probability": f"{percent - 1.9:.1f}"},
+                           q, calibrated)  # fmt: skip
+    assert needs_write({**values, "glengarry_conversion_probability": f"{percent - 2.1:.1f}"},
+                       q, calibrated)  # fmt: skip

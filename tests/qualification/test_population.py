@@ -36,6 +36,8 @@ TYPES = {
     "call",
     "chat",
     "product_usage",
+    "survey_response",
+    "ticket",
 }
 
 
@@ -51,6 +53,7 @@ def _fingerprint(member: Member) -> tuple[object, ...]:
         member.outcome,
         member.fit,
         member.intent,
+        member.churn,
     )
 
 
@@ -131,6 +134,11 @@ def test_activities_are_sorted_typed_and_inside_the_period(members: list[Member]
             if activity.type == "form_submission":
                 assert activity.properties["form"] in {"demo-request", "newsletter", "ebook",
                                                        "webinar"}  # fmt: skip
+            if activity.type == "survey_response":
+                assert 0 <= int(activity.properties["score"]) <= 10
+            if activity.type == "ticket":
+                assert activity.properties["priority"] in {"LOW", "MEDIUM", "HIGH", "URGENT"}
+                assert activity.properties["status"] in {"OPEN", "CLOSED"}
     assert set(types) == TYPES
     assert types["page_view"] > types["meeting"] > 0
     assert 8 <= sum(types.values()) / len(members) <= 40
@@ -185,3 +193,55 @@ def test_hidden_fit_shows_in_titles_industries_and_size(members: list[Member]) -
     assert mean_fit(lambda m: prop(m, "numemployees") == "100-500") > mean_fit(
         lambda m: prop(m, "numemployees") == "1-5"
     )
+
+
+def test_customers_churn_by_a_hidden_flag_that_shows_only_through_noise(
+    members: list[Member],
+) -> None:
+    customers = [m for m in members if m.contact.properties["lifecyclestage"] == "customer"]
+    churning = [m for m in customers if m.churn]
+    healthy = [m for m in customers if not m.churn]
+    assert 0.15 <= len(churning) / len(customers) <= 0.35
+    for member in members:
+        churned = member.outcome.churned_at
+        assert (churned is not None) == member.churn
+        if churned is not None:
+            assert END < churned <= END + timedelta(days=90)
+    # one account, one churn date for all its people
+    by_company: dict[str | None, set[object]] = {}
+    for member in churning:
+        by_company.setdefault(member.contact.properties["company"], set()).add(
+            member.outcome.churned_at
+        )
+    assert all(len(dates) == 1 for dates in by_company.values())
+
+    def answers(group: list[Member]) -> list[int]:
+        return [
+            int(a.properties["score"])
+            for m in group
+            for a in m.activities
+            if a.type == "survey_response"
+        ]
+
+    def urgent_open(group: list[Member]) -> float:
+        return sum(
+            1
+            for m in group
+            for a in m.activities
+            if a.type == "ticket"
+            and (a.properties["priority"], a.properties["status"]) == ("URGENT", "OPEN")
+        ) / len(group)
+
+    def detractors(group: list[Member]) -> float:
+        scores = answers(group)
+        return sum(1 for score in scores if score <= 6) / len(scores)
+
+    assert detractors(churning) > detractors(healthy) + 0.25
+    assert detractors(healthy) > 0.05  # noise: healthy customers have detractors too
+    assert urgent_open(churning) > 3 * urgent_open(healthy)
+    # many say nothing at all: the flag is not written on anyone
+    silent = [m for m in churning if not any(a.type in ("survey_response", "ticket")
+                                             for a in m.activities)]  # fmt: skip
+    assert len(silent) / len(churning) > 0.1
+    leads = [m for m in members if m.contact.properties["lifecyclestage"] != "customer"]
+    assert not any(a.type in ("survey_response", "ticket") for m in leads for a in m.activities)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from qualification.batch import STATUS_CODES, pack, rescore_batch
-from qualification.criteria import Criteria
+from qualification.criteria import CapacityBar, Criteria
 from qualification.engagement import engagement_at
 from qualification.engine import Qualification, feature_values, qualify, rescore, update
 from qualification.records import Activity, Contact
@@ -32,7 +32,65 @@ SETTINGS = settings(deadline=None, max_examples=80, suppress_health_check=[Healt
 
 
 @st.composite
-def criteria_strategy(draw: st.DrawFn) -> Criteria:
+def health_strategy(draw: st.DrawFn) -> dict[str, Any]:
+    """A customer_health section: signed points, caps, a lapse, half-lives of their own."""
+
+    def half_life() -> float:
+        return draw(st.floats(0.5, 120))
+
+    cap = draw(st.none() | st.integers(1, 60))
+    usage: dict[str, Any] = {
+        "label": "product usage",
+        "points": draw(st.floats(0, 15)),
+        "half_life_days": half_life(),
+    }
+    if cap is not None:
+        usage["cap"] = cap
+    if draw(st.booleans()):
+        usage["lapse"] = {
+            "after_days": draw(st.floats(1, 60)),
+            "points": draw(st.integers(-40, 0)),
+            "label": "no product usage since",
+        }
+    return {
+        "base": draw(st.integers(0, 100)),
+        "at_risk_below": draw(st.integers(0, 100)),
+        "activities": {
+            "product_usage": usage,
+            "survey_response": {
+                "label": "survey answer",
+                "half_life_days": half_life(),
+                "rules": [
+                    {
+                        "label": "NPS {score} on",
+                        "signal": "detractor",
+                        "points": draw(st.floats(-50, 0)),
+                        "condition": {"property": "score", "range": {"max": 6}},
+                    },
+                    {
+                        "label": "NPS {score} on",
+                        "signal": "promoter",
+                        "points": draw(st.floats(0, 30)),
+                        "condition": {"property": "score", "range": {"min": 9}},
+                    },
+                ],
+            },
+            "ticket": {
+                "label": "support ticket",
+                "points": draw(st.floats(-20, 5)),
+                "half_life_days": half_life(),
+            },
+            "meeting": {
+                "label": "meeting",
+                "points": draw(st.floats(0, 20)),
+                "half_life_days": half_life(),
+            },
+        },
+    }
+
+
+@st.composite
+def criteria_strategy(draw: st.DrawFn, health: bool = False, capacity: bool = False) -> Criteria:
     engagement: dict[str, dict[str, Any]] = {}
     for kind in TYPES:
         config: dict[str, Any] = {
@@ -106,6 +164,17 @@ def criteria_strategy(draw: st.DrawFn) -> Criteria:
             "intercept": draw(st.floats(-5, 5)),
             "coefficients": {"vp": 1.0, "meeting": 0.05, "pricing": 0.1},
         }
+    if health:
+        data["customer_health"] = draw(health_strategy())
+    if capacity and draw(st.booleans()):
+        data["capacity"] = {
+            "new_conversations_per_week": 100,
+            "margin": draw(st.floats(0, 0.5)),
+        }
+        criteria = Criteria.model_validate(data)
+        by = criteria.ranked_by
+        threshold = draw(st.floats(0, 1) if by == "probability" else st.integers(0, 100))
+        return criteria.with_capacity_bar(CapacityBar(by, float(threshold), 100, 100.0, AT))
     return Criteria.model_validate(data)
 
 
@@ -133,6 +202,20 @@ activity = st.builds(
     st.sampled_from(["/pricing", "/blog"]),
 )
 activities = st.lists(activity, max_size=25)
+
+customers = contacts.map(lambda c: Contact(c.id, {**c.properties, "lifecyclestage": "customer"}))
+customer_activity = st.one_of(
+    activity,
+    st.builds(
+        lambda kind, seconds_before, score: Activity(
+            "c1", kind, AT - timedelta(seconds=seconds_before), {"score": str(score)}
+        ),
+        st.sampled_from(("product_usage", "survey_response", "ticket")),
+        st.floats(-5 * 86_400, 200 * 86_400),
+        st.integers(0, 10),
+    ),
+)
+customer_activities = st.lists(customer_activity, max_size=25)
 
 
 def raw_engagement(q: Qualification, criteria: Criteria) -> float:
@@ -262,7 +345,7 @@ def first_change(q: Qualification, criteria: Criteria) -> datetime | None:
 
 @settings(deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    criteria_strategy(),
+    criteria_strategy(capacity=True),
     contacts,
     activities,
     st.none() | st.floats(0.5, 30),
@@ -305,6 +388,12 @@ def test_next_change_at_matches_a_scan(
 def test_rescore_batch_matches_rescore(
     criteria: Criteria, members: list[tuple[Contact, list[Activity]]], days: float
 ) -> None:
+    assert_batch_matches_rescore(criteria, members, days)
+
+
+def assert_batch_matches_rescore(
+    criteria: Criteria, members: list[tuple[Contact, list[Activity]]], days: float
+) -> None:
     qualifications = [
         qualify(Contact(f"c{i}", c.properties), acts, criteria, AT)
         for i, (c, acts) in enumerate(members)
@@ -320,3 +409,53 @@ def test_rescore_batch_matches_rescore(
             assert math.isnan(result.next_change_at[row])
         else:
             assert abs(result.next_change_at[row] - expected.next_change_at.timestamp()) <= 2e-3
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    criteria_strategy(health=True),
+    st.lists(st.tuples(customers, customer_activities), min_size=1, max_size=8),
+    st.floats(0, 400),
+)
+def test_rescore_batch_matches_rescore_for_customers_under_customer_health(
+    criteria: Criteria, members: list[tuple[Contact, list[Activity]]], days: float
+) -> None:
+    assert_batch_matches_rescore(criteria, members, days)
+
+
+@settings(deadline=None, max_examples=80, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    criteria_strategy(health=True),
+    customers,
+    customer_activities,
+    st.none() | st.floats(0.5, 30),
+    st.randoms(use_true_random=False),
+)
+def test_a_customer_health_change_is_never_later_than_next_change_at(
+    criteria: Criteria,
+    contact: Contact,
+    acts: list[Activity],
+    previous_days: float | None,
+    rng: Any,
+) -> None:
+    """Health is not monotone, so no coarse-to-fine scan: the status holds at sampled instants
+    before next_change_at, and each next_change_at either shows a change or moves on."""
+    previous = None
+    if previous_days is not None:
+        previous = qualify(contact, acts, criteria, AT - timedelta(days=previous_days))
+    q = qualify(contact, acts, criteria, AT, previous)
+    end = q.computed_at + HORIZON if q.next_change_at is None else q.next_change_at
+    span = (end - q.computed_at).total_seconds()
+    instants = [q.computed_at + timedelta(seconds=rng.random() * span) for _ in range(40)]
+    if q.next_change_at is not None:
+        instants.append(q.next_change_at - timedelta(milliseconds=1))
+    for t in instants:
+        if q.computed_at < t < end:
+            assert rescore(q, criteria, t).status is q.status, f"changed at {t}, before {end}"
+    if q.next_change_at is None:
+        return
+    shown = changed(q, criteria, q.next_change_at)
+    event("next_change_at shows a change" if shown else "next_change_at: look again")
+    if not shown:
+        again = rescore(q, criteria, q.next_change_at)
+        assert again.next_change_at is None or again.next_change_at > q.next_change_at

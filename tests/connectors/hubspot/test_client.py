@@ -384,7 +384,7 @@ async def test_field_install_keeps_right_types_creates_missing_and_reports_confl
         json.loads(c.request.content)["name"]: json.loads(c.request.content) for c in create.calls
     }
     assert set(created).isdisjoint({"glengarry_fit", "glengarry_score", "glengarry_status"})
-    assert len(created) == 5
+    assert len(created) == 6  # the conversion probability too
     # The do-not-contact checkbox the default criteria read is installed with the rest.
     checkbox = created["glengarry_do_not_contact"]
     assert (checkbox["type"], checkbox["fieldType"]) == ("bool", "booleancheckbox")
