@@ -1,7 +1,7 @@
 """CRM connections: stored with encrypted credentials, turned into connectors on demand.
 
-This is the one place that knows which connector serves which CRM kind; everything after it
-works through the connector protocol.
+Which CRM serves a connection is its `kind`, found in the registry (`app.crms`); everything
+after this module works through the connector protocol.
 """
 
 from __future__ import annotations
@@ -14,62 +14,21 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.crms import crm_for
 from app.errors import GlengarryError, InputError
-from app.models import ApiUsage, Connection, CrmKind, FieldInstallState
+from app.models import ApiUsage, Connection, FieldInstallState
 from app.ratelimits import limiter_for
 from app.runtime import Runtime
 from app.vault import Vault
 from connectors.base import Connector, FieldState, FieldStatus, WebhookSource
+from connectors.crm import ConnectorEnv, CredentialsError, Crm, Installed, StoredConnection
 from connectors.errors import ConnectorError, CrmUnavailable
 from connectors.http import RateLimiter, RetryPolicy, UsageRecorder
-from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken
-from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
-from connectors.hubspot.limits import AppType
-from connectors.hubspot.webhook import HubSpotWebhooks, SignatureVersion
 from qualification.statuses import Status
-
-HUBSPOT_API = "https://api.hubapi.com"
 
 
 class UnknownConnection(GlengarryError):
     exit_code = 2
-
-
-@dataclass(frozen=True)
-class HubSpotCredentials:
-    token: str | None = None
-    oauth_client_id: str | None = None
-    oauth_client_secret: str | None = None
-    refresh_token: str | None = None
-    app_client_secret: str | None = None  # signs webhook deliveries
-
-    def validate(self) -> None:
-        oauth = (self.oauth_client_id, self.oauth_client_secret, self.refresh_token)
-        if self.token and any(oauth):
-            raise InputError("give either --token or the OAuth options, not both")
-        if not self.token and not all(oauth):
-            raise InputError(
-                "give --token (private app) or all of --oauth-client-id, "
-                "--oauth-client-secret and --refresh-token"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-    def over(self, stored: Mapping[str, Any]) -> HubSpotCredentials:
-        """These credentials replacing the stored ones: a token replaces the OAuth ones and the
-        reverse; what is not given is kept."""
-        merged = {k: v for k, v in stored.items() if k in _CREDENTIAL_FIELDS and v}
-        if self.token:
-            for oauth in ("oauth_client_id", "oauth_client_secret", "refresh_token"):
-                merged.pop(oauth, None)
-        if self.oauth_client_id or self.oauth_client_secret or self.refresh_token:
-            merged.pop("token", None)
-        merged.update(self.to_dict())
-        return HubSpotCredentials(**merged)
-
-
-_CREDENTIAL_FIELDS = frozenset(HubSpotCredentials.__dataclass_fields__)
 
 
 # Connection ids are INTEGER columns (32 bits on PostgreSQL); names are at most 100 characters.
@@ -117,27 +76,25 @@ def find(session: Session, ref: str) -> Connection:
     return connection
 
 
-def new_hubspot(
+def new_connection(
     vault: Vault,
+    crm: Crm,
     *,
     name: str,
-    credentials: HubSpotCredentials,
-    base_url: str,
-    app_type: AppType,
-    signature: SignatureVersion,
+    secrets: Mapping[str, Any],
+    options: Mapping[str, Any],
     budget_share: float,
 ) -> Connection:
-    """A connection not yet stored: credentials encrypted, options set."""
-    credentials.validate()
+    """A connection not yet stored: credentials checked and encrypted, options set."""
+    try:
+        crm.check_secrets(secrets)
+    except CredentialsError as exc:
+        raise InputError(str(exc)) from None
     return Connection(
-        kind=CrmKind.HUBSPOT,
+        kind=crm.kind,
         name=name,
-        credentials=vault.encrypt(credentials.to_dict()),
-        options={
-            "base_url": base_url.rstrip("/"),
-            "app_type": app_type.value,
-            "webhook_signature": signature.value,
-        },
+        credentials=vault.encrypt(dict(secrets)),
+        options=dict(options),
         api_budget_share=budget_share,
         writes_enabled=True,
         field_state=FieldInstallState.NOT_INSTALLED,
@@ -145,26 +102,19 @@ def new_hubspot(
     )
 
 
-def create_hubspot(
+def create_connection(
     session: Session,
     vault: Vault,
+    crm: Crm,
     *,
     name: str,
-    credentials: HubSpotCredentials,
-    base_url: str,
-    app_type: AppType,
-    signature: SignatureVersion,
+    secrets: Mapping[str, Any],
+    options: Mapping[str, Any],
     budget_share: float,
 ) -> Connection:
-    """Store a new connection (no CRM call: `connect_hubspot` is the checked way)."""
-    connection = new_hubspot(
-        vault,
-        name=name,
-        credentials=credentials,
-        base_url=base_url,
-        app_type=app_type,
-        signature=signature,
-        budget_share=budget_share,
+    """Store a new connection (no CRM call: `connect` is the checked way)."""
+    connection = new_connection(
+        vault, crm, name=name, secrets=secrets, options=options, budget_share=budget_share
     )
     _refuse_taken_name(session, connection.name)
     session.add(connection)
@@ -177,6 +127,18 @@ def _refuse_taken_name(session: Session, name: str) -> None:
         raise InputError(f"a connection named {name!r} already exists")
 
 
+def stored(runtime: Runtime, connection: Connection) -> StoredConnection:
+    """The connection as its CRM package sees it (credentials decrypted only here, in memory)."""
+    return StoredConnection(
+        id=connection.id,
+        name=connection.name,
+        account_id=connection.account_id,
+        options=dict(connection.options or {}),
+        secrets=vault_credentials(runtime.vault, connection),
+        budget_share=connection.api_budget_share,
+    )
+
+
 def open_connector(
     runtime: Runtime,
     connection: Connection,
@@ -186,53 +148,18 @@ def open_connector(
     limiter: RateLimiter | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> Connector:
-    """A live connector for this connection (credentials decrypted only here, in memory)."""
+    """A live connector for this connection, built by its CRM's package."""
     settings = runtime.settings
-    clock = now or runtime.clock.now
-    secrets = vault_credentials(runtime.vault, connection)
-    if connection.kind != CrmKind.HUBSPOT:
-        raise GlengarryError(
-            f"connection {connection.name}: {connection.kind} is not supported yet"
-        )
-    base_url = str(connection.options.get("base_url", HUBSPOT_API))
-    retry = RetryPolicy(
-        max_attempts=settings.http_max_attempts,
-        backoff_initial=settings.http_backoff_initial_seconds,
-    )
-    auth: PrivateAppToken | OAuthRefresh
-    if secrets.get("token"):
-        auth = PrivateAppToken(str(secrets["token"]))
-    else:
-        tokens = OAuthTokens(
-            str(secrets["oauth_client_id"]),
-            str(secrets["oauth_client_secret"]),
-            str(secrets["refresh_token"]),
-        )
-        auth = OAuthRefresh(
-            tokens,
-            base_url=base_url,
-            now=clock,
-            retry=retry,
-            timeout=settings.http_timeout_seconds,
-            on_refresh=lambda _access, refresh, _expires: _keep_refresh_token(
-                runtime, connection.id, refresh
-            ),
-        )
-    options = HubSpotOptions(
-        base_url=base_url,
-        app_type=AppType(connection.options.get("app_type", AppType.PRIVATE_PRO.value)),
-        budget_share=connection.api_budget_share,
-        properties=tuple(properties),
+    crm = crm_for(connection.kind)
+    env = ConnectorEnv(
+        now=now or runtime.clock.now,
+        retry=RetryPolicy(
+            max_attempts=settings.http_max_attempts,
+            backoff_initial=settings.http_backoff_initial_seconds,
+        ),
+        timeout_seconds=settings.http_timeout_seconds,
         rate_limit_headroom=settings.rate_limit_headroom,
         search_overlap_seconds=settings.search_overlap_seconds,
-        retry=retry,
-        timeout_seconds=settings.http_timeout_seconds,
-    )
-    return HubSpotConnector(
-        options,
-        auth,
-        account=connection.account_id or connection.name,
-        now=clock,
         limiter=limiter
         or limiter_for(
             settings,
@@ -241,7 +168,10 @@ def open_connector(
             lambda: calls_today(runtime, connection.id),
         ),
         on_response=usage,
+        keep_secret=lambda key, value: _keep_secret(runtime, connection.id, key, value),
+        extra=settings.crm_settings(),
     )
+    return crm.open_connector(stored(runtime, connection), env, properties)
 
 
 class ConnectFailed(GlengarryError):
@@ -277,18 +207,14 @@ def reinstall_command(name: str) -> str:
     return f"glengarry connections update {name} --reinstall"
 
 
-def conflict_advice(name: str, found: Mapping[str, str]) -> str:
+def conflict_advice(crm: Crm, name: str, found: Mapping[str, str]) -> str:
     """What the admin reads when fields conflict: each property, what is wrong, what to do."""
     lines = [
         f"connection {name!r} is stored, but nothing will be written to the CRM: "
         f"{len(found)} of its properties cannot hold what Glengarry writes:"
     ]
     lines += [f"  {prop}: {detail}" for prop, detail in sorted(found.items())]
-    lines.append(
-        "In HubSpot (Settings > Data Management > Properties > Contact properties) change each "
-        "one to what Glengarry needs, or delete it; then check again with "
-        f"`{reinstall_command(name)}`."
-    )
+    lines.append(f"{crm.conflict_advice()}; then check again with `{reinstall_command(name)}`.")
     return "\n".join(lines)
 
 
@@ -310,77 +236,84 @@ def write_block(connection: Connection) -> str:
 
 
 async def _check_crm(
-    runtime: Runtime, candidate: Connection, *, install: bool
-) -> tuple[str, list[FieldStatus]]:
-    """The portal id the credentials reach, and (install=True) the field check's report."""
+    runtime: Runtime, candidate: Connection, *, fields: bool | None
+) -> tuple[str, Installed | None]:
+    """The account id the credentials reach, and the field check's report: fields=True
+    installs them, False only checks them, None leaves them alone."""
+    crm = crm_for(candidate.kind)
     connector = open_connector(runtime, candidate)
+    statuses = [s.value for s in Status]
     try:
-        portal = await connector.account_id()
-        report = list(await connector.install_fields([s.value for s in Status])) if install else []
+        account = await connector.account_id()
+        installed = None
+        if fields is not None:
+            installed = await crm.install(connector, statuses, install=fields)
     except CrmUnavailable as exc:  # nothing (useful) answered: say so, not "refused"
-        raise ConnectFailed(f"HubSpot could not be reached: {exc}") from None
+        raise ConnectFailed(f"{crm.label} could not be reached: {exc}") from None
     except ConnectorError as exc:
-        raise ConnectFailed(f"HubSpot refused the connection: {exc}") from None
+        raise ConnectFailed(f"{crm.label} refused the connection: {exc}") from None
     finally:
         await connector.aclose()
-    return portal, report
+    return account, installed
 
 
-async def connect_hubspot(
+@dataclass(frozen=True)
+class Connected:
+    connection: Connection
+    fields: list[FieldStatus]
+    summary: Mapping[str, Any]  # what else the CRM tells the admin (permission sets, to-do)
+
+
+async def connect(
     runtime: Runtime,
+    crm: Crm,
     *,
     name: str,
-    credentials: HubSpotCredentials,
-    base_url: str = HUBSPOT_API,
-    app_type: AppType = AppType.PRIVATE_PRO,
-    signature: SignatureVersion = SignatureVersion.V3,
+    secrets: Mapping[str, Any],
+    options: Mapping[str, Any],
     budget_share: float | None = None,
-) -> tuple[Connection, list[FieldStatus]]:
-    """Store a connection, read its portal id and install the fields, all or nothing.
+    install: bool = True,
+) -> Connected:
+    """Store a connection, read its account id and install the fields, all or nothing.
 
     Fields in conflict are never redefined: the connection is stored with its field state
-    `conflict`, and nothing is written to the CRM until a reinstall finds them fixed."""
+    `conflict`, and nothing is written to the CRM until a reinstall finds them fixed.
+    `install=False` only checks fields an admin deployed."""
     if not name.replace("-", "").replace("_", "").isalnum():
         raise ConnectFailed(f"name {name!r}: use letters, digits, '-' and '_' only")
     share = budget_share if budget_share is not None else runtime.settings.api_budget_share
-    connection = new_hubspot(
-        runtime.vault,
-        name=name,
-        credentials=credentials,
-        base_url=base_url,
-        app_type=app_type,
-        signature=signature,
-        budget_share=share,
+    connection = new_connection(
+        runtime.vault, crm, name=name, secrets=secrets, options=options, budget_share=share
     )
     with runtime.sessions() as session:
         _refuse_taken_name(session, name)
     # The CRM is asked before anything is stored, and outside any transaction (a token refresh
     # may need the database): a failed connect leaves nothing behind.
-    portal, report = await _check_crm(runtime, connection, install=True)
+    account, installed = await _check_crm(runtime, connection, fields=install)
+    assert installed is not None
+    report = list(installed.fields)
     with runtime.sessions.begin() as session:
         _refuse_taken_name(session, name)
         duplicate = session.scalars(
-            select(Connection).where(
-                Connection.kind == CrmKind.HUBSPOT, Connection.account_id == portal
-            )
+            select(Connection).where(Connection.kind == crm.kind, Connection.account_id == account)
         ).first()
         if duplicate is not None:
-            raise ConnectFailed(f"portal {portal} is already connected as {duplicate.name!r}")
-        connection.account_id = portal
+            raise ConnectFailed(
+                f"{crm.account_noun} {account} is already connected as {duplicate.name!r}"
+            )
+        connection.account_id = account
         connection.field_state = _install_state(report)
         connection.field_report = _field_report(report)
         session.add(connection)
-    return connection, report
+    return Connected(connection, report, installed.summary)
 
 
 @dataclass(frozen=True)
 class ConnectionUpdate:
-    """What `connections update` changes; None (or empty credentials) leaves a thing as it is."""
+    """What `connections update` changes; what is not given is left as it is."""
 
-    credentials: HubSpotCredentials = field(default_factory=HubSpotCredentials)
-    base_url: str | None = None
-    app_type: AppType | None = None
-    signature: SignatureVersion | None = None
+    secrets: Mapping[str, Any] = field(default_factory=dict)  # credentials given
+    options: Mapping[str, Any] = field(default_factory=dict)  # options given
     budget_share: float | None = None
     reinstall: bool = False
 
@@ -392,57 +325,55 @@ class UpdateResult:
     report: list[FieldStatus] | None  # the field check, when one ran
 
 
-async def update_hubspot(runtime: Runtime, ref: str, update: ConnectionUpdate) -> UpdateResult:
+async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate) -> UpdateResult:
     """Change an existing connection's credentials and settings, and check its fields again
-    (`reinstall`). New credentials must reach the same portal; nothing is stored otherwise."""
+    (`reinstall`). New credentials must reach the same account; nothing is stored otherwise."""
     with runtime.sessions() as session:
-        stored = find(session, ref)
-        session.expunge(stored)
-    if stored.kind != CrmKind.HUBSPOT:
-        raise InputError(f"connection {stored.name!r} is not a HubSpot connection")
-    before = vault_credentials(runtime.vault, stored)
-    credentials = update.credentials.over(before)
-    credentials.validate()
-    after = credentials.to_dict()
+        existing = find(session, ref)
+        session.expunge(existing)
+    crm = crm_for(existing.kind)
+    before = vault_credentials(runtime.vault, existing)
+    after = crm.merge_secrets(before, update.secrets)
+    try:
+        crm.check_secrets(after)
+    except CredentialsError as exc:
+        raise InputError(str(exc)) from None
     new_secrets = sorted(k for k in {*before, *after} if before.get(k) != after.get(k))
     changed = [f"credentials.{name}" for name in new_secrets]
-    options = dict(stored.options)
-    for key, value in (
-        ("base_url", update.base_url.rstrip("/") if update.base_url else None),
-        ("app_type", update.app_type.value if update.app_type else None),
-        ("webhook_signature", update.signature.value if update.signature else None),
-    ):
+    options = dict(existing.options)
+    for key, value in update.options.items():
         if value is not None and options.get(key) != value:
             options[key] = value
             changed.append(key)
-    share = stored.api_budget_share
+    share = existing.api_budget_share
     if update.budget_share is not None and update.budget_share != share:
         share = update.budget_share
         changed.append("api_budget_share")
     report: list[FieldStatus] | None = None
-    # The webhook secret is not the CRM's to check; new access credentials or URL are.
-    reaches_crm = bool(set(new_secrets) - {"app_client_secret"}) or "base_url" in changed
-    if reaches_crm or update.reinstall:
+    if crm.reaches_crm(set(new_secrets), set(changed)) or update.reinstall:
         # Not stored yet, and without an id: a token refreshed now is not written anywhere.
         candidate = Connection(
-            kind=stored.kind,
-            name=stored.name,
-            account_id=stored.account_id,
-            credentials=runtime.vault.encrypt(credentials.to_dict()),
+            kind=existing.kind,
+            name=existing.name,
+            account_id=existing.account_id,
+            credentials=runtime.vault.encrypt(after),
             options=options,
             api_budget_share=share,
         )
-        portal, checked = await _check_crm(runtime, candidate, install=update.reinstall)
-        if stored.account_id and portal != stored.account_id:
+        account, checked = await _check_crm(
+            runtime, candidate, fields=True if update.reinstall else None
+        )
+        if existing.account_id and account != existing.account_id:
+            noun = crm.account_noun
             raise ConnectFailed(
-                f"these credentials reach portal {portal}, but {stored.name!r} is connected to "
-                f"portal {stored.account_id}: connect that portal under a new name instead"
+                f"these credentials reach {noun} {account}, but {existing.name!r} is connected "
+                f"to {noun} {existing.account_id}: connect that {noun} under a new name instead"
             )
-        report = checked if update.reinstall else None
+        report = list(checked.fields) if checked is not None else None
     with runtime.sessions.begin() as session:
-        connection = session.get(Connection, stored.id)
+        connection = session.get(Connection, existing.id)
         if connection is None:
-            raise UnknownConnection(f"connection {stored.name!r} was removed meanwhile")
+            raise UnknownConnection(f"connection {existing.name!r} was removed meanwhile")
         if new_secrets:
             connection.credentials = runtime.vault.encrypt(after)
         connection.options = options
@@ -458,8 +389,8 @@ async def update_hubspot(runtime: Runtime, ref: str, update: ConnectionUpdate) -
     return UpdateResult(connection, changed, report)
 
 
-def _keep_refresh_token(runtime: Runtime, connection_id: int | None, refresh_token: str) -> None:
-    """HubSpot may hand out a new refresh token: store it (encrypted) before the old one lapses."""
+def _keep_secret(runtime: Runtime, connection_id: int | None, key: str, value: str) -> None:
+    """A CRM may hand out a new refresh token: store it (encrypted) before the old one lapses."""
     if connection_id is None:  # connecting: the credentials are stored once the CRM answered
         return
     with runtime.sessions.begin() as session:
@@ -469,8 +400,8 @@ def _keep_refresh_token(runtime: Runtime, connection_id: int | None, refresh_tok
         if connection is None:
             return
         secrets = vault_credentials(runtime.vault, connection)
-        if secrets.get("refresh_token") != refresh_token:
-            secrets["refresh_token"] = refresh_token
+        if secrets.get(key) != value:
+            secrets[key] = value
             connection.credentials = runtime.vault.encrypt(secrets)
 
 
@@ -493,9 +424,5 @@ def vault_credentials(vault: Vault, connection: Connection) -> dict[str, Any]:
 
 
 def webhook_source(runtime: Runtime, connection: Connection) -> WebhookSource | None:
-    """The connection's webhook verifier, or None when no app secret was configured."""
-    secret = vault_credentials(runtime.vault, connection).get("app_client_secret")
-    if not secret:
-        return None
-    version = SignatureVersion(connection.options.get("webhook_signature", "v3"))
-    return HubSpotWebhooks(str(secret), version=version, now=runtime.clock.now)
+    """The connection's webhook verifier, or None when it has nothing to verify with."""
+    return crm_for(connection.kind).webhook_source(stored(runtime, connection), runtime.clock.now)

@@ -22,13 +22,15 @@ from rich.table import Table
 from sqlalchemy import delete, func, select
 
 from app.api import create_app
-from app.connections import HubSpotCredentials, connect_hubspot
+from app.connections import connect
 from app.models import Connection, Contact, QualificationRecord
 from app.runtime import Runtime
 from app.service import Service
 from app.serving import ServerThread
 from app.sync.run import SyncReport, SyncRunner
 from app.worker.jobs import pending_counts
+from connectors.hubspot.crm import CRM as HUBSPOT
+from connectors.hubspot.crm import HubSpotCredentials
 from connectors.hubspot.mapping import ENGAGEMENT_OBJECTS
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
@@ -95,12 +97,15 @@ async def _backfill(
 ) -> SyncReport:
     with runtime.sessions.begin() as session:  # a previous demo's connection goes first
         session.execute(delete(Connection).where(Connection.name == DEMO_CONNECTION))
-    _, fields = await connect_hubspot(
+    credentials = HubSpotCredentials(token=sandbox.config.token, app_client_secret=app_secret)
+    connected = await connect(
         runtime,
+        HUBSPOT,
         name=DEMO_CONNECTION,
-        credentials=HubSpotCredentials(token=sandbox.config.token, app_client_secret=app_secret),
-        base_url=sandbox.base_url,
+        secrets=credentials.to_dict(),
+        options=HUBSPOT.settings({"base_url": sandbox.base_url}, new=True).options,
     )
+    fields = connected.fields
     console.print(
         f"connected to portal {sandbox.config.portal_id} at {sandbox.base_url}; "
         f"fields: {', '.join(sorted({f.state.value for f in fields}))}"

@@ -15,10 +15,10 @@ from typing import Any
 
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 
+from app.crms import crm_for
 from app.models import Connection
 from app.settings import Settings
 from connectors.http import RateLimiter
-from connectors.hubspot.limits import AppType, buckets_for
 
 _lock = threading.Lock()
 
@@ -39,18 +39,20 @@ def limiter_for(
 
     In memory a new process would start the day afresh: it is told what the day has spent
     already (the API usage table), so the budget holds across runs. Redis remembers by itself."""
-    app_type = AppType(connection.options.get("app_type", AppType.PRIVATE_PRO.value))
+    limits_key, buckets = crm_for(connection.kind).rate_limits(
+        connection.options or {}, connection.api_budget_share, settings.rate_limit_headroom
+    )
     try:  # memory windows belong to one event loop: never hand them to another
         loop = id(asyncio.get_running_loop())
     except RuntimeError:
         loop = 0
-    key = (connection.id, app_type.value, connection.api_budget_share, loop)
+    key = (connection.id, limits_key, connection.api_budget_share, loop)
     with _lock:
         limiter = cache.get(key)
         if limiter is None:
             storage = storage_for(settings)
             limiter = RateLimiter(
-                buckets_for(app_type, connection.api_budget_share, settings.rate_limit_headroom),
+                buckets,
                 storage=storage,
                 spent=spent_today() if isinstance(storage, MemoryStorage) else 0,
             )

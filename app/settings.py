@@ -148,6 +148,10 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'glengarry.db').resolve()}"
 
+    def crm_settings(self) -> dict[str, Any]:
+        """Settings that only a CRM package reads, handed to its connectors by name."""
+        return {}
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning a validation failure into one line that names the variable."""

@@ -32,20 +32,20 @@ SCENARIOS = {"zero": (0, "off", "unlimited"), "pro100": (100, "pro", "private-pr
 async def _pipeline(base_url: str, data_dir: str, app_type: str) -> dict[str, object]:
     from sqlalchemy import func, select
 
-    from app.connections import HubSpotCredentials, connect_hubspot
+    from app.connections import connect
     from app.models import Activity
     from app.runtime import Runtime
     from app.settings import load_settings
     from app.sync.run import SyncRunner
-    from connectors.hubspot.limits import AppType
+    from connectors.hubspot.crm import CRM
 
     runtime = Runtime.from_settings(load_settings(data_dir=data_dir, log_level="WARNING"))
-    await connect_hubspot(
+    await connect(
         runtime,
+        CRM,
         name="bench",
-        credentials=HubSpotCredentials(token="sandbox-token"),
-        base_url=base_url,
-        app_type=AppType(app_type),
+        secrets={"token": "sandbox-token"},
+        options=CRM.settings({"base_url": base_url, "app_type": app_type}, new=True).options,
     )
     started = time.perf_counter()
     backfill = await SyncRunner(runtime, "bench").run()

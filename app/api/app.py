@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from app import __version__
 from app.api import health, operations, webhooks
 from app.api.access import RequestObservation
+from app.crms import REGISTRY
 from app.logging import register_secret
 from app.runtime import Runtime
 
@@ -40,7 +41,10 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(RequestObservation)
     # The service's own secrets are scrubbed from every log line, access log included.
-    for secret in (runtime.settings.api_token, runtime.settings.hubspot_app_client_secret):
+    app_secrets = [
+        getattr(runtime.settings, c.shared_app_setting) for c in REGISTRY if c.shared_app_setting
+    ]
+    for secret in (runtime.settings.api_token, *app_secrets):
         if secret is not None:
             register_secret(secret.get_secret_value())
     return app

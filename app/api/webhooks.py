@@ -12,18 +12,19 @@ from sqlalchemy import select
 from app.api.access import masked
 from app.api.deps import RuntimeDep
 from app.connections import lookup, webhook_source
+from app.crms import UnknownCrm, crm_for
 from app.inbox import store_events
 from app.logging import get_logger
 from app.metrics import EVENTS, LAST_WEBHOOK, SIGNATURES_REFUSED, WAKEUPS_FAILED
-from app.models import Connection, CrmKind
+from app.models import Connection
 from app.runtime import Runtime
+from app.settings import ENV_PREFIX
 from connectors.base import ChangeEvent, WebhookSource
+from connectors.crm import Crm
 from connectors.errors import SignatureError, WebhookPayloadError
-from connectors.hubspot.webhook import HubSpotWebhooks
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = get_logger(__name__)
-SOURCE = "hubspot"
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ REFUSED = "signature refused"
 
 @dataclass(frozen=True)
 class Refusal:
-    url: str  # "connection" (/webhooks/hubspot/{name}) or "app" (/webhooks/hubspot)
+    url: str  # "connection" (/webhooks/{kind}/{name}) or "app" (/webhooks/{kind})
     connection: str  # the connection's name where one is known, "" otherwise
     reason: str
     detail: str
@@ -101,7 +102,9 @@ def _wake_inbox(runtime: Runtime, connection_id: int, name: str) -> None:
         )
 
 
-def _store(runtime: Runtime, by_connection: Mapping[int, list[ChangeEvent]]) -> dict[str, int]:
+def _store(
+    runtime: Runtime, crm: Crm, by_connection: Mapping[int, list[ChangeEvent]]
+) -> dict[str, int]:
     now = runtime.clock.now()
     totals = {"stored": 0, "duplicates": 0}
     with runtime.sessions.begin() as session:
@@ -111,7 +114,7 @@ def _store(runtime: Runtime, by_connection: Mapping[int, list[ChangeEvent]]) -> 
             ).all()
         )
         stored = {
-            cid: store_events(session, SOURCE, cid, events, now)
+            cid: store_events(session, crm.kind, cid, events, now)
             for cid, events in by_connection.items()
         }
     for cid, result in stored.items():
@@ -126,12 +129,12 @@ def _store(runtime: Runtime, by_connection: Mapping[int, list[ChangeEvent]]) -> 
     return totals
 
 
-def _for_connection(runtime: Runtime, ref: str, delivery: Delivery) -> dict[str, int]:
+def _for_connection(runtime: Runtime, crm: Crm, ref: str, delivery: Delivery) -> dict[str, int]:
     with runtime.sessions() as session:
         connection = lookup(session, ref)
         if connection is not None:
             session.expunge(connection)
-    if connection is None:
+    if connection is None or connection.kind != crm.kind:
         # The name asked for is logged (bounded, quoted) so a mistyped webhook URL can be found.
         detail = f"no connection {masked(ref[:100])!r}"
         raise _refuse(Refusal("connection", "", "unknown_connection", detail))
@@ -143,26 +146,31 @@ def _for_connection(runtime: Runtime, ref: str, delivery: Delivery) -> dict[str,
     served = [e for e in events if e.account_id == connection.account_id]
     ignored = len(events) - len(served)
     EVENTS.labels(connection.name, "ignored").inc(ignored)
-    return {**_store(runtime, {connection.id: served}), "ignored": ignored}
+    return {**_store(runtime, crm, {connection.id: served}), "ignored": ignored}
 
 
-def _for_app(runtime: Runtime, delivery: Delivery) -> dict[str, int]:
-    """One URL for a public app serving many portals: events are routed by `portalId`.
+def _for_app(runtime: Runtime, crm: Crm, delivery: Delivery) -> dict[str, int]:
+    """One URL for a public app serving many accounts: events are routed by account id.
 
     The app's client secret comes from the settings, so the delivery is verified before the
-    database is asked anything; only then are its (validated, numeric) portal ids looked up.
+    database is asked anything; only then are its (validated) account ids looked up.
     """
-    app_secret = runtime.settings.hubspot_app_client_secret
+    setting = crm.shared_app_setting
+    if not setting:
+        raise HTTPException(404, f"{crm.label} has no app-wide webhook URL")
+    app_secret = getattr(runtime.settings, setting)
     if app_secret is None:
-        detail = "GLENGARRY_HUBSPOT_APP_CLIENT_SECRET is not set"
+        detail = f"{ENV_PREFIX}{setting.upper()} is not set"
         raise _refuse(Refusal("app", "", "no_secret", detail))
-    source = HubSpotWebhooks(app_secret.get_secret_value(), now=runtime.clock.now)
+    source = crm.app_webhook_source(app_secret.get_secret_value(), runtime.clock.now)
+    if source is None:
+        raise HTTPException(404, f"{crm.label} has no app-wide webhook URL")
     events = _verify_and_parse(source, delivery, url="app", connection="")
     portals = {event.account_id for event in events}
     with runtime.sessions() as session:
         connections = session.scalars(
             select(Connection).where(
-                Connection.kind == CrmKind.HUBSPOT, Connection.account_id.in_(portals)
+                Connection.kind == crm.kind, Connection.account_id.in_(portals)
             )
         ).all()
         for connection in connections:
@@ -177,20 +185,29 @@ def _for_app(runtime: Runtime, delivery: Delivery) -> dict[str, int]:
             continue
         routed.setdefault(target.id, []).append(event)
     EVENTS.labels("unrouted", "ignored").inc(ignored)
-    return {**_store(runtime, routed), "ignored": ignored}
+    return {**_store(runtime, crm, routed), "ignored": ignored}
 
 
-@router.post("/hubspot/{connection}")
-async def hubspot_connection(
-    connection: str, request: Request, runtime: RuntimeDep
+def _crm(kind: str) -> Crm:
+    try:
+        return crm_for(kind)
+    except UnknownCrm as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.post("/{kind}/{connection}")
+async def connection_webhook(
+    kind: str, connection: str, request: Request, runtime: RuntimeDep
 ) -> dict[str, int]:
-    """A private app's (or one connection's) webhook URL."""
+    """One connection's webhook URL."""
+    crm = _crm(kind)
     delivery = await _read(request, runtime.settings.webhook_max_body_bytes)
-    return await run_in_threadpool(_for_connection, runtime, connection, delivery)
+    return await run_in_threadpool(_for_connection, runtime, crm, connection, delivery)
 
 
-@router.post("/hubspot")
-async def hubspot_app(request: Request, runtime: RuntimeDep) -> dict[str, int]:
-    """A public app's single webhook URL for every portal it is installed in."""
+@router.post("/{kind}")
+async def app_webhook(kind: str, request: Request, runtime: RuntimeDep) -> dict[str, int]:
+    """A public app's single webhook URL for every account it is installed in."""
+    crm = _crm(kind)
     delivery = await _read(request, runtime.settings.webhook_max_body_bytes)
-    return await run_in_threadpool(_for_app, runtime, delivery)
+    return await run_in_threadpool(_for_app, runtime, crm, delivery)

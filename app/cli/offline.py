@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.crms import REGISTRY
 from app.errors import InputError
 from app.records_io import (
     FileFormat,
@@ -28,7 +29,6 @@ from app.records_io import (
     read_outcomes,
     writer,
 )
-from connectors.hubspot.mapping import watched_properties
 from qualification.calibration import calibrate as run_calibration
 from qualification.capacity import CapacityUse, simulate_weeks
 from qualification.criteria import Criteria, CriteriaError, default_criteria, parse_criteria
@@ -103,10 +103,9 @@ def _summary(criteria: Criteria) -> list[str]:
             f"{len(criteria.calibration.coefficients)} coefficients"
         )
     lines.append("contact properties read: " + ", ".join(sorted(criteria.contact_properties)))
-    # What a HubSpot admin subscribes `contact.propertyChange` webhooks to: the criteria's
-    # properties and those the connector derives activities from (page views, email opens...).
-    watched = watched_properties(criteria.contact_properties)
-    lines.append("HubSpot webhooks: subscribe contact.propertyChange to " + ", ".join(watched))
+    # What an admin subscribes the CRM's change notifications to, for each CRM.
+    properties = sorted(criteria.contact_properties)
+    lines += [crm.subscription_hint(properties) for crm in REGISTRY]
     return lines
 
 

@@ -8,33 +8,16 @@ needs that was given neither way when run at a terminal.
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import typer
 
 from app.errors import InputError
 from app.logging import register_secret
+from connectors.crm import CliOption
 
 FROM_STDIN = "-"
 
-# option -> environment variable; the README lists the same pairs.
-ENVIRONMENT = {
-    "--token": "GLENGARRY_TOKEN",
-    "--client-secret": "GLENGARRY_CLIENT_SECRET",
-    "--oauth-client-secret": "GLENGARRY_OAUTH_CLIENT_SECRET",
-    "--refresh-token": "GLENGARRY_REFRESH_TOKEN",
-    "--oauth-code": "GLENGARRY_OAUTH_CODE",
-}
-
-
-def secret_option(flag: str, help: str) -> Any:
-    return typer.Option(
-        None,
-        flag,
-        envvar=ENVIRONMENT[flag],
-        show_envvar=True,
-        help=f"{help} `-` reads it from stdin (asked without echo at a terminal).",
-    )
+FROM_STDIN_HELP = "`-` reads it from stdin (asked without echo at a terminal)."
 
 
 def at_terminal() -> bool:
@@ -59,16 +42,28 @@ def read_secret(value: str | None, flag: str) -> str | None:
     return _remembered(line)
 
 
-def ask(flag: str, question: str, *, optional: bool = False) -> str | None:
+def ask(option: CliOption, question: str, *, optional: bool = False) -> str | None:
     """Ask at a terminal, without echo, for a secret given no other way (None elsewhere)."""
     if not at_terminal():
         return None
     suffix = " (Enter to skip)" if optional else ""
     answer = typer.prompt(
-        f"{question} [{flag}, {ENVIRONMENT[flag]}]{suffix}",
+        f"{question} [{option.flag}, {option.envvar}]{suffix}",
         hide_input=True,
         default="" if optional else None,
         show_default=False,
         err=True,
     )
     return _remembered(str(answer))
+
+
+def environment() -> dict[str, str]:
+    """Secret option -> its environment variable, for every CRM; the README lists the pairs."""
+    from app.crms import REGISTRY
+
+    return {
+        option.flag: option.envvar
+        for crm in REGISTRY
+        for option in (*crm.connect_options, *crm.update_options)
+        if option.secret and option.envvar
+    }

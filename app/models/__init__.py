@@ -5,7 +5,6 @@ from app.models.connection import (
     ApiUsage,
     Connection,
     ConnectionLease,
-    CrmKind,
     FieldInstallState,
     SyncCursor,
 )
@@ -24,7 +23,6 @@ __all__ = [
     "Contact",
     "ContactKind",
     "CriteriaVersion",
-    "CrmKind",
     "FieldInstallState",
     "InboxEvent",
     "OutboxEntry",

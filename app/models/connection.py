@@ -12,11 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import Base, JSONType, utcnow
 
 
-class CrmKind(StrEnum):
-    HUBSPOT = "hubspot"
-    SALESFORCE = "salesforce"
-
-
 class FieldInstallState(StrEnum):
     NOT_INSTALLED = "not_installed"
     INSTALLED = "installed"
@@ -28,7 +23,7 @@ class Connection(Base):
     __table_args__ = (UniqueConstraint("kind", "account_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))  # a CRM of the registry (`app.crms`)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     # HubSpot portal id or Salesforce org id, read from the CRM when connecting.
     account_id: Mapped[str | None] = mapped_column(String(64))

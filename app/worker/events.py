@@ -11,11 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from connectors.base import ChangeEvent, ChangeKind
-from connectors.hubspot.fields import FIELD_NAMES, OVERRIDE
+from qualification.fields import CONVERSION_PROBABILITY, FIELD_NAMES
+from qualification.statuses import OVERRIDE_PROPERTY as OVERRIDE
 
-# The fields Glengarry itself writes; other `glengarry_*` properties (the override, or a
-# criteria property such as `glengarry_do_not_contact`) are a person's doing.
-WRITTEN = frozenset(FIELD_NAMES) - {OVERRIDE}
+# The fields Glengarry itself writes, by the logical names every connector maps its CRM's onto;
+# other `glengarry_*` properties (the override, or a criteria property such as
+# `glengarry_do_not_contact`) are a person's doing.
+WRITTEN = frozenset((*FIELD_NAMES, CONVERSION_PROBABILITY))
 
 
 @dataclass

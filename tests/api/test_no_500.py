@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from app.api import create_app
-from app.connections import HubSpotCredentials, create_hubspot
 from app.db import session_factory
 from app.runtime import Runtime
 from app.settings import load_settings
@@ -29,6 +28,7 @@ from app.vault import Vault
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.signature import sign_v3
 from connectors.hubspot.webhook import SignatureVersion
+from tests.hubspot_connections import HubSpotCredentials, create_hubspot
 from tests.wakers import RecordingWaker
 
 SECRET = "connection-secret-for-fuzzing"

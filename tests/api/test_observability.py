@@ -14,7 +14,6 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from app.api import create_app
-from app.connections import HubSpotCredentials, create_hubspot
 from app.db import session_factory
 from app.metrics import REGISTRY
 from app.runtime import Runtime
@@ -22,6 +21,7 @@ from app.settings import load_settings
 from app.vault import Vault
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.webhook import SignatureVersion
+from tests.hubspot_connections import HubSpotCredentials, create_hubspot
 
 TOKEN = "ops-token-MARKER-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -12,7 +12,6 @@ from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
 from app.api import create_app
-from app.connections import HubSpotCredentials, create_hubspot
 from app.db import session_factory
 from app.metrics import REGISTRY
 from app.runtime import Runtime
@@ -20,6 +19,7 @@ from app.settings import load_settings
 from app.vault import Vault
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.webhook import SignatureVersion
+from tests.hubspot_connections import HubSpotCredentials, create_hubspot
 from tests.wakers import RecordingWaker
 
 TOKEN = "ops-token-for-tests"

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from app.api import create_app
-from app.connections import HubSpotCredentials, create_hubspot
 from app.db import session_factory
 from app.inbox import document_event
 from app.metrics import REGISTRY
@@ -32,6 +31,7 @@ from app.worker import jobs
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.signature import sign_v3
 from connectors.hubspot.webhook import SignatureVersion
+from tests.hubspot_connections import HubSpotCredentials, create_hubspot
 from tests.wakers import RecordingWaker
 
 SECRET = "app-secret-for-tests"

@@ -232,6 +232,6 @@ def test_every_secret_option_reads_its_environment_variable_listed_in_the_readme
 
     for command in (find("connect", "hubspot"), find("connections", "update")):
         options = {opt: param for param in command.params for opt in getattr(param, "opts", [])}
-        for flag, variable in secrets.ENVIRONMENT.items():
+        for flag, variable in secrets.environment().items():
             assert options[flag].envvar == variable, (command.name, flag)
             assert f"| `{flag}` | `{variable}` |" in readme

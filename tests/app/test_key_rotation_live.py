@@ -14,7 +14,6 @@ from sqlalchemy import Engine, select
 
 from app import connections
 from app.api import create_app
-from app.connections import HubSpotCredentials, create_hubspot
 from app.db import session_factory
 from app.key_rotation import rotate_keys
 from app.models import Connection
@@ -24,6 +23,7 @@ from app.vault import Vault, load_key_source
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.signature import sign_v3
 from connectors.hubspot.webhook import SignatureVersion
+from tests.hubspot_connections import HubSpotCredentials, create_hubspot
 from tests.wakers import RecordingWaker
 
 SECRET = "rotation-app-secret"

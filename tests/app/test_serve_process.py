@@ -17,13 +17,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.connections import HubSpotCredentials, create_hubspot
 from app.models import InboxEvent
 from app.runtime import Runtime
 from app.settings import load_settings
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.signature import sign_v3
 from connectors.hubspot.webhook import SignatureVersion
+from tests.hubspot_connections import HubSpotCredentials, create_hubspot
 
 pytestmark = pytest.mark.slow
 SECRET = "serve-process-secret"

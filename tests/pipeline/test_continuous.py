@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from app.api import create_app
 from app.clock import ManualClock
-from app.connections import HubSpotCredentials, connect_hubspot
 from app.criteria_store import activate, active_criteria
 from app.models import (
     Contact,
@@ -31,6 +30,7 @@ from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
 from connectors.hubspot.sandbox.simulate import simulate
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
+from tests.hubspot_connections import HubSpotCredentials, connect_hubspot
 from tests.pipeline.conftest import CONTACTS, population
 from tests.wakers import RecordingWaker
 

@@ -9,18 +9,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.connections import (
-    ConnectionUpdate,
-    conflicts,
-    connect_hubspot,
-    open_connector,
-    update_hubspot,
-)
+from app.connections import ConnectionUpdate, conflicts, open_connector
 from app.models import Connection, OutboxEntry, SyncRun
 from app.runtime import Runtime
 from app.sync.run import SyncRunner
 from connectors.base import Connector, FieldWrite, WriteFailure, WriteOutcome
 from connectors.hubspot.sandbox.server import SandboxServer
+from tests.hubspot_connections import connect_hubspot, update_hubspot
 from tests.pipeline.conftest import CONTACTS
 from tests.pipeline.test_hubspot_sync import TOKEN, _calls, _connect
 

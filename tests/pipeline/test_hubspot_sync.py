@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from app.connections import ConnectFailed, HubSpotCredentials, connect_hubspot
+from app.connections import ConnectFailed
 from app.models import (
     Activity,
     ApiUsage,
@@ -24,6 +24,7 @@ from app.runtime import Runtime
 from app.sync.run import SyncRunner
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
+from tests.hubspot_connections import HubSpotCredentials, connect_hubspot
 from tests.pipeline.conftest import CONTACTS, population
 
 TOKEN = HubSpotCredentials(token="sandbox-token")

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from app.api import create_app
-from app.connections import HubSpotCredentials, connect_hubspot
 from app.db import session_factory
 from app.models import Contact, InboxEvent, QualificationRecord
 from app.runtime import Runtime
@@ -28,6 +27,7 @@ from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
 from connectors.hubspot.sandbox.simulate import simulate
 from tests.conftest import BACKEND, REDIS_URL
+from tests.hubspot_connections import HubSpotCredentials, connect_hubspot
 from tests.pipeline.conftest import population
 
 SECRET = "queue-test-secret"

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from app.models import Connection, CrmKind, FieldInstallState
+from app.models import Connection, FieldInstallState
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def add_connection(session: Session, name: str = "acme") -> int:
     connection = Connection(
-        kind=CrmKind.HUBSPOT,
+        kind="hubspot",
         name=name,
         account_id=f"portal-{name}",
         credentials=b"x",

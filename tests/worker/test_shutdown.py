@@ -15,7 +15,6 @@ from huey import RedisHuey
 from sqlalchemy import Engine, select
 from structlog.testing import capture_logs
 
-from app.connections import HubSpotCredentials, create_hubspot
 from app.db import session_factory
 from app.errors import SecretKeyError
 from app.inbox import event_document
@@ -34,6 +33,7 @@ from app.worker.queue import (
 from connectors.base import ChangeEvent, ChangeKind
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.webhook import SignatureVersion
+from tests.hubspot_connections import HubSpotCredentials, create_hubspot
 from tests.sync.helpers import NOW
 
 

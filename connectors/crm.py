@@ -1,0 +1,196 @@
+"""What a CRM package tells the app about itself: one `Crm` description per package.
+
+The app keeps a list of these (`app/crms.py`) and reaches a CRM only through it: the routes
+`/webhooks/{kind}/...`, `glengarry connect {kind}`, `glengarry sandbox {kind}`, the rate limits
+and the connector each connection is served by all come from here. Nothing in this module knows
+the app's models: a stored connection arrives as a `StoredConnection`, the app's settings and
+services as a `ConnectorEnv`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+from connectors.base import Connector, FieldStatus, WebhookSource
+from connectors.http import Limit, RateLimiter, RetryPolicy, UsageRecorder
+
+
+class CredentialsError(ValueError):
+    """Credentials or connection options that cannot work; the message names the option."""
+
+
+@dataclass(frozen=True, slots=True)
+class CliOption:
+    """One option of a CRM's `connect`, `connections update` or `sandbox` command.
+
+    The app builds its typer commands from these, so that a CRM's options are declared once,
+    in its package. A secret option also reads `envvar`, and `-` reads it from stdin."""
+
+    name: str  # the Python identifier the value arrives under ("oauth_client_id")
+    flag: str  # "--oauth-client-id"
+    help: str
+    type: type[Any] = str  # str, int, float, bool (an on/off flag), Path, or an Enum
+    default: Any = None
+    required: bool = False
+    secret: bool = False
+    envvar: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    # The stored credential a secret option sets (named when it came from the environment).
+    stores: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConnection:
+    """What a CRM package sees of a stored connection: secrets decrypted, in memory only."""
+
+    id: int | None  # None while connecting (nothing is stored yet)
+    name: str
+    account_id: str | None
+    options: Mapping[str, Any]
+    secrets: Mapping[str, Any]
+    budget_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorEnv:
+    """What the app lends a connector: its settings, clock, limiter and callbacks."""
+
+    now: Callable[[], datetime]
+    retry: RetryPolicy
+    timeout_seconds: float
+    rate_limit_headroom: float
+    search_overlap_seconds: float
+    limiter: RateLimiter | None = None
+    on_response: UsageRecorder | None = None
+    # Stores a credential the CRM rotated (a new OAuth refresh token) before the old one lapses.
+    keep_secret: Callable[[str, str], None] = lambda _name, _value: None
+    # Settings a CRM reads that are not the pipeline's (`GLENGARRY_SALESFORCE_BULK_THRESHOLD`).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSettings:
+    """What a `connect` or `connections update` command line asks for, as the CRM reads it."""
+
+    secrets: Mapping[str, Any]  # credentials given (empty values left out)
+    options: Mapping[str, Any]  # connection options given (on update: only those given)
+    budget_share: float | None = None
+    install: bool = True  # False: the admin deployed the fields; only check them
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """Glengarry's fields as the CRM has them now, and what else `connect` tells the admin."""
+
+    fields: Sequence[FieldStatus]
+    summary: Mapping[str, Any] = field(default_factory=dict)  # permission sets, to-do, ...
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxCommand:
+    """`glengarry sandbox {kind}`: its options and the function that serves until interrupted.
+
+    `serve` raises `ValueError` for a bad option, naming it."""
+
+    help: str
+    options: Sequence[CliOption]
+    serve: Callable[[Mapping[str, Any], Callable[[str], None]], None]
+
+
+class Crm(Protocol):
+    """One CRM, as its package describes it to the app."""
+
+    kind: str  # "hubspot": the route segment, the command name, the stored `kind`
+    label: str  # "HubSpot": for messages
+    account_noun: str  # what an account is called there: "portal", "org"
+    account_key: str  # its key in `connect`'s JSON: "portal_id", "organization_id"
+    connect_options: Sequence[CliOption]  # `connect {kind}`, --name and --reinstall aside
+    update_options: Sequence[CliOption]  # `connections update NAME`, --reinstall aside
+    # Where the app's setting holding a shared app secret is named (a public app's single
+    # webhook URL, `/webhooks/{kind}`), or "" when the CRM has none.
+    shared_app_setting: str
+    # The module (imported by name, so no connector imports a sandbox) whose `COMMAND` is a
+    # `SandboxCommand`.
+    sandbox_module: str
+
+    def settings(self, values: Mapping[str, Any], *, new: bool) -> NewSettings:
+        """The command line's values (secrets already read) as credentials and options. `new`:
+        a new connection (defaults apply) rather than an update (only what was given)."""
+        ...
+
+    async def prepare(
+        self, values: dict[str, Any], stored_options: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Values completed by what needs the CRM (an OAuth code exchanged for its token)."""
+        ...
+
+    def questions(self, values: Mapping[str, Any]) -> Sequence[tuple[CliOption, str, bool]]:
+        """Secrets a new connection still needs, to ask at a terminal: (option, question,
+        optional)."""
+        ...
+
+    def merge_secrets(
+        self, stored: Mapping[str, Any], given: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+
+    def check_secrets(self, secrets: Mapping[str, Any]) -> None:
+        """Raise `CredentialsError` unless these credentials can authenticate."""
+        ...
+
+    def reaches_crm(self, changed_secrets: set[str], changed_options: set[str]) -> bool:
+        """Whether a change must be checked against the CRM (a webhook secret is not)."""
+        ...
+
+    def open_connector(
+        self, connection: StoredConnection, env: ConnectorEnv, properties: Sequence[str]
+    ) -> Connector: ...
+
+    def webhook_source(
+        self, connection: StoredConnection, now: Callable[[], datetime]
+    ) -> WebhookSource | None:
+        """The connection's webhook verifier, or None when it has nothing to verify with."""
+        ...
+
+    def app_webhook_source(self, secret: str, now: Callable[[], datetime]) -> WebhookSource | None:
+        """The verifier of a public app's single URL (events routed by account id), or None
+        when the CRM has no such URL."""
+        ...
+
+    def rate_limits(
+        self, options: Mapping[str, Any], budget_share: float, headroom: float
+    ) -> tuple[str, Mapping[str, Sequence[Limit]]]:
+        """A key that changes when the limits do, and the limiter's buckets."""
+        ...
+
+    async def install(
+        self, connector: Connector, statuses: Sequence[str], *, install: bool
+    ) -> Installed:
+        """Install Glengarry's fields (install=False: only check them) and report."""
+        ...
+
+    def conflict_advice(self) -> str:
+        """Where in the CRM an admin fixes a field that conflicts with Glengarry's."""
+        ...
+
+    def webhook_hint(self, name: str, secrets: Mapping[str, Any], app_secret_set: bool) -> str:
+        """A warning for `connect` when webhooks of this connection cannot be verified, or ""."""
+        ...
+
+    def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
+        """What `criteria check` tells an admin to subscribe the CRM's notifications to."""
+        ...
+
+
+def enum_value(value: Any) -> Any:
+    """An option's value as stored: an Enum by its value, a path as text."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
