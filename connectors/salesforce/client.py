@@ -19,13 +19,14 @@ says `reconcile` and the pipeline asks `live_crm_ids()` for every live id (see
 Backfills through Bulk API 2.0. Each object of a full listing is counted first (`SELECT COUNT()`,
 with the listing's WHERE); above `bulk_threshold` records it is read as one Bulk query job
 (bulk.py: polled with backoff, results read a page at a time, values typed back by describe)
-and handed out in batches of 2,000 as REST's pages are, in Id order (a job is not sorted: ORDER
-BY would turn off PK chunking, "Create a Query Job"), the cursor saying the last Id handed out.
-The job reads every planned field at once (its SOQL travels in a body, not a URI). A job that
-fails, is aborted, outlasts its polling, or whose results can no longer be read (or a query Bulk
-refuses) leaves the object to REST from that last Id (`Id > ...`, ORDER BY Id): no record is
-handed out twice or missed. Results out of Id order (never seen) restart the object through
-REST from where this run began it, which may repeat records (stored idempotently) but loses none.
+and handed out in REST's batches of 2,000 (or a smaller results page's), in Id order: a job is
+not sorted (ORDER BY would turn off PK chunking, "Create a Query Job"), so the cursor says the
+last Id handed out. The job reads every planned field at once (its SOQL travels in a body, not
+a URI). A job that fails, is aborted, outlasts its polling, or whose results can no longer be
+read (or a query Bulk refuses) leaves the object to REST from that last Id (`Id > ...`, ORDER BY
+Id): no record is handed out twice or missed. Results out of Id order (never seen) restart the
+object through REST from where this run began it, which may repeat records (stored
+idempotently) but loses none.
 
 Activities (the engine's types; qualification/engagement.py):
 
@@ -52,7 +53,8 @@ a Task names are not read).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -454,14 +456,18 @@ class SalesforceConnector:
 
     async def contacts(self, since: str | None) -> AsyncIterator[ContactBatch]:
         cursor = SyncCursor.loads(since)
-        if cursor is None or cursor.full is not None:
-            async for batch in self._full(cursor):
-                yield batch
-        else:
-            async for batch in self._incremental(cursor):
+        # Closed here, not by the collector: a run that stops aborts its Bulk job while the
+        # connection is still open.
+        pages = (
+            self._full(cursor)
+            if cursor is None or cursor.full is not None
+            else self._incremental(cursor)
+        )
+        async with aclosing(pages):
+            async for batch in pages:
                 yield batch
 
-    async def _full(self, cursor: SyncCursor | None) -> AsyncIterator[ContactBatch]:
+    async def _full(self, cursor: SyncCursor | None) -> AsyncGenerator[ContactBatch, None]:
         if cursor is None or cursor.full is None:
             started, _, _, _ = await self._org_time(None)
             mark = started - self._overlap
@@ -475,10 +481,11 @@ class SalesforceConnector:
         for sobject in PEOPLE[PEOPLE.index(listing.stream) :]:
             if sobject != listing.stream:
                 listing = FullListing(sobject, listing.started)
-            async for people, reached in self._listing(listing):
-                cursor = replace(cursor, full=reached)
-                if people:
-                    yield ContactBatch(people, cursor.dumps())
+            async with aclosing(self._listing(listing)) as pages:
+                async for people, reached in pages:
+                    cursor = replace(cursor, full=reached)
+                    if people:
+                        yield ContactBatch(people, cursor.dumps())
         yield ContactBatch([], replace(cursor, full=None).dumps())
 
     @staticmethod
@@ -493,7 +500,7 @@ class SalesforceConnector:
 
     async def _listing(
         self, listing: FullListing
-    ) -> AsyncIterator[tuple[list[CrmContact], FullListing]]:
+    ) -> AsyncGenerator[tuple[list[CrmContact], FullListing], None]:
         """One object's part of a full listing from `listing` on: people a page at a time, each
         with the listing's position after it; through Bulk above the threshold (the module's
         docstring), through REST otherwise and wherever a Bulk job stopped."""
@@ -502,9 +509,10 @@ class SalesforceConnector:
         if left > self.options.bulk_threshold:
             began = listing
             try:
-                async for people, reached in self._bulk_listing(began):
-                    listing = reached  # the last position handed out: REST goes on from it
-                    yield people, reached
+                async with aclosing(self._bulk_listing(began)) as pages:
+                    async for people, reached in pages:
+                        listing = reached  # the last position handed out: REST goes on from it
+                        yield people, reached
                 return
             except _Unordered as exc:
                 log.warning(
@@ -537,7 +545,7 @@ class SalesforceConnector:
 
     async def _bulk_listing(
         self, listing: FullListing
-    ) -> AsyncIterator[tuple[list[CrmContact], FullListing]]:
+    ) -> AsyncGenerator[tuple[list[CrmContact], FullListing], None]:
         sobject = listing.stream
         plan = await self._plan(sobject)
         fields = [*plan.statement, *plan.by_id]
@@ -545,6 +553,9 @@ class SalesforceConnector:
         types = await self._types(sobject, fields)
         log.info("Salesforce backfill through a Bulk API 2.0 job", sobject=sobject)
         previous = listing.after_id
+        # A batch per results page, in REST's sizes: a page of 50,000 is handed out 2,000 at
+        # a time, and a batch never waits for the next page to be fetched.
+        size = min(BULK_BATCH, self.options.bulk_max_records)
         rows: Rows = []
         async with self.bulk.query(statement, types) as job:
             async for row in job:
@@ -553,7 +564,7 @@ class SalesforceConnector:
                     raise _Unordered(f"{identifier} came after {previous} (job {job.job_id})")
                 previous = identifier
                 rows.append(as_rest_record(row))
-                if len(rows) == BULK_BATCH:
+                if len(rows) == size:
                     yield await self._people({sobject: rows}), replace(listing, after_id=previous)
                     rows = []
         if rows:
@@ -574,7 +585,7 @@ class SalesforceConnector:
                 types[name] = described.type
         return types
 
-    async def _incremental(self, cursor: SyncCursor) -> AsyncIterator[ContactBatch]:
+    async def _incremental(self, cursor: SyncCursor) -> AsyncGenerator[ContactBatch, None]:
         now, reconcile, deleted, next_log = await self._org_time(cursor)
         if reconcile:
             log.warning("Salesforce forgot deletions since the last run: reconcile the ids")

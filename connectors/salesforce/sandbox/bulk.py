@@ -48,7 +48,7 @@ OPERATIONS = ("query", "queryAll")
 DEFAULT_MAX_RECORDS = 50_000  # "a default value based on the service": the sandbox's choice
 CHUNK_ROWS = 1_000  # rows written (and read from the store, under its lock) at a time
 JOB_PREFIX = "750"  # Bulk job ids' key prefix
-LOG_JOBS = 1_000  # ended jobs kept in the log (`/_sandbox/bulk` `log`) once deleted
+LOG_JOBS = 1_000  # jobs kept in the log (`/_sandbox/bulk` `log`), deleted ones included
 
 
 class JobState(StrEnum):
@@ -202,7 +202,7 @@ class QueryJobs:
         self.catalog = catalog
         self.plan = plan or Plan()
         self._jobs: dict[str, QueryJob] = {}
-        self._deleted: list[QueryJob] = []  # the newest LOG_JOBS deleted jobs, oldest first
+        self._log: list[QueryJob] = []  # the newest LOG_JOBS jobs created, oldest first
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -238,6 +238,8 @@ class QueryJobs:
         )
         with self._lock:
             self._jobs[job.id] = job
+            self._log.append(job)
+            del self._log[:-LOG_JOBS]
         return self._created_json(job)
 
     def info(self, job_id: str) -> dict[str, Any]:
@@ -322,7 +324,7 @@ class QueryJobs:
             return {
                 "plan": asdict(self.plan),
                 "jobs": [job.summary() for job in self._jobs.values()],
-                "log": [job.summary() for job in [*self._deleted, *self._jobs.values()]],
+                "log": [job.summary() for job in self._log],
             }
 
     def job(self, job_id: str) -> QueryJob | None:
@@ -347,8 +349,6 @@ class QueryJobs:
         """A deleted job: gone from the API, kept in the log (without its records)."""
         del self._jobs[job.id]
         job.matched = []
-        self._deleted.append(job)
-        del self._deleted[:-LOG_JOBS]
 
     def _new_id(self) -> str:
         return self.store.ids.new(JOB_PREFIX)
