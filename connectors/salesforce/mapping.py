@@ -40,6 +40,8 @@ from typing import Any
 
 from connectors.base import CrmContact
 from connectors.salesforce.fields import API_NAMES, NUMBER_FIELDS
+from connectors.salesforce.marketing import TOUCHES, Touch
+from connectors.salesforce.marketing import fields as marketing_fields
 
 LEAD = "Lead"
 CONTACT = "Contact"
@@ -209,6 +211,7 @@ class PropertyMap:
     properties: Sequence[str] = ()  # what the criteria read (engine or Salesforce names)
     industries: Mapping[str, str | None] = field(default_factory=dict)  # label -> value
     customer: CustomerRule = field(default_factory=CustomerRule)
+    touches: Sequence[Touch] = TOUCHES  # the marketing automation's fields (marketing.py)
 
     @property
     def engine(self) -> list[str]:
@@ -233,6 +236,7 @@ class PropertyMap:
         for name in self.direct:
             if sobject == CONTACT or "." not in name:
                 found.append(name)
+        found.extend(marketing_fields(self.touches))
         if sobject == CONTACT:
             found.extend(f"{ACCOUNT}.{name}" for name in ACCOUNT_SYSTEM[1:])
         return list(dict.fromkeys(found))
@@ -263,6 +267,9 @@ class PropertyMap:
         for name in self.direct:
             if sobject == CONTACT or "." not in name:
                 props[name] = text(read(row, name))
+        for name in marketing_fields(self.touches):
+            if (value := text(read(row, name))) is not None:
+                props[name] = value  # read back by marketing.activities
         if sobject == LEAD:
             props["lifecyclestage"] = "lead"
         else:
