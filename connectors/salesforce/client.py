@@ -72,7 +72,6 @@ from connectors.salesforce.cursor import PEOPLE, STREAMS, FullListing, SyncCurso
 from connectors.salesforce.describe import Schema
 from connectors.salesforce.install import Installer, InstallReport
 from connectors.salesforce.limits import OrgUsage, classify, errors_of_body
-from connectors.salesforce.marketing import touches
 from connectors.salesforce.mapping import (
     ACCOUNT,
     ACCOUNT_SYSTEM,
@@ -86,6 +85,7 @@ from connectors.salesforce.mapping import (
     object_of,
     parse_time,
 )
+from connectors.salesforce.marketing import touches
 from connectors.salesforce.rest import (
     API_VERSION,
     COLLECTION_RECORDS,

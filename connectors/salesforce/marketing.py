@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True, slots=True)
 class Touch:
     """A marketing activity kept as its latest (or first) occurrence, in a person's field."""
