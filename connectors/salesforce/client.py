@@ -38,8 +38,8 @@ Activities (the engine's types; qualification/engagement.py):
 (A TaskSubtype that is missing falls back to Task.Type.) Salesforce has no standard home for
 page views, email opens and web-form conversions: the org's marketing automation syncs its
 last-touch fields onto Leads and Contacts (marketing.py; `marketing_fields` renames them).
-Product usage has no home at all. Tasks and Events count for their `WhoId` only (with Shared Activities, the other people
-a Task names are not read).
+Product usage has no home at all. Tasks and Events count for their `WhoId` only (with Shared
+Activities, the other people a Task names are not read).
 """
 
 from __future__ import annotations
