@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import httpx
 import respx
+import yaml
 
 from connectors.crm_fields import foreign, own_field, own_fields
 from connectors.hubspot.auth import PrivateAppToken
 from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
 from connectors.hubspot.mapping import to_contact
 from connectors.salesforce.mapping import CONTACT, LEAD, PropertyMap
+from qualification import Contact, build_profile, parse_criteria
+from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 
 CRITERIA = ["jobtitle", "salesforce.Rating", "salesforce.Account.Rating", "hubspot.hs_lead_status"]
 
@@ -77,3 +80,19 @@ async def test_hubspot_asks_for_its_own_fields_only_and_hands_them_on() -> None:
     assert "salesforce.Rating" not in person.properties
     plain = to_contact({"id": "2", "properties": {"hs_lead_status": "NEW"}})
     assert "hubspot.hs_lead_status" not in plain.properties
+
+
+def test_the_engine_scores_a_rule_on_a_crms_own_field() -> None:
+    document = yaml.safe_load(DEFAULT_CRITERIA_YAML)
+    document["fit"].append(
+        {"label": "rated hot by sales", "signal": "rated_hot", "points": 10,
+         "condition": {"any": [{"property": "salesforce.Rating", "equals": "Hot"},
+                               {"property": "hubspot.hs_lead_status", "equals": "IN_PROGRESS"}]}}
+    )  # fmt: skip
+    criteria = parse_criteria(yaml.safe_dump(document))
+    assert {"salesforce.Rating", "hubspot.hs_lead_status"} <= criteria.contact_properties
+    person = PropertyMap(sorted(criteria.contact_properties)).contact(
+        {"Id": "00QA", "Rating": "Hot"}, LEAD
+    )
+    profile = build_profile(Contact(person.crm_id, dict(person.properties)), criteria)
+    assert "rated_hot" in {reason.signal for reason in profile.fit_reasons}
