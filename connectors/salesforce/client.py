@@ -43,11 +43,15 @@ Activities (the engine's types; qualification/engagement.py):
 | CampaignMember responded, any other Campaign.Type  | form_submission | FirstRespondedDate |
 | (Webinar, Conference, Trade Show, Other, ...)      | (form: the Campaign's Name)          |
 | CampaignMember that has not responded              | none            |                    |
+| Last_Page_Seen_Date__c (URL: Last_Page_Seen__c)    | page_view       | the field's value  |
+| Last_Email_Open_Date__c                            | email_open      | the field's value  |
+| First_/Recent_Conversion_Date__c (form: *__c)      | form_submission | the field's value  |
 
-(A TaskSubtype that is missing falls back to Task.Type.) Salesforce keeps no page views,
-email opens or product usage without Marketing Cloud Account Engagement: those types stay
-empty. Tasks and Events count for their `WhoId` only (with Shared Activities, the other people
-a Task names are not read).
+(A TaskSubtype that is missing falls back to Task.Type.) Salesforce has no standard home for
+page views, email opens and web-form conversions: the org's marketing automation syncs its
+last-touch fields onto Leads and Contacts (marketing.py; `marketing_fields` renames them).
+Product usage has no home at all. Tasks and Events count for their `WhoId` only (with Shared
+Activities, the other people a Task names are not read).
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ from connectors.salesforce.mapping import (
     object_of,
     parse_time,
 )
+from connectors.salesforce.marketing import touches
 from connectors.salesforce.rest import (
     API_VERSION,
     COLLECTION_RECORDS,
@@ -129,6 +134,9 @@ class SalesforceOptions:
     industries: Mapping[str, str | None] = field(default_factory=dict)  # label -> value
     customer_account_types: Sequence[str] = ("Customer",)  # Account.Type prefixes
     won_opportunity_is_customer: bool = True
+    # The marketing automation's fields on Leads and Contacts (marketing.py), renamed:
+    # {"Last_Email_Open_Date__c": "mkto_Last_Open__c"}.
+    marketing_fields: Mapping[str, str] = field(default_factory=dict)
     overlap_seconds: float = 300.0  # each stream is read again from this far back
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_seconds: float = 30.0
@@ -208,6 +216,7 @@ class SalesforceConnector:
             CustomerRule(
                 tuple(options.customer_account_types), options.won_opportunity_is_customer
             ),
+            touches(options.marketing_fields),
         )
         self.schema = schema or Schema()
         self._overlap = timedelta(seconds=options.overlap_seconds)
@@ -677,7 +686,9 @@ class SalesforceConnector:
                 jobs.append((acts.CAMPAIGN_MEMBER, key, statement))
         answers = await self._gather([self.rest.records(s) for _, _, s in jobs])
         wanted = set(people)
-        found: dict[str, CrmActivity] = {}
+        found: dict[str, CrmActivity] = {
+            a.crm_id: a for person in live for a in acts.from_touches(person, self.map.touches)
+        }
         for (stream, key, _), rows in zip(jobs, answers, strict=True):
             for row in rows:
                 person = str(row.get(key) or "")
