@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     decay_interval_minutes: int = Field(
         1, ge=1, le=59, description="How often contacts whose decay is due are rescored."
     )
+    salesforce_bulk_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="A Salesforce backfill of more Leads (or Contacts) than this, counted first, "
+        "reads that object through a Bulk API 2.0 query job instead of REST query pages.",
+    )
 
     @field_validator("data_dir")
     @classmethod

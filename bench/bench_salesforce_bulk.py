@@ -17,6 +17,14 @@ are those the sandbox counted for it. Both read the same two statements through 
 
 The sandbox finishes a job on its second look, so the Bulk wall time holds the polling schedule
 (0.5 s + 1 s per job), not the minutes a real org may take to run a large job.
+
+    .venv/bin/python bench/bench_salesforce_bulk.py --connector --sizes 10000,50000,200000
+
+measures the connector's own backfill instead (`SalesforceConnector.contacts(None)`, what a
+first sync runs: the deleted log, describes, a `SELECT COUNT()` per object, the listing, the
+won-Opportunity reads and the mapping into ContactBatches), once forced through REST and once
+through Bulk by its `bulk_threshold` (the same switch the app's setting drives), one sandbox per
+size, and says which way the default threshold (50,000) sends each object.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ LEAD_FIELDS = (
     "Country, LeadSource, Status, HasOptedOutOfEmail, IsConverted, ConvertedContactId, "
     "MasterRecordId, CreatedDate, LastModifiedDate, SystemModstamp"
 )
+CRITERIA = ("jobtitle", "industry", "numemployees", "country", "email", "hs_email_optout")
+DEFAULT_THRESHOLD = 50_000
 CONTACT_FIELDS = (
     "Id, IsDeleted, FirstName, LastName, Email, Title, MailingCountry, HasOptedOutOfEmail, "
     "AccountId, Account.Name, Account.Industry, Account.NumberOfEmployees, Account.Type, "
@@ -182,6 +192,56 @@ async def _child(mode: str, instance_url: str, cert_dir: str, max_records: int) 
     }
 
 
+async def _backfill(instance_url: str, cert_dir: str, threshold: int, max_records: int) -> int:
+    """The connector's first sync, to the end: the contacts handed out."""
+    from connectors.salesforce import (
+        ClientCredentials,
+        SalesforceConnector,
+        SalesforceLogin,
+        SalesforceOptions,
+    )
+
+    credentials = json.loads((Path(cert_dir) / "credentials.json").read_text())
+    ca = str(Path(cert_dir) / "ca.pem")
+    login = SalesforceLogin(
+        ClientCredentials(credentials["client_id"], credentials["client_secret"]),
+        instance_url=instance_url,
+        now=lambda: datetime.now(UTC),
+        ca_bundle=ca,
+    )
+    options = SalesforceOptions(
+        instance_url=instance_url,
+        ca_bundle=ca,
+        properties=CRITERIA,
+        bulk_threshold=threshold,
+        bulk_max_records=max_records,
+        timeout_seconds=600,
+    )
+    sf = SalesforceConnector(options, login, account="bench")
+    contacts = 0
+    try:
+        async for batch in sf.contacts(None):
+            contacts += len(batch.contacts)
+    finally:
+        await sf.aclose()
+    return contacts
+
+
+async def _child_connector(
+    mode: str, instance_url: str, cert_dir: str, max_records: int
+) -> dict[str, Any]:
+    threshold = 0 if mode == "connector-bulk" else 10**12
+    start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    rows = await _backfill(instance_url, cert_dir, threshold, max_records)
+    return {
+        "rows": rows,
+        "seconds": time.perf_counter() - started,
+        "start_rss_mb": start_rss,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 # -- the bench ------------------------------------------------------------------------------
 
 
@@ -200,7 +260,17 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--max-records", type=int, default=50_000, help="Bulk page size")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--child", choices=["bulk", "rest"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--connector", action="store_true", help="the connector's backfill, REST and Bulk"
+    )
+    parser.add_argument(
+        "--sizes", default="10000,50000,200000", help="with --connector: records per org"
+    )
+    parser.add_argument(
+        "--child",
+        choices=["bulk", "rest", "connector-bulk", "connector-rest"],
+        help=argparse.SUPPRESS,
+    )
     parser.add_argument("--instance-url", help=argparse.SUPPRESS)
     parser.add_argument("--cert-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -208,14 +278,24 @@ def main() -> None:
         _serve(args.records, args.latency_ms, args.cert_dir)
         return
     if args.child:
-        result = asyncio.run(_child(args.child, args.instance_url, args.cert_dir, args.max_records))
+        child = _child_connector if args.child.startswith("connector") else _child
+        result = asyncio.run(child(args.child, args.instance_url, args.cert_dir, args.max_records))
         print(json.dumps(result))
         return
+    if args.connector:
+        rows = [_one_org(int(size), args, ("connector-bulk", "connector-rest")) for size in
+                args.sizes.split(",")]  # fmt: skip
+        _report_sizes(rows, args.max_records, args.latency_ms)
+        return
+    _report(_one_org(args.records, args, ("bulk", "rest")), args.max_records)
 
+
+def _one_org(records: int, args: argparse.Namespace, modes: tuple[str, str]) -> dict[str, Any]:
+    """One sandbox of `records`, each mode read from it in a process of its own."""
     with tempfile.TemporaryDirectory() as cert_dir:
         seeding = time.perf_counter()
         sandbox = subprocess.Popen(
-            [sys.executable, __file__, "--serve", "--records", str(args.records),
+            [sys.executable, __file__, "--serve", "--records", str(records),
              "--latency-ms", str(args.latency_ms), "--cert-dir", cert_dir],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
         )  # fmt: skip
@@ -223,15 +303,16 @@ def main() -> None:
         assert sandbox.stdin is not None
         instance_url = sandbox.stdout.readline().strip()
         print(
-            f"sandbox: {args.records:,} records ({args.records - args.records // 5:,} Leads, "
-            f"{args.records // 5:,} Contacts), latency {args.latency_ms} ms, seeded and started "
-            f"in {time.perf_counter() - seeding:.1f} s"
+            f"sandbox: {records:,} records ({records - records // 5:,} Leads, "
+            f"{records // 5:,} Contacts), latency {args.latency_ms} ms, seeded and started "
+            f"in {time.perf_counter() - seeding:.1f} s",
+            flush=True,
         )
         results: dict[str, dict[str, Any]] = {}
         trust = ssl.create_default_context(cafile=str(Path(cert_dir) / "ca.pem"))
         try:
             with httpx.Client(base_url=instance_url, verify=trust, timeout=60) as control:
-                for mode in ("bulk", "rest"):
+                for mode in modes:
                     control.post("/_sandbox/stats/reset")
                     child = subprocess.run(
                         [sys.executable, __file__, "--child", mode, "--instance-url",
@@ -239,12 +320,44 @@ def main() -> None:
                          "--max-records", str(args.max_records)],
                         capture_output=True, text=True, check=True, cwd=ROOT,
                     )  # fmt: skip
-                    results[mode] = json.loads(child.stdout.strip().splitlines()[-1])
-                    results[mode]["calls"] = _calls(control)
+                    name = mode.removeprefix("connector-")
+                    results[name] = json.loads(child.stdout.strip().splitlines()[-1])
+                    results[name]["calls"] = _calls(control)
         finally:
             sandbox.stdin.close()
             sandbox.wait()
-    _report(results, args.max_records)
+    results["records"] = {"rows": records}
+    return results
+
+
+def _report_sizes(rows: list[dict[str, Any]], max_records: int, latency_ms: int) -> None:
+    print(
+        f"\nthe connector's backfill at {latency_ms} ms (Bulk pages of {max_records:,}); "
+        f"the default threshold {DEFAULT_THRESHOLD:,} sends an object of more records to Bulk"
+    )
+    print(
+        "| records | contacts handed out | wall time bulk / rest | ratio | API calls bulk / rest "
+        "| peak RSS bulk / rest | default threshold: Leads, Contacts |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for result in rows:
+        bulk, rest, records = result["bulk"], result["rest"], result["records"]["rows"]
+        calls = {mode: sum(result[mode]["calls"].values()) for mode in ("bulk", "rest")}
+        leads, contacts = records - records // 5, records // 5
+        picks = ", ".join(
+            "Bulk" if count > DEFAULT_THRESHOLD else "REST" for count in (leads, contacts)
+        )
+        print(
+            f"| {records:,} | {bulk['rows']:,} / {rest['rows']:,} "
+            f"| {bulk['seconds']:.1f} s / {rest['seconds']:.1f} s "
+            f"| {bulk['seconds'] / rest['seconds']:.2f}x | {calls['bulk']:,} / {calls['rest']:,} "
+            f"| {bulk['peak_rss_mb']:.0f} MB / {rest['peak_rss_mb']:.0f} MB | {picks} |"
+        )
+    for result in rows:
+        print(f"\n{result['records']['rows']:,} records, calls by route:")
+        for mode in ("bulk", "rest"):
+            for route, count in sorted(result[mode]["calls"].items()):
+                print(f"  {mode:>4} {count:>7,}  {route}")
 
 
 def _report(results: dict[str, dict[str, Any]], max_records: int) -> None:

@@ -25,6 +25,7 @@ from connectors.base import (
     WriteFailure,
     WriteOutcome,
 )
+from connectors.crm_fields import own_field, own_fields
 from connectors.errors import CrmRequestError
 from connectors.http import ApiClient, Authenticator, RateLimiter, RetryPolicy, Sleep, UsageRecorder
 from connectors.hubspot import fields, schemas
@@ -109,7 +110,13 @@ class HubSpotConnector:
             transport=transport,
             sleep=sleep,
         )
-        self.properties = requested_properties([*options.properties, *fields.FIELD_NAMES])
+        # Criteria may name HubSpot's own fields (`hubspot.hs_lead_status`) or another CRM's
+        # (never asked of HubSpot): connectors/crm_fields.py.
+        self.aliases = own_fields(options.properties, self.kind)
+        asked = [own_field(name, self.kind) for name in options.properties]
+        self.properties = requested_properties(
+            [*(name for name in asked if name is not None), *fields.FIELD_NAMES]
+        )
         self._in_flight = asyncio.Semaphore(options.concurrency)
 
     async def aclose(self) -> None:
@@ -137,7 +144,7 @@ class HubSpotConnector:
         while True:
             page = await self._list_page(after)
             after = page.after
-            contacts = [to_contact(obj.model_dump()) for obj in page.results]
+            contacts = [to_contact(obj.model_dump(), self.aliases) for obj in page.results]
             if after is None:
                 yield ContactBatch(contacts, SyncCursor(since_ms=started).dumps())
                 return
@@ -180,7 +187,7 @@ class HubSpotConnector:
                 json=sweep.request(),
             )
             page = schemas.parse(schemas.ObjectPage, response, endpoint)
-            contacts = [to_contact(obj.model_dump()) for obj in page.results]
+            contacts = [to_contact(obj.model_dump(), self.aliases) for obj in page.results]
             sweep.advance(
                 [_ms(c.modified_at) for c in contacts],
                 [int(c.crm_id) for c in contacts],
@@ -209,7 +216,7 @@ class HubSpotConnector:
     async def read_contacts(self, crm_ids: Sequence[str]) -> Sequence[CrmContact]:
         """The contacts that still exist; archived or merged-away ids are simply absent."""
         return [
-            to_contact(obj.model_dump())
+            to_contact(obj.model_dump(), self.aliases)
             for obj in await self._batch_read(list(dict.fromkeys(crm_ids)))
         ]
 

@@ -77,8 +77,12 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def to_contact(obj: Mapping[str, Any]) -> CrmContact:
+def to_contact(obj: Mapping[str, Any], aliases: Mapping[str, str] | None = None) -> CrmContact:
+    """`aliases`: criteria names of HubSpot's own fields (`hubspot.hs_lead_status`) -> the
+    property each names; its value is handed on under the criteria's name too."""
     properties: dict[str, str | None] = dict(obj.get("properties") or {})
+    for alias, name in (aliases or {}).items():
+        properties[alias] = properties.get(name)
     modified = (
         parse_time(properties.get("lastmodifieddate"))
         or parse_time(obj.get("updatedAt"))

@@ -3,17 +3,19 @@
 Fields from the Object Reference (Task: `TaskSubtype` Call / Email / ListEmail / Task...,
 `CallType`, `CallDurationInSeconds`, `CompletedDateTime`; Event: `StartDateTime`,
 `DurationInMinutes`; CampaignMember: `HasResponded`, `FirstRespondedDate`, and its Campaign's
-`Type` and `Name`). An activity's id is its record's (`Task:00T...`), so reading it again never
+`Type` and `Name`); and the marketing automation's fields on the person (marketing.py). An
+activity's id is its record's (`Task:00T...`), so reading it again never
 counts it twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connectors.base import CrmActivity
+from connectors.base import CrmActivity, CrmContact
 from connectors.salesforce.mapping import is_reply, parse_time, read, text
+from connectors.salesforce.marketing import Touch
 
 TASK = "Task"
 EVENT = "Event"
@@ -114,3 +116,25 @@ def from_member(row: Mapping[str, Any], person: str) -> CrmActivity | None:
         properties={k: v for k, v in properties.items() if v is not None},
         stream=CAMPAIGN_MEMBER,
     )
+
+
+def from_touches(person: CrmContact, found: Sequence[Touch]) -> list[CrmActivity]:
+    """The touches a person's fields hold (its properties carry them under their names)."""
+    unique: dict[tuple[str, Any], CrmActivity] = {}
+    for touch in found:
+        at = parse_time(person.properties.get(touch.at_field))
+        if at is None:
+            continue
+        extra: dict[str, Any] = {"source": touch.at_field}
+        if touch.detail is not None and (value := person.properties.get(touch.detail[1])):
+            extra[touch.detail[0]] = value
+        activity = CrmActivity(
+            crm_id=f"{person.crm_id}:{touch.at_field}:{int(at.timestamp() * 1000)}",
+            contact_crm_id=person.crm_id,
+            type=touch.type,
+            occurred_at=at,
+            properties=extra,
+            stream="Lead" if person.kind == "lead" else "Contact",
+        )
+        unique.setdefault((touch.type, at), activity)
+    return list(unique.values())

@@ -16,6 +16,18 @@ the last run's end, deletions were forgotten (the recycle bin was emptied), so t
 says `reconcile` and the pipeline asks `live_crm_ids()` for every live id (see
 `connectors.base.Reconciling`).
 
+Backfills through Bulk API 2.0. Each object of a full listing is counted first (`SELECT COUNT()`,
+with the listing's WHERE); above `bulk_threshold` records it is read as one Bulk query job
+(bulk.py: polled with backoff, results read a page at a time, values typed back by describe)
+and handed out in REST's batches of 2,000 (or a smaller results page's), in Id order: a job is
+not sorted (ORDER BY would turn off PK chunking, "Create a Query Job"), so the cursor says the
+last Id handed out. The job reads every planned field at once (its SOQL travels in a body, not
+a URI). A job that fails, is aborted, outlasts its polling, or whose results can no longer be
+read (or a query Bulk refuses) leaves the object to REST from that last Id (`Id > ...`, ORDER BY
+Id): no record is handed out twice or missed. Results out of Id order (never seen) restart the
+object through REST from where this run began it, which may repeat records (stored
+idempotently) but loses none.
+
 Activities (the engine's types; qualification/engagement.py):
 
 | Salesforce                                         | engine type     | at                 |
@@ -31,17 +43,22 @@ Activities (the engine's types; qualification/engagement.py):
 | CampaignMember responded, any other Campaign.Type  | form_submission | FirstRespondedDate |
 | (Webinar, Conference, Trade Show, Other, ...)      | (form: the Campaign's Name)          |
 | CampaignMember that has not responded              | none            |                    |
+| Last_Page_Seen_Date__c (URL: Last_Page_Seen__c)    | page_view       | the field's value  |
+| Last_Email_Open_Date__c                            | email_open      | the field's value  |
+| First_/Recent_Conversion_Date__c (form: *__c)      | form_submission | the field's value  |
 
-(A TaskSubtype that is missing falls back to Task.Type.) Salesforce keeps no page views,
-email opens or product usage without Marketing Cloud Account Engagement: those types stay
-empty. Tasks and Events count for their `WhoId` only (with Shared Activities, the other people
-a Task names are not read).
+(A TaskSubtype that is missing falls back to Task.Type.) Salesforce has no standard home for
+page views, email opens and web-form conversions: the org's marketing automation syncs its
+last-touch fields onto Leads and Contacts (marketing.py; `marketing_fields` renames them).
+Product usage has no home at all. Tasks and Events count for their `WhoId` only (with Shared
+Activities, the other people a Task names are not read).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -64,6 +81,14 @@ from connectors.salesforce import activities as acts
 from connectors.salesforce import soql
 from connectors.salesforce import writes as saving
 from connectors.salesforce.auth import SalesforceLogin, verify_for
+from connectors.salesforce.bulk import (
+    DEFAULT_MAX_RECORDS,
+    BulkError,
+    BulkReader,
+    FieldTypes,
+    Polling,
+    as_rest_record,
+)
 from connectors.salesforce.cursor import PEOPLE, STREAMS, FullListing, SyncCursor
 from connectors.salesforce.describe import Schema
 from connectors.salesforce.install import Installer, InstallReport
@@ -81,6 +106,7 @@ from connectors.salesforce.mapping import (
     object_of,
     parse_time,
 )
+from connectors.salesforce.marketing import touches
 from connectors.salesforce.rest import (
     API_VERSION,
     COLLECTION_RECORDS,
@@ -94,7 +120,9 @@ T = TypeVar("T")
 Rows = list[dict[str, Any]]
 # A representative instant: statements are measured with a literal of the same length.
 _SAMPLE_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+_SAMPLE_ID = "00Q000000000000AAA"
 _FOLLOW_DEPTH = 2  # a merged master that was itself converted: followed once more
+BULK_BATCH = 2_000  # contacts per batch out of a Bulk job: a REST query page's
 
 
 @dataclass(frozen=True)
@@ -106,12 +134,18 @@ class SalesforceOptions:
     industries: Mapping[str, str | None] = field(default_factory=dict)  # label -> value
     customer_account_types: Sequence[str] = ("Customer",)  # Account.Type prefixes
     won_opportunity_is_customer: bool = True
+    # The marketing automation's fields on Leads and Contacts (marketing.py), renamed:
+    # {"Last_Email_Open_Date__c": "mkto_Last_Open__c"}.
+    marketing_fields: Mapping[str, str] = field(default_factory=dict)
     overlap_seconds: float = 300.0  # each stream is read again from this far back
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_seconds: float = 30.0
     ca_bundle: str | None = None  # trust only this CA (the sandbox's, a proxy's)
     max_request_bytes: int = MAX_REQUEST_BYTES
     concurrency: int = 4  # requests in flight at once for activity reads and writes
+    bulk_threshold: int = 50_000  # a backfill of more Leads (or Contacts) reads them through Bulk
+    bulk_max_records: int = DEFAULT_MAX_RECORDS  # rows per Bulk results page (one held at once)
+    bulk_polling: Polling = field(default_factory=Polling)  # waiting for a Bulk job
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +156,10 @@ class _Plan:
     by_id: list[str]  # direct fields left out of it (too long), read by id
     direct: list[str]  # every direct field (for reads by id)
     account: list[str]  # the Account's fields, for Contacts
+
+
+class _Unordered(Exception):
+    """Bulk results whose Ids do not rise: the last Id handed out says nothing of the rest."""
 
 
 class SalesforceConnector:
@@ -165,12 +203,20 @@ class SalesforceConnector:
             version=options.api_version,
             max_request_bytes=options.max_request_bytes,
         )
+        self.bulk = BulkReader(
+            self.rest.call,
+            version=options.api_version,
+            max_records=options.bulk_max_records,
+            polling=options.bulk_polling,
+            sleep=sleep,
+        )
         self.map = PropertyMap(
             options.properties,
             options.industries,
             CustomerRule(
                 tuple(options.customer_account_types), options.won_opportunity_is_customer
             ),
+            touches(options.marketing_fields),
         )
         self.schema = schema or Schema()
         self._overlap = timedelta(seconds=options.overlap_seconds)
@@ -209,7 +255,12 @@ class SalesforceConnector:
         extra = [name for name in direct if name not in fixed]
 
         def statement(fields: Sequence[str]) -> str:
-            return self._stream_statement(sobject, fields, _SAMPLE_TIME)
+            # The longer of the two orders a listing reads in (by SystemModstamp, by Id).
+            return max(
+                self._stream_statement(sobject, fields, _SAMPLE_TIME),
+                self._stream_statement(sobject, fields, _SAMPLE_TIME, _SAMPLE_ID),
+                key=self.rest.uri_bytes,
+            )
 
         kept, left = soql.split_fields([*fixed, *related], extra, statement, self.rest.fits)
         plan = _Plan(kept, left, direct, account)
@@ -217,8 +268,13 @@ class SalesforceConnector:
         return plan
 
     @staticmethod
-    def _stream_statement(sobject: str, fields: Sequence[str], after: datetime | None) -> str:
-        return soql.select(fields, sobject, soql.since(after), order_by="SystemModstamp, Id")
+    def _stream_statement(
+        sobject: str, fields: Sequence[str], after: datetime | None, after_id: str | None = None
+    ) -> str:
+        if after_id is None:
+            return soql.select(fields, sobject, soql.since(after), order_by="SystemModstamp, Id")
+        where = soql.both(soql.since(after), soql.id_after(after_id))
+        return soql.select(fields, sobject, where, order_by="Id")
 
     # -- reading people ---------------------------------------------------------------------
 
@@ -310,11 +366,17 @@ class SalesforceConnector:
     # -- streams ----------------------------------------------------------------------------
 
     async def _stream(
-        self, sobject: str, after: datetime | None, *, include_deleted: bool
+        self,
+        sobject: str,
+        after: datetime | None,
+        *,
+        include_deleted: bool,
+        after_id: str | None = None,
     ) -> AsyncIterator[tuple[Rows, datetime | None]]:
-        """Pages of changed Leads or Contacts in SystemModstamp order, with the page's last."""
+        """Pages of changed Leads or Contacts in SystemModstamp order, with the page's last
+        (in Id order after `after_id`, when given)."""
         plan = await self._plan(sobject)
-        statement = self._stream_statement(sobject, plan.statement, after)
+        statement = self._stream_statement(sobject, plan.statement, after, after_id)
         async for page in self.rest.query(statement, include_deleted=include_deleted):
             rows = page.records
             if plan.by_id and rows:
@@ -403,14 +465,18 @@ class SalesforceConnector:
 
     async def contacts(self, since: str | None) -> AsyncIterator[ContactBatch]:
         cursor = SyncCursor.loads(since)
-        if cursor is None or cursor.full is not None:
-            async for batch in self._full(cursor):
-                yield batch
-        else:
-            async for batch in self._incremental(cursor):
+        # Closed here, not by the collector: a run that stops aborts its Bulk job while the
+        # connection is still open.
+        pages = (
+            self._full(cursor)
+            if cursor is None or cursor.full is not None
+            else self._incremental(cursor)
+        )
+        async with aclosing(pages):
+            async for batch in pages:
                 yield batch
 
-    async def _full(self, cursor: SyncCursor | None) -> AsyncIterator[ContactBatch]:
+    async def _full(self, cursor: SyncCursor | None) -> AsyncGenerator[ContactBatch, None]:
         if cursor is None or cursor.full is None:
             started, _, _, _ = await self._org_time(None)
             mark = started - self._overlap
@@ -422,15 +488,113 @@ class SalesforceConnector:
         listing = cursor.full
         assert listing is not None
         for sobject in PEOPLE[PEOPLE.index(listing.stream) :]:
-            after = listing.after if sobject == listing.stream else None
-            async for rows, last in self._stream(sobject, after, include_deleted=False):
-                people = await self._people({sobject: rows})
-                cursor = replace(cursor, full=FullListing(sobject, listing.started, last or after))
-                if people:
-                    yield ContactBatch(people, cursor.dumps())
+            if sobject != listing.stream:
+                listing = FullListing(sobject, listing.started)
+            async with aclosing(self._listing(listing)) as pages:
+                async for people, reached in pages:
+                    cursor = replace(cursor, full=reached)
+                    if people:
+                        yield ContactBatch(people, cursor.dumps())
         yield ContactBatch([], replace(cursor, full=None).dumps())
 
-    async def _incremental(self, cursor: SyncCursor) -> AsyncIterator[ContactBatch]:
+    @staticmethod
+    def _position(listing: FullListing) -> str:
+        """The WHERE of what a full listing has still to read."""
+        return soql.both(soql.since(listing.after), soql.id_after(listing.after_id))
+
+    async def _count(self, sobject: str, where: str) -> int:
+        async for page in self.rest.query(soql.select(["COUNT()"], sobject, where)):
+            return page.totalSize
+        return 0  # pragma: no cover - a query answers at least one page
+
+    async def _listing(
+        self, listing: FullListing
+    ) -> AsyncGenerator[tuple[list[CrmContact], FullListing], None]:
+        """One object's part of a full listing from `listing` on: people a page at a time, each
+        with the listing's position after it; through Bulk above the threshold (the module's
+        docstring), through REST otherwise and wherever a Bulk job stopped."""
+        sobject = listing.stream
+        left = await self._count(sobject, self._position(listing))
+        if left > self.options.bulk_threshold:
+            began = listing
+            try:
+                async with aclosing(self._bulk_listing(began)) as pages:
+                    async for people, reached in pages:
+                        listing = reached  # the last position handed out: REST goes on from it
+                        yield people, reached
+                return
+            except _Unordered as exc:
+                log.warning(
+                    "Salesforce Bulk results out of Id order: the object is read again by REST",
+                    sobject=sobject,
+                    reason=str(exc),
+                )
+                listing = began
+            except BulkError as exc:
+                log.warning(
+                    "Salesforce Bulk job did not finish: reading on through REST",
+                    sobject=sobject,
+                    job=exc.job_id,
+                    reason=str(exc),
+                    after_id=listing.after_id,
+                )
+        else:
+            log.info("Salesforce backfill through REST", sobject=sobject, records=left)
+        async for rows, last in self._stream(
+            sobject, listing.after, include_deleted=False, after_id=listing.after_id
+        ):
+            people = await self._people({sobject: rows})
+            if listing.after_id is not None:  # in Id order: after `after` no longer moves
+                listing = replace(
+                    listing, after_id=str(rows[-1]["Id"]) if rows else listing.after_id
+                )
+            else:
+                listing = replace(listing, after=last or listing.after)
+            yield people, listing
+
+    async def _bulk_listing(
+        self, listing: FullListing
+    ) -> AsyncGenerator[tuple[list[CrmContact], FullListing], None]:
+        sobject = listing.stream
+        plan = await self._plan(sobject)
+        fields = [*plan.statement, *plan.by_id]
+        statement = soql.select(fields, sobject, self._position(listing))
+        types = await self._types(sobject, fields)
+        log.info("Salesforce backfill through a Bulk API 2.0 job", sobject=sobject)
+        previous = listing.after_id
+        # A batch per results page, in REST's sizes: a page of 50,000 is handed out 2,000 at
+        # a time, and a batch never waits for the next page to be fetched.
+        size = min(BULK_BATCH, self.options.bulk_max_records)
+        rows: Rows = []
+        async with self.bulk.query(statement, types) as job:
+            async for row in job:
+                identifier = str(row["Id"])
+                if previous is not None and identifier <= previous:
+                    raise _Unordered(f"{identifier} came after {previous} (job {job.job_id})")
+                previous = identifier
+                rows.append(as_rest_record(row))
+                if len(rows) == size:
+                    yield await self._people({sobject: rows}), replace(listing, after_id=previous)
+                    rows = []
+        if rows:
+            yield await self._people({sobject: rows}), replace(listing, after_id=previous)
+
+    async def _types(self, sobject: str, fields: Sequence[str]) -> FieldTypes:
+        """Each selected column's describe type (a Contact's `Account.` fields: Account's)."""
+        own = await self.schema.fields(self.rest, sobject)
+        types: dict[str, str] = {}
+        for name in fields:
+            if name.startswith(f"{ACCOUNT}."):
+                described = (await self.schema.fields(self.rest, ACCOUNT)).get(
+                    name.split(".", 1)[1].lower()
+                )
+            else:
+                described = own.get(name.lower())
+            if described is not None:
+                types[name] = described.type
+        return types
+
+    async def _incremental(self, cursor: SyncCursor) -> AsyncGenerator[ContactBatch, None]:
         now, reconcile, deleted, next_log = await self._org_time(cursor)
         if reconcile:
             log.warning("Salesforce forgot deletions since the last run: reconcile the ids")
@@ -522,7 +686,9 @@ class SalesforceConnector:
                 jobs.append((acts.CAMPAIGN_MEMBER, key, statement))
         answers = await self._gather([self.rest.records(s) for _, _, s in jobs])
         wanted = set(people)
-        found: dict[str, CrmActivity] = {}
+        found: dict[str, CrmActivity] = {
+            a.crm_id: a for person in live for a in acts.from_touches(person, self.map.touches)
+        }
         for (stream, key, _), rows in zip(jobs, answers, strict=True):
             for row in rows:
                 person = str(row.get(key) or "")

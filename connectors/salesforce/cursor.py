@@ -4,6 +4,10 @@ Each stream (Lead, Contact, Account, Opportunity, Task, Event, CampaignMember) h
 mark: the `SystemModstamp` from which its next query reads. The deleted log has its own (the
 `latestDateCovered` of the last call, as Salesforce says to use it). A full listing under way
 says which object it lists and the `SystemModstamp` it reached, so a run that stops resumes it.
+A listing that went through a Bulk API 2.0 job goes in `Id` order instead (Bulk results are
+not sorted by `SystemModstamp`): then `after_id` is the last Id handed out, read on from with
+`Id > after_id` (`after`, if any, stays the listing's fixed lower bound), so a listing that
+falls back from Bulk to REST, or resumes, neither repeats nor skips a record.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class FullListing:
     stream: str  # "Lead", then "Contact"
     started: datetime  # the org's time when the listing began: every mark's successor
     after: datetime | None = None  # SystemModstamp reached (read again from there, >=)
+    after_id: str | None = None  # in Id order (after a Bulk job): the last Id handed out (>)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,8 @@ class SyncCursor:
             }
             if self.full.after is not None:
                 full["after"] = self.full.after.isoformat()
+            if self.full.after_id is not None:
+                full["after_id"] = self.full.after_id
             body["full"] = full
         return json.dumps(body, sort_keys=True)
 
@@ -87,10 +94,16 @@ class SyncCursor:
                 if full.get("stream") not in PEOPLE:
                     raise ValueError("a full listing of an unknown object")
                 after = full.get("after")
+                after_id = full.get("after_id")
+                if after_id is not None and not (
+                    isinstance(after_id, str) and after_id.isalnum() and len(after_id) in (15, 18)
+                ):
+                    raise ValueError("a full listing's after_id that is not a record id")
                 listing = FullListing(
                     str(full["stream"]),
                     _time(full.get("started")),
                     _time(after) if after is not None else None,
+                    after_id,
                 )
             return cls(marks, _time(deleted) if deleted is not None else None, listing)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:

@@ -15,6 +15,7 @@ field that means the same, on the Lead itself or, for a Contact, on the Contact 
 |                                  |                    | Account.BillingCountry           |
 | hs_email_optout ("true"/"false") | HasOptedOutOfEmail | HasOptedOutOfEmail               |
 | hs_email_hard_bounce_reason_enum | EmailBouncedReason | EmailBouncedReason               |
+| hs_email_bounce ("1" if bounced) | EmailBouncedDate   | EmailBouncedDate                 |
 | lifecyclestage                   | "lead"             | "customer" when its Account has  |
 |                                  |                    | a won Opportunity or a Type that |
 |                                  |                    | starts with "Customer"           |
@@ -23,11 +24,14 @@ field that means the same, on the Lead itself or, for a Contact, on the Contact 
 
 A criteria property that is none of these is read as a Salesforce field of that name (`Rating`,
 `My_Score__c`; on Contacts `Account.X` reads the Account's), under the same name, so a criteria
-file can name a CRM's own field directly.
+file can name a CRM's own field directly. `salesforce.Rating` says so explicitly (and a
+HubSpot portal leaves it unread); `hubspot.hs_lead_status` is never asked of Salesforce
+(connectors/crm_fields.py). Such a field is read as it is: `salesforce.Industry` is the label.
 
 Salesforce's Industry picklist is coarser than HubSpot's: each standard label maps onto the
 HubSpot value nearest in meaning (an org's own labels become HubSpot-style names, "Computer
-Software" -> COMPUTER_SOFTWARE, and `industries` overrides any of it).
+Software" -> COMPUTER_SOFTWARE, "Marketing & Advertising" -> MARKETING_AND_ADVERTISING, and
+`industries` overrides any of it).
 """
 
 from __future__ import annotations
@@ -39,8 +43,12 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from connectors.base import CrmContact
+from connectors.crm_fields import own_field
 from connectors.salesforce.fields import API_NAMES, NUMBER_FIELDS
+from connectors.salesforce.marketing import TOUCHES, Touch
+from connectors.salesforce.marketing import fields as marketing_fields
 
+CRM = "salesforce"  # the prefix of criteria names of Salesforce's own fields
 LEAD = "Lead"
 CONTACT = "Contact"
 ACCOUNT = "Account"
@@ -112,6 +120,11 @@ def count(value: object) -> str | None:
         return None
 
 
+def bounces(value: object) -> str | None:
+    """HubSpot counts bounced emails; Salesforce keeps the last bounce's date: at least one."""
+    return None if value in (None, "") else "1"
+
+
 def parse_time(value: object) -> datetime | None:
     """Salesforce's date-times (2024-05-01T12:00:00.000+0000) and dates (midnight UTC)."""
     if not isinstance(value, str) or not value:
@@ -166,6 +179,7 @@ _SOURCES: dict[str, Source] = {
     "country": Source(("Country",), ("MailingCountry", "Account.BillingCountry")),
     "hs_email_optout": Source(("HasOptedOutOfEmail",), ("HasOptedOutOfEmail",), flag),
     "hs_email_hard_bounce_reason_enum": Source(("EmailBouncedReason",), ("EmailBouncedReason",)),
+    "hs_email_bounce": Source(("EmailBouncedDate",), ("EmailBouncedDate",), bounces),
     "createdate": Source(("CreatedDate",), ("CreatedDate",), iso_time),
     "lastmodifieddate": Source(("LastModifiedDate",), ("LastModifiedDate",), iso_time),
 }
@@ -209,6 +223,7 @@ class PropertyMap:
     properties: Sequence[str] = ()  # what the criteria read (engine or Salesforce names)
     industries: Mapping[str, str | None] = field(default_factory=dict)  # label -> value
     customer: CustomerRule = field(default_factory=CustomerRule)
+    touches: Sequence[Touch] = TOUCHES  # the marketing automation's fields (marketing.py)
 
     @property
     def engine(self) -> list[str]:
@@ -216,13 +231,18 @@ class PropertyMap:
         return [name for name in dict.fromkeys(wanted) if name in SOURCES]
 
     @property
-    def direct(self) -> list[str]:
-        """Criteria properties that name Salesforce fields themselves."""
-        return [
-            name
-            for name in dict.fromkeys(self.properties)
-            if name not in SOURCES and name not in DERIVED
-        ]
+    def direct(self) -> dict[str, str]:
+        """Criteria properties that name Salesforce fields themselves -> the field (path):
+        `Rating` or `salesforce.Rating` -> Rating; another CRM's (`hubspot.x`) is never read
+        (connectors/crm_fields.py)."""
+        found: dict[str, str] = {}
+        for name in dict.fromkeys(self.properties):
+            if name in SOURCES or name in DERIVED:
+                continue
+            path = own_field(name, CRM)
+            if path is not None:
+                found[name] = path
+        return found
 
     def paths(self, sobject: str) -> list[str]:
         """Fields (and `Account.` paths, for Contacts) to read, before visibility."""
@@ -230,9 +250,10 @@ class PropertyMap:
         for name in self.engine:
             source = SOURCES[name]
             found.extend(source.lead if sobject == LEAD else source.contact)
-        for name in self.direct:
-            if sobject == CONTACT or "." not in name:
-                found.append(name)
+        for path in self.direct.values():
+            if sobject == CONTACT or "." not in path:
+                found.append(path)
+        found.extend(marketing_fields(self.touches))
         if sobject == CONTACT:
             found.extend(f"{ACCOUNT}.{name}" for name in ACCOUNT_SYSTEM[1:])
         return list(dict.fromkeys(found))
@@ -244,7 +265,8 @@ class PropertyMap:
             return self.industries[label]
         if label in INDUSTRIES:
             return INDUSTRIES[label]
-        return _NOT_WORD.sub("_", label.upper()).strip("_") or None
+        # HubSpot spells "and" out (LOGISTICS_AND_SUPPLY_CHAIN).
+        return _NOT_WORD.sub("_", label.upper().replace("&", " AND ")).strip("_") or None
 
     def values(
         self, row: Mapping[str, Any], sobject: str, *, has_won: bool = False
@@ -260,9 +282,12 @@ class PropertyMap:
                 props[name] = count(raw)
             else:
                 props[name] = source.convert(raw)
-        for name in self.direct:
-            if sobject == CONTACT or "." not in name:
-                props[name] = text(read(row, name))
+        for name, path in self.direct.items():
+            if sobject == CONTACT or "." not in path:
+                props[name] = text(read(row, path))
+        for name in marketing_fields(self.touches):
+            if (value := text(read(row, name))) is not None:
+                props[name] = value  # read back by marketing.activities
         if sobject == LEAD:
             props["lifecyclestage"] = "lead"
         else:

@@ -39,6 +39,13 @@ def since(moment: datetime | None, field: str = "SystemModstamp") -> str:
     return format_soql(f"{field} >= {{}}", moment)
 
 
+def id_after(record_id: str | None) -> str:
+    """`Id > record_id`, or nothing without one."""
+    if record_id is None:
+        return ""
+    return format_soql("Id > {}", record_id)
+
+
 def id_in(field: str, ids: Sequence[str]) -> str:
     return format_soql(f"{field} IN {{}}", list(ids))
 

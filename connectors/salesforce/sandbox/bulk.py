@@ -21,6 +21,7 @@ import binascii
 import csv
 import io
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
@@ -47,6 +48,7 @@ OPERATIONS = ("query", "queryAll")
 DEFAULT_MAX_RECORDS = 50_000  # "a default value based on the service": the sandbox's choice
 CHUNK_ROWS = 1_000  # rows written (and read from the store, under its lock) at a time
 JOB_PREFIX = "750"  # Bulk job ids' key prefix
+LOG_JOBS = 1_000  # jobs kept in the log (`/_sandbox/bulk` `log`), deleted ones included
 
 
 class JobState(StrEnum):
@@ -132,13 +134,20 @@ class QueryJob:
     polls: int = 0  # InProgress answers given
     pages: int = 0  # result pages served
     error: str | None = None
+    # Wall-clock seconds (monotonic) of the create and of each `GET jobs/query/{id}`: the
+    # org's clock is moved by tests, a client's polling schedule is measured in real time.
+    created_wall: float = field(default_factory=time.monotonic)
+    looked_at: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "operation": self.operation,
+            "object": self.query.sobject,
             "state": str(self.state),
             "numberRecordsProcessed": self.processed,
             "pagesServed": self.pages,
+            "statusChecks": [round(t - self.created_wall, 4) for t in self.looked_at],
         }
 
 
@@ -193,6 +202,7 @@ class QueryJobs:
         self.catalog = catalog
         self.plan = plan or Plan()
         self._jobs: dict[str, QueryJob] = {}
+        self._log: list[QueryJob] = []  # the newest LOG_JOBS jobs created, oldest first
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -228,12 +238,15 @@ class QueryJobs:
         )
         with self._lock:
             self._jobs[job.id] = job
+            self._log.append(job)
+            del self._log[:-LOG_JOBS]
         return self._created_json(job)
 
     def info(self, job_id: str) -> dict[str, Any]:
         """`GET jobs/query/{id}`: the job, moved on one step (see the module docstring)."""
         with self._lock:
             job = self._get(job_id)
+            job.looked_at.append(time.monotonic())
             if job.state is JobState.UPLOAD_COMPLETE:
                 self._run(job)
             elif job.state is JobState.IN_PROGRESS:
@@ -267,7 +280,7 @@ class QueryJobs:
                     "API_ERROR",
                     "Error encountered when deleting the job because the job is not terminated",
                 )
-            del self._jobs[job_id]
+            self._forget(job)
 
     def results(self, job_id: str, locator: str | None, max_records: str | None) -> Page:
         """`GET jobs/query/{id}/results`: one set of results, written lazily."""
@@ -290,12 +303,13 @@ class QueryJobs:
             offset = 0 if locator is None else decode_locator(locator)
             if offset is None or (offset and offset >= len(job.matched)):
                 raise SalesforceError(400, "INVALIDLOCATOR", f"Invalid locator: {locator}")
-            end = min(offset + size, len(job.matched))
+            total = len(job.matched)
+            end = min(offset + size, total)
             records = job.matched[offset:end]
             job.pages += 1
             if job.plan.delete_after_pages is not None and job.pages >= job.plan.delete_after_pages:
-                del self._jobs[job.id]  # as if an admin deleted it in Setup: the next call is 404
-        next_locator = encode_locator(end) if end < len(job.matched) else "null"
+                self._forget(job)  # as if an admin deleted it in Setup: the next call is 404
+        next_locator = encode_locator(end) if end < total else "null"
         return Page(len(records), next_locator, self._write(job, records))
 
     # -- the sandbox's own view ------------------------------------------------------------
@@ -310,6 +324,7 @@ class QueryJobs:
             return {
                 "plan": asdict(self.plan),
                 "jobs": [job.summary() for job in self._jobs.values()],
+                "log": [job.summary() for job in self._log],
             }
 
     def job(self, job_id: str) -> QueryJob | None:
@@ -329,6 +344,11 @@ class QueryJobs:
                 400, "API_ERROR", "Aggregate queries such as COUNT() are not supported by Bulk API"
             )
         return query
+
+    def _forget(self, job: QueryJob) -> None:
+        """A deleted job: gone from the API, kept in the log (without its records)."""
+        del self._jobs[job.id]
+        job.matched = []
 
     def _new_id(self) -> str:
         return self.store.ids.new(JOB_PREFIX)

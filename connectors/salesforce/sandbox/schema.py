@@ -173,6 +173,27 @@ def _owner() -> FieldDef:
     return _ref("OwnerId", "Owner ID", "User", "Owner", nillable=False, defaulted=True)
 
 
+# What the org's marketing automation syncs onto Leads and Contacts (custom fields its
+# connector fills; readable through the profile's permission set, seed.seed_org): the last
+# page seen, the last marketing-email open, the first and the most recent conversion.
+MARKETING_FIELDS = (
+    ("Last_Page_Seen_Date__c", T.DATETIME, "Last Page Seen Date"),
+    ("Last_Page_Seen__c", T.URL, "Last Page Seen"),
+    ("Last_Email_Open_Date__c", T.DATETIME, "Last Email Open Date"),
+    ("First_Conversion_Date__c", T.DATETIME, "First Conversion Date"),
+    ("First_Conversion__c", T.STRING, "First Conversion"),
+    ("Recent_Conversion_Date__c", T.DATETIME, "Recent Conversion Date"),
+    ("Recent_Conversion__c", T.STRING, "Recent Conversion"),
+)
+
+
+def _marketing_fields() -> list[FieldDef]:
+    return [
+        FieldDef(name, kind, label, length=0 if kind is T.DATETIME else 255, custom=True)
+        for name, kind, label in MARKETING_FIELDS
+    ]
+
+
 def _person_fields() -> list[FieldDef]:
     return [
         _text("FirstName", "First Name", 40),
@@ -183,6 +204,9 @@ def _person_fields() -> list[FieldDef]:
         FieldDef("Phone", T.PHONE, "Phone", length=40),
         _pick("LeadSource", "Lead Source", LEAD_SOURCES),
         _flag("HasOptedOutOfEmail", "Email Opt Out"),
+        _text("EmailBouncedReason", "Email Bounced Reason", 255),
+        FieldDef("EmailBouncedDate", T.DATETIME, "Email Bounced Date"),
+        *_marketing_fields(),
         FieldDef("LastActivityDate", T.DATE, "Last Activity", createable=False, updateable=False),
         FieldDef("Description", T.TEXTAREA, "Description", length=LONG_TEXT),
     ]

@@ -2,7 +2,9 @@
 
 People are grouped by company. A company with a customer (`lifecyclestage` customer) or an
 open opportunity (`opportunity`) is an Account whose people are Contacts: customers' Accounts
-have a Closed Won Opportunity, the others an open one. Everyone else is a Lead, not converted.
+have a Closed Won Opportunity and Type "Customer - Direct", the others an open one. People
+whose company facts (industry, size, country) disagree sit on duplicate Accounts of the same
+name, each holding what its people say. Everyone else is a Lead, not converted.
 
 | population                      | Salesforce                                                    |
 |---------------------------------|---------------------------------------------------------------|
@@ -16,18 +18,21 @@ have a Closed Won Opportunity, the others an open one. Everyone else is a Lead, 
 | hs_analytics_source             | LeadSource (table `LEAD_SOURCE`)                              |
 | hs_lead_status                  | Lead.Status (table `LEAD_STATUS`)                             |
 | hs_email_optout                 | HasOptedOutOfEmail                                            |
+| hs_email_hard_bounce_reason_enum| EmailBouncedReason (an SMTP answer), EmailBouncedDate          |
 | createdate                      | CreatedDate                                                   |
 | call                            | Task, TaskSubtype Call, Type Call, CallType Outbound/Inbound, |
 |                                 | CallDurationInSeconds, CallDisposition, Status Completed      |
 | email_reply, email_sent         | Task, TaskSubtype Email, Subject "Email: ..."                 |
 | meeting                         | Event, 30 minutes, Type Meeting (Subject says a no-show)      |
-| email_open, email_click         | CampaignMember of the email's Campaign (Type Email): Status   |
-|                                 | Opened, or Responded with FirstRespondedDate on a click       |
-| form_submission                 | CampaignMember of the form's Campaign (Type Webinar for       |
-|                                 | webinars, else Other), Status Responded                       |
+| email_click                     | CampaignMember of the email's Campaign (Type Email), Status   |
+|                                 | Responded, FirstRespondedDate (a member who only opened:      |
+|                                 | Status Opened)                                                |
+| page_view, email_open,          | what the org's marketing automation syncs onto the person     |
+| form_submission                 | (`MARKETING_FIELDS` in schema.py): the latest page view and   |
+|                                 | its URL, the latest email open, the first and the most recent |
+|                                 | conversion (the form's name)                                  |
 | chat                            | Task, TaskSubtype Task, Subject "Chat"                        |
-| page_view, product_usage        | not kept: Salesforce has no object for them without           |
-|                                 | Marketing Cloud Account Engagement                            |
+| product_usage                   | not kept: Salesforce has no home for it                       |
 
 Activities set the person's `LastActivityDate` (a system change: `SystemModstamp` only).
 """
@@ -40,6 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.salesforce.sandbox.clock import parse_datetime
+from connectors.salesforce.sandbox.schema import MARKETING_FIELDS
 from connectors.salesforce.sandbox.store import Record, Store
 from connectors.sandbox_kit import SeedMember
 from qualification.records import Activity
@@ -52,7 +58,8 @@ INDUSTRY = {
     "FINANCIAL_SERVICES": "Finance",
     "BANKING": "Banking",
     "INSURANCE": "Insurance",
-    "MARKETING_AND_ADVERTISING": "Media",
+    # Not in the standard picklist: this org added its own value (Industry is unrestricted).
+    "MARKETING_AND_ADVERTISING": "Marketing and Advertising",
     "TELECOMMUNICATIONS": "Telecommunications",
     "MANAGEMENT_CONSULTING": "Consulting",
     "STAFFING_AND_RECRUITING": "Consulting",
@@ -89,6 +96,12 @@ LEAD_STATUS = {
     "UNQUALIFIED": "Closed - Not Converted",
     "BAD_TIMING": "Closed - Not Converted",
 }
+# HubSpot's hard-bounce reasons as the receiving server's answer Salesforce keeps.
+BOUNCES = {
+    "UNKNOWN_USER": "550 5.1.1 The email account that you tried to reach does not exist",
+    "MAILBOX_FULL": "552 5.2.2 The recipient's mailbox is full",
+    "OTHER": "554 5.0.0 Delivery failed",
+}
 NOT_PROVIDED = "[not provided]"
 _ACCOUNT_STAGES = ("customer", "opportunity")
 
@@ -121,7 +134,35 @@ def _person(props: Mapping[str, str | None]) -> dict[str, Any]:
         "LeadSource": LEAD_SOURCE.get(str(props.get("hs_analytics_source") or ""), "Other"),
         "HasOptedOutOfEmail": str(props.get("hs_email_optout") or "").lower() == "true",
     }
+    if props.get("hs_email_hard_bounce_reason_enum"):
+        values["EmailBouncedReason"] = BOUNCES.get(
+            str(props["hs_email_hard_bounce_reason_enum"]), BOUNCES["OTHER"]
+        )
     return values
+
+
+def _marketing(store: Store, person: dict[str, Any], member: SeedMember) -> None:
+    """The marketing automation's fields: the latest page view, the latest email open, the
+    first and the latest conversion."""
+    now = store.clock.now()
+    for activity in sorted(member.activities, key=lambda a: a.occurred_at):
+        at = min(activity.occurred_at, now)
+        details = activity.properties
+        if activity.type == "page_view":
+            person["Last_Page_Seen_Date__c"] = at
+            person["Last_Page_Seen__c"] = str(details.get("url") or "")[:255] or None
+        elif activity.type == "email_open":
+            person["Last_Email_Open_Date__c"] = at
+        elif activity.type == "form_submission":
+            form = str(details.get("form") or "Form")[:255]
+            if person.get("First_Conversion_Date__c") is None:
+                person["First_Conversion_Date__c"] = at
+                person["First_Conversion__c"] = form
+            person["Recent_Conversion_Date__c"] = at
+            person["Recent_Conversion__c"] = form
+    if person.get("EmailBouncedReason"):
+        sent = [a.occurred_at for a in member.activities]
+        person["EmailBouncedDate"] = min([*sent, now]) if sent else now
 
 
 def _created(store: Store, props: Mapping[str, str | None], member: SeedMember) -> datetime:
@@ -196,16 +237,13 @@ class Seeder:
                 at=at,
             )  # fmt: skip
             return at
-        if activity.type in ("email_open", "email_click"):
+        if activity.type == "email_click":
             campaign = self.campaign(str(details.get("campaign") or "Newsletter"), "Email", at)
-            self.respond(person, campaign, at, responded=activity.type == "email_click")
+            self.respond(person, campaign, at, responded=True)
             return None
-        if activity.type == "form_submission":
-            form = str(details.get("form") or "Form")
-            kind = "Webinar" if "webinar" in form.lower() else "Other"
-            self.respond(person, self.campaign(f"Form: {form}", kind, at), at, responded=True)
-            return None
-        return None  # page views and product usage: Salesforce keeps no such object
+        # Page views, opens and forms: the person's marketing fields (_marketing); product
+        # usage: Salesforce keeps no such thing.
+        return None
 
     def respond(self, person: Record, campaign: Record, at: datetime, *, responded: bool) -> None:
         key = (campaign.id, person.id)
@@ -271,42 +309,58 @@ def _seed_lead(store: Store, seeder: Seeder, member: SeedMember, ids: dict[str, 
         "Country": props.get("country") or None,
         "Status": LEAD_STATUS.get(str(props.get("hs_lead_status") or ""), "Open - Not Contacted"),
     }
+    _marketing(store, values, member)
     lead = store.create("Lead", values, at=_created(store, props, member))
     ids[member.contact.id] = lead.id
     _activities(store, seeder, lead, member)
 
 
+def _company_facts(props: Mapping[str, str | None]) -> tuple[str | None, ...]:
+    return tuple(props.get(name) or None for name in ("industry", "numemployees", "country"))
+
+
 def _seed_account(store: Store, seeder: Seeder, company: _Company, ids: dict[str, str]) -> None:
-    first = company.people[0].contact.properties
+    """One Account per version of what the org knows of the company: people whose company
+    facts (industry, size, country) disagree sit on duplicate Accounts of the same name, as
+    records entered before an enrichment or a clean-up do. The first one holds the deal."""
     created = min(_created(store, m.contact.properties, m) for m in company.people)
     customer = company.stage == "customer"
-    account = store.create(
-        "Account",
-        {
-            "Name": company.name[:255],
-            "Website": first.get("website") or None,
-            "Industry": INDUSTRY.get(str(first.get("industry") or "")),
-            "NumberOfEmployees": _employees(first.get("numemployees")),
-            "BillingCountry": first.get("country") or None,
-            "Type": "Customer - Direct" if customer else "Prospect",
-        },
-        at=created,
-    )
+    versions: dict[tuple[str | None, ...], list[SeedMember]] = {}
     for member in company.people:
-        props = member.contact.properties
-        values = _person(props) | {
-            "AccountId": account.id,
-            "MailingCountry": props.get("country") or None,
-        }
-        contact = store.create("Contact", values, at=_created(store, props, member))
-        ids[member.contact.id] = contact.id
-        _activities(store, seeder, contact, member)
+        versions.setdefault(_company_facts(member.contact.properties), []).append(member)
+    main: Record | None = None
+    for (industry, employees, country), people in versions.items():
+        first = people[0].contact.properties
+        account = store.create(
+            "Account",
+            {
+                "Name": company.name[:255],
+                "Website": first.get("website") or None,
+                "Industry": INDUSTRY.get(str(industry or "")),
+                "NumberOfEmployees": _employees(employees),
+                "BillingCountry": country,
+                "Type": "Customer - Direct" if customer else "Prospect",
+            },
+            at=created,
+        )
+        main = main or account
+        for member in people:
+            props = member.contact.properties
+            values = _person(props) | {
+                "AccountId": account.id,
+                "MailingCountry": props.get("country") or None,
+            }
+            _marketing(store, values, member)
+            contact = store.create("Contact", values, at=_created(store, props, member))
+            ids[member.contact.id] = contact.id
+            _activities(store, seeder, contact, member)
+    assert main is not None
     won_at = created + (store.clock.now() - created) / 2
     store.create(
         "Opportunity",
         {
             "Name": f"{company.name[:100]} - {'New Business' if customer else 'Evaluation'}",
-            "AccountId": account.id,
+            "AccountId": main.id,
             "StageName": "Closed Won" if customer else "Qualification",
             "CloseDate": (won_at if customer else store.clock.now() + timedelta(days=30)).date(),
             "Amount": 24_000.0,
@@ -328,4 +382,14 @@ def seed_org(store: Store, username: str) -> Record:
         {"Name": "X00e5e000000SysAdmin", "Label": "System Administrator",
          "IsOwnedByProfile": True},
     )  # fmt: skip
+    # The marketing automation's installer let the profile read the fields it syncs.
+    profile = store.records("PermissionSet")[-1]
+    store.create("PermissionSetAssignment", {"PermissionSetId": profile.id, "AssigneeId": user.id})
+    for sobject in ("Lead", "Contact"):
+        for name, _, _ in MARKETING_FIELDS:
+            store.create(
+                "FieldPermissions",
+                {"ParentId": profile.id, "SobjectType": sobject, "Field": f"{sobject}.{name}",
+                 "PermissionsRead": True, "PermissionsEdit": False},
+            )  # fmt: skip
     return user

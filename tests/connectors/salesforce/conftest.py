@@ -72,7 +72,8 @@ def population(leads: int = 12) -> list[Member]:
     people += [
         member(101, [("meeting", 3, {})], company="Acme", lifecyclestage="customer",
                industry="BANKING", numemployees="1000+", country="France"),
-        member(102, company="Acme", lifecyclestage="customer"),
+        member(102, company="Acme", lifecyclestage="customer", industry="BANKING",
+               numemployees="1000+", country="France"),  # the same company facts: one Account
         member(103, [("form_submission", 4, {"form": "Demo request"})], company="Beta",
                lifecyclestage="opportunity", industry="FINANCIAL_SERVICES", country="Canada"),
     ]  # fmt: skip

@@ -87,3 +87,20 @@ def test_documented_customers_and_bounces_are_what_the_default_criteria_read() -
     opted_out = profile(2).disqualifier
     assert opted_out is not None
     assert opted_out.signal == "unsubscribed"
+
+
+def test_an_orgs_own_industry_label_becomes_a_hubspot_style_value() -> None:
+    """Industry is an unrestricted picklist: orgs add labels of their own."""
+    mapping = PropertyMap(default_properties())
+    row = {**RECORDS[0]["row"], "Industry": "Marketing and Advertising"}
+    assert mapping.contact(row, "Lead").properties["industry"] == "MARKETING_AND_ADVERTISING"
+    row = {**RECORDS[0]["row"], "Industry": "Computer & Network Security"}
+    assert mapping.contact(row, "Lead").properties["industry"] == "COMPUTER_AND_NETWORK_SECURITY"
+
+
+def test_a_bounce_date_is_a_bounce_for_the_default_criteria() -> None:
+    mapping = PropertyMap(default_properties())
+    row = {**RECORDS[0]["row"], "EmailBouncedDate": "2026-03-02T10:00:00.000+0000"}
+    person = mapping.contact(row, "Lead")
+    assert person.properties["hs_email_bounce"] == "1"
+    assert mapping.contact(RECORDS[0]["row"], "Lead").properties["hs_email_bounce"] is None

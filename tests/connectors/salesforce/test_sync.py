@@ -254,7 +254,7 @@ async def test_reaching_the_share_of_the_org_s_usage_pauses_and_a_later_run_resu
     org = start_org(tmp_path / "org", population(2_300), daily_api_limit=100)
     try:
         with data_api(org) as other_integration:
-            for _ in range(47):  # the org's other users of the API
+            for _ in range(46):  # the org's other users of the API (the backfill counts first)
                 other_integration.get("/limits")
         sf = connector(org, budget_share=0.5)  # may take the org up to 50 calls
         got: list[ContactBatch] = []
@@ -295,8 +295,8 @@ async def test_a_spent_daily_allocation_stops_the_run(org: SandboxServer) -> Non
 async def test_a_field_the_user_cannot_see_is_reported_once_and_not_queried(
     org: SandboxServer,
 ) -> None:
-    """The sandbox's org has no EmailBouncedReason: asking for it must not break a query."""
-    sf = connector(org, properties=[*CRITERIA, "hs_email_hard_bounce_reason_enum", "Rating"])
+    """The sandbox's org has no Partner_Tier__c: asking for it must not break a query."""
+    sf = connector(org, properties=[*CRITERIA, "Partner_Tier__c", "Rating"])
     try:
         _, people = await drain(sf, None)
         _, again = await drain(sf, None)
@@ -316,8 +316,8 @@ async def test_a_field_the_user_cannot_see_is_reported_once_and_not_queried(
         )
     }
     # Not installed yet: Glengarry's own fields are hidden too.
-    assert set(sf.hidden_fields["Lead"]) == {"EmailBouncedReason", *glengarry}
-    assert set(sf.hidden_fields["Contact"]) == {"EmailBouncedReason", "Rating", *glengarry}
+    assert set(sf.hidden_fields["Lead"]) == {"Partner_Tier__c", *glengarry}
+    assert set(sf.hidden_fields["Contact"]) == {"Partner_Tier__c", "Rating", *glengarry}
     assert sf.api.calls["GET /services/data/v62.0/sobjects/Lead/describe"] == 1
     assert set(people) == set(again)
     lead = next(c for c in people.values() if c.kind == "lead")

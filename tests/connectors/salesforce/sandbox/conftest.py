@@ -66,7 +66,8 @@ def population(count: int = 30) -> list[Member]:
     people += [
         member(101, [("meeting", 3, {})], company="Acme", lifecyclestage="customer",
                industry="BANKING", numemployees="1000+", country="France"),
-        member(102, company="Acme", lifecyclestage="customer"),
+        member(102, company="Acme", lifecyclestage="customer", industry="BANKING",
+               numemployees="1000+", country="France"),  # the same company facts: one Account
         member(103, company="Beta", lifecyclestage="opportunity"),
     ]  # fmt: skip
     return people
