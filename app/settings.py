@@ -156,7 +156,7 @@ class Settings(BaseSettings):
 
     def crm_settings(self) -> dict[str, Any]:
         """Settings that only a CRM package reads, handed to its connectors by name."""
-        return {}
+        return {"salesforce_bulk_threshold": self.salesforce_bulk_threshold}
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import make_engine, session_factory
 from app.migrate import upgrade
+from tests.cli import glengarry  # noqa: F401 - a fixture for every test
 
 PG_ADMIN_URL = os.environ.get(
     "GLENGARRY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"

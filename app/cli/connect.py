@@ -18,7 +18,7 @@ from app.cli.secrets import ask, read_secret
 from app.connections import ConnectionUpdate, UnknownConnection, connect, find, update_connection
 from app.crms import REGISTRY
 from app.errors import InputError
-from connectors.crm import CliOption, CredentialsError, Crm
+from connectors.crm import CliOption, CredentialsError, Crm, NewSettings
 
 connect_cli = typer.Typer(help="Connect a CRM account.", no_args_is_help=True)
 
@@ -57,6 +57,13 @@ async def prepared(
     return done
 
 
+def settings_of(crm: Crm, values: Mapping[str, Any], *, new: bool) -> NewSettings:
+    try:
+        return crm.settings(values, new=new)
+    except CredentialsError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _stored_options(name: str) -> dict[str, Any] | None:
     """The options of the connection of that name, or None when there is none."""
     with context.sessions()() as session:
@@ -81,13 +88,13 @@ def _connect(crm: Crm, ctx: typer.Context, **values: Any) -> None:
     if existing:
         # Settings change only when given: their defaults are a new connection's.
         chosen = {k: v for k, v in values.items() if options[k].secret or given(ctx, k)}
-        update = crm.settings(chosen, new=False)
+        update = settings_of(crm, chosen, new=False)
         change = ConnectionUpdate(update.secrets, update.options, update.budget_share, True)
         result = asyncio.run(update_connection(context.runtime(), name, change))
         echo_update(result)
         refuse_conflicts(result.connection)
         return
-    new = crm.settings(values, new=True)
+    new = settings_of(crm, values, new=True)
     connected = asyncio.run(
         connect(
             context.runtime(),

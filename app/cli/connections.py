@@ -11,7 +11,7 @@ import typer
 from sqlalchemy import select
 
 from app.cli import context
-from app.cli.connect import prepared, read_secrets
+from app.cli.connect import prepared, read_secrets, settings_of
 from app.cli.connection_report import echo_update, refuse_conflicts
 from app.cli.options import command, from_environment, given, union
 from app.connections import (
@@ -89,7 +89,7 @@ def _update(ctx: typer.Context, connection: str, reinstall: bool, **values: Any)
     values = {k: v for k, v in values.items() if k in own}
     read_secrets(own, values)
     values = asyncio.run(prepared(crm, values, stored_options))
-    chosen = crm.settings(values, new=False)
+    chosen = settings_of(crm, values, new=False)
     change = ConnectionUpdate(chosen.secrets, chosen.options, chosen.budget_share, reinstall)
     result = asyncio.run(update_connection(runtime, connection, change))
     # Say which secrets came from the environment: an exported variable changes them too.

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, JSONType, utcnow
@@ -47,7 +47,7 @@ class SyncCursor(Base):
         ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True
     )
     object_type: Mapped[str] = mapped_column(String(40), primary_key=True)
-    cursor: Mapped[str] = mapped_column(String(200))
+    cursor: Mapped[str] = mapped_column(Text)  # a CRM's own: JSON with a mark per stream
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

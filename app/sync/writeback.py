@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +27,17 @@ from connectors.base import FieldWrite, WriteFailure, WriteOutcome
 from connectors.errors import CrmUnavailable
 
 log = get_logger(__name__)
-Claimed = list[tuple[int, int, str, dict[str, str]]]  # (outbox id, contact id, CRM id, values)
+
+
+class ClaimedRow(NamedTuple):
+    id: int  # the outbox row's
+    contact_id: int
+    crm_id: str
+    values: dict[str, str]
+    kind: str  # the contact's kind in the CRM: "contact", "lead"
+
+
+Claimed = list[ClaimedRow]
 
 
 class FieldWriter(Protocol):
@@ -78,6 +88,7 @@ def claim_rows(
             OutboxEntry.id,
             OutboxEntry.contact_id,
             Contact.crm_id,
+            Contact.kind,
             Contact.deleted_at,
             OutboxEntry.field_values,
         )
@@ -96,7 +107,7 @@ def claim_rows(
     if gone:  # deleted or merged away since: never written to
         session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(gone)))
     claimed = [
-        (row.id, row.contact_id, row.crm_id, dict(row.field_values))
+        ClaimedRow(row.id, row.contact_id, row.crm_id, dict(row.field_values), row.kind)
         for row in rows
         if row.deleted_at is None
     ]
@@ -118,7 +129,7 @@ def _claim(
 
 
 def _ids(claimed: Claimed) -> list[int]:
-    return [entry_id for entry_id, _, _, _ in claimed]
+    return [row.id for row in claimed]
 
 
 def _renew(
@@ -182,7 +193,7 @@ async def relay_outbox(
         if not claimed:
             return result
         result.batches += 1
-        writes = [FieldWrite(crm_id, values) for _, _, crm_id, values in claimed]
+        writes = [FieldWrite(row.crm_id, row.values, row.kind) for row in claimed]
         beat = Heartbeat(
             lambda: _renew(sessions, token, claimed, now, policy),  # noqa: B023 - used in-loop
             policy.claim_for.total_seconds() / 3,
@@ -192,7 +203,7 @@ async def relay_outbox(
             with beat:
                 outcome = await connector.write_fields(writes)
         except CrmUnavailable as exc:
-            failures = {crm_id: WriteFailure(str(exc)) for _, _, crm_id, _ in claimed}
+            failures = {row.crm_id: WriteFailure(str(exc)) for row in claimed}
             _settle(sessions, token, claimed, set(), failures, now(), policy, result)
             return result
         except BaseException:
@@ -220,10 +231,10 @@ def _settle(
 ) -> None:
     sent = [
         (entry_id, contact_id, values)
-        for entry_id, contact_id, crm_id, values in claimed
+        for entry_id, contact_id, crm_id, values, _ in claimed
         if crm_id in written
     ]
-    refused = {entry_id: crm_id for entry_id, _, crm_id, _ in claimed if crm_id not in written}
+    refused = {row.id: row.crm_id for row in claimed if row.crm_id not in written}
     with sessions.begin() as session:
         if sent:
             # Rows superseded meanwhile (their claim is gone) are left alone: newer values wait.

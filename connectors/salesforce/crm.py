@@ -26,7 +26,7 @@ from connectors.salesforce.credentials import SalesforceCredentials, login_for
 from connectors.salesforce.install import todo
 from connectors.salesforce.outbound import OutboundMessages, new_path_token
 
-LOGIN = "https://login.salesforce.com"
+BULK_THRESHOLD = 50_000
 _CREDENTIAL_KEYS = ("client_id", "client_secret", "username", "private_key")
 # The path token of the Outbound Message URL: a secret, stored with the credentials.
 PATH_TOKEN = "outbound_token"  # noqa: S105 - the name of a stored secret, not one
@@ -218,6 +218,7 @@ class Salesforce:
             retry=env.retry,
             timeout_seconds=env.timeout_seconds,
             ca_bundle=str(ca_bundle) if ca_bundle else None,
+            bulk_threshold=int(env.extra.get("salesforce_bulk_threshold", BULK_THRESHOLD)),
         )
         return SalesforceConnector(
             settings,

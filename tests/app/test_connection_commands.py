@@ -4,74 +4,30 @@ conflicts named with the way out, credentials and settings changed later. Both d
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
-from typer.testing import CliRunner
+from sqlalchemy import select
 
 from app.cli import context, secrets
 from app.cli.main import cli
 from app.connections import vault_credentials
-from app.errors import GlengarryError
 from app.models import Connection
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
+from tests.cli import Glengarry
 
 TOKEN = "sandbox-token"
 APP_SECRET = "app-client-secret-for-webhooks"
-
-
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str  # a user-facing error ends up here, as `main` prints it
-
-    def json(self) -> Any:
-        return json.loads(self.stdout.strip().splitlines()[0])
-
-
-Glengarry = Callable[..., Outcome]
 
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig(rate_limits="off")) as server:
         yield server
-
-
-@pytest.fixture
-def glengarry(
-    fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Glengarry]:
-    """Runs a command in-process on this pass's database, as `main` would."""
-    for name in os.environ:
-        if name.startswith("GLENGARRY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("GLENGARRY_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv(
-        "GLENGARRY_DATABASE_URL", fresh_engine.url.render_as_string(hide_password=False)
-    )
-
-    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Outcome:
-        context.reset()
-        result = CliRunner().invoke(cli, list(args), input=input, env=env)
-        context.reset()
-        error = result.exception
-        if isinstance(error, GlengarryError):
-            return Outcome(error.exit_code, result.stdout, result.stderr + f"glengarry: {error}")
-        if error is not None and not isinstance(error, SystemExit):
-            raise error
-        return Outcome(result.exit_code, result.stdout, result.stderr)
-
-    yield invoke
-    context.reset()
 
 
 def _stored(name: str = "acme") -> tuple[Connection, dict[str, Any]]:
