@@ -85,6 +85,22 @@ class NewSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Receiver:
+    """How the app answers a CRM's webhook deliveries."""
+
+    # The URL ends with a secret token (`/webhooks/{kind}/{connection}/{token}`), which the
+    # webhook source checks; without one, the delivery itself is signed.
+    path_token: bool = False
+    # One answer for every refusal (unknown connection, no secret, bad signature or token), so
+    # that nothing can be probed.
+    refused_status: int = 401
+    refused_message: str = "signature refused"
+    # The body sent once the events are stored (None: the counts, as JSON) and its type.
+    acknowledgement: bytes | None = None
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
 class Installed:
     """Glengarry's fields as the CRM has them now, and what else `connect` tells the admin."""
 
@@ -110,6 +126,7 @@ class Crm(Protocol):
     label: str  # "HubSpot": for messages
     account_noun: str  # what an account is called there: "portal", "org"
     account_key: str  # its key in `connect`'s JSON: "portal_id", "organization_id"
+    receiver: Receiver
     connect_options: Sequence[CliOption]  # `connect {kind}`, --name and --reinstall aside
     update_options: Sequence[CliOption]  # `connections update NAME`, --reinstall aside
     # Where the app's setting holding a shared app secret is named (a public app's single

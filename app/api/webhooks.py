@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from app.api.access import masked
 from app.api.deps import RuntimeDep
 from app.connections import lookup, webhook_source
-from app.crms import UnknownCrm, crm_for
+from app.crms import REGISTRY
 from app.inbox import store_events
 from app.logging import get_logger
 from app.metrics import EVENTS, LAST_WEBHOOK, SIGNATURES_REFUSED, WAKEUPS_FAILED
@@ -51,7 +52,6 @@ async def _read(request: Request, limit: int) -> Delivery:
 # One answer for every refusal before the body is parsed: an unknown connection, a connection
 # without a secret and a bad signature look alike to the caller (no connection names to probe,
 # no headers echoed); the log line and the metric say which it was.
-REFUSED = "signature refused"
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class Refusal:
     detail: str
 
 
-def _refuse(refusal: Refusal) -> HTTPException:
-    # Counted before the 401 is sent, so a scrape right after it sees it.
+def _refuse(crm: Crm, refusal: Refusal) -> HTTPException:
+    # Counted before the refusal is sent, so a scrape right after it sees it.
     SIGNATURES_REFUSED.labels(refusal.url, refusal.connection, refusal.reason).inc()
     log.warning(
         "webhook signature refused",
@@ -72,20 +72,24 @@ def _refuse(refusal: Refusal) -> HTTPException:
         reason=refusal.reason,
         detail=refusal.detail,
     )
-    return HTTPException(401, REFUSED)
+    return HTTPException(crm.receiver.refused_status, crm.receiver.refused_message)
 
 
 def _verify_and_parse(
-    source: WebhookSource, delivery: Delivery, *, url: str, connection: str
+    crm: Crm, source: WebhookSource, delivery: Delivery, *, url: str, connection: str
 ) -> Sequence[ChangeEvent]:
     try:
         source.verify(delivery.method, delivery.url, delivery.headers, delivery.body)
     except SignatureError as exc:
-        raise _refuse(Refusal(url, connection, exc.reason, str(exc))) from None
+        raise _refuse(crm, Refusal(url, connection, exc.reason, str(exc))) from None
     try:
         return source.parse(delivery.body)
     except WebhookPayloadError as exc:
         raise HTTPException(400, str(exc)) from None
+    except SignatureError as exc:  # authentic, but not this connection's account: 403
+        SIGNATURES_REFUSED.labels(url, connection, "wrong_account").inc()
+        log.warning("webhook from another account refused", connection=connection, detail=str(exc))
+        raise HTTPException(403, str(exc)) from None
 
 
 def _wake_inbox(runtime: Runtime, connection_id: int, name: str) -> None:
@@ -137,12 +141,12 @@ def _for_connection(runtime: Runtime, crm: Crm, ref: str, delivery: Delivery) ->
     if connection is None or connection.kind != crm.kind:
         # The name asked for is logged (bounded, quoted) so a mistyped webhook URL can be found.
         detail = f"no connection {masked(ref[:100])!r}"
-        raise _refuse(Refusal("connection", "", "unknown_connection", detail))
+        raise _refuse(crm, Refusal("connection", "", "unknown_connection", detail))
     source = webhook_source(runtime, connection)
     if source is None:
-        detail = "the connection has no app client secret to verify with"
-        raise _refuse(Refusal("connection", connection.name, "no_secret", detail))
-    events = _verify_and_parse(source, delivery, url="connection", connection=connection.name)
+        detail = "the connection has nothing to verify deliveries with (no secret or token)"
+        raise _refuse(crm, Refusal("connection", connection.name, "no_secret", detail))
+    events = _verify_and_parse(crm, source, delivery, url="connection", connection=connection.name)
     served = [e for e in events if e.account_id == connection.account_id]
     ignored = len(events) - len(served)
     EVENTS.labels(connection.name, "ignored").inc(ignored)
@@ -156,16 +160,14 @@ def _for_app(runtime: Runtime, crm: Crm, delivery: Delivery) -> dict[str, int]:
     database is asked anything; only then are its (validated) account ids looked up.
     """
     setting = crm.shared_app_setting
-    if not setting:
-        raise HTTPException(404, f"{crm.label} has no app-wide webhook URL")
     app_secret = getattr(runtime.settings, setting)
     if app_secret is None:
         detail = f"{ENV_PREFIX}{setting.upper()} is not set"
-        raise _refuse(Refusal("app", "", "no_secret", detail))
+        raise _refuse(crm, Refusal("app", "", "no_secret", detail))
     source = crm.app_webhook_source(app_secret.get_secret_value(), runtime.clock.now)
     if source is None:
         raise HTTPException(404, f"{crm.label} has no app-wide webhook URL")
-    events = _verify_and_parse(source, delivery, url="app", connection="")
+    events = _verify_and_parse(crm, source, delivery, url="app", connection="")
     portals = {event.account_id for event in events}
     with runtime.sessions() as session:
         connections = session.scalars(
@@ -188,26 +190,62 @@ def _for_app(runtime: Runtime, crm: Crm, delivery: Delivery) -> dict[str, int]:
     return {**_store(runtime, crm, routed), "ignored": ignored}
 
 
-def _crm(kind: str) -> Crm:
-    try:
-        return crm_for(kind)
-    except UnknownCrm as exc:
-        raise HTTPException(404, str(exc)) from None
+def _answer(crm: Crm, totals: dict[str, int]) -> Response:
+    """What the CRM expects once the events are stored: its acknowledgement, or the counts."""
+    if crm.receiver.acknowledgement is None:
+        return JSONResponse(totals)
+    return Response(crm.receiver.acknowledgement, media_type=crm.receiver.media_type)
 
 
-@router.post("/{kind}/{connection}")
-async def connection_webhook(
-    kind: str, connection: str, request: Request, runtime: RuntimeDep
-) -> dict[str, int]:
-    """One connection's webhook URL."""
-    crm = _crm(kind)
-    delivery = await _read(request, runtime.settings.webhook_max_body_bytes)
-    return await run_in_threadpool(_for_connection, runtime, crm, connection, delivery)
+def _routes(crm: Crm) -> None:
+    """One CRM's webhook URLs, under its kind: so route labels in metrics and logs name it."""
+    name = crm.label
+
+    async def with_token(
+        connection: str, token: str, request: Request, runtime: RuntimeDep
+    ) -> Response:
+        delivery = await _read(request, runtime.settings.webhook_max_body_bytes)
+        totals = await run_in_threadpool(_for_connection, runtime, crm, connection, delivery)
+        return _answer(crm, totals)
+
+    async def signed(connection: str, request: Request, runtime: RuntimeDep) -> Response:
+        if crm.receiver.path_token:  # the token is missing: refused as a wrong one would be
+            raise _refuse(crm, Refusal("connection", "", "no_token", "no path token in the URL"))
+        delivery = await _read(request, runtime.settings.webhook_max_body_bytes)
+        totals = await run_in_threadpool(_for_connection, runtime, crm, connection, delivery)
+        return _answer(crm, totals)
+
+    async def shared(request: Request, runtime: RuntimeDep) -> Response:
+        delivery = await _read(request, runtime.settings.webhook_max_body_bytes)
+        return _answer(crm, await run_in_threadpool(_for_app, runtime, crm, delivery))
+
+    if crm.receiver.path_token:
+        router.add_api_route(
+            f"/{crm.kind}/{{connection}}/{{token}}",
+            with_token,
+            methods=["POST"],
+            name=f"{crm.kind}_connection_with_token",
+            summary=f"{name}: one connection's URL, ending with its secret token",
+            response_model=dict[str, int],
+        )
+    router.add_api_route(
+        f"/{crm.kind}/{{connection}}",
+        signed,
+        methods=["POST"],
+        name=f"{crm.kind}_connection",
+        summary=f"{name}: one connection's webhook URL",
+        response_model=dict[str, int],
+    )
+    if crm.shared_app_setting:
+        router.add_api_route(
+            f"/{crm.kind}",
+            shared,
+            methods=["POST"],
+            name=f"{crm.kind}_app",
+            summary=f"{name}: a public app's single URL for every account it is installed in",
+            response_model=dict[str, int],
+        )
 
 
-@router.post("/{kind}")
-async def app_webhook(kind: str, request: Request, runtime: RuntimeDep) -> dict[str, int]:
-    """A public app's single webhook URL for every account it is installed in."""
-    crm = _crm(kind)
-    delivery = await _read(request, runtime.settings.webhook_max_body_bytes)
-    return await run_in_threadpool(_for_app, runtime, crm, delivery)
+for _crm in REGISTRY:
+    _routes(_crm)

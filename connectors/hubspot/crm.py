@@ -16,6 +16,7 @@ from connectors.crm import (
     CredentialsError,
     Installed,
     NewSettings,
+    Receiver,
     StoredConnection,
     enum_value,
 )
@@ -151,6 +152,7 @@ class HubSpot:
     label = "HubSpot"
     account_noun = "portal"
     account_key = "portal_id"
+    receiver = Receiver()  # signed deliveries; 401 for every refusal
     connect_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(defaults=True), _BUDGET)
     update_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(defaults=False), _BUDGET)
     shared_app_setting = "hubspot_app_client_secret"

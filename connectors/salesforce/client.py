@@ -312,10 +312,26 @@ class SalesforceConnector:
         accounts = {str(a["Id"]): a for a in await self.rest.retrieve(ACCOUNT, ids, plan.account)}
         return [{**r, ACCOUNT: accounts.get(str(r.get("AccountId")))} for r in rows]
 
+    async def _who(self, activity_ids: Mapping[str, list[str]]) -> list[str]:
+        """The people (`WhoId`) Tasks and Events name: an Outbound Message for an activity
+        rescores its person."""
+        people: list[str] = []
+        for sobject, wanted in activity_ids.items():
+            if wanted:
+                rows = await self.rest.retrieve(sobject, wanted, ["Id", "WhoId"])
+                people += [str(row["WhoId"]) for row in rows if row.get("WhoId")]
+        return people
+
     async def _by_id(self, ids: Sequence[str]) -> dict[str, Rows]:
-        """Live Leads and Contacts by id (other ids are left out)."""
+        """Live Leads and Contacts by id, and those Tasks and Events name (other ids are left
+        out)."""
+        activities: dict[str, list[str]] = {"Task": [], "Event": []}
+        for crm_id in ids:
+            if (sobject := object_of(crm_id)) in activities:
+                activities[sobject].append(crm_id)
+        named = await self._who(activities) if any(activities.values()) else []
         grouped: dict[str, list[str]] = {LEAD: [], CONTACT: []}
-        for crm_id in dict.fromkeys(ids):
+        for crm_id in dict.fromkeys([*ids, *named]):
             sobject = object_of(crm_id)
             if sobject in grouped:
                 grouped[sobject].append(crm_id)

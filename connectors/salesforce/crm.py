@@ -18,13 +18,19 @@ from connectors.crm import (
     CredentialsError,
     Installed,
     NewSettings,
+    Receiver,
     StoredConnection,
 )
 from connectors.http import Limit
 from connectors.salesforce.client import SalesforceConnector, SalesforceOptions
 from connectors.salesforce.credentials import SalesforceCredentials, login_for
 from connectors.salesforce.install import todo
-from connectors.salesforce.outbound import OutboundMessages, new_path_token
+from connectors.salesforce.outbound import (
+    CONTENT_TYPE,
+    OutboundMessages,
+    ack_body,
+    new_path_token,
+)
 
 BULK_THRESHOLD = 50_000
 _CREDENTIAL_KEYS = ("client_id", "client_secret", "username", "private_key")
@@ -127,6 +133,15 @@ class Salesforce:
     label = "Salesforce"
     account_noun = "org"
     account_key = "organization_id"
+    # Outbound Messages are not signed: the URL's token is the secret. An unknown connection and
+    # a wrong token look alike (404); the SOAP `Ack` is sent once the notifications are stored.
+    receiver = Receiver(
+        path_token=True,
+        refused_status=404,
+        refused_message="not found",
+        acknowledgement=ack_body(),
+        media_type=CONTENT_TYPE,
+    )
     connect_options: Sequence[CliOption] = (
         *_SECRETS,
         *_settings_options(new=True),

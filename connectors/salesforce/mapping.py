@@ -55,7 +55,13 @@ ACCOUNT = "Account"
 KINDS: Mapping[str, str] = {LEAD: "lead", CONTACT: "contact"}
 OBJECTS: Mapping[str, str] = {kind: sobject for sobject, kind in KINDS.items()}
 # Key prefixes of standard objects ("Standard Field Record ID Prefix Decoder", Salesforce Help).
-PREFIXES: Mapping[str, str] = {"00Q": LEAD, "003": CONTACT, "001": ACCOUNT}
+PREFIXES: Mapping[str, str] = {
+    "00Q": LEAD,
+    "003": CONTACT,
+    "001": ACCOUNT,
+    "00T": "Task",
+    "00U": "Event",
+}
 
 # Salesforce's standard Industry picklist (Lead and Account share it) -> HubSpot's `industry`.
 INDUSTRIES: Mapping[str, str | None] = {
