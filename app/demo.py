@@ -1,7 +1,10 @@
-"""`make demo`: the whole pipeline against the HubSpot sandbox, on the embedded default.
+"""`make demo`: the whole pipeline against each CRM's sandbox, on the embedded default.
 
-A sandbox CRM is seeded from the population generator and served in-process; Glengarry
-connects to it as it would to HubSpot, installs its fields, backfills, scores and writes back.
+Each sandbox CRM (HubSpot, Salesforce: `app.demo_sandboxes`) is seeded from the population
+generator and served in-process; Glengarry connects to it as it would to the real one, installs
+its fields, backfills, scores and writes back, then keeps the fields current while simulated
+sales reps work: webhooks or Outbound Messages arrive at the served app, the worker rescores,
+the statuses land in the CRM, and the event-to-field latency is measured there.
 """
 
 from __future__ import annotations
@@ -13,185 +16,208 @@ import secrets
 import statistics
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 
 from app.api import create_app
 from app.connections import connect
+from app.demo_sandboxes import Deliveries, DemoSandbox, demo_sandboxes
 from app.models import Connection, Contact, QualificationRecord
 from app.runtime import Runtime
 from app.service import Service
 from app.serving import ServerThread
 from app.sync.run import SyncReport, SyncRunner
 from app.worker.jobs import pending_counts
-from connectors.hubspot.crm import CRM as HUBSPOT
-from connectors.hubspot.crm import HubSpotCredentials
-from connectors.hubspot.mapping import ENGAGEMENT_OBJECTS
-from connectors.hubspot.sandbox.config import SandboxConfig
-from connectors.hubspot.sandbox.server import SandboxServer
-from connectors.hubspot.sandbox.store import Change
 from qualification.population import generate_population
 
-DEMO_CONNECTION = "demo"
+DEMO_CRMS = ("hubspot", "salesforce")
+LEGACY_CONNECTION = "demo"  # the HubSpot demo's connection before there were two CRMs
 HISTORY = timedelta(days=90)
 
 
 @dataclass(frozen=True)
-class Floor:
-    """The fewest calls a backfill can make with HubSpot's batch endpoints."""
+class Pace:
+    """The live part's activity: a burst every `interval` seconds, of `people` (low, high)
+    people with `events` (low, high) activities each, drawn from the seed."""
 
-    list_pages: int
-    association_reads: int
-    engagement_reads: int
-    writes: int
+    interval: float = 1.0
+    people: tuple[int, int] = (3, 12)
+    events: tuple[int, int] = (1, 4)
+
+
+@dataclass
+class Latency:
+    """Event-to-field latencies, in seconds: from the activity to Glengarry's write landing in
+    the CRM, for the people touched whose write landed."""
+
+    samples: list[float] = field(default_factory=list)
+    status_changes: int = 0
+    touched: int = 0  # people the simulated activity touched
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
 
     @property
-    def total(self) -> int:
-        return self.list_pages + self.association_reads + self.engagement_reads + self.writes
+    def p50(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(0.99)
 
 
-def backfill_floor(contacts: int, engagements: int, written: int) -> Floor:
-    return Floor(
-        list_pages=math.ceil(contacts / 100),
-        association_reads=math.ceil(contacts / 1000) * len(ENGAGEMENT_OBJECTS),
-        engagement_reads=math.ceil(engagements / 100),
-        writes=math.ceil(written / 100),
-    )
-
-
-def sandbox_engagements(sandbox: SandboxServer) -> int:
-    return sum(sandbox.store.count(object_type) for object_type in ENGAGEMENT_OBJECTS)
+@dataclass(frozen=True)
+class DemoResult:
+    label: str  # "HubSpot"
+    backfill: SyncReport
+    latency: Latency | None  # None: no live part
+    deliveries: Deliveries
 
 
 async def run_demo(
-    runtime: Runtime, console: Console, *, contacts: int, seed: int, live_seconds: float
-) -> SyncReport:
+    runtime: Runtime,
+    console: Console,
+    *,
+    contacts: int,
+    seed: int,
+    live_seconds: float,
+    crms: Sequence[str] = DEMO_CRMS,
+    pace: Pace = Pace(),
+) -> list[DemoResult]:
+    """The demo on each CRM in turn, in one served app and worker."""
     end = runtime.clock.now()
-    members = generate_population(contacts, seed, end - HISTORY, end)
-    console.print(f"[bold]Glengarry demo[/]: a HubSpot sandbox with {contacts:,} contacts")
-    app_secret = secrets.token_urlsafe(24)  # the sandbox signs its webhooks with it
+    members = list(generate_population(contacts, seed, end - HISTORY, end))  # seeds each CRM
+    sides = demo_sandboxes(
+        crms, app_secret=secrets.token_urlsafe(24), data_dir=runtime.settings.data_dir
+    )
     service = Service.wire(runtime)
     service.huey.flush()  # a previous demo's wake-ups are stale: the tables are the truth
-    receiver = ServerThread(create_app(runtime, consumer=service.consumer(embedded=True)))
-    with receiver:
-        config = SandboxConfig(
-            rate_limits="pro",
-            seed=seed,
-            client_secret=app_secret,
-            webhook_url=f"{receiver.base_url}/webhooks/hubspot/{DEMO_CONNECTION}",
-        )
-        with SandboxServer(config, members=members) as sandbox:
-            report = await _backfill(runtime, console, sandbox, contacts, app_secret)
-            if live_seconds > 0:
-                await asyncio.to_thread(_live, runtime, console, sandbox, live_seconds, seed)
-    return report
+    results = []
+    with ServerThread(create_app(runtime, consumer=service.consumer(embedded=True))) as receiver:
+        for side in sides:
+            label = side.crm.label
+            console.print(f"\n[bold]Glengarry demo[/]: a {label} sandbox with {contacts:,} people")
+            with side.serve(members, receiver.base_url, seed):
+                report = await _backfill(runtime, console, side)
+                latency = None
+                if live_seconds > 0:
+                    latency = await asyncio.to_thread(
+                        _live, runtime, console, side, live_seconds, seed, pace
+                    )
+                results.append(DemoResult(label, report, latency, side.deliveries()))
+    if len(results) > 1:
+        _print_latencies(console, results)
+    return results
 
 
-async def _backfill(
-    runtime: Runtime, console: Console, sandbox: SandboxServer, contacts: int, app_secret: str
-) -> SyncReport:
+async def _backfill(runtime: Runtime, console: Console, side: DemoSandbox) -> SyncReport:
+    crm, name = side.crm, side.connection
     with runtime.sessions.begin() as session:  # a previous demo's connection goes first
-        session.execute(delete(Connection).where(Connection.name == DEMO_CONNECTION))
-    credentials = HubSpotCredentials(token=sandbox.config.token, app_client_secret=app_secret)
+        session.execute(
+            delete(Connection).where(
+                Connection.kind == crm.kind, Connection.name.in_((name, LEGACY_CONNECTION))
+            )
+        )
+    settings = side.new_settings()
     connected = await connect(
-        runtime,
-        HUBSPOT,
-        name=DEMO_CONNECTION,
-        secrets=credentials.to_dict(),
-        options=HUBSPOT.settings({"base_url": sandbox.base_url}, new=True).options,
+        runtime, crm, name=name, secrets=settings.secrets, options=settings.options
     )
     fields = connected.fields
     console.print(
-        f"connected to portal {sandbox.config.portal_id} at {sandbox.base_url}; "
+        f"connected as {name!r} to {side.connected()}; "
         f"fields: {', '.join(sorted({f.state.value for f in fields}))}"
     )
-    report = await SyncRunner(runtime, DEMO_CONNECTION, full=True).run()
-    floor = backfill_floor(contacts, sandbox_engagements(sandbox), report.relay.sent)
-    _print_statuses(runtime, console)
-    _print_most_ready(runtime, console)
-    _print_calls(console, report, floor)
+    report = await SyncRunner(runtime, name, full=True).run()
+    _print_statuses(runtime, console, name)
+    _print_most_ready(runtime, console, name)
+    _print_calls(console, crm.label, report, side.floor(report))
     return report
 
 
 class LandingWatch:
-    """Listens to the sandbox CRM: when Glengarry's write for a touched contact lands, the
-    event-to-field latency is taken; status changes are printed as they land."""
+    """When Glengarry's write for a touched person lands in the CRM, the event-to-field latency
+    is taken; status changes are printed as they land."""
 
     def __init__(self, console: Console, names: dict[str, str]) -> None:
         self._console = console
         self._names = names
         self._lock = threading.Lock()
         self.touched_at: dict[str, float] = {}
-        self.latencies: list[float] = []
-        self.status_changes = 0
+        self.latency = Latency()
 
     def touched(self, crm_ids: list[str], at: float) -> None:
         with self._lock:
+            self.latency.touched += len(crm_ids)
             for crm_id in crm_ids:
                 self.touched_at.setdefault(crm_id, at)
 
-    def __call__(self, change: Change) -> None:  # called by the sandbox, under its lock
-        name = change.property_name or ""
-        if change.kind.value != "propertyChange" or not name.startswith("glengarry_"):
-            return
+    def __call__(self, crm_id: str, status: str | None, who: str | None) -> None:  # CRM's lock
         with self._lock:
-            started = self.touched_at.pop(change.object_id, None)
+            started = self.touched_at.pop(crm_id, None)
             if started is not None:
-                self.latencies.append(time.monotonic() - started)
-        if name == "glengarry_status":
-            self.status_changes += 1
-            who = self._names.get(change.object_id, f"contact {change.object_id}")
-            self._console.print(
-                f"  {time.strftime('%H:%M:%S')}  {who} is now [bold]{change.property_value}[/]"
-            )
+                self.latency.samples.append(time.monotonic() - started)
+            if status is not None:
+                self.latency.status_changes += 1
+        if status is not None:
+            who = self._names.get(crm_id) or who or f"record {crm_id}"
+            self._console.print(f"  {time.strftime('%H:%M:%S')}  {who} is now [bold]{status}[/]")
 
 
 def _live(
-    runtime: Runtime, console: Console, sandbox: SandboxServer, seconds: float, seed: int
-) -> None:
+    runtime: Runtime,
+    console: Console,
+    side: DemoSandbox,
+    seconds: float,
+    seed: int,
+    pace: Pace,
+) -> Latency:
     """Simulated activity for `seconds`; the service keeps the CRM fields current."""
     console.print(
-        f"\n[bold]Live[/]: {seconds:.0f} s of simulated activity; status changes as they land "
-        "in the CRM:"
+        f"\n[bold]Live[/]: {seconds:.0f} s of simulated activity in {side.crm.label}; status "
+        "changes as they land in the CRM:"
     )
-    _wait_for_quiet(runtime, sandbox, timeout=60)  # the backfill's echoes settle first
-    watch = LandingWatch(console, _names(runtime))
-    sandbox.store.subscribe(watch)
+    _wait_for_quiet(runtime, side, timeout=60)  # the backfill's echoes settle first
+    watch = LandingWatch(console, _names(runtime, side.connection))
     rng = random.Random(seed)  # noqa: S311 - the pace of a demo, not a secret
-    try:
-        with httpx.Client(base_url=sandbox.base_url, timeout=10) as http:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                body = {"contacts": rng.randint(3, 12), "events_per_contact": rng.randint(1, 4)}
-                started = time.monotonic()
-                touched = http.post("/_sandbox/simulate", json=body).json()["contact_ids"]
-                watch.touched(touched, started)
-                time.sleep(1.0)  # the demo's pace: one burst of activity a second
-        _wait_for_quiet(runtime, sandbox, timeout=30)
-    finally:
-        sandbox.store.unsubscribe(watch)
-    latencies = sorted(watch.latencies)
-    if latencies:
-        p50 = statistics.median(latencies)
-        p99 = latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)]
+    with side.watch(watch):
+        deadline = time.monotonic() + seconds
+        next_burst = time.monotonic()
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            watch.touched(
+                side.simulate(rng.randint(*pace.people), rng.randint(*pace.events)), started
+            )
+            next_burst += pace.interval
+            time.sleep(
+                max(0.0, next_burst - time.monotonic())
+            )  # the pace, not a wait on a condition
+        _wait_for_quiet(runtime, side, timeout=30)
+    latency = watch.latency
+    if latency.samples:
         console.print(
-            f"{watch.status_changes} status changes landed; event-to-field latency over "
-            f"{len(latencies)} writes: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-            "(contacts whose activity changed nothing worth writing are not counted)."
+            f"{latency.status_changes} status changes landed; event-to-field latency over "
+            f"{len(latency.samples)} writes: p50 {latency.p50 * 1000:.0f} ms, p99 "
+            f"{latency.p99 * 1000:.0f} ms (people whose activity changed nothing worth writing "
+            "are not counted)."
         )
     else:
         console.print("no write landed during the live phase")
+    console.print(f"{side.crm.label} sent: {side.deliveries().line()}.")
+    return latency
 
 
-def _names(runtime: Runtime) -> dict[str, str]:
+def _names(runtime: Runtime, connection: str) -> dict[str, str]:
     """CRM id -> "First Last (Title, Company)", read once: the watch runs under the CRM's lock."""
     with runtime.sessions() as session:
-        rows = session.execute(select(Contact.crm_id, Contact.properties)).all()
+        rows = session.execute(
+            select(Contact.crm_id, Contact.properties).where(_of(connection))
+        ).all()
     names = {}
     for crm_id, props in rows:
         who = f"{props.get('firstname') or ''} {props.get('lastname') or ''}".strip() or crm_id
@@ -200,20 +226,27 @@ def _names(runtime: Runtime) -> dict[str, str]:
     return names
 
 
-def _wait_for_quiet(runtime: Runtime, sandbox: SandboxServer, timeout: float) -> None:
-    """Until the sandbox has delivered its webhooks and the inbox and outbox are empty."""
-    sandbox.flush_webhooks(timeout)
+def _of(connection: str) -> ColumnElement[bool]:
+    """The contacts of one of the demo's connections (the data directory holds one per CRM)."""
+    return Contact.connection_id.in_(select(Connection.id).where(Connection.name == connection))
+
+
+def _wait_for_quiet(runtime: Runtime, side: DemoSandbox, timeout: float) -> None:
+    """Until the CRM has delivered its notifications and the inbox and outbox are empty."""
+    side.flush(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(pending_counts(runtime).values()) and sandbox.flush_webhooks(0.1):
+        if not any(pending_counts(runtime).values()) and side.flush(0.1):
             return
         time.sleep(0.1)  # polling the condition with a deadline
 
 
-def _print_statuses(runtime: Runtime, console: Console) -> None:
+def _print_statuses(runtime: Runtime, console: Console, connection: str) -> None:
     with runtime.sessions() as session:
         rows = session.execute(
             select(QualificationRecord.status, func.count())
+            .join(Contact, QualificationRecord.contact_id == Contact.id)
+            .where(_of(connection))
             .group_by(QualificationRecord.status)
             .order_by(func.count().desc())
         ).all()
@@ -227,12 +260,12 @@ def _print_statuses(runtime: Runtime, console: Console) -> None:
     console.print(table)
 
 
-def _print_most_ready(runtime: Runtime, console: Console, limit: int = 5) -> None:
+def _print_most_ready(runtime: Runtime, console: Console, connection: str, limit: int = 5) -> None:
     with runtime.sessions() as session:
         rows = session.execute(
             select(Contact.properties, QualificationRecord.score, QualificationRecord.reasons_text)
             .join(QualificationRecord, QualificationRecord.contact_id == Contact.id)
-            .where(QualificationRecord.status == "sales_ready")
+            .where(QualificationRecord.status == "sales_ready", _of(connection))
             .order_by(QualificationRecord.score.desc(), Contact.id)
             .limit(limit)
         ).all()
@@ -247,18 +280,33 @@ def _print_most_ready(runtime: Runtime, console: Console, limit: int = 5) -> Non
     console.print(table)
 
 
-def _print_calls(console: Console, report: SyncReport, floor: Floor) -> None:
-    table = Table(title="HubSpot API calls (batch endpoints only)")
+def _print_calls(console: Console, label: str, report: SyncReport, floor: str) -> None:
+    table = Table(title=f"{label} API calls")
     table.add_column("endpoint")
     table.add_column("calls", justify="right")
     for endpoint, calls in sorted(report.calls_by_endpoint.items()):
         table.add_row(endpoint, f"{calls:,}")
     console.print(table)
-    ratio = report.api_calls / floor.total if floor.total else 0.0
     console.print(
-        f"{report.api_calls:,} API calls for {report.pulled:,} contacts; the floor is "
-        f"{floor.total:,} ({floor.list_pages} list pages + {floor.association_reads} association "
-        f"reads + {floor.engagement_reads} engagement reads + {floor.writes} writes): "
-        f"{ratio:.2f}x the floor. {report.relay.sent:,} contacts written back; "
+        f"{report.api_calls:,} API calls for {report.pulled:,} contacts"
+        f"{'; ' + floor if floor else ''}. {report.relay.sent:,} contacts written back; "
         f"took {report.seconds:.1f} s."
     )
+
+
+def _print_latencies(console: Console, results: Sequence[DemoResult]) -> None:
+    table = Table(title="Event-to-field latency, side by side")
+    for column in ("CRM", "notifications", "writes timed", "p50", "p99", "status changes"):
+        table.add_column(column, justify="left" if column == "CRM" else "right")
+    for result in results:
+        latency = result.latency
+        timed = latency is not None and bool(latency.samples)
+        table.add_row(
+            result.label,
+            f"{result.deliveries.delivered:,} {result.deliveries.noun.split()[0].lower()}",
+            f"{len(latency.samples):,}" if latency is not None else "-",
+            f"{latency.p50 * 1000:.0f} ms" if timed and latency else "-",
+            f"{latency.p99 * 1000:.0f} ms" if timed and latency else "-",
+            f"{latency.status_changes:,}" if latency is not None else "-",
+        )
+    console.print(table)

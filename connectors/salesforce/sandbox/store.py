@@ -119,6 +119,11 @@ class Store:
         with self._lock:
             self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Callable[[Saved], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
     def _saved(self, record: Record, *, created: bool, system: bool) -> None:
         for listener in self._listeners:
             listener(Saved(record, created, system, self.actor or None))
