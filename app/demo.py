@@ -1,6 +1,6 @@
 """`make demo`: the whole pipeline against each CRM's sandbox, on the embedded default.
 
-Each sandbox CRM (HubSpot, Salesforce: `app.demo_sandboxes`) is seeded from the population
+Each CRM's sandbox (`app.demo_sandboxes`, one side per CRM) is seeded from the population
 generator and served in-process; Glengarry connects to it as it would to the real one, installs
 its fields, backfills, scores and writes back, then keeps the fields current while simulated
 sales reps work: webhooks or Outbound Messages arrive at the served app, the worker rescores,
@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -26,7 +27,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 
 from app.api import create_app
 from app.connections import connect
-from app.demo_sandboxes import Deliveries, DemoSandbox, demo_sandboxes
+from app.demo_sandboxes import DEMO_CRMS, Deliveries, DemoSandbox, demo_sandboxes
 from app.models import Connection, Contact, QualificationRecord
 from app.runtime import Runtime
 from app.service import Service
@@ -35,8 +36,7 @@ from app.sync.run import SyncReport, SyncRunner
 from app.worker.jobs import pending_counts
 from qualification.population import generate_population
 
-DEMO_CRMS = ("hubspot", "salesforce")
-LEGACY_CONNECTION = "demo"  # the HubSpot demo's connection before there were two CRMs
+LEGACY_CONNECTION = "demo"  # the demo's connection when it ran on one CRM only
 HISTORY = timedelta(days=90)
 
 
@@ -57,7 +57,7 @@ class Latency:
 
     samples: list[float] = field(default_factory=list)
     status_changes: int = 0
-    touched: int = 0  # people the simulated activity touched
+    touched: set[str] = field(default_factory=set)  # CRM ids the simulated activity touched
 
     def percentile(self, share: float) -> float:
         ordered = sorted(self.samples)
@@ -72,12 +72,20 @@ class Latency:
         return self.percentile(0.99)
 
 
+Dump = dict[str, dict[str, Any]]  # CRM id -> Glengarry's fields there, from `/_sandbox/dump`
+
+
 @dataclass(frozen=True)
 class DemoResult:
-    label: str  # "HubSpot"
+    """One CRM's run, with what its sandbox says (for tests and the benchmark)."""
+
+    label: str  # the CRM's label
     backfill: SyncReport
     latency: Latency | None  # None: no live part
     deliveries: Deliveries
+    attempts: list[dict[str, Any]]  # the sandbox's log of delivery attempts, if it keeps one
+    dump_before_live: Dump
+    dump_after: Dump
 
 
 async def run_demo(
@@ -105,12 +113,23 @@ async def run_demo(
             console.print(f"\n[bold]Glengarry demo[/]: a {label} sandbox with {contacts:,} people")
             with side.serve(members, receiver.base_url, seed):
                 report = await _backfill(runtime, console, side)
+                before = _dump(side)
                 latency = None
                 if live_seconds > 0:
                     latency = await asyncio.to_thread(
                         _live, runtime, console, side, live_seconds, seed, pace
                     )
-                results.append(DemoResult(label, report, latency, side.deliveries()))
+                results.append(
+                    DemoResult(
+                        label,
+                        report,
+                        latency,
+                        side.deliveries(),
+                        side.attempts(),
+                        before,
+                        _dump(side),
+                    )
+                )
     if len(results) > 1:
         _print_latencies(console, results)
     return results
@@ -153,7 +172,7 @@ class LandingWatch:
 
     def touched(self, crm_ids: list[str], at: float) -> None:
         with self._lock:
-            self.latency.touched += len(crm_ids)
+            self.latency.touched.update(crm_ids)
             for crm_id in crm_ids:
                 self.touched_at.setdefault(crm_id, at)
 
@@ -185,18 +204,20 @@ def _live(
     _wait_for_quiet(runtime, side, timeout=60)  # the backfill's echoes settle first
     watch = LandingWatch(console, _names(runtime, side.connection))
     rng = random.Random(seed)  # noqa: S311 - the pace of a demo, not a secret
-    with side.watch(watch):
+    with side.watch(watch), side.control() as control:
         deadline = time.monotonic() + seconds
         next_burst = time.monotonic()
         while time.monotonic() < deadline:
+            body = {
+                "contacts": rng.randint(*pace.people),
+                "events_per_contact": rng.randint(*pace.events),
+            }
             started = time.monotonic()
-            watch.touched(
-                side.simulate(rng.randint(*pace.people), rng.randint(*pace.events)), started
-            )
+            touched = control.post("/simulate", json=body).json()["contact_ids"]
+            watch.touched(touched, started)
             next_burst += pace.interval
-            time.sleep(
-                max(0.0, next_burst - time.monotonic())
-            )  # the pace, not a wait on a condition
+            # The pace of the activity, not a wait on a condition.
+            time.sleep(max(0.0, next_burst - time.monotonic()))
         _wait_for_quiet(runtime, side, timeout=30)
     latency = watch.latency
     if latency.samples:
@@ -210,6 +231,12 @@ def _live(
         console.print("no write landed during the live phase")
     console.print(f"{side.crm.label} sent: {side.deliveries().line()}.")
     return latency
+
+
+def _dump(side: DemoSandbox) -> Dump:
+    with side.control() as control:
+        records = control.get("/dump").json()["records"]
+    return {record["id"]: record["fields"] for record in records}
 
 
 def _names(runtime: Runtime, connection: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -78,8 +78,9 @@ class DemoSandbox(Protocol):
         """The fewest calls the backfill could have made, explained, or ""."""
         ...
 
-    def simulate(self, people: int, events_per_person: int) -> list[str]:
-        """Activity by sales reps, now; the CRM ids of the people touched."""
+    def control(self) -> httpx.Client:
+        """A client of the sandbox's own routes (`/_sandbox/...`: `simulate`, `dump`), which
+        have the same paths and bodies in every sandbox."""
         ...
 
     def watch(self, landed: Landed) -> AbstractContextManager[None]:
@@ -92,6 +93,10 @@ class DemoSandbox(Protocol):
         ...
 
     def deliveries(self) -> Deliveries: ...
+
+    def attempts(self) -> list[dict[str, Any]]:
+        """Every delivery attempt the sandbox logs, as its route lists them ([]: none kept)."""
+        ...
 
 
 # --- HubSpot ----------------------------------------------------------------------------------
@@ -170,11 +175,8 @@ class HubSpotDemo:
             f"reads + {floor.writes} writes): {ratio:.2f}x the floor"
         )
 
-    def simulate(self, people: int, events_per_person: int) -> list[str]:
-        with httpx.Client(base_url=self.server.base_url, timeout=10) as http:
-            body = {"contacts": people, "events_per_contact": events_per_person}
-            touched: list[str] = http.post("/_sandbox/simulate", json=body).json()["contact_ids"]
-        return touched
+    def control(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.server.base_url}/_sandbox", timeout=10)
 
     @contextmanager
     def watch(self, landed: Landed) -> Iterator[None]:
@@ -203,6 +205,9 @@ class HubSpotDemo:
             stats["pending"],
             "webhook events",
         )
+
+    def attempts(self) -> list[dict[str, Any]]:
+        return []  # the HubSpot sandbox counts its deliveries (above) without a log
 
 
 # --- Salesforce -------------------------------------------------------------------------------
@@ -236,9 +241,11 @@ class SalesforceDemo:
         assert self._server is not None, "serve() first"
         return self._server
 
-    def _control(self) -> httpx.Client:
+    def control(self) -> httpx.Client:
         trust = ssl.create_default_context(cafile=str(self.server.ca_file))
-        return httpx.Client(base_url=f"{self.server.instance_url}/_sandbox", verify=trust)
+        return httpx.Client(
+            base_url=f"{self.server.instance_url}/_sandbox", verify=trust, timeout=10
+        )
 
     @contextmanager
     def serve(self, members: Iterable[SeedMember], receiver_url: str, seed: int) -> Iterator[None]:
@@ -268,7 +275,7 @@ class SalesforceDemo:
     def connected(self) -> str:
         # As the admin does once connected: the Outbound Messages, to the connection's URL.
         url = f"{self._receiver_url}/webhooks/{self.crm.kind}/{self.connection}/{self._token}"
-        with self._control() as control:
+        with self.control() as control:
             for sobject in OUTBOUND_OBJECTS:
                 body = {"url": url} if sobject is None else {"url": url, "sobject": sobject}
                 control.post("/outbound-message", json=body).raise_for_status()
@@ -279,12 +286,6 @@ class SalesforceDemo:
 
     def floor(self, report: SyncReport) -> str:
         return ""  # REST pages or Bulk jobs by size: the calls table says which
-
-    def simulate(self, people: int, events_per_person: int) -> list[str]:
-        with self._control() as control:
-            body = {"contacts": people, "events_per_contact": events_per_person}
-            touched: list[str] = control.post("/simulate", json=body).json()["contact_ids"]
-        return touched
 
     @contextmanager
     def watch(self, landed: Landed) -> Iterator[None]:
@@ -327,6 +328,14 @@ class SalesforceDemo:
             stats["queued"],
             "Outbound Message notifications",
         )
+
+    def attempts(self) -> list[dict[str, Any]]:
+        with self.control() as control:
+            listed: list[dict[str, Any]] = control.get("/deliveries").json()["deliveries"]
+        return listed
+
+
+DEMO_CRMS = (HUBSPOT.kind, SALESFORCE.kind)  # the demo's order when it runs on every CRM
 
 
 def demo_sandboxes(kinds: Iterable[str], *, app_secret: str, data_dir: Path) -> list[DemoSandbox]:

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 
 from app.cli import context
-from app.demo import DEMO_CRMS, run_demo
+from app.demo import run_demo
+from app.demo_sandboxes import DEMO_CRMS
 from app.runtime import Runtime
 from app.settings import load_settings
 
@@ -34,7 +35,10 @@ def demo(
     contacts: int = typer.Option(3000, min=10, max=200_000, help="People in each sandbox CRM."),
     seed: int = typer.Option(7, help="Seed of the generated population."),
     live_seconds: float = typer.Option(
-        30, min=0, max=3600, help="Seconds of simulated live activity after the backfill."
+        20,
+        min=0,
+        max=3600,
+        help="Seconds of simulated live activity after each CRM's backfill.",
     ),
     data_dir: Path | None = typer.Option(
         None,

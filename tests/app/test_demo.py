@@ -1,37 +1,117 @@
-"""`glengarry demo` end to end, short: backfill, live activity, latency figures, exit 0."""
+"""`glengarry demo` end to end, short: on each CRM a backfill, live activity in its sandbox,
+notifications arriving, statuses landing there, latency figures, exit 0."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from app.demo import DemoResult, Pace, run_demo
+from app.runtime import Runtime
+from app.settings import load_settings
 from tests.app.test_cli import run
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_demo_backfills_goes_live_and_reports_latency(tmp_path: Path) -> None:
+def test_the_demo_runs_both_crms_backfills_goes_live_and_reports_latency(tmp_path: Path) -> None:
     demo = run(["demo", "--contacts", "300", "--live-seconds", "4"], tmp_path)
     assert demo.returncode == 0, demo.stderr[-2000:]
     out = demo.stdout
-    assert "Statuses after the backfill" in out
-    assert "Most ready now" in out
-    assert "the floor is" in out
-    assert "event-to-field latency" in out or "no write landed" in out
-    # A person reads it: no JSON log lines among the tables, and no chatter on stderr.
+    assert "a HubSpot sandbox with 300 people" in out
+    assert "a Salesforce sandbox with 300 people" in out
+    assert out.count("Statuses after the backfill") == 2
+    assert out.count("Most ready now") == 2
+    assert "the floor is" in out  # HubSpot's batch floor
+    assert "Outbound Messages on Lead, Contact, Task and Event" in out
+    assert "Outbound Message notifications acknowledged" in out
+    assert "Event-to-field latency, side by side" in out
+    # A person reads it: no JSON log lines among the tables.
     assert not [line for line in (out + demo.stderr).splitlines() if line.startswith("{")]
-    # Run twice on the same data directory: the demo replaces its own connection.
-    assert run(["demo", "--contacts", "100", "--live-seconds", "0"], tmp_path).returncode == 0
+    # Run again on the same data directory: the demo replaces its own connection.
+    again = run(
+        ["demo", "--crm", "salesforce", "--contacts", "100", "--live-seconds", "0"], tmp_path
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "a HubSpot sandbox" not in again.stdout
 
 
 def test_the_demo_keeps_to_its_own_data_directory_so_the_guide_can_follow_it(
     tmp_path: Path,
 ) -> None:
-    assert run(["demo", "--contacts", "50", "--live-seconds", "0"], tmp_path).returncode == 0
+    for crm in ("hubspot", "salesforce"):
+        done = run(["demo", "--crm", crm, "--contacts", "50", "--live-seconds", "0"], tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "data" / "demo" / "glengarry.db").exists()
     # The guide's data directory has none of the demo's connections: connecting the same
-    # sandbox portal there is not refused as "already connected as 'demo'".
+    # sandbox portal or org there is not refused as "already connected as 'demo-...'".
     listed = run(["connections", "list"], tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == ""
+
+
+def test_an_unknown_crm_is_refused_naming_the_choices(tmp_path: Path) -> None:
+    refused = run(["demo", "--crm", "pipedrive"], tmp_path)
+    assert refused.returncode == 2
+    assert "hubspot" in refused.stderr
+    assert "both" in refused.stderr
+
+
+def _run_both(tmp_path: Path) -> list[DemoResult]:
+    settings = load_settings(data_dir=tmp_path / "demo", database_url=None, queue_url=None)
+    runtime = Runtime.from_settings(settings)
+    try:
+        return asyncio.run(
+            run_demo(
+                runtime,
+                Console(file=io.StringIO(), width=120),
+                contacts=200,
+                seed=3,
+                live_seconds=4,
+                pace=Pace(interval=0.5, people=(8, 8), events=(2, 2)),
+            )
+        )
+    finally:
+        runtime.engine.dispose()
+
+
+def test_what_each_sandbox_says_statuses_landed_after_the_activity_and_deliveries_were_acked(
+    tmp_path: Path,
+) -> None:
+    hubspot, salesforce = _run_both(tmp_path)
+    assert (hubspot.label, salesforce.label) == ("HubSpot", "Salesforce")
+    for result in (hubspot, salesforce):
+        # The backfill wrote most people's fields (the sandbox's own dump says so).
+        written = [f for f in result.dump_before_live.values() if any(f.values())]
+        assert len(written) > 100, result.label
+        latency = result.latency
+        assert latency is not None
+        assert latency.touched
+        # Live: fields moved in the CRM, only for people the simulated activity touched.
+        moved = {
+            crm_id
+            for crm_id, fields in result.dump_after.items()
+            if crm_id in result.dump_before_live and fields != result.dump_before_live[crm_id]
+        }
+        assert moved, result.label
+        assert moved <= latency.touched, (result.label, moved - latency.touched)
+        assert latency.samples
+        assert all(0 < s < 30 for s in latency.samples)
+        # Every notification the sandbox sent was acknowledged; nothing is left queued.
+        deliveries = result.deliveries
+        assert deliveries.delivered > 0, result.label
+        counts = (deliveries.pending, deliveries.dropped, deliveries.failed_attempts)
+        assert counts == (0, 0, 0), result.label
+    # Salesforce's log of delivery attempts: each one a SOAP Ack, for the touched records.
+    attempts = salesforce.attempts
+    assert attempts
+    assert all(a["status"] == 200 and a["acknowledged"] for a in attempts)
+    assert sum(len(a["notification_ids"]) for a in attempts) == salesforce.deliveries.delivered
+    assert {a["sobject"] for a in attempts} >= {"Lead", "Task"}
+    notified = {record for a in attempts for record in a["record_ids"]}
+    assert salesforce.latency is not None
+    assert notified & salesforce.latency.touched
