@@ -336,6 +336,7 @@ class SalesforceDemo:
 
 
 DEMO_CRMS = (HUBSPOT.kind, SALESFORCE.kind)  # the demo's order when it runs on every CRM
+DEMO_CONNECTIONS = (HubSpotDemo.connection, SalesforceDemo.connection)
 
 
 def demo_sandboxes(kinds: Iterable[str], *, app_secret: str, data_dir: Path) -> list[DemoSandbox]:

@@ -5,19 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import time
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from app.demo import DemoResult, Pace, run_demo
+from app.demo import DemoResult, LandingWatch, Pace, run_demo
 from app.runtime import Runtime
 from app.settings import load_settings
 from tests.app.test_cli import run
 
-pytestmark = pytest.mark.slow
+
+def test_a_person_touched_again_before_a_write_landed_is_not_timed_until_one_lands() -> None:
+    watch = LandingWatch(Console(file=io.StringIO()), {"1": "Ann"})
+    watch.touched(["1", "2"], at=time.monotonic() - 5)  # "1": nothing worth writing
+    watch.touched(["1"], at=time.monotonic())
+    watch("1", None, None)  # the second touch's write: not timed from the first
+    watch("2", "sales_ready", None)
+    assert len(watch.latency.samples) == 1
+    assert watch.latency.samples[0] >= 5
+    assert watch.latency.status_changes == 1
+    watch.touched(["1"], at=time.monotonic())  # a write landed: "1" is timed again
+    watch("1", None, None)
+    assert len(watch.latency.samples) == 2
+    assert watch.latency.samples[1] < 5
 
 
+@pytest.mark.slow
 def test_the_demo_runs_both_crms_backfills_goes_live_and_reports_latency(tmp_path: Path) -> None:
     demo = run(["demo", "--contacts", "300", "--live-seconds", "4"], tmp_path)
     assert demo.returncode == 0, demo.stderr[-2000:]
@@ -38,8 +54,12 @@ def test_the_demo_runs_both_crms_backfills_goes_live_and_reports_latency(tmp_pat
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert "a HubSpot sandbox" not in again.stdout
+    # ... all of its connections: one whose sandbox is not served would fail its syncs.
+    listed = run(["connections", "list"], tmp_path, GLENGARRY_DATA_DIR=str(tmp_path / "data/demo"))
+    assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["demo-salesforce"]
 
 
+@pytest.mark.slow
 def test_the_demo_keeps_to_its_own_data_directory_so_the_guide_can_follow_it(
     tmp_path: Path,
 ) -> None:
@@ -79,6 +99,7 @@ def _run_both(tmp_path: Path) -> list[DemoResult]:
         runtime.engine.dispose()
 
 
+@pytest.mark.slow
 def test_what_each_sandbox_says_statuses_landed_after_the_activity_and_deliveries_were_acked(
     tmp_path: Path,
 ) -> None:
