@@ -1,7 +1,7 @@
 """Event-to-field latency at a steady rate: HubSpot webhooks and Salesforce Outbound Messages,
 side by side in one run.
 
-    .venv/bin/python bench/bench_realtime.py                  # 2,000 people, 45 s a CRM (~2.5 min)
+    .venv/bin/python bench/bench_realtime.py                  # 2,000 people, 45 s a CRM (~2 min)
     .venv/bin/python bench/bench_realtime.py --seconds 20 --people-per-second 4
 
 The demo's machinery (`app.demo.run_demo`, quiet), on each CRM in turn in one process: its
