@@ -19,8 +19,7 @@ DEFAULT_PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "lastmodifieddate",
         "lastname",
     ),
-} | dict.fromkeys(ENGAGEMENT_TYPES, ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"))
-DEFAULT_PROPERTIES = DEFAULT_PROPERTIES | {
+} | dict.fromkeys(ENGAGEMENT_TYPES, ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")) | {
     "tickets": ("content", "createdate", "hs_lastmodifieddate", "hs_object_id",
                 "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority", "subject"),
     "deals": ("amount", "closedate", "createdate", "dealname", "dealstage",

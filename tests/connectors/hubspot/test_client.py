@@ -334,8 +334,9 @@ async def test_activities_come_from_batch_reads_never_a_call_per_contact() -> No
     meetings = [a for a in found if a.type == "meeting"]
     assert len(meetings) == 1_200
     assert next(a for a in found if a.type == "page_view").properties["url"].endswith("/pricing")
-    # 5 engagement types x 2 association reads (1,000 ids each) + 12 meeting reads of 100.
-    assert assoc.call_count == 10
+    # 5 engagement types, survey answers and tickets x 2 association reads (1,000 ids each)
+    # + 12 meeting reads of 100.
+    assert assoc.call_count == 14
     assert reads.call_count == 12
 
 
