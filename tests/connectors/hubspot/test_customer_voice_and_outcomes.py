@@ -133,8 +133,11 @@ async def test_outcomes_from_lifecycle_dates_and_closed_deals(sandbox: SandboxSe
     customer = next(
         o for o in outcomes if o.contact_crm_id == "1" and o.kind == OutcomeKind.BECAME_CUSTOMER
     )
-    assert won.currency == "EUR" and won.amount is not None and won.amount > 0
-    assert won.deal_crm_id is not None and won.occurred_at == customer.occurred_at
+    assert won.currency == "EUR"
+    assert won.amount is not None
+    assert won.amount > 0
+    assert won.deal_crm_id is not None
+    assert won.occurred_at == customer.occurred_at
     assert sum(calls.values()) == 2  # one association read, one deal batch read
 
 

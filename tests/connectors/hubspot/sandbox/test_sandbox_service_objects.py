@@ -86,39 +86,49 @@ def test_feedback_submissions_through_the_official_client(hubspot: HubSpot) -> N
         )
     )
     answers = sorted(
-        (r.properties["hs_survey_type"], r.properties["hs_value"], r.properties.get("hs_response_group"))
+        (
+            r.properties["hs_survey_type"],
+            r.properties["hs_value"],
+            r.properties.get("hs_response_group"),
+        )
         for r in read.results
-    )  # fmt: skip
+    )
     assert answers == [("CSAT", "5", None), ("NPS", "10", "PROMOTER"), ("NPS", "3", "DETRACTOR")]
     assert all(r.properties["hs_submission_timestamp"] for r in read.results)
     page = api.basic_api.get_page(limit=2, properties=names)
-    assert len(page.results) == 2 and page.paging.next.after
+    assert len(page.results) == 2
+    assert page.paging.next.after
     found = api.search_api.do_search(
         public_object_search_request=PublicObjectSearchRequest(
             filter_groups=[
                 FilterGroup(
-                    filters=[Filter(property_name="hs_response_group", operator="EQ", value="DETRACTOR")]
+                    filters=[
+                        Filter(property_name="hs_response_group", operator="EQ", value="DETRACTOR")
+                    ]
                 )
             ],
             properties=["hs_value"],
         )
-    )  # fmt: skip
+    )
     assert [r.properties["hs_value"] for r in found.results] == ["3"]
 
 
 def test_tickets_through_the_official_client(hubspot: HubSpot) -> None:
     owners = _associated(hubspot, "tickets", ["1", "2"])
-    assert list(owners) == ["1"] and len(owners["1"]) == 2
+    assert list(owners) == ["1"]
+    assert len(owners["1"]) == 2
     found = hubspot.crm.tickets.search_api.do_search(
         public_object_search_request=PublicObjectSearchRequest(
             filter_groups=[
                 FilterGroup(
-                    filters=[Filter(property_name="hs_ticket_priority", operator="EQ", value="URGENT")]
+                    filters=[
+                        Filter(property_name="hs_ticket_priority", operator="EQ", value="URGENT")
+                    ]
                 )
             ],
             properties=["hs_ticket_priority", "hs_pipeline_stage", "closed_date", "subject"],
         )
-    )  # fmt: skip
+    )
     assert found.total == 1
     urgent = found.results[0].properties
     assert (urgent["subject"], urgent["hs_pipeline_stage"], urgent.get("closed_date")) == (
@@ -162,7 +172,8 @@ def test_deals_through_the_official_client(hubspot: HubSpot, sandbox: SandboxSer
 
 def test_lifecycle_stage_dates_follow_the_stages_reached(sandbox: SandboxServer) -> None:
     customer, lead = sandbox.store.get("contacts", "1"), sandbox.store.get("contacts", "4")
-    assert customer is not None and lead is not None
+    assert customer is not None
+    assert lead is not None
     stamps = [
         customer.properties[f"hs_lifecyclestage_{stage}_date"]
         for stage in ("lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity")
