@@ -231,9 +231,13 @@ def _ticket_activity(obj: Mapping[str, Any], contact_crm_id: str) -> CrmActivity
     at = parse_time(props.get("createdate")) or parse_time(obj.get("createdAt"))
     if at is None:
         return None
+    closed_at = parse_time(props.get("closed_date"))
     details: dict[str, Any] = {
         "priority": str(props.get("hs_ticket_priority") or "").upper() or None,
-        "status": "CLOSED" if parse_time(props.get("closed_date")) else "OPEN",
+        # `status` is as of the read; `closed_at` lets an evaluation as of an earlier time
+        # tell a ticket that was still open then.
+        "status": "CLOSED" if closed_at else "OPEN",
+        "closed_at": closed_at.isoformat() if closed_at else None,
         "subject": props.get("subject"),
         "stage": props.get("hs_pipeline_stage"),
     }

@@ -73,6 +73,8 @@ async def test_survey_answers_and_tickets_are_health_activities(sandbox: Sandbox
         (a.properties["priority"], a.properties["status"]) for a in found if a.type == "ticket"
     )
     assert tickets == [("LOW", "CLOSED"), ("URGENT", "OPEN")]
+    closed = next(a for a in found if a.type == "ticket" and a.properties["status"] == "CLOSED")
+    assert closed.properties["closed_at"] > closed.occurred_at.isoformat()
     streams = {a.type: a.stream for a in found if a.type in ("survey_response", "ticket")}
     assert streams == {"survey_response": "feedback_submissions", "ticket": "tickets"}
     # One association read per type for the four contacts, one batch read per type that has
