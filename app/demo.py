@@ -13,6 +13,7 @@ import secrets
 import statistics
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,11 +32,12 @@ from app.sync.run import SyncReport, SyncRunner
 from app.worker.jobs import pending_counts
 from connectors.hubspot.crm import CRM as HUBSPOT
 from connectors.hubspot.crm import HubSpotCredentials
-from connectors.hubspot.mapping import ENGAGEMENT_OBJECTS
+from connectors.hubspot.mapping import ENGAGEMENT_OBJECTS, SERVICE_OBJECTS
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
 from connectors.hubspot.sandbox.store import Change
-from qualification.population import generate_population
+from qualification.population import Member, generate_population
+from qualification.statuses import Status
 
 DEMO_CONNECTION = "demo"
 HISTORY = timedelta(days=90)
@@ -55,24 +57,80 @@ class Floor:
         return self.list_pages + self.association_reads + self.engagement_reads + self.writes
 
 
+# Everything read through associations: engagements, survey answers and tickets.
+ASSOCIATED_OBJECTS = (*ENGAGEMENT_OBJECTS, *SERVICE_OBJECTS)
+
+
 def backfill_floor(contacts: int, engagements: int, written: int) -> Floor:
     return Floor(
         list_pages=math.ceil(contacts / 100),
-        association_reads=math.ceil(contacts / 1000) * len(ENGAGEMENT_OBJECTS),
+        association_reads=math.ceil(contacts / 1000) * len(ASSOCIATED_OBJECTS),
         engagement_reads=math.ceil(engagements / 100),
         writes=math.ceil(written / 100),
     )
 
 
 def sandbox_engagements(sandbox: SandboxServer) -> int:
-    return sum(sandbox.store.count(object_type) for object_type in ENGAGEMENT_OBJECTS)
+    return sum(sandbox.store.count(object_type) for object_type in ASSOCIATED_OBJECTS)
+
+
+@dataclass(frozen=True)
+class CustomerHealth:
+    """The customers the backfill found at risk, against the population's hidden churn."""
+
+    customers: int
+    at_risk: int
+    churn_at_risk: float | None  # share of the at-risk customers whose account churns
+    churn_all: float | None  # share of all customers whose account churns
+
+    @property
+    def share(self) -> float | None:
+        return self.at_risk / self.customers if self.customers else None
+
+    @property
+    def lift(self) -> float | None:
+        if self.churn_at_risk is None or not self.churn_all:
+            return None
+        return self.churn_at_risk / self.churn_all
+
+
+def customer_health(statuses: Mapping[str, str], churned: set[str]) -> CustomerHealth:
+    """From CRM id -> status and the CRM ids whose account churns after the backfill."""
+    customers = [
+        crm_id
+        for crm_id, status in statuses.items()
+        if status in (Status.CUSTOMER_ACTIVE, Status.CUSTOMER_AT_RISK)
+    ]
+    at_risk = [crm_id for crm_id in customers if statuses[crm_id] == Status.CUSTOMER_AT_RISK]
+
+    def churn(group: list[str]) -> float | None:
+        return sum(1 for crm_id in group if crm_id in churned) / len(group) if group else None
+
+    return CustomerHealth(len(customers), len(at_risk), churn(at_risk), churn(customers))
+
+
+class ChurnTruth:
+    """Passes the population to the sandbox, noting which members' accounts will churn."""
+
+    def __init__(self, members: Iterable[Member]) -> None:
+        self._members = members
+        self.churning: set[str] = set()  # population ids
+
+    def __iter__(self) -> Iterator[Member]:
+        for member in self._members:
+            if member.churn:
+                self.churning.add(member.contact.id)
+            yield member
+
+    def crm_ids(self, sandbox: SandboxServer) -> set[str]:
+        return {sandbox.ids[i] for i in self.churning if i in sandbox.ids}
 
 
 async def run_demo(
     runtime: Runtime, console: Console, *, contacts: int, seed: int, live_seconds: float
 ) -> SyncReport:
     end = runtime.clock.now()
-    members = generate_population(contacts, seed, end - HISTORY, end)
+    members = ChurnTruth(generate_population(contacts, seed, end - HISTORY, end))
     console.print(f"[bold]Glengarry demo[/]: a HubSpot sandbox with {contacts:,} contacts")
     app_secret = secrets.token_urlsafe(24)  # the sandbox signs its webhooks with it
     service = Service.wire(runtime)
@@ -87,6 +145,7 @@ async def run_demo(
         )
         with SandboxServer(config, members=members) as sandbox:
             report = await _backfill(runtime, console, sandbox, contacts, app_secret)
+            _print_customer_health(runtime, console, members.crm_ids(sandbox))
             if live_seconds > 0:
                 await asyncio.to_thread(_live, runtime, console, sandbox, live_seconds, seed)
     return report
@@ -225,6 +284,30 @@ def _print_statuses(runtime: Runtime, console: Console) -> None:
     for status, n in rows:
         table.add_row(status, f"{n:,}", f"{n / total:.0%}")
     console.print(table)
+
+
+def _print_customer_health(runtime: Runtime, console: Console, churned: set[str]) -> None:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Contact.crm_id, QualificationRecord.status).join(
+                QualificationRecord, QualificationRecord.contact_id == Contact.id
+            )
+        ).all()
+    health = customer_health(dict(rows), churned)
+    if health.share is None:
+        console.print("no customers among the contacts")
+        return
+    line = (
+        f"customers at risk: {health.at_risk:,} of {health.customers:,} ({health.share:.0%}), "
+        "from their survey answers, tickets and activity."
+    )
+    if health.lift is not None and health.churn_at_risk is not None:
+        line += (
+            f" The population's hidden truth: {health.churn_at_risk:.0%} of them churn in the "
+            f"next 90 days against {health.churn_all:.0%} of all customers (lift "
+            f"{health.lift:.1f})."
+        )
+    console.print(line)
 
 
 def _print_most_ready(runtime: Runtime, console: Console, limit: int = 5) -> None:
