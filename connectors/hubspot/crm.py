@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connectors.base import Connector, WebhookSource
+from connectors.base import ChangeEvent, Connector, WebhookSource
 from connectors.crm import (
     CliOption,
+    Command,
     ConnectorEnv,
     CredentialsError,
     Installed,
@@ -26,7 +27,7 @@ from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken, 
 from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
 from connectors.hubspot.limits import AppType, buckets_for
 from connectors.hubspot.mapping import watched_properties
-from connectors.hubspot.webhook import HubSpotWebhooks, SignatureVersion
+from connectors.hubspot.webhook import SUBSCRIPTIONS, HubSpotWebhooks, SignatureVersion
 
 HUBSPOT_API = "https://api.hubapi.com"
 _OAUTH = ("oauth_client_id", "oauth_client_secret", "refresh_token")
@@ -157,6 +158,7 @@ class HubSpot:
     update_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(defaults=False), _BUDGET)
     shared_app_setting = "hubspot_app_client_secret"
     sandbox_module = "connectors.hubspot.sandbox.command"
+    commands: Sequence[Command] = ()
 
     def settings(self, values: Mapping[str, Any], *, new: bool) -> NewSettings:
         credentials = HubSpotCredentials(
@@ -317,6 +319,19 @@ class HubSpot:
             f"/webhooks/hubspot/{name} will be refused with 401{shared}; add it with "
             f"`glengarry connections update {name} --client-secret -`"
         )
+
+    def setup(self, connection: StoredConnection, public_url: str | None) -> Mapping[str, Any]:
+        base = (public_url or "<GLENGARRY_PUBLIC_URL>").rstrip("/")
+        return {
+            "webhook_url": f"{base}/webhooks/hubspot/{connection.name}",
+            "subscriptions": sorted(SUBSCRIPTIONS),
+        }
+
+    def rotated(self, secrets: Mapping[str, Any]) -> dict[str, Any] | None:
+        return None  # deliveries are signed with the app's client secret
+
+    def sparse(self, event: ChangeEvent) -> bool:
+        return False
 
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         # The criteria's properties and those the connector derives activities from.

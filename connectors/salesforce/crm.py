@@ -4,6 +4,7 @@ connector and Outbound Message verifier a stored connection becomes, and its lim
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -11,9 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.base import Connector, WebhookSource
+from connectors.base import ChangeEvent, Connector, WebhookSource
 from connectors.crm import (
     CliOption,
+    Command,
     ConnectorEnv,
     CredentialsError,
     Installed,
@@ -22,6 +24,7 @@ from connectors.crm import (
     StoredConnection,
 )
 from connectors.http import Limit
+from connectors.salesforce import realtime
 from connectors.salesforce.client import SalesforceConnector, SalesforceOptions
 from connectors.salesforce.credentials import SalesforceCredentials, login_for
 from connectors.salesforce.install import todo
@@ -31,6 +34,8 @@ from connectors.salesforce.outbound import (
     ack_body,
     new_path_token,
 )
+from connectors.salesforce.package import write_package
+from qualification.statuses import Status
 
 BULK_THRESHOLD = 50_000
 _CREDENTIAL_KEYS = ("client_id", "client_secret", "username", "private_key")
@@ -128,6 +133,22 @@ def _credentials(secrets: Mapping[str, Any]) -> SalesforceCredentials:
         raise CredentialsError(f"{where}: {message}" if where else message) from None
 
 
+def endpoint(connection: StoredConnection, public_url: str | None) -> str:
+    """The connection's Outbound Message URL: its path token is the secret."""
+    base = (public_url or "<GLENGARRY_PUBLIC_URL>").rstrip("/")
+    return f"{base}/webhooks/salesforce/{connection.name}/{connection.secrets.get(PATH_TOKEN, '')}"
+
+
+def _package(values: Mapping[str, Any], echo: Callable[[str], None]) -> None:
+    connection: StoredConnection | None = values.get("connection")
+    url = endpoint(connection, values.get("public_url")) if connection is not None else None
+    username = connection.secrets.get("username") if connection is not None else None
+    written = write_package(
+        Path(values["out"]), [s.value for s in Status], endpoint_url=url, username=username
+    )
+    echo(json.dumps({"out": str(values["out"]), "files": [str(p) for p in written]}))
+
+
 class Salesforce:
     kind = "salesforce"
     label = "Salesforce"
@@ -151,6 +172,24 @@ class Salesforce:
     update_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(new=False), _BUDGET)
     shared_app_setting = ""
     sandbox_module = "connectors.salesforce.sandbox.command"
+    commands: Sequence[Command] = (
+        Command(
+            "package",
+            "Write a reviewable SFDX source package: the fields, both permission sets, the "
+            "Lead-to-Contact field mapping and, for a connection, its Outbound Messages and "
+            "Flows.",
+            (
+                CliOption("out", "--out", "Directory to write it in.", type=Path, required=True),
+                CliOption(
+                    "connection",
+                    "--connection",
+                    "A connection: its Outbound Message URL and Flows go in the package too.",
+                ),
+            ),
+            _package,
+            connection_option="connection",
+        ),
+    )
 
     def settings(self, values: Mapping[str, Any], *, new: bool) -> NewSettings:
         secrets = {
@@ -160,8 +199,6 @@ class Salesforce:
         }
         if values.get("jwt_key") is not None:
             secrets["private_key"] = _read_key(Path(values["jwt_key"]))
-        if new:
-            secrets[PATH_TOKEN] = new_path_token()
         options: dict[str, Any] = {}
         if values.get("instance_url") is not None:
             options["instance_url"] = _https(str(values["instance_url"]), "--instance-url")
@@ -283,6 +320,18 @@ class Salesforce:
 
     def webhook_hint(self, name: str, secrets: Mapping[str, Any], app_secret_set: bool) -> str:
         return ""
+
+    def setup(self, connection: StoredConnection, public_url: str | None) -> Mapping[str, Any]:
+        return realtime.setup(
+            endpoint(connection, public_url), connection.secrets.get("username") or None
+        )
+
+    def rotated(self, secrets: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {**secrets, PATH_TOKEN: new_path_token()}
+
+    def sparse(self, event: ChangeEvent) -> bool:
+        fields = event.raw.get("fields") or {}
+        return not any(fields.get(name) for name in realtime.DATED)
 
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         return (
