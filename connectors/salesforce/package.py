@@ -150,9 +150,9 @@ def manifest_xml(*, realtime: bool = False) -> bytes:
 
 _README = """# Glengarry for Salesforce: the package to deploy
 
-The eight fields Glengarry writes, on Lead and Contact, and two permission sets:
-`Glengarry_Integration` (read and edit on all eight: assign it to the integration user) and
-`Glengarry_Reps` (read on all eight, edit on the override only: assign it to the reps).
+The nine fields Glengarry writes, on Lead and Contact, and two permission sets:
+`Glengarry_Integration` (read and edit on all nine: assign it to the integration user) and
+`Glengarry_Reps` (read on all nine, edit on the override only: assign it to the reps).
 
     sf project deploy start --manifest manifest/package.xml --target-org YOUR_ORG
 
@@ -163,7 +163,7 @@ Then, by hand:
   survives conversion: Setup > Object Manager > Lead > Fields & Relationships >
   Map Lead Fields, or merge `optional/LeadConvertSettings/` into your org's
   LeadConvertSettings (deploying that file as it is replaces the org's whole mapping);
-- in an org that also runs HubSpot's Salesforce sync, exclude the eight fields from it.
+- in an org that also runs HubSpot's Salesforce sync, exclude the nine fields from it.
 
 Glengarry then only checks (describe) that the integration user can write every field.
 
