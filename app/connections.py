@@ -94,7 +94,7 @@ def new_connection(
     return Connection(
         kind=crm.kind,
         name=name,
-        credentials=vault.encrypt(crm.rotated(secrets) or dict(secrets)),
+        credentials=vault.encrypt(crm.completed(secrets)),
         options=dict(options),
         api_budget_share=budget_share,
         writes_enabled=True,

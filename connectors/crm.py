@@ -222,6 +222,11 @@ class Crm(Protocol):
         URL built on `public_url`, the app's address as the CRM reaches it)."""
         ...
 
+    def completed(self, secrets: Mapping[str, Any]) -> dict[str, Any]:
+        """A new connection's secrets with what Glengarry makes for it (a webhook path token,
+        unless one was given)."""
+        ...
+
     def rotated(self, secrets: Mapping[str, Any]) -> dict[str, Any] | None:
         """The secrets with a new webhook path token, or None when the CRM has none."""
         ...

@@ -327,6 +327,9 @@ class HubSpot:
             "subscriptions": sorted(SUBSCRIPTIONS),
         }
 
+    def completed(self, secrets: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(secrets)
+
     def rotated(self, secrets: Mapping[str, Any]) -> dict[str, Any] | None:
         return None  # deliveries are signed with the app's client secret
 

@@ -326,6 +326,9 @@ class Salesforce:
             endpoint(connection, public_url), connection.secrets.get("username") or None
         )
 
+    def completed(self, secrets: Mapping[str, Any]) -> dict[str, Any]:
+        return {PATH_TOKEN: new_path_token(), **secrets}
+
     def rotated(self, secrets: Mapping[str, Any]) -> dict[str, Any] | None:
         return {**secrets, PATH_TOKEN: new_path_token()}
 
