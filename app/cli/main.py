@@ -20,6 +20,7 @@ from app.cli.offline import calibrate_command, criteria_cli, evaluate_command, p
 from app.cli.sandbox import sandbox_cli
 from app.cli.serve import serve, worker
 from app.cli.sync import sync
+from app.cli.verify import verify
 from app.errors import GlengarryError
 from app.logging import scrub
 
@@ -63,6 +64,7 @@ cli.add_typer(connections_cli, name="connections")
 for _kind, _group in crm_groups():
     cli.add_typer(_group, name=_kind)
 cli.command()(sync)
+cli.command()(verify)
 cli.command()(demo)
 cli.add_typer(criteria_cli, name="criteria")
 criteria_cli.command("activate")(activate_command)
