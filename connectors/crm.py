@@ -9,12 +9,14 @@ services as a `ConnectorEnv`.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from connectors.base import ChangeEvent, Connector, FieldStatus, WebhookSource
 from connectors.http import Limit, RateLimiter, RetryPolicy, UsageRecorder
@@ -239,6 +241,30 @@ class Crm(Protocol):
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         """What `criteria check` tells an admin to subscribe the CRM's notifications to."""
         ...
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
+
+
+def crm_url(value: str, flag: str) -> str:
+    """A CRM's base URL as given: https, or plain http on this machine only (a sandbox, a
+    local proxy), so that no token travels in the clear. Without a trailing slash."""
+    parts = urlsplit(value)
+    host = (parts.hostname or "").lower()
+    loopback = _loopback(host)
+    if not host or parts.scheme not in ("https", "http"):
+        raise CredentialsError(f"{flag} must be an https:// URL, not {value!r}")
+    if parts.scheme == "http" and not loopback:
+        raise CredentialsError(
+            f"{flag} must be an https:// URL (plain http only on loopback), not {value!r}"
+        )
+    return value.rstrip("/")
 
 
 def enum_value(value: Any) -> Any:

@@ -19,6 +19,7 @@ from connectors.crm import (
     NewSettings,
     Receiver,
     StoredConnection,
+    crm_url,
     enum_value,
 )
 from connectors.errors import AuthError
@@ -174,7 +175,7 @@ class HubSpot:
             if values.get(key) is not None
         }
         if "base_url" in options:
-            options["base_url"] = str(options["base_url"]).rstrip("/")
+            options["base_url"] = crm_url(str(options["base_url"]), "--base-url")
         if new:
             options.setdefault("base_url", HUBSPOT_API)
             options.setdefault("app_type", AppType.PRIVATE_PRO.value)

@@ -22,6 +22,7 @@ from connectors.crm import (
     NewSettings,
     Receiver,
     StoredConnection,
+    crm_url,
 )
 from connectors.http import Limit
 from connectors.salesforce import realtime
@@ -103,12 +104,6 @@ _NO_INSTALL = CliOption(
     type=bool,
     default=False,
 )
-
-
-def _https(value: str, flag: str) -> str:
-    if not value.startswith("https://"):
-        raise CredentialsError(f"{flag} must be an https:// URL, not {value!r}")
-    return value.rstrip("/")
 
 
 def _read_key(path: Path) -> str:
@@ -201,9 +196,9 @@ class Salesforce:
             secrets["private_key"] = _read_key(Path(values["jwt_key"]))
         options: dict[str, Any] = {}
         if values.get("instance_url") is not None:
-            options["instance_url"] = _https(str(values["instance_url"]), "--instance-url")
+            options["instance_url"] = crm_url(str(values["instance_url"]), "--instance-url")
         if values.get("login_url") is not None:
-            options["login_url"] = _https(str(values["login_url"]), "--login-url")
+            options["login_url"] = crm_url(str(values["login_url"]), "--login-url")
         if values.get("ca_bundle") is not None:
             bundle = Path(values["ca_bundle"])
             if not bundle.is_file():
