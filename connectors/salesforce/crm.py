@@ -41,7 +41,7 @@ from qualification.statuses import Status
 BULK_THRESHOLD = 50_000
 _CREDENTIAL_KEYS = ("client_id", "client_secret", "username", "private_key")
 # The path token of the Outbound Message URL: a secret, stored with the credentials.
-PATH_TOKEN = "outbound_token"  # noqa: S105 - the name of a stored secret, not one
+PATH_TOKEN = "outbound_token"  # noqa: S105 - a stored secret's name  # nosec B105
 
 _SECRETS = (
     CliOption("client_id", "--client-id", "The connected app's consumer key."),

@@ -18,7 +18,7 @@ DX Developer Guide": Salesforce DX project structure and source format).
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # writes XML, never parses any  # nosec B405
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
