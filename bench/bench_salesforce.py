@@ -160,9 +160,13 @@ def run(people: int, latency: int, threshold: int) -> None:
         f"backfill ({r['state']}): {r['seconds']:.1f} s wall, {r['pulled']:,} read "
         f"({r['kinds']}), {r['written']:,} written"
     )
-    print("activities stored: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r["activities"].items())))
-    print(f"backfill API calls (counted by the sandbox, set-up aside): {backfill:,}; floor {total:,}: "
-          f"{backfill / total:.2f}x")  # fmt: skip
+    print(
+        "activities stored: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r["activities"].items()))
+    )
+    print(
+        f"backfill API calls (counted by the sandbox, set-up aside): {backfill:,}; "
+        f"floor {total:,}: {backfill / total:.2f}x"
+    )
     for route, n in sorted(calls.items()):
         print(f"  {n:>8,}  {route}{'  (set-up)' if _setup(route) else ''}")
     print("floor: " + ", ".join(f"{k} {v:,}" for k, v in floor.items()))

@@ -248,7 +248,9 @@ class SyncRunner:
         finally:
             upcoming.cancel()
 
-    async def _reconcile(self, connector: Connector, connection_id: int, report: SyncReport) -> None:
+    async def _reconcile(
+        self, connector: Connector, connection_id: int, report: SyncReport
+    ) -> None:
         """The CRM forgot deletions (its recycle bin was emptied): whatever is stored here and
         absent from its full list of live ids is marked deleted, never written again."""
         if not isinstance(connector, Reconciling):

@@ -42,7 +42,9 @@ def org(tmp_path: Path) -> Iterator[SandboxServer]:
 
 def _activities(runtime: Runtime, contact_id: int) -> set[str]:
     with runtime.sessions() as session:
-        return set(session.scalars(select(Activity.crm_id).where(Activity.contact_id == contact_id)))
+        return set(
+            session.scalars(select(Activity.crm_id).where(Activity.contact_id == contact_id))
+        )
 
 
 def _transitions(runtime: Runtime, contact_id: int) -> list[tuple[str | None, str]]:
@@ -78,7 +80,8 @@ async def test_a_lead_converted_under_a_write_is_refused_for_good_and_then_follo
     first = await SyncRunner(runtime, "sf", progress=convert_before_the_writes).run()
     [(lead_id, contact_id)] = converted.items()
     assert first.state is SyncState.PARTIAL
-    assert first.relay.failed == 1 and first.relay.retrying == 0
+    assert first.relay.failed == 1
+    assert first.relay.retrying == 0
     assert "CANNOT_UPDATE_CONVERTED_LEAD" in first.message
     lead = stored(runtime, [lead_id])[lead_id]
     [refused] = outbox_of(runtime, lead.id)
@@ -88,14 +91,16 @@ async def test_a_lead_converted_under_a_write_is_refused_for_good_and_then_follo
     assert glengarry_fields(dump(org)[lead_id]) == {}
     lead_activities = _activities(runtime, lead.id)
     lead_history = _transitions(runtime, lead.id)
-    assert lead_activities and lead_history
+    assert lead_activities
+    assert lead_history
 
     second = await SyncRunner(runtime, "sf").run()
     assert second.state is SyncState.SUCCEEDED, second.message
     rows = stored(runtime, [lead_id, contact_id])
     lead, contact = rows[lead_id], rows[contact_id]
     assert (lead.kind, contact.kind) == ("lead", "contact")
-    assert lead.deleted_at is not None and lead.merged_into_id == contact.id
+    assert lead.deleted_at is not None
+    assert lead.merged_into_id == contact.id
     # The Lead's activities and status history are the Contact's now; the Lead has neither a
     # qualification nor a write left, and the failed one stays failed, not retried.
     assert lead_activities <= _activities(runtime, contact.id)
@@ -105,9 +110,7 @@ async def test_a_lead_converted_under_a_write_is_refused_for_good_and_then_follo
     with runtime.sessions() as session:
         assert session.get(QualificationRecord, lead.id) is None
         assert session.get(QualificationRecord, contact.id) is not None
-    assert [(r.state, r.attempts) for r in outbox_of(runtime, lead.id)] == [
-        (OutboxState.FAILED, 1)
-    ]
+    assert [(r.state, r.attempts) for r in outbox_of(runtime, lead.id)] == [(OutboxState.FAILED, 1)]
     org_now = dump(org)
     assert glengarry_fields(org_now[lead_id]) == {}  # the Lead is never written again
     assert glengarry_fields(org_now[contact_id])["Glengarry_Status__c"]
@@ -133,7 +136,8 @@ async def test_a_merged_loser_follows_its_master_and_a_deleted_lead_is_never_wri
     assert rows[loser.id].merged_into_id == rows[master.id].id
     assert rows[master.id].deleted_at is None
     assert loser_activities <= _activities(runtime, rows[master.id].id)
-    assert rows[doomed.id].deleted_at is not None and rows[doomed.id].merged_into_id is None
+    assert rows[doomed.id].deleted_at is not None
+    assert rows[doomed.id].merged_into_id is None
     for gone in (loser.id, doomed.id):
         assert [r for r in outbox_of(runtime, rows[gone].id) if r.state == "pending"] == []
         assert gone not in dump(org)  # in the recycle bin: nothing of ours is written there

@@ -76,14 +76,16 @@ async def test_the_connection_s_share_pauses_the_backfill_and_a_later_run_resume
 
     paused = await SyncRunner(runtime, "sf", progress=others_spend_the_rest).run()
     assert paused.state is SyncState.PAUSED
-    assert "of its 1000 daily API calls" in paused.message and "share (0.5)" in paused.message
+    assert "of its 1000 daily API calls" in paused.message
+    assert "share (0.5)" in paused.message
     assert allocation.used() <= 502  # at most the calls already in flight went past it
     first = _count(runtime, Contact)
     assert 0 < first < len(_people(org))
     assert _count(runtime, SyncCursor) == 1  # what was stored is behind the cursor kept
     with runtime.sessions() as session:
         run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
-        assert run is not None and run.state == "paused"
+        assert run is not None
+        assert run.state == "paused"
     assert _count(runtime, OutboxEntry, OutboxEntry.state == OutboxState.PENDING) > 0
 
     allocation.reset()  # a day later
@@ -125,7 +127,8 @@ async def test_locked_rows_are_retried_through_the_outbox_and_land_later(
         sandbox.post("/faults", json={"lock_row_rate": 1.0})
     first = await SyncRunner(runtime, "sf").run()
     assert first.state is SyncState.PARTIAL
-    assert first.relay.sent == 0 and first.relay.failed == 0
+    assert first.relay.sent == 0
+    assert first.relay.failed == 0
     assert first.relay.retrying == first.scoring.to_write > 0
     with runtime.sessions() as session:
         rows = session.scalars(select(OutboxEntry)).all()
