@@ -100,6 +100,8 @@ async def _pipeline(cert_dir: str, data_dir: str, threshold: int) -> dict[str, A
         "resync_state": resync.state.value,
         "resync_pulled": resync.pulled,
         "resync_written": resync.relay.sent,
+        "resync_status_changes": resync.scoring.status_changes,
+        "resync_to_write": resync.scoring.to_write,
         "activities": activities,
         "kinds": kinds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -173,7 +175,8 @@ def run(people: int, latency: int, threshold: int) -> None:
     resync_calls = sum(r["resync_calls"].values())
     print(
         f"unchanged resync ({r['resync_state']}): {r['resync_seconds']:.1f} s, "
-        f"{r['resync_pulled']:,} read back, {resync_calls:,} calls, {r['resync_written']} written"
+        f"{r['resync_pulled']:,} read back, {resync_calls:,} calls, {r['resync_written']} written "
+        f"({r['resync_status_changes']} status changes: decay since the backfill scored them)"
     )
     for route, n in sorted(r["resync_calls"].items()):
         print(f"  {n:>8,}  {route}")
