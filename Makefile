@@ -21,6 +21,7 @@ test: lint typecheck imports dockerfile pytest-sqlite pytest-postgresql
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c pyproject.toml -r app connectors qualification
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -85,7 +85,8 @@ def new_connection(
     options: Mapping[str, Any],
     budget_share: float,
 ) -> Connection:
-    """A connection not yet stored: credentials checked and encrypted, options set."""
+    """A connection not yet stored: credentials checked and encrypted (with a new webhook path
+    token, for a CRM whose URLs carry one), options set."""
     try:
         crm.check_secrets(secrets)
     except CredentialsError as exc:
@@ -93,7 +94,7 @@ def new_connection(
     return Connection(
         kind=crm.kind,
         name=name,
-        credentials=vault.encrypt(dict(secrets)),
+        credentials=vault.encrypt(crm.completed(secrets)),
         options=dict(options),
         api_budget_share=budget_share,
         writes_enabled=True,
@@ -421,6 +422,11 @@ def calls_today(runtime: Runtime, connection_id: int | None) -> int:
 
 def vault_credentials(vault: Vault, connection: Connection) -> dict[str, Any]:
     return vault.decrypt(connection.credentials, what=f"credentials of {connection.name}")
+
+
+def realtime_setup(runtime: Runtime, connection: Connection) -> Mapping[str, Any]:
+    """What the admin sets up in the CRM so that changes arrive as they happen."""
+    return crm_for(connection.kind).setup(stored(runtime, connection), runtime.settings.public_url)
 
 
 def webhook_source(runtime: Runtime, connection: Connection) -> WebhookSource | None:

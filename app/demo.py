@@ -16,7 +16,7 @@ import secrets
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,6 +36,7 @@ from app.serving import ServerThread
 from app.sync.run import SyncReport, SyncRunner
 from app.worker.jobs import pending_counts
 from qualification.population import generate_population
+from qualification.statuses import Status
 
 LEGACY_CONNECTION = "demo"  # the demo's connection when it ran on one CRM only
 HISTORY = timedelta(days=90)
@@ -103,6 +104,7 @@ async def run_demo(
     """The demo on each CRM in turn, in one served app and worker."""
     end = runtime.clock.now()
     members = list(generate_population(contacts, seed, end - HISTORY, end))  # seeds each CRM
+    churning = {m.contact.id for m in members if m.churn}  # the hidden truth, for the health line
     sides = demo_sandboxes(
         crms, app_secret=secrets.token_urlsafe(24), data_dir=runtime.settings.data_dir
     )
@@ -122,7 +124,7 @@ async def run_demo(
         for side in sides:
             label = side.crm.label
             console.print(f"\n[bold]Glengarry demo[/]: a {label} sandbox with {contacts:,} people")
-            report = await _backfill(runtime, console, side)
+            report = await _backfill(runtime, console, side, churning)
             before, latency, delivered = _dump(side), None, 0
             if live_seconds > 0:
                 latency, delivered = await asyncio.to_thread(
@@ -145,7 +147,44 @@ async def run_demo(
     return results
 
 
-async def _backfill(runtime: Runtime, console: Console, side: DemoSandbox) -> SyncReport:
+@dataclass(frozen=True)
+class CustomerHealth:
+    """The customers the backfill found at risk, against the population's hidden churn."""
+
+    customers: int
+    at_risk: int
+    churn_at_risk: float | None  # share of the at-risk customers whose account churns
+    churn_all: float | None  # share of all customers whose account churns
+
+    @property
+    def share(self) -> float | None:
+        return self.at_risk / self.customers if self.customers else None
+
+    @property
+    def lift(self) -> float | None:
+        if self.churn_at_risk is None or not self.churn_all:
+            return None
+        return self.churn_at_risk / self.churn_all
+
+
+def customer_health(statuses: Mapping[str, str], churned: set[str]) -> CustomerHealth:
+    """From CRM id -> status and the CRM ids whose account churns after the backfill."""
+    customers = [
+        crm_id
+        for crm_id, status in statuses.items()
+        if status in (Status.CUSTOMER_ACTIVE, Status.CUSTOMER_AT_RISK)
+    ]
+    at_risk = [crm_id for crm_id in customers if statuses[crm_id] == Status.CUSTOMER_AT_RISK]
+
+    def churn(group: list[str]) -> float | None:
+        return sum(1 for crm_id in group if crm_id in churned) / len(group) if group else None
+
+    return CustomerHealth(len(customers), len(at_risk), churn(at_risk), churn(customers))
+
+
+async def _backfill(
+    runtime: Runtime, console: Console, side: DemoSandbox, churning: set[str]
+) -> SyncReport:
     crm, name = side.crm, side.connection
     settings = side.new_settings()
     connected = await connect(
@@ -159,6 +198,8 @@ async def _backfill(runtime: Runtime, console: Console, side: DemoSandbox) -> Sy
     report = await SyncRunner(runtime, name, full=True).run()
     _print_statuses(runtime, console, name)
     _print_most_ready(runtime, console, name)
+    churned = {side.seeded[i] for i in churning if i in side.seeded}
+    _print_customer_health(runtime, console, name, churned)
     _print_calls(console, crm.label, report, side.floor(report))
     return report
 
@@ -321,6 +362,32 @@ def _print_most_ready(runtime: Runtime, console: Console, connection: str, limit
         title = ", ".join(p for p in (props.get("jobtitle"), props.get("company")) if p)
         table.add_row(f"{who}\n{title}", str(score), reasons)
     console.print(table)
+
+
+def _print_customer_health(
+    runtime: Runtime, console: Console, connection: str, churned: set[str]
+) -> None:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Contact.crm_id, QualificationRecord.status)
+            .join(QualificationRecord, QualificationRecord.contact_id == Contact.id)
+            .where(_of(connection))
+        ).all()
+    health = customer_health(dict(rows), churned)
+    if health.share is None:
+        console.print("no customers among the contacts")
+        return
+    line = (
+        f"customers at risk: {health.at_risk:,} of {health.customers:,} ({health.share:.0%}), "
+        "from their survey answers, tickets and activity."
+    )
+    if health.lift is not None and health.churn_at_risk is not None:
+        line += (
+            f" The population's hidden truth: {health.churn_at_risk:.0%} of them churn in the "
+            f"next 90 days against {health.churn_all:.0%} of all customers (lift "
+            f"{health.lift:.1f})."
+        )
+    console.print(line)
 
 
 def _print_calls(console: Console, label: str, report: SyncReport, floor: str) -> None:

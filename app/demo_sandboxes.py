@@ -13,7 +13,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +23,7 @@ from app.sync.run import SyncReport
 from connectors.crm import Crm, NewSettings
 from connectors.hubspot.crm import CRM as HUBSPOT
 from connectors.hubspot.crm import HubSpotCredentials
-from connectors.hubspot.mapping import ENGAGEMENT_OBJECTS
+from connectors.hubspot.mapping import ENGAGEMENT_OBJECTS, SERVICE_OBJECTS
 from connectors.hubspot.sandbox.config import SandboxConfig as HubSpotConfig
 from connectors.hubspot.sandbox.server import SandboxServer as HubSpotServer
 from connectors.hubspot.sandbox.store import Change, ChangeKind
@@ -74,6 +74,11 @@ class DemoSandbox(Protocol):
         """Called once connected (the notifications are set up then); a line for the reader."""
         ...
 
+    @property
+    def seeded(self) -> Mapping[str, str]:
+        """Generated person's id -> the CRM id the sandbox gave it."""
+        ...
+
     def floor(self, report: SyncReport) -> str:
         """The fewest calls the backfill could have made, explained, or ""."""
         ...
@@ -116,10 +121,15 @@ class Floor:
         return self.list_pages + self.association_reads + self.engagement_reads + self.writes
 
 
+# Everything HubSpot's connector reads through associations: engagements, survey answers and
+# tickets.
+ASSOCIATED_OBJECTS = (*ENGAGEMENT_OBJECTS, *SERVICE_OBJECTS)
+
+
 def backfill_floor(contacts: int, engagements: int, written: int) -> Floor:
     return Floor(
         list_pages=math.ceil(contacts / 100),
-        association_reads=math.ceil(contacts / 1000) * len(ENGAGEMENT_OBJECTS),
+        association_reads=math.ceil(contacts / 1000) * len(ASSOCIATED_OBJECTS),
         engagement_reads=math.ceil(engagements / 100),
         writes=math.ceil(written / 100),
     )
@@ -164,9 +174,13 @@ class HubSpotDemo:
     def connected(self) -> str:
         return f"portal {self.server.config.portal_id} at {self.server.base_url}"
 
+    @property
+    def seeded(self) -> Mapping[str, str]:
+        return self.server.ids
+
     def floor(self, report: SyncReport) -> str:
         store = self.server.store
-        engagements = sum(store.count(object_type) for object_type in ENGAGEMENT_OBJECTS)
+        engagements = sum(store.count(object_type) for object_type in ASSOCIATED_OBJECTS)
         floor = backfill_floor(report.pulled, engagements, report.relay.sent)
         ratio = report.api_calls / floor.total if floor.total else 0.0
         return (
@@ -269,8 +283,10 @@ class SalesforceDemo:
             "jwt_key": server.jwt_key_file,
         }
         settings = self.crm.settings(values, new=True)
-        self._token = str(settings.secrets[PATH_TOKEN])
-        return settings
+        # The path token `connect` would make, made here so the demo knows its URL.
+        secrets = self.crm.completed(settings.secrets)
+        self._token = str(secrets[PATH_TOKEN])
+        return replace(settings, secrets=secrets)
 
     def connected(self) -> str:
         # As the admin does once connected: the Outbound Messages, to the connection's URL.
@@ -283,6 +299,10 @@ class SalesforceDemo:
             f"org {self.server.config.org_id} at {self.server.instance_url}; Outbound Messages "
             "on Lead, Contact, Task and Event"
         )
+
+    @property
+    def seeded(self) -> Mapping[str, str]:
+        return self.server.ids
 
     def floor(self, report: SyncReport) -> str:
         return ""  # REST pages or Bulk jobs by size: the calls table says which

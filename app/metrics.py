@@ -30,7 +30,8 @@ GCCollector(registry=REGISTRY)
 
 EVENTS = Counter(
     "glengarry_webhook_events_total",
-    "Webhook events by outcome: received, duplicate, ignored (portal not served), processed.",
+    "Webhook events by outcome: received, duplicate, ignored (portal not served), processed, "
+    "sparse (carrying less than the set-up asks for: re-read all the same).",
     ["connection", "outcome"],
     registry=REGISTRY,
 )

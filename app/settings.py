@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     webhook_coalesce_ms: int = Field(
         500, ge=0, description="Events arriving within this window are processed together."
     )
+    public_url: str | None = Field(
+        None,
+        description="The address CRMs reach this service at (https://glengarry.example.com): "
+        "`connect` and `connections show` print webhook URLs on it.",
+    )
     hubspot_app_client_secret: SecretStr | None = Field(
         None, description="Client secret of a public HubSpot app serving many portals."
     )
@@ -147,6 +152,13 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://")):
             raise ValueError("must be a redis:// URL (leave unset for the embedded queue)")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _a_web_address(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL")
+        return value.rstrip("/") if value else value
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -63,7 +63,15 @@ async def _pipeline(base_url: str, data_dir: str, app_type: str) -> dict[str, ob
             kind: session.scalar(
                 select(func.count()).select_from(Activity).where(Activity.crm_id.like(f"{kind}:%"))
             )
-            for kind in ("meetings", "calls", "emails", "notes", "tasks")
+            for kind in (
+                "meetings",
+                "calls",
+                "emails",
+                "notes",
+                "tasks",
+                "tickets",
+                "feedback_submissions",
+            )
         }
     return {
         "backfill_calls": _per_route(backfill_calls),
@@ -137,7 +145,8 @@ def _scenario(name: str, contacts: int) -> None:
     backfill = sum(n for route, n in calls.items() if not any(p in route for p in SETUP))
     floor = {
         "list pages": math.ceil(contacts / 100),
-        "association reads": math.ceil(contacts / 1000) * 5,
+        # per associated type: 5 engagement types, survey answers and tickets
+        "association reads": math.ceil(contacts / 1000) * 7,
         "engagement reads": math.ceil(r["engagements"] / 100),
         "writes": math.ceil(r["written"] / 100),
     }

@@ -35,6 +35,26 @@ class CrmActivity:
     stream: str = ""  # which stream it came from (Salesforce: "Task", "Event", "CampaignMember")
 
 
+class OutcomeKind(StrEnum):
+    BECAME_OPPORTUNITY = "became_opportunity"
+    BECAME_CUSTOMER = "became_customer"
+    DEAL_WON = "deal_won"
+    DEAL_LOST = "deal_lost"
+
+
+@dataclass(frozen=True, slots=True)
+class CrmOutcome:
+    """What became of a contact, as the CRM records it: a lifecycle stage reached, or a deal
+    (HubSpot) or opportunity (Salesforce) it is associated with closed, won or lost."""
+
+    contact_crm_id: str
+    kind: OutcomeKind
+    occurred_at: datetime
+    amount: float | None = None  # deals only, in `currency`
+    currency: str | None = None  # ISO 4217; None where the CRM keeps one company currency
+    deal_crm_id: str | None = None  # the deal or opportunity, for deal outcomes
+
+
 @dataclass(frozen=True, slots=True)
 class ContactBatch:
     """Contacts to store, and the cursor to persist once they are stored (never before)."""
@@ -133,6 +153,16 @@ class Reconciling(Protocol):
     """A connector that can list every live contact id (for `ContactBatch.reconcile`)."""
 
     async def live_crm_ids(self) -> frozenset[str]: ...
+
+
+@runtime_checkable
+class OutcomeSource(Protocol):
+    """A connector that can read what became of contacts (issue 14's outcomes table).
+
+    A kind of record the connection may not read (a scope missing) is left out and said once in
+    `unavailable`, never reported as "no outcomes"."""
+
+    async def outcomes(self, contacts: Sequence[CrmContact]) -> Sequence[CrmOutcome]: ...
 
 
 class WebhookSource(Protocol):

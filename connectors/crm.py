@@ -9,14 +9,16 @@ services as a `ConnectorEnv`.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-from connectors.base import Connector, FieldStatus, WebhookSource
+from connectors.base import ChangeEvent, Connector, FieldStatus, WebhookSource
 from connectors.http import Limit, RateLimiter, RetryPolicy, UsageRecorder
 
 
@@ -119,6 +121,23 @@ class SandboxCommand:
     serve: Callable[[Mapping[str, Any], Callable[[str], None]], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Command:
+    """`glengarry {kind} {name}`: a command only this CRM has (Salesforce's `package`).
+
+    `run` gets the option values and what the app knows of a connection named by one
+    (`--connection`: its `StoredConnection` and public webhook URL); ValueError names a bad
+    option."""
+
+    name: str
+    help: str
+    options: Sequence[CliOption]
+    run: Callable[[Mapping[str, Any], Callable[[str], None]], None]
+    # The option naming a stored connection, which the app looks up and passes on as
+    # `values["connection"]` (a `StoredConnection`) and `values["public_url"]`.
+    connection_option: str | None = None
+
+
 class Crm(Protocol):
     """One CRM, as its package describes it to the app."""
 
@@ -135,6 +154,7 @@ class Crm(Protocol):
     # The module (imported by name, so no connector imports a sandbox) whose `COMMAND` is a
     # `SandboxCommand`.
     sandbox_module: str
+    commands: Sequence[Command]  # `glengarry {kind} ...`, commands only this CRM has
 
     def settings(self, values: Mapping[str, Any], *, new: bool) -> NewSettings:
         """The command line's values (secrets already read) as credentials and options. `new`:
@@ -199,9 +219,52 @@ class Crm(Protocol):
         """A warning for `connect` when webhooks of this connection cannot be verified, or ""."""
         ...
 
+    def setup(self, connection: StoredConnection, public_url: str | None) -> Mapping[str, Any]:
+        """What the admin sets up in the CRM for real time, with the exact values (the webhook
+        URL built on `public_url`, the app's address as the CRM reaches it)."""
+        ...
+
+    def completed(self, secrets: Mapping[str, Any]) -> dict[str, Any]:
+        """A new connection's secrets with what Glengarry makes for it (a webhook path token,
+        unless one was given)."""
+        ...
+
+    def rotated(self, secrets: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The secrets with a new webhook path token, or None when the CRM has none."""
+        ...
+
+    def sparse(self, event: ChangeEvent) -> bool:
+        """The event carries less than the set-up asks for (it still works: the worker
+        re-reads the record); counted, so an admin can fix the set-up."""
+        ...
+
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         """What `criteria check` tells an admin to subscribe the CRM's notifications to."""
         ...
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
+
+
+def crm_url(value: str, flag: str) -> str:
+    """A CRM's base URL as given: https, or plain http on this machine only (a sandbox, a
+    local proxy), so that no token travels in the clear. Without a trailing slash."""
+    parts = urlsplit(value)
+    host = (parts.hostname or "").lower()
+    loopback = _loopback(host)
+    if not host or parts.scheme not in ("https", "http"):
+        raise CredentialsError(f"{flag} must be an https:// URL, not {value!r}")
+    if parts.scheme == "http" and not loopback:
+        raise CredentialsError(
+            f"{flag} must be an https:// URL (plain http only on loopback), not {value!r}"
+        )
+    return value.rstrip("/")
 
 
 def enum_value(value: Any) -> Any:

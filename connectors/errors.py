@@ -11,6 +11,15 @@ class AuthError(ConnectorError):
     """The CRM refused the credentials (after a token refresh, where there is one)."""
 
 
+class PermissionDenied(AuthError):
+    """A 403: the credentials are good but lack a permission for this call (a scope the token
+    was not granted, a product the account is not licensed for). `body` is the CRM's answer."""
+
+    def __init__(self, message: str, *, body: object = None) -> None:
+        super().__init__(message)
+        self.body = body
+
+
 class RateLimited(ConnectorError):
     """A 429 the caller may wait out; `retry_after` in seconds."""
 

@@ -35,6 +35,7 @@ from connectors.errors import (
     CrmRequestError,
     CrmUnavailable,
     DailyLimitReached,
+    PermissionDenied,
 )
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -416,7 +417,9 @@ def _final_error(endpoint: str, decision: Decision, response: httpx.Response) ->
     detail = f"{endpoint}: {decision.reason}" + (f": {message}" if message else "")
     if decision.action is Action.STOP_DAILY:
         return DailyLimitReached(detail)
-    if decision.action is Action.REFRESH_AUTH or response.status_code in (401, 403):
+    if response.status_code == 403:
+        return PermissionDenied(detail, body=body)
+    if decision.action is Action.REFRESH_AUTH or response.status_code == 401:
         return AuthError(detail)
     return CrmRequestError(detail, status=response.status_code, body=body)
 

@@ -656,7 +656,7 @@ def _problems(exc: ValidationError) -> list[str]:
 def parse_criteria(text: str, source: str = "<criteria>") -> Criteria:
     """Parse and validate criteria YAML; raises CriteriaError listing every problem found."""
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader  # nosec B506
     except yaml.YAMLError as exc:
         raise CriteriaError(source, [_yaml_problem(exc)]) from None
     if not isinstance(data, dict):

@@ -150,6 +150,7 @@ def _for_connection(runtime: Runtime, crm: Crm, ref: str, delivery: Delivery) ->
     served = [e for e in events if e.account_id == connection.account_id]
     ignored = len(events) - len(served)
     EVENTS.labels(connection.name, "ignored").inc(ignored)
+    EVENTS.labels(connection.name, "sparse").inc(sum(1 for e in served if crm.sparse(e)))
     return {**_store(runtime, crm, {connection.id: served}), "ignored": ignored}
 
 

@@ -15,7 +15,14 @@ from app.cli import context
 from app.cli.connection_report import echo_update, refuse_conflicts, warn
 from app.cli.options import command, given
 from app.cli.secrets import ask, read_secret
-from app.connections import ConnectionUpdate, UnknownConnection, connect, find, update_connection
+from app.connections import (
+    ConnectionUpdate,
+    UnknownConnection,
+    connect,
+    find,
+    realtime_setup,
+    update_connection,
+)
 from app.crms import REGISTRY
 from app.errors import InputError
 from connectors.crm import CliOption, CredentialsError, Crm, NewSettings
@@ -110,6 +117,7 @@ def _connect(crm: Crm, ctx: typer.Context, **values: Any) -> None:
     body: dict[str, Any] = {"connection": name, crm.account_key: connection.account_id}
     body["fields"] = {f.name: f.state.value for f in connected.fields}
     body.update(connected.summary)
+    body["realtime"] = realtime_setup(context.runtime(), connection)
     typer.echo(json.dumps(body))
     warn(crm.webhook_hint(name, new.secrets, _app_secret_set(crm)))
     refuse_conflicts(connection)

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.cli import context
 from app.cli.connect import prepared, read_secrets, settings_of
@@ -18,15 +19,37 @@ from app.connections import (
     ConnectionUpdate,
     conflicts,
     find,
+    realtime_setup,
     update_connection,
+    vault_credentials,
     webhook_source,
 )
 from app.crms import REGISTRY, crm_for
 from app.errors import InputError, SecretKeyError
 from app.models import Connection, SyncCursor
+from app.runtime import Runtime
 from connectors.crm import CliOption
 
 connections_cli = typer.Typer(help="Inspect and configure connections.", no_args_is_help=True)
+
+
+def _summary(runtime: Runtime, session: Session, connection: Connection) -> dict[str, Any]:
+    cursor = session.get(SyncCursor, (connection.id, "contacts"))
+    try:
+        verified: bool | None = webhook_source(runtime, connection) is not None
+    except SecretKeyError:  # listing works without the key; this one fact is unknown
+        verified = None
+    return {
+        "name": connection.name,
+        "kind": connection.kind,
+        "account_id": connection.account_id,
+        "fields": connection.field_state,
+        "conflicts": conflicts(connection),
+        "webhooks_verified": verified,
+        "writes_enabled": connection.writes_enabled,
+        "api_budget_share": connection.api_budget_share,
+        "cursor": cursor.cursor if cursor else None,
+    }
 
 
 @connections_cli.command("list")
@@ -35,26 +58,39 @@ def list_connections() -> None:
     runtime = context.runtime()
     with runtime.sessions() as session:
         for connection in session.scalars(select(Connection).order_by(Connection.name)):
-            cursor = session.get(SyncCursor, (connection.id, "contacts"))
-            try:
-                verified: bool | None = webhook_source(runtime, connection) is not None
-            except SecretKeyError:  # listing works without the key; this one fact is unknown
-                verified = None
-            typer.echo(
-                json.dumps(
-                    {
-                        "name": connection.name,
-                        "kind": connection.kind,
-                        "account_id": connection.account_id,
-                        "fields": connection.field_state,
-                        "conflicts": conflicts(connection),
-                        "webhooks_verified": verified,
-                        "writes_enabled": connection.writes_enabled,
-                        "api_budget_share": connection.api_budget_share,
-                        "cursor": cursor.cursor if cursor else None,
-                    }
-                )
+            typer.echo(json.dumps(_summary(runtime, session, connection)))
+
+
+@connections_cli.command("show")
+def show(connection: str = typer.Argument(..., help="Connection name or id.")) -> None:
+    """One connection as JSON, with what the admin sets up in the CRM for real time (its
+    webhook or Outbound Message URL on GLENGARRY_PUBLIC_URL, with the exact values)."""
+    runtime = context.runtime()
+    with runtime.sessions() as session:
+        found = find(session, connection)
+        body = _summary(runtime, session, found)
+        body["field_report"] = found.field_report or {}
+        body["realtime"] = realtime_setup(runtime, found)
+    typer.echo(json.dumps(body))
+
+
+@connections_cli.command("rotate-token")
+def rotate_token(connection: str = typer.Argument(..., help="Connection name or id.")) -> None:
+    """A new webhook path token: the old URL is refused at once (update the CRM's Outbound
+    Messages with the URL printed)."""
+    runtime = context.runtime()
+    with runtime.sessions.begin() as session:
+        found = find(session, connection)
+        crm = crm_for(found.kind)
+        rotated = crm.rotated(vault_credentials(runtime.vault, found))
+        if rotated is None:
+            raise InputError(
+                f"{crm.label} connections have no path token: their deliveries are signed"
             )
+        found.credentials = runtime.vault.encrypt(rotated)
+        session.flush()
+        body = {"connection": found.name, "realtime": realtime_setup(runtime, found)}
+    typer.echo(json.dumps(body))
 
 
 _REINSTALL = CliOption(

@@ -12,6 +12,7 @@ from app.cli import context
 from app.cli.connect import connect_cli
 from app.cli.connections import connections_cli
 from app.cli.criteria_admin import activate_command
+from app.cli.crm_commands import groups as crm_groups
 from app.cli.db import db_cli
 from app.cli.demo import demo
 from app.cli.keys import keys_cli
@@ -19,6 +20,7 @@ from app.cli.offline import calibrate_command, criteria_cli, evaluate_command, p
 from app.cli.sandbox import sandbox_cli
 from app.cli.serve import serve, worker
 from app.cli.sync import sync
+from app.cli.verify import verify
 from app.errors import GlengarryError
 from app.logging import scrub
 
@@ -59,7 +61,10 @@ cli.command()(serve)
 cli.command()(worker)
 cli.add_typer(connect_cli, name="connect")
 cli.add_typer(connections_cli, name="connections")
+for _kind, _group in crm_groups():
+    cli.add_typer(_group, name=_kind)
 cli.command()(sync)
+cli.command()(verify)
 cli.command()(demo)
 cli.add_typer(criteria_cli, name="criteria")
 criteria_cli.command("activate")(activate_command)

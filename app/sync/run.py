@@ -29,10 +29,10 @@ from app.runtime import Runtime
 from app.sync import lease
 from app.sync.lease import LeaseHeld
 from app.sync.scoring import ScoreCounts, score_contacts
-from app.sync.store import store_activities, store_contacts
+from app.sync.store import reconcile, store_activities, store_contacts
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayPolicy, RelayResult, relay_outbox
-from connectors.base import Connector, CrmContact
+from connectors.base import Connector, CrmContact, Reconciling
 from connectors.errors import BudgetExhausted, ConnectorError, DailyLimitReached
 from qualification.criteria import Criteria
 
@@ -57,6 +57,7 @@ class SyncReport:
     calls_by_endpoint: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     message: str = ""
+    reconciled: int = 0  # stored contacts found absent from the CRM and marked deleted
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class SyncReport:
             "write_retrying": self.relay.retrying,
             "api_calls": self.api_calls,
             "rate_limited": self.rate_limited,
+            "reconciled": self.reconciled,
         }
 
 
@@ -227,6 +229,10 @@ class SyncRunner:
         reached: str | None = None
         try:
             while (batch := await upcoming) is not None:
+                if batch.reconcile:
+                    # Read before the next page is asked for: the CRM's list of every live id
+                    # is compared with what is stored before anything newer is.
+                    await self._reconcile(connector, connection.id, report)
                 upcoming = asyncio.ensure_future(anext(pages, None))
                 group.extend(batch.contacts)
                 reached = batch.cursor or reached
@@ -241,6 +247,21 @@ class SyncRunner:
                 )
         finally:
             upcoming.cancel()
+
+    async def _reconcile(
+        self, connector: Connector, connection_id: int, report: SyncReport
+    ) -> None:
+        """The CRM forgot deletions (its recycle bin was emptied): whatever is stored here and
+        absent from its full list of live ids is marked deleted, never written again."""
+        if not isinstance(connector, Reconciling):
+            log.warning("the CRM asked for a reconcile its connector cannot list ids for")
+            return
+        live = await connector.live_crm_ids()
+        if self.dry_run:
+            return
+        with self.runtime.sessions.begin() as session:
+            report.reconciled = reconcile(session, connection_id, live, self.runtime.clock.now())
+        log.info("reconciled with the CRM's live ids", marked_deleted=report.reconciled)
 
     async def _store(
         self,

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Activity, Contact, QualificationRecord
+from app.models import Activity, Contact, OutboxEntry, OutboxState, QualificationRecord, Transition
 from app.sql import upsert_insert
 from connectors.base import CrmActivity, CrmContact
 
@@ -68,7 +68,8 @@ def follow_survivor(
     merged_crm_ids: Sequence[str],
     now: datetime,
 ) -> None:
-    """Merged-away contacts hand their activities to the survivor and are never written again."""
+    """Merged-away contacts (a merge's losers, a converted Lead) hand their activities and their
+    status history to the survivor and are never written again."""
     merged = list(
         session.scalars(
             select(Contact.id).where(
@@ -88,12 +89,68 @@ def follow_survivor(
     session.execute(
         update(Activity).where(Activity.contact_id.in_(merged)).values(contact_id=survivor_id)
     )
+    # Their transitions become the survivor's: its history then starts with the Lead's.
+    session.execute(
+        update(Transition).where(Transition.contact_id.in_(merged)).values(contact_id=survivor_id)
+    )
     session.execute(
         update(Contact)
         .where(Contact.id.in_(merged))
         .values(merged_into_id=survivor_id, deleted_at=now, updated_at=now)
     )
     session.execute(delete(QualificationRecord).where(QualificationRecord.contact_id.in_(merged)))
+    _drop_pending_writes(session, merged)
+
+
+def _drop_pending_writes(session: Session, contact_ids: Sequence[int]) -> None:
+    session.execute(
+        delete(OutboxEntry).where(
+            OutboxEntry.contact_id.in_(contact_ids), OutboxEntry.state == OutboxState.PENDING
+        )
+    )
+
+
+def mark_deleted(session: Session, connection_id: int, crm_ids: set[str], at: datetime) -> int:
+    """Contacts the CRM no longer has: marked deleted, their pending writes dropped, decay
+    no longer scheduled. Returns how many were live here."""
+    if not crm_ids:
+        return 0
+    ids: list[int] = []
+    wanted = sorted(crm_ids)
+    for start in range(0, len(wanted), _CHUNK):
+        ids += session.scalars(
+            select(Contact.id).where(
+                Contact.connection_id == connection_id,
+                Contact.crm_id.in_(wanted[start : start + _CHUNK]),
+                Contact.deleted_at.is_(None),
+            )
+        )
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        session.execute(update(Contact).where(Contact.id.in_(chunk)).values(deleted_at=at))
+        _drop_pending_writes(session, chunk)
+        session.execute(
+            update(QualificationRecord)
+            .where(QualificationRecord.contact_id.in_(chunk))
+            .values(next_change_at=None)
+        )
+    return len(ids)
+
+
+def reconcile(session: Session, connection_id: int, live: frozenset[str], at: datetime) -> int:
+    """After the CRM forgot deletions (Salesforce's recycle bin emptied): every stored live
+    contact absent from the CRM's full list of ids is marked deleted. Returns how many."""
+    stored = set(
+        session.scalars(
+            select(Contact.crm_id).where(
+                Contact.connection_id == connection_id, Contact.deleted_at.is_(None)
+            )
+        )
+    )
+    return mark_deleted(session, connection_id, stored - live, at)
+
+
+_CHUNK = 500  # ids per IN (): well under every database's parameter limit
 
 
 def store_activities(

@@ -40,7 +40,7 @@ from app.runtime import Runtime
 from app.sync.lease import LeaseHeld
 from app.sync.run import SyncFailed, SyncRunner, fail_abandoned_runs, relay_policy
 from app.sync.scoring import ScoreCounts, rescore_due, score_contacts
-from app.sync.store import store_activities, store_contacts
+from app.sync.store import mark_deleted, store_activities, store_contacts
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayResult, relay_outbox
 from app.worker.events import plan
@@ -274,30 +274,7 @@ def _release_inbox(runtime: Runtime, claim: _Claim, error: str | None) -> None:
 
 
 def _mark_deleted(session: Session, connection_id: int, crm_ids: set[str], at: datetime) -> int:
-    if not crm_ids:
-        return 0
-    ids = list(
-        session.scalars(
-            select(Contact.id).where(
-                Contact.connection_id == connection_id,
-                Contact.crm_id.in_(crm_ids),
-                Contact.deleted_at.is_(None),
-            )
-        )
-    )
-    if ids:
-        session.execute(update(Contact).where(Contact.id.in_(ids)).values(deleted_at=at))
-        session.execute(
-            delete(OutboxEntry).where(
-                OutboxEntry.contact_id.in_(ids), OutboxEntry.state == OutboxState.PENDING
-            )
-        )
-        session.execute(
-            update(QualificationRecord)
-            .where(QualificationRecord.contact_id.in_(ids))
-            .values(next_change_at=None)
-        )
-    return len(ids)
+    return mark_deleted(session, connection_id, crm_ids, at)
 
 
 def _purge(session: Session, connection_id: int, crm_ids: set[str]) -> int:

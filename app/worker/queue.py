@@ -72,7 +72,11 @@ def _reported(name: str) -> Iterator[None]:
 
 def _run(name: str, work: Coroutine[Any, Any, Any]) -> None:
     with _reported(name):
-        loop.run(_job(name, work))
+        try:
+            loop.run(_job(name, work))
+        finally:
+            # Not started when the process was stopping: closed, never left "never awaited".
+            work.close()
 
 
 def queue_label(settings: Settings) -> str:
@@ -144,7 +148,7 @@ class Tasks:
         @huey.periodic_task(crontab(minute="7", hour="4"), name="capacity")
         def capacity() -> None:
             # daily: a bar sized to weekly capacity, sticky within its margin
-            loop.run(_job("recompute_capacity", jobs.recompute_capacity(runtime())))
+            _run("recompute_capacity", jobs.recompute_capacity(runtime()))
 
         @huey.periodic_task(crontab(minute="17", hour="3"), name="prune_inbox")
         def prune() -> None:

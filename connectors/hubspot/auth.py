@@ -45,7 +45,7 @@ class OAuthTokens:
     expires_at: datetime | None = None
 
 
-TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a path, not a secret
+TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a path, not a secret  # nosec B105
 
 
 class OAuthRefresh(OAuthSession):

@@ -9,16 +9,19 @@ properties HubSpot keeps on each contact. Nothing is ever requested per contact.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import structlog
+
 from connectors.base import (
     ContactBatch,
     CrmActivity,
     CrmContact,
+    CrmOutcome,
     FieldState,
     FieldStatus,
     FieldWrite,
@@ -26,17 +29,23 @@ from connectors.base import (
     WriteOutcome,
 )
 from connectors.crm_fields import own_field, own_fields
-from connectors.errors import CrmRequestError
+from connectors.errors import CrmRequestError, PermissionDenied
 from connectors.http import ApiClient, Authenticator, RateLimiter, RetryPolicy, Sleep, UsageRecorder
 from connectors.hubspot import fields, schemas
 from connectors.hubspot.cursor import SyncCursor
 from connectors.hubspot.limits import DEFAULT_HEADROOM, AppType, buckets_for, classify, pace
 from connectors.hubspot.mapping import (
+    DEAL_PROPERTIES,
     ENGAGEMENT_OBJECTS,
+    READ_SCOPES,
+    SERVICE_OBJECTS,
+    deal_outcome,
+    lifecycle_outcomes,
     property_activities,
     requested_properties,
     to_activity,
     to_contact,
+    to_service_activity,
 )
 from connectors.hubspot.paging import SearchSweep
 
@@ -52,6 +61,7 @@ TRANSIENT_CATEGORIES = frozenset(
 )
 
 T = TypeVar("T")
+log = structlog.stdlib.get_logger(__name__)
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -118,6 +128,9 @@ class HubSpotConnector:
             [*(name for name in asked if name is not None), *fields.FIELD_NAMES]
         )
         self._in_flight = asyncio.Semaphore(options.concurrency)
+        # Object types this connection may not read (a scope not granted, Service Hub not
+        # licensed), with why: said once, then never asked for again; the rest goes on.
+        self.unavailable: dict[str, str] = {}
 
     async def aclose(self) -> None:
         await self.api.aclose()
@@ -226,13 +239,56 @@ class HubSpotConnector:
         found = [activity for contact in contacts for activity in property_activities(contact)]
         ids = [contact.crm_id for contact in contacts]
         per_type = await asyncio.gather(
-            *(self._engagements(object_type, ids) for object_type in ENGAGEMENT_OBJECTS)
+            *(self._engagements(object_type, ids) for object_type in ENGAGEMENT_OBJECTS),
+            *(self._service_records(object_type, ids) for object_type in SERVICE_OBJECTS),
         )
         for activities in per_type:
             found.extend(activities)
         return found
 
     async def _engagements(self, object_type: str, contact_ids: Sequence[str]) -> list[CrmActivity]:
+        rows = await self._associated(object_type, contact_ids, ENGAGEMENT_OBJECTS[object_type])
+        return [
+            activity
+            for raw, contact_id in rows
+            if (activity := to_activity(object_type, raw, contact_id)) is not None
+        ]
+
+    async def _service_records(
+        self, object_type: str, contact_ids: Sequence[str]
+    ) -> list[CrmActivity]:
+        """Survey answers and tickets, unless the connection may not read them."""
+        rows = await self._optional(
+            object_type,
+            lambda: self._associated(object_type, contact_ids, SERVICE_OBJECTS[object_type]),
+        )
+        return [
+            activity
+            for raw, contact_id in rows
+            if (activity := to_service_activity(object_type, raw, contact_id)) is not None
+        ]
+
+    async def _optional(
+        self,
+        object_type: str,
+        reading: Callable[[], Awaitable[list[tuple[dict[str, Any], str]]]],
+    ) -> list[tuple[dict[str, Any], str]]:
+        if object_type in self.unavailable:
+            return []
+        try:
+            return await reading()
+        except PermissionDenied as exc:
+            why = _refusal(exc, READ_SCOPES.get(object_type, ""))
+            if object_type not in self.unavailable:
+                self.unavailable[object_type] = why
+                log.warning("hubspot_object_unavailable", object_type=object_type, reason=why)
+            return []
+
+    async def _associated(
+        self, object_type: str, contact_ids: Sequence[str], properties: Sequence[str]
+    ) -> list[tuple[dict[str, Any], str]]:
+        """(object JSON, contact id) for every object of a type associated with the contacts:
+        association batch reads of 1,000 contacts, then object batch reads of 100."""
         owners: dict[str, list[str]] = {}
         path = f"/crm/v4/associations/contacts/{object_type}/batch/read"
         endpoint = "POST /crm/v4/associations/contacts/{toObjectType}/batch/read"
@@ -243,13 +299,11 @@ class HubSpotConnector:
             for row in schemas.parse(schemas.AssociationBatch, response, endpoint).results:
                 for target in row.to:
                     owners.setdefault(str(target.toObjectId), []).append(row.from_.id)
-        activities: list[CrmActivity] = []
         read_path = f"/crm/v3/objects/{object_type}/batch/read"
         read_endpoint = f"POST {read_path}"
-        properties = list(ENGAGEMENT_OBJECTS[object_type])
 
         async def read(chunk: Sequence[str]) -> schemas.BatchResponse:
-            body = {"properties": properties, "inputs": [{"id": i} for i in chunk]}
+            body = {"properties": list(properties), "inputs": [{"id": i} for i in chunk]}
             async with self._in_flight:
                 response = await self.api.request(
                     "POST", read_path, endpoint=read_endpoint, json=body
@@ -257,14 +311,29 @@ class HubSpotConnector:
             return schemas.parse(schemas.BatchResponse, response, read_endpoint)
 
         batches = await asyncio.gather(*(read(chunk) for chunk in chunks(list(owners), BATCH)))
-        for batch in batches:
-            for obj in batch.results:
-                raw = obj.model_dump()
-                for contact_id in owners.get(obj.id, ()):
-                    activity = to_activity(object_type, raw, contact_id)
-                    if activity is not None:
-                        activities.append(activity)
-        return activities
+        return [
+            (raw, contact_id)
+            for batch in batches
+            for obj in batch.results
+            for raw in (obj.model_dump(),)
+            for contact_id in owners.get(obj.id, ())
+        ]
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    async def outcomes(self, contacts: Sequence[CrmContact]) -> Sequence[CrmOutcome]:
+        """Lifecycle stages reached (from the contacts' `hs_lifecyclestage_*_date`, which the
+        sync requests) and the closed deals associated with them, by batch reads only."""
+        found = [outcome for contact in contacts for outcome in lifecycle_outcomes(contact)]
+        rows = await self._optional(
+            "deals",
+            lambda: self._associated("deals", [c.crm_id for c in contacts], DEAL_PROPERTIES),
+        )
+        for raw, contact_id in rows:
+            outcome = deal_outcome(raw, contact_id)
+            if outcome is not None:
+                found.append(outcome)
+        return found
 
     # -- fields -----------------------------------------------------------------------------
 
@@ -368,6 +437,22 @@ class HubSpotConnector:
                 failed[write.contact_crm_id] = refused[write.contact_crm_id]
             else:
                 written.append(write.contact_crm_id)
+
+
+def _refusal(exc: PermissionDenied, scope: str) -> str:
+    """Why HubSpot refused, in a few words: the scopes it names, or its message."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    if body.get("category") == "MISSING_SCOPES":
+        named = [
+            str(s)
+            for error in body.get("errors") or []
+            if isinstance(error, dict)
+            for key in ("requiredGranularScopes", "requiredScopes")
+            for s in (error.get("context") or {}).get(key, [])
+        ]
+        return f"scope missing: {', '.join(dict.fromkeys(named)) or scope}"
+    message = body.get("message") if body else None
+    return f"not permitted (scope {scope} missing or not licensed): {message or exc}"[:300]
 
 
 __all__ = ["HubSpotConnector", "HubSpotOptions"]

@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connectors.base import Connector, WebhookSource
+from connectors.base import ChangeEvent, Connector, WebhookSource
 from connectors.crm import (
     CliOption,
+    Command,
     ConnectorEnv,
     CredentialsError,
     Installed,
     NewSettings,
     Receiver,
     StoredConnection,
+    crm_url,
     enum_value,
 )
 from connectors.errors import AuthError
@@ -26,7 +28,7 @@ from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken, 
 from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
 from connectors.hubspot.limits import AppType, buckets_for
 from connectors.hubspot.mapping import watched_properties
-from connectors.hubspot.webhook import HubSpotWebhooks, SignatureVersion
+from connectors.hubspot.webhook import SUBSCRIPTIONS, HubSpotWebhooks, SignatureVersion
 
 HUBSPOT_API = "https://api.hubapi.com"
 _OAUTH = ("oauth_client_id", "oauth_client_secret", "refresh_token")
@@ -157,6 +159,7 @@ class HubSpot:
     update_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(defaults=False), _BUDGET)
     shared_app_setting = "hubspot_app_client_secret"
     sandbox_module = "connectors.hubspot.sandbox.command"
+    commands: Sequence[Command] = ()
 
     def settings(self, values: Mapping[str, Any], *, new: bool) -> NewSettings:
         credentials = HubSpotCredentials(
@@ -172,7 +175,7 @@ class HubSpot:
             if values.get(key) is not None
         }
         if "base_url" in options:
-            options["base_url"] = str(options["base_url"]).rstrip("/")
+            options["base_url"] = crm_url(str(options["base_url"]), "--base-url")
         if new:
             options.setdefault("base_url", HUBSPOT_API)
             options.setdefault("app_type", AppType.PRIVATE_PRO.value)
@@ -317,6 +320,22 @@ class HubSpot:
             f"/webhooks/hubspot/{name} will be refused with 401{shared}; add it with "
             f"`glengarry connections update {name} --client-secret -`"
         )
+
+    def setup(self, connection: StoredConnection, public_url: str | None) -> Mapping[str, Any]:
+        base = (public_url or "<GLENGARRY_PUBLIC_URL>").rstrip("/")
+        return {
+            "webhook_url": f"{base}/webhooks/hubspot/{connection.name}",
+            "subscriptions": sorted(SUBSCRIPTIONS),
+        }
+
+    def completed(self, secrets: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(secrets)
+
+    def rotated(self, secrets: Mapping[str, Any]) -> dict[str, Any] | None:
+        return None  # deliveries are signed with the app's client secret
+
+    def sparse(self, event: ChangeEvent) -> bool:
+        return False
 
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         # The criteria's properties and those the connector derives activities from.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import CrmActivity, CrmContact
+from connectors.base import CrmActivity, CrmContact, CrmOutcome, OutcomeKind
 from qualification.times import parse_instant
 
 
@@ -62,6 +62,40 @@ ENGAGEMENT_OBJECTS: Mapping[str, tuple[str, ...]] = {
     "notes": ("hs_timestamp",),
     "tasks": ("hs_timestamp", "hs_task_status"),
 }
+
+
+# What customers say and ask, read through associations like the engagements (Service Hub):
+# each becomes an activity of the type the criteria's customer_health reads.
+SERVICE_OBJECTS: Mapping[str, tuple[str, ...]] = {
+    "feedback_submissions": (
+        "hs_survey_type",
+        "hs_value",
+        "hs_response_group",
+        "hs_submission_timestamp",
+        "hs_createdate",
+    ),
+    "tickets": ("subject", "hs_ticket_priority", "hs_pipeline_stage", "closed_date", "createdate"),
+}
+# The scope each read needs, to name it when HubSpot refuses.
+READ_SCOPES = {
+    "feedback_submissions": "crm.objects.feedback_submissions.read",
+    "tickets": "tickets",
+    "deals": "crm.objects.deals.read",
+}
+DEAL_PROPERTIES = (
+    "dealstage",
+    "closedate",
+    "amount",
+    "deal_currency_code",
+    "hs_is_closed_won",
+    "hs_is_closed",
+)
+# The lifecycle-stage dates outcomes are read from (HubSpot stamps them on entering a stage).
+LIFECYCLE_OUTCOMES = {
+    "hs_lifecyclestage_opportunity_date": OutcomeKind.BECAME_OPPORTUNITY,
+    "hs_lifecyclestage_customer_date": OutcomeKind.BECAME_CUSTOMER,
+}
+OUTCOME_PROPERTIES = tuple(LIFECYCLE_OUTCOMES)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -159,8 +193,119 @@ def to_activity(
     )
 
 
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _survey_activity(obj: Mapping[str, Any], contact_crm_id: str) -> CrmActivity | None:
+    """An NPS answer carries `score` (0-10), as the default customer_health reads it; a CSAT or
+    CES rating is on another scale and carries `rating` instead, so no NPS rule misreads it."""
+    props: Mapping[str, Any] = obj.get("properties") or {}
+    at = (
+        parse_time(props.get("hs_submission_timestamp"))
+        or parse_time(props.get("hs_createdate"))
+        or parse_time(obj.get("createdAt"))
+    )
+    if at is None:
+        return None
+    survey = str(props.get("hs_survey_type") or "").lower() or "survey"
+    details: dict[str, Any] = {"survey": survey}
+    value = _number(props.get("hs_value"))
+    if value is not None:
+        text = str(int(value)) if value.is_integer() else str(value)
+        details["score" if survey == "nps" else "rating"] = text
+    if props.get("hs_response_group"):
+        details["response_group"] = str(props["hs_response_group"]).lower()
+    return CrmActivity(
+        crm_id=f"feedback_submissions:{obj['id']}",
+        contact_crm_id=contact_crm_id,
+        type="survey_response",
+        occurred_at=at,
+        properties=details,
+        stream="feedback_submissions",
+    )
+
+
+def _ticket_activity(obj: Mapping[str, Any], contact_crm_id: str) -> CrmActivity | None:
+    """A ticket is OPEN until HubSpot stamps its `closed_date` (entering a closed stage)."""
+    props: Mapping[str, Any] = obj.get("properties") or {}
+    at = parse_time(props.get("createdate")) or parse_time(obj.get("createdAt"))
+    if at is None:
+        return None
+    closed_at = parse_time(props.get("closed_date"))
+    details: dict[str, Any] = {
+        "priority": str(props.get("hs_ticket_priority") or "").upper() or None,
+        # `status` is as of the read; `closed_at` lets an evaluation as of an earlier time
+        # tell a ticket that was still open then.
+        "status": "CLOSED" if closed_at else "OPEN",
+        "closed_at": closed_at.isoformat() if closed_at else None,
+        "subject": props.get("subject"),
+        "stage": props.get("hs_pipeline_stage"),
+    }
+    return CrmActivity(
+        crm_id=f"tickets:{obj['id']}",
+        contact_crm_id=contact_crm_id,
+        type="ticket",
+        occurred_at=at,
+        properties={k: v for k, v in details.items() if v not in (None, "")},
+        stream="tickets",
+    )
+
+
+def to_service_activity(
+    object_type: str, obj: Mapping[str, Any], contact_crm_id: str
+) -> CrmActivity | None:
+    if object_type == "feedback_submissions":
+        return _survey_activity(obj, contact_crm_id)
+    return _ticket_activity(obj, contact_crm_id)
+
+
+def lifecycle_outcomes(contact: CrmContact) -> list[CrmOutcome]:
+    found = []
+    for name, kind in LIFECYCLE_OUTCOMES.items():
+        at = parse_time(contact.properties.get(name))
+        if at is not None:
+            found.append(CrmOutcome(contact.crm_id, kind, at))
+    return found
+
+
+def deal_outcome(obj: Mapping[str, Any], contact_crm_id: str) -> CrmOutcome | None:
+    """A closed deal's outcome; an open deal has none yet (None)."""
+    props: Mapping[str, Any] = obj.get("properties") or {}
+    won = str(props.get("hs_is_closed_won") or "").lower() == "true" or (
+        props.get("dealstage") == "closedwon"
+    )
+    closed = (
+        won
+        or str(props.get("hs_is_closed") or "").lower() == "true"
+        or (props.get("dealstage") == "closedlost")
+    )
+    at = parse_time(props.get("closedate"))
+    if not closed or at is None:
+        return None
+    return CrmOutcome(
+        contact_crm_id,
+        OutcomeKind.DEAL_WON if won else OutcomeKind.DEAL_LOST,
+        at,
+        amount=_number(props.get("amount")),
+        currency=str(props.get("deal_currency_code") or "") or None,
+        deal_crm_id=str(obj["id"]),
+    )
+
+
 def requested_properties(extra: Sequence[str]) -> list[str]:
     """Every property the pipeline reads, each once, in a stable order."""
     return list(
-        dict.fromkeys([*SYSTEM_PROPERTIES, *IDENTITY_PROPERTIES, *ANALYTICS_PROPERTIES, *extra])
+        dict.fromkeys(
+            [
+                *SYSTEM_PROPERTIES,
+                *IDENTITY_PROPERTIES,
+                *ANALYTICS_PROPERTIES,
+                *OUTCOME_PROPERTIES,
+                *extra,
+            ]
+        )
     )

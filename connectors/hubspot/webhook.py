@@ -34,7 +34,7 @@ class SignatureVersion(StrEnum):
     V1 = "v1"
 
 
-_KINDS: Mapping[str, ChangeKind] = {
+SUBSCRIPTIONS: Mapping[str, ChangeKind] = {
     "contact.creation": ChangeKind.CREATED,
     "contact.propertyChange": ChangeKind.PROPERTY_CHANGED,
     "contact.deletion": ChangeKind.DELETED,
@@ -154,7 +154,7 @@ def parse_delivery(body: bytes) -> list[ChangeEvent]:
         raise WebhookPayloadError(f"event {where}: {first['msg']}") from None
     parsed: list[ChangeEvent] = []
     for source, event in zip(raw, events, strict=True):
-        kind = _KINDS.get(event.subscriptionType)
+        kind = SUBSCRIPTIONS.get(event.subscriptionType)
         if kind is None:
             continue
         if kind is ChangeKind.MERGED:

@@ -43,7 +43,7 @@ from connectors.oauth import (
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 PRODUCTION_LOGIN = "https://login.salesforce.com"
 SANDBOX_LOGIN = "https://test.salesforce.com"
-TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a secret
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a secret  # nosec B105
 ASSERTION_LIFETIME = timedelta(minutes=3)  # Salesforce refuses an `exp` further ahead
 
 

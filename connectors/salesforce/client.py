@@ -218,7 +218,7 @@ class SalesforceConnector:
             ),
             touches(options.marketing_fields),
         )
-        self.schema = schema or Schema()
+        self.schema = schema or Schema(account)
         self._overlap = timedelta(seconds=options.overlap_seconds)
         self._in_flight = asyncio.Semaphore(options.concurrency)
         self._plans: dict[str, _Plan] = {}

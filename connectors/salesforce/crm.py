@@ -4,6 +4,7 @@ connector and Outbound Message verifier a stored connection becomes, and its lim
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -11,17 +12,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.base import Connector, WebhookSource
+from connectors.base import ChangeEvent, Connector, WebhookSource
 from connectors.crm import (
     CliOption,
+    Command,
     ConnectorEnv,
     CredentialsError,
     Installed,
     NewSettings,
     Receiver,
     StoredConnection,
+    crm_url,
 )
 from connectors.http import Limit
+from connectors.salesforce import realtime
 from connectors.salesforce.client import SalesforceConnector, SalesforceOptions
 from connectors.salesforce.credentials import SalesforceCredentials, login_for
 from connectors.salesforce.install import todo
@@ -31,11 +35,13 @@ from connectors.salesforce.outbound import (
     ack_body,
     new_path_token,
 )
+from connectors.salesforce.package import write_package
+from qualification.statuses import Status
 
 BULK_THRESHOLD = 50_000
 _CREDENTIAL_KEYS = ("client_id", "client_secret", "username", "private_key")
 # The path token of the Outbound Message URL: a secret, stored with the credentials.
-PATH_TOKEN = "outbound_token"  # noqa: S105 - the name of a stored secret, not one
+PATH_TOKEN = "outbound_token"  # noqa: S105 - a stored secret's name  # nosec B105
 
 _SECRETS = (
     CliOption("client_id", "--client-id", "The connected app's consumer key."),
@@ -100,12 +106,6 @@ _NO_INSTALL = CliOption(
 )
 
 
-def _https(value: str, flag: str) -> str:
-    if not value.startswith("https://"):
-        raise CredentialsError(f"{flag} must be an https:// URL, not {value!r}")
-    return value.rstrip("/")
-
-
 def _read_key(path: Path) -> str:
     try:
         text = path.read_text()
@@ -126,6 +126,22 @@ def _credentials(secrets: Mapping[str, Any]) -> SalesforceCredentials:
         where = ".".join(str(part) for part in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
         raise CredentialsError(f"{where}: {message}" if where else message) from None
+
+
+def endpoint(connection: StoredConnection, public_url: str | None) -> str:
+    """The connection's Outbound Message URL: its path token is the secret."""
+    base = (public_url or "<GLENGARRY_PUBLIC_URL>").rstrip("/")
+    return f"{base}/webhooks/salesforce/{connection.name}/{connection.secrets.get(PATH_TOKEN, '')}"
+
+
+def _package(values: Mapping[str, Any], echo: Callable[[str], None]) -> None:
+    connection: StoredConnection | None = values.get("connection")
+    url = endpoint(connection, values.get("public_url")) if connection is not None else None
+    username = connection.secrets.get("username") if connection is not None else None
+    written = write_package(
+        Path(values["out"]), [s.value for s in Status], endpoint_url=url, username=username
+    )
+    echo(json.dumps({"out": str(values["out"]), "files": [str(p) for p in written]}))
 
 
 class Salesforce:
@@ -151,6 +167,24 @@ class Salesforce:
     update_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(new=False), _BUDGET)
     shared_app_setting = ""
     sandbox_module = "connectors.salesforce.sandbox.command"
+    commands: Sequence[Command] = (
+        Command(
+            "package",
+            "Write a reviewable SFDX source package: the fields, both permission sets, the "
+            "Lead-to-Contact field mapping and, for a connection, its Outbound Messages and "
+            "Flows.",
+            (
+                CliOption("out", "--out", "Directory to write it in.", type=Path, required=True),
+                CliOption(
+                    "connection",
+                    "--connection",
+                    "A connection: its Outbound Message URL and Flows go in the package too.",
+                ),
+            ),
+            _package,
+            connection_option="connection",
+        ),
+    )
 
     def settings(self, values: Mapping[str, Any], *, new: bool) -> NewSettings:
         secrets = {
@@ -160,13 +194,11 @@ class Salesforce:
         }
         if values.get("jwt_key") is not None:
             secrets["private_key"] = _read_key(Path(values["jwt_key"]))
-        if new:
-            secrets[PATH_TOKEN] = new_path_token()
         options: dict[str, Any] = {}
         if values.get("instance_url") is not None:
-            options["instance_url"] = _https(str(values["instance_url"]), "--instance-url")
+            options["instance_url"] = crm_url(str(values["instance_url"]), "--instance-url")
         if values.get("login_url") is not None:
-            options["login_url"] = _https(str(values["login_url"]), "--login-url")
+            options["login_url"] = crm_url(str(values["login_url"]), "--login-url")
         if values.get("ca_bundle") is not None:
             bundle = Path(values["ca_bundle"])
             if not bundle.is_file():
@@ -283,6 +315,21 @@ class Salesforce:
 
     def webhook_hint(self, name: str, secrets: Mapping[str, Any], app_secret_set: bool) -> str:
         return ""
+
+    def setup(self, connection: StoredConnection, public_url: str | None) -> Mapping[str, Any]:
+        return realtime.setup(
+            endpoint(connection, public_url), connection.secrets.get("username") or None
+        )
+
+    def completed(self, secrets: Mapping[str, Any]) -> dict[str, Any]:
+        return {PATH_TOKEN: new_path_token(), **secrets}
+
+    def rotated(self, secrets: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {**secrets, PATH_TOKEN: new_path_token()}
+
+    def sparse(self, event: ChangeEvent) -> bool:
+        fields = event.raw.get("fields") or {}
+        return not any(fields.get(name) for name in realtime.DATED)
 
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         return (

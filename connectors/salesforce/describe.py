@@ -18,10 +18,14 @@ from connectors.salesforce import schemas
 from connectors.salesforce.rest import SalesforceRest
 
 log = structlog.stdlib.get_logger(__name__)
+# What this process has reported already, by org: a connector lives for one job, and the same
+# missing field must not be warned about by every job (once a process is enough to be seen).
+_REPORTED: set[tuple[str, str, str]] = set()
 
 
 class Schema:
-    def __init__(self) -> None:
+    def __init__(self, account: str = "") -> None:
+        self._account = account
         self._objects: dict[str, dict[str, schemas.FieldDescribe]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.hidden: dict[str, set[str]] = {}  # object -> fields the user cannot see
@@ -57,6 +61,9 @@ class Schema:
             elif name not in hidden:
                 hidden.add(name)
                 newly.append(name)
+        if self._account:
+            newly = [n for n in newly if (self._account, sobject, n) not in _REPORTED]
+            _REPORTED.update((self._account, sobject, n) for n in newly)
         if newly:
             log.warning(
                 "Salesforce fields not visible to the integration user: not read",

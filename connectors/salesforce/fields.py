@@ -1,4 +1,4 @@
-"""Glengarry's eight custom fields on Lead and Contact, and the two permission sets.
+"""Glengarry's nine custom fields on Lead and Contact, and the two permission sets.
 
 The pipeline names the fields by their logical names, the ones HubSpot's properties carry
 (`glengarry_status`, ...); `API_NAMES` turns them into Salesforce's (`Glengarry_Status__c`).
@@ -72,6 +72,13 @@ SPECS: tuple[FieldSpec, ...] = (
         "The version of the shared criteria that produced this qualification.",
     ),
     FieldSpec(
+        "glengarry_conversion_probability",
+        "Glengarry_Conversion_Probability__c",
+        "Percent",
+        "Conversion probability (%)",
+        "Chance of converting, from the calibrated criteria; empty before one.",
+    ),
+    FieldSpec(
         OVERRIDE,
         "Glengarry_Override__c",
         "Picklist",
@@ -82,11 +89,12 @@ SPECS: tuple[FieldSpec, ...] = (
 # logical name -> Salesforce API name (the same on Lead and Contact)
 API_NAMES: Mapping[str, str] = {spec.logical: spec.api_name for spec in SPECS}
 LOGICAL_NAMES: Mapping[str, str] = {spec.api_name.lower(): spec.logical for spec in SPECS}
-NUMBER_FIELDS = frozenset(spec.logical for spec in SPECS if spec.type == "Number")
+NUMBER_FIELDS = frozenset(spec.logical for spec in SPECS if spec.type in ("Number", "Percent"))
 # Describe's type for each Metadata type (what a field made with that metadata reports).
 DESCRIBE_TYPES: Mapping[str, str] = {
     "Picklist": "picklist",
     "Number": "double",
+    "Percent": "percent",
     "LongTextArea": "textarea",
     "DateTime": "datetime",
     "Text": "string",
@@ -113,6 +121,8 @@ def metadata(spec: FieldSpec, statuses: Sequence[str]) -> dict[str, Any]:
         }
     elif spec.type == "Number":
         body |= {"precision": 3, "scale": 0}
+    elif spec.type == "Percent":  # one decimal, as the pipeline writes it
+        body |= {"precision": 4, "scale": 1}
     elif spec.type == "LongTextArea":
         body |= {"length": REASONS_LENGTH, "visibleLines": 3}
     elif spec.type == "Text":
@@ -130,14 +140,14 @@ class PermissionSetSpec:
     name: str
     label: str
     description: str
-    edit: frozenset[str]  # logical names it may edit (it reads all eight)
+    edit: frozenset[str]  # logical names it may edit (it reads all nine)
     assign_to_integration_user: bool
 
 
 INTEGRATION = PermissionSetSpec(
     "Glengarry_Integration",
     "Glengarry integration",
-    "Lets the Glengarry integration user read and write the eight Glengarry fields.",
+    "Lets the Glengarry integration user read and write the nine Glengarry fields.",
     frozenset(API_NAMES),
     assign_to_integration_user=True,
 )

@@ -1,4 +1,4 @@
-"""Installing Glengarry in an org: the eight fields on Lead and Contact, the two permission sets,
+"""Installing Glengarry in an org: the nine fields on Lead and Contact, the two permission sets,
 and a describe check that the integration user can write every field.
 
 Fields are made one by one through the Tooling API's `CustomField` ("CustomField", Tooling API

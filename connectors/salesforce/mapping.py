@@ -20,7 +20,7 @@ field that means the same, on the Lead itself or, for a Contact, on the Contact 
 |                                  |                    | a won Opportunity or a Type that |
 |                                  |                    | starts with "Customer"           |
 | createdate, lastmodifieddate     | CreatedDate, LastModifiedDate (both)                  |
-| glengarry_* (the eight fields)   | Glengarry_*__c (fields.API_NAMES)                     |
+| glengarry_* (the nine fields)   | Glengarry_*__c (fields.API_NAMES)                     |
 
 A criteria property that is none of these is read as a Salesforce field of that name (`Rating`,
 `My_Score__c`; on Contacts `Account.X` reads the Account's), under the same name, so a criteria

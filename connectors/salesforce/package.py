@@ -18,11 +18,12 @@ DX Developer Guide": Salesforce DX project structure and source format).
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # writes XML, never parses any  # nosec B405
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from connectors.salesforce import realtime as realtime_setup
 from connectors.salesforce.fields import (
     OBJECTS,
     PERMISSION_SETS,
@@ -126,11 +127,16 @@ def lead_convert_xml() -> bytes:
     return _document("LeadConvertSettings", {"allowOwnerChange": True, "objectMapping": mapping})
 
 
-def manifest_xml() -> bytes:
+def manifest_xml(*, realtime: bool = False) -> bytes:
     members = {
         "CustomField": [f"{sobject}.{spec.api_name}" for sobject in OBJECTS for spec in SPECS],
         "PermissionSet": [spec.name for spec in PERMISSION_SETS],
     }
+    if realtime:
+        members["WorkflowOutboundMessage"] = [
+            f"{sobject}.{realtime_setup.message_name(sobject)}" for sobject in OBJECTS
+        ]
+        members["Flow"] = [realtime_setup.flow_name(sobject) for sobject in OBJECTS]
     element = ET.Element("Package", xmlns=NAMESPACE)
     for kind, names in members.items():
         types = ET.SubElement(element, "types")
@@ -144,9 +150,9 @@ def manifest_xml() -> bytes:
 
 _README = """# Glengarry for Salesforce: the package to deploy
 
-The eight fields Glengarry writes, on Lead and Contact, and two permission sets:
-`Glengarry_Integration` (read and edit on all eight: assign it to the integration user) and
-`Glengarry_Reps` (read on all eight, edit on the override only: assign it to the reps).
+The nine fields Glengarry writes, on Lead and Contact, and two permission sets:
+`Glengarry_Integration` (read and edit on all nine: assign it to the integration user) and
+`Glengarry_Reps` (read on all nine, edit on the override only: assign it to the reps).
 
     sf project deploy start --manifest manifest/package.xml --target-org YOUR_ORG
 
@@ -157,15 +163,27 @@ Then, by hand:
   survives conversion: Setup > Object Manager > Lead > Fields & Relationships >
   Map Lead Fields, or merge `optional/LeadConvertSettings/` into your org's
   LeadConvertSettings (deploying that file as it is replaces the org's whole mapping);
-- in an org that also runs HubSpot's Salesforce sync, exclude the eight fields from it.
+- in an org that also runs HubSpot's Salesforce sync, exclude the nine fields from it.
 
 Glengarry then only checks (describe) that the integration user can write every field.
+
+Written with the connection's Outbound Message URL (`glengarry salesforce package --out DIR
+--connection NAME`), the package also holds the Outbound Messages on Lead and Contact and the
+record-triggered Flows that call them, skipping the integration user's own changes.
 """
 
 
-def write_package(out: Path, statuses: Sequence[str]) -> list[Path]:
+def write_package(
+    out: Path,
+    statuses: Sequence[str],
+    *,
+    endpoint_url: str | None = None,
+    username: str | None = None,
+) -> list[Path]:
     """Write the package under `out` (made if need be; files of the same names replaced);
-    the paths written, relative to `out`."""
+    the paths written, relative to `out`. With the connection's Outbound Message URL
+    (`endpoint_url`, which `connect` prints), the Outbound Messages and the Flows that call
+    them are in it too."""
     files: dict[Path, bytes] = {
         Path("sfdx-project.json"): (
             json.dumps(
@@ -179,7 +197,7 @@ def write_package(out: Path, statuses: Sequence[str]) -> list[Path]:
             )
             + "\n"
         ).encode(),
-        Path("manifest/package.xml"): manifest_xml(),
+        Path("manifest/package.xml"): manifest_xml(realtime=endpoint_url is not None),
         Path("README.md"): _README.encode(),
         Path("optional/LeadConvertSettings/LeadConvertSettings.LeadConvertSetting-meta.xml"): (
             lead_convert_xml()
@@ -192,6 +210,12 @@ def write_package(out: Path, statuses: Sequence[str]) -> list[Path]:
     for permission_set in PERMISSION_SETS:
         path = SOURCE / "permissionsets" / f"{permission_set.name}.permissionset-meta.xml"
         files[path] = permission_set_xml(permission_set)
+    if endpoint_url is not None:
+        for sobject in OBJECTS:
+            workflow = SOURCE / "workflows" / f"{sobject}.workflow-meta.xml"
+            files[workflow] = realtime_setup.workflow_xml(sobject, endpoint_url, username)
+            flow = SOURCE / "flows" / f"{realtime_setup.flow_name(sobject)}.flow-meta.xml"
+            files[flow] = realtime_setup.flow_xml(sobject, username)
     for relative, content in files.items():
         target = out / relative
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ def select(
     order_by: str = "",
 ) -> str:
     # Names only (each checked against describe); every value goes through format_soql.
-    text = f"SELECT {', '.join(fields)} FROM {sobject}"  # noqa: S608
+    text = f"SELECT {', '.join(fields)} FROM {sobject}"  # noqa: S608  # nosec B608
     if where:
         text += f" WHERE {where}"
     if order_by:

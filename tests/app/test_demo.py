@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from app.demo import DemoResult, LandingWatch, Pace, run_demo
+from app.demo import DemoResult, LandingWatch, Pace, customer_health, run_demo
 from app.runtime import Runtime
 from app.settings import load_settings
 from tests.app.test_cli import run
@@ -136,3 +137,36 @@ def test_what_each_sandbox_says_statuses_landed_after_the_activity_and_deliverie
     notified = {record for a in attempts for record in a["record_ids"]}
     assert salesforce.latency is not None
     assert notified & salesforce.latency.touched
+
+
+def test_the_demo_finds_the_customers_at_risk_that_churn(tmp_path: Path) -> None:
+    """Issue 15: the share at risk follows the population's hidden churn (it was 125 of 134)."""
+    args = ["demo", "--crm", "hubspot", "--contacts", "3000", "--live-seconds", "0"]
+    demo = run(args, tmp_path)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    text = " ".join(demo.stdout.split())  # the console wraps lines
+    found = re.search(r"customers at risk: ([\d,]+) of ([\d,]+)", text)
+    lift = re.search(r"against (\d+)% of all customers \(lift ([\d.]+)\)", text)
+    assert found is not None, text[-1500:]
+    assert lift is not None, text[-1500:]
+    at_risk, customers = (int(group.replace(",", "")) for group in found.groups())
+    churn, figure = int(lift.group(1)) / 100, float(lift.group(2))
+    assert customers > 100
+    assert figure > 1.5  # the at-risk churn far more than customers overall
+    assert 0.4 * churn < at_risk / customers < 1.5 * churn  # neither ~none nor ~all
+
+
+def test_customer_health_figures_against_the_hidden_churn() -> None:
+    statuses = {
+        "1": "customer_at_risk",
+        "2": "customer_at_risk",
+        "3": "customer_active",
+        "4": "customer_active",
+        "5": "customer_active",
+        "6": "sales_ready",  # not a customer: not counted
+    }
+    health = customer_health(statuses, churned={"1", "3", "6"})
+    assert (health.customers, health.at_risk, health.share) == (5, 2, 0.4)
+    assert (health.churn_at_risk, health.churn_all) == (0.5, 0.4)
+    assert health.lift == pytest.approx(1.25)
+    assert customer_health({"6": "sales_ready"}, set()).share is None

@@ -58,3 +58,16 @@ def test_connect_and_sandbox_have_one_command_per_registered_crm() -> None:
 def test_each_kind_fits_the_stored_column() -> None:
     width = Connection.__table__.c.kind.type.length
     assert all(len(kind) <= width for kind in kinds())
+
+
+def test_crm_urls_are_https_but_on_loopback() -> None:
+    import pytest
+
+    from connectors.crm import CredentialsError, crm_url
+
+    assert crm_url("https://api.hubapi.com/", "--base-url") == "https://api.hubapi.com"
+    assert crm_url("http://127.0.0.1:8123", "--base-url") == "http://127.0.0.1:8123"
+    assert crm_url("http://localhost:9", "--base-url") == "http://localhost:9"
+    for bad in ("http://api.hubapi.com", "http://127.0.0.1.evil.example", "ftp://x", "api"):
+        with pytest.raises(CredentialsError, match="--base-url must be an https:// URL"):
+            crm_url(bad, "--base-url")

@@ -111,6 +111,7 @@ def test_wrong_credentials_store_nothing_and_say_salesforce_refused(
     ("args", "message"),
     [
         (("--instance-url", "http://plain.example"), "--instance-url must be an https:// URL"),
+        (("--login-url", "ftp://login.example"), "--login-url must be an https:// URL"),
         (("--jwt-key", "/nonexistent/key.pem"), "--jwt-key /nonexistent/key.pem: cannot be read"),
         (("--ca-bundle", "/nonexistent/ca.pem"), "--ca-bundle /nonexistent/ca.pem: no such file"),
     ],

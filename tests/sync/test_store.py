@@ -5,8 +5,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Activity, Contact
-from app.sync.store import store_activities, store_contacts
+from app.models import Activity, Contact, OutboxEntry, Transition
+from app.sync.store import reconcile, store_activities, store_contacts
 from connectors.base import CrmActivity, CrmContact
 from tests.sync.helpers import NOW, add_connection
 
@@ -60,3 +60,35 @@ def test_an_archived_contact_is_marked_deleted(session: Session) -> None:
     conn = add_connection(session)
     store_contacts(session, conn, [CrmContact("5", {}, NOW, archived=True)], NOW)
     assert session.scalars(select(Contact.deleted_at)).one() == NOW
+
+
+def test_a_merge_hands_the_status_history_over_and_drops_the_merged_one_s_pending_writes(
+    session: Session,
+) -> None:
+    conn = add_connection(session)
+    ids = store_contacts(session, conn, [crm(1), crm(2)], NOW)
+    session.add(
+        Transition(
+            contact_id=ids["2"], from_status=None, to_status="nurture", at=NOW, reason="r",
+            criteria_version="v",
+        )
+    )  # fmt: skip
+    session.add(
+        OutboxEntry(
+            connection_id=conn, contact_id=ids["2"], field_values={"glengarry_score": "5"},
+            next_attempt_at=NOW,
+        )
+    )  # fmt: skip
+    session.flush()
+    store_contacts(session, conn, [CrmContact("1", {}, NOW, merged_crm_ids=("2",))], NOW)
+    assert list(session.scalars(select(Transition.contact_id))) == [ids["1"]]
+    assert session.scalar(select(func.count()).select_from(OutboxEntry)) == 0
+
+
+def test_a_reconcile_marks_deleted_what_the_crm_no_longer_lists(session: Session) -> None:
+    conn = add_connection(session)
+    store_contacts(session, conn, [crm(1), crm(2), crm(3)], NOW)
+    assert reconcile(session, conn, frozenset({"1", "3", "9"}), NOW) == 1
+    deleted = {c.crm_id: c.deleted_at for c in session.scalars(select(Contact))}
+    assert deleted == {"1": None, "2": NOW, "3": None}
+    assert reconcile(session, conn, frozenset({"1", "3"}), NOW) == 0  # already deleted

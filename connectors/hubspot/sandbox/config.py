@@ -32,6 +32,9 @@ class SandboxConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     seed: int = 0  # the random generator of `simulate` and the generated population
     contacts: int = 0  # generate this many contacts at start-up (when a population exists)
+    # Scopes the token was granted; None: every scope. A portal without Service Hub
+    # Professional cannot grant crm.objects.feedback_submissions.read: leave it out.
+    scopes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.profile  # noqa: B018 - validates the profile name early

@@ -81,6 +81,22 @@ class HubSpotError(Exception):
         return JSONResponse(self.body, status_code=self.status, headers=self.headers)
 
 
+def missing_scopes(scopes: Sequence[str]) -> HubSpotError:
+    """HubSpot's 403 for a token without a scope the call needs."""
+    return HubSpotError(
+        403,
+        "This app hasn't been granted all required scopes to make this call. Read more about "
+        "required scopes here: https://developers.hubspot.com/scopes.",
+        "MISSING_SCOPES",
+        errors=[
+            {
+                "message": "One or more of the following scopes are required.",
+                "context": {"requiredGranularScopes": list(scopes)},
+            }
+        ],
+    )
+
+
 def not_found(what: str) -> HubSpotError:
     return HubSpotError(404, f"{what} not found", "OBJECT_NOT_FOUND")
 

@@ -18,7 +18,7 @@ from connectors.hubspot.sandbox.runtime import Runtime
 from connectors.sandbox_kit import respond_json
 from connectors.sandbox_kit.turnstile import PASS_THROUGH
 
-OAUTH_TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a path, not a secret
+OAUTH_TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a path, not a secret  # nosec B105
 _AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
     "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"

@@ -12,6 +12,9 @@ from typing import Any
 READ_ONLY = frozenset(
     {"hs_object_id", "createdate", "lastmodifieddate", "hs_merged_object_ids", "hs_createdate"}
 )
+# Calculated by HubSpot: a write to them is refused like a write to hs_object_id.
+_CALCULATED_PREFIX = "hs_lifecyclestage_"
+_CALCULATED = frozenset({"hs_is_closed", "hs_is_closed_won"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +273,7 @@ def _p(
         if kind == "enumeration"
         else ([Option("true", "Yes", 0), Option("false", "No", 1)] if kind == "bool" else []),
         has_unique_value=unique,
-        read_only=name in READ_ONLY,
+        read_only=name in READ_ONLY or name in _CALCULATED or name.startswith(_CALCULATED_PREFIX),
     )
 
 
@@ -313,7 +316,16 @@ def _contact_properties() -> list[PropertyDefinition]:
         _p("first_conversion_date", "First conversion date", "datetime", conversion),
         _p("first_conversion_event_name", "First conversion", "string", conversion),
         _p("num_conversion_events", "Number of form submissions", "number", conversion),
+        *(
+            _p(lifecycle_date(stage), f"Date entered '{stage}' (lifecycle stage)", "datetime")
+            for stage in _LIFECYCLE
+        ),
     ]
+
+
+def lifecycle_date(stage: str) -> str:
+    """The read-only property HubSpot stamps when a contact first enters a lifecycle stage."""
+    return f"hs_lifecyclestage_{stage}_date"
 
 
 def _engagement_properties(object_type: str) -> list[PropertyDefinition]:
@@ -395,8 +407,89 @@ def _engagement_properties(object_type: str) -> list[PropertyDefinition]:
     return common + specific
 
 
+def _record_properties(object_type: str) -> list[PropertyDefinition]:
+    """Tickets and deals (read and written in HubSpot; read here) and survey answers (read only
+    in HubSpot too: the Feedback Submissions API has no writes)."""
+    if object_type == "tickets":
+        group = "ticketinformation"
+        return [
+            _p("subject", "Ticket name", "string", group),
+            _p("content", "Ticket description", "string", group),
+            _p("hs_pipeline", "Pipeline", "enumeration", group, [TICKET_PIPELINE]),
+            _p("hs_pipeline_stage", "Ticket status", "enumeration", group, TICKET_STAGES),
+            _p("hs_ticket_priority", "Priority", "enumeration", group, TICKET_PRIORITIES),
+            _p("createdate", "Create date", "datetime", group),
+            _p("closed_date", "Close date", "datetime", group),
+            _p("hs_lastmodifieddate", "Last modified date", "datetime", group),
+            _p("hs_object_id", "Record ID", "number", group),
+        ]
+    if object_type == "deals":
+        group = "dealinformation"
+        return [
+            _p("dealname", "Deal name", "string", group),
+            _p("pipeline", "Pipeline", "enumeration", group, ["default"]),
+            _p("dealstage", "Deal stage", "enumeration", group, DEAL_STAGES),
+            _p("amount", "Amount", "number", group),
+            _p("deal_currency_code", "Currency", "enumeration", group, DEAL_CURRENCIES),
+            _p("closedate", "Close date", "datetime", group),
+            _p("hs_is_closed", "Is deal closed?", "bool", group),
+            _p("hs_is_closed_won", "Is closed won", "bool", group),
+            _p("createdate", "Create date", "datetime", group),
+            _p("hs_lastmodifieddate", "Last modified date", "datetime", group),
+            _p("hs_object_id", "Record ID", "number", group),
+        ]
+    group = "feedbacksubmissioninformation"
+    return [
+        _p("hs_survey_type", "Survey type", "enumeration", group, SURVEY_TYPES),
+        _p("hs_survey_name", "Survey name", "string", group),
+        _p("hs_survey_channel", "Survey channel", "enumeration", group, ["EMAIL", "WEB", "LINK"]),
+        _p("hs_value", "Response value", "number", group),
+        _p("hs_response_group", "Response group", "enumeration", group, RESPONSE_GROUPS),
+        _p("hs_content", "Response", "string", group),
+        _p("hs_submission_timestamp", "Submitted at", "datetime", group),
+        _p("hs_createdate", "Create date", "datetime", group),
+        _p("hs_lastmodifieddate", "Last modified date", "datetime", group),
+        _p("hs_object_id", "Record ID", "number", group),
+    ]
+
+
+TICKET_PIPELINE = "0"  # HubSpot's default support pipeline
+# Its stages: 1 New, 2 Waiting on contact, 3 Waiting on us, 4 Closed.
+TICKET_STAGES = ["1", "2", "3", "4"]
+TICKET_CLOSED_STAGE = "4"
+TICKET_PRIORITIES = ["LOW", "MEDIUM", "HIGH", "URGENT"]
+DEAL_STAGES = [
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+    "closedwon",
+    "closedlost",
+]
+DEAL_CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "SEK", "INR", "BRL", "MXN"]
+SURVEY_TYPES = ["NPS", "CSAT", "CES", "CUSTOM"]
+RESPONSE_GROUPS = ["PROMOTER", "PASSIVE", "DETRACTOR"]
+
 ENGAGEMENT_TYPES = ("emails", "calls", "meetings", "notes", "tasks")
-OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES)
+RECORD_TYPES = ("tickets", "deals", "feedback_submissions")
+OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES, *RECORD_TYPES)
+# The create and last-modified properties of each type (they differ between types in HubSpot).
+CREATED_PROPERTY = (
+    {"contacts": "createdate", "tickets": "createdate", "deals": "createdate"}
+    | dict.fromkeys(ENGAGEMENT_TYPES, "hs_createdate")
+    | {"feedback_submissions": "hs_createdate"}
+)
+MODIFIED_PROPERTY = {"contacts": "lastmodifieddate"} | dict.fromkeys(
+    (*ENGAGEMENT_TYPES, *RECORD_TYPES), "hs_lastmodifieddate"
+)
+# The scope a read of each type needs (HubSpot answers 403 MISSING_SCOPES without it).
+READ_SCOPES = {
+    "contacts": "crm.objects.contacts.read",
+    "tickets": "tickets",
+    "deals": "crm.objects.deals.read",
+    "feedback_submissions": "crm.objects.feedback_submissions.read",
+}
 
 
 def default_definitions() -> dict[str, dict[str, PropertyDefinition]]:
@@ -404,6 +497,8 @@ def default_definitions() -> dict[str, dict[str, PropertyDefinition]]:
     result = {"contacts": {p.name: p for p in _contact_properties()}}
     for object_type in ENGAGEMENT_TYPES:
         result[object_type] = {p.name: p for p in _engagement_properties(object_type)}
+    for object_type in RECORD_TYPES:
+        result[object_type] = {p.name: p for p in _record_properties(object_type)}
     return result
 
 
@@ -413,9 +508,14 @@ def default_groups() -> dict[str, dict[str, PropertyGroup]]:
             g.name: PropertyGroup(g.name, g.label, g.display_order) for g in _CONTACT_GROUPS
         }
     }
-    for object_type in ENGAGEMENT_TYPES:
+    for object_type in (*ENGAGEMENT_TYPES, *RECORD_TYPES):
         groups: dict[str, PropertyGroup] = {}
-        for definition in _engagement_properties(object_type):
+        definitions = (
+            _engagement_properties(object_type)
+            if object_type in ENGAGEMENT_TYPES
+            else _record_properties(object_type)
+        )
+        for definition in definitions:
             name = definition.group_name
             groups.setdefault(
                 name,

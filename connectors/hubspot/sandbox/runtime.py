@@ -10,7 +10,9 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Request
 
 from connectors.hubspot.sandbox.config import SandboxConfig
+from connectors.hubspot.sandbox.errors import missing_scopes
 from connectors.hubspot.sandbox.faults import Faults
+from connectors.hubspot.sandbox.properties import READ_SCOPES
 from connectors.hubspot.sandbox.ratelimit import SandboxRateLimiter
 from connectors.hubspot.sandbox.store import Change, Store
 from connectors.hubspot.sandbox.tokens import Tokens
@@ -77,6 +79,19 @@ class Runtime:
         event = self.events.event(change)
         if event is not None:
             self.webhooks.enqueue(event)
+
+    def require_read(self, *object_types: str) -> None:
+        """Refuse, as HubSpot does, a read of a type whose scope the token lacks."""
+        granted = self.config.scopes
+        if granted is None:
+            return
+        lacking = [
+            scope
+            for scope in dict.fromkeys(READ_SCOPES.get(t, "") for t in object_types)
+            if scope and scope not in granted
+        ]
+        if lacking:
+            raise missing_scopes(lacking)
 
     def start(self) -> None:
         if self.webhooks is not None:

@@ -15,8 +15,17 @@ the latest of each on the contact. So:
 | call              | a calls object (hs_call_direction, hs_call_status, hs_call_duration)     |
 | email_reply       | an emails object with hs_email_direction INCOMING_EMAIL                  |
 | email_sent        | an emails object with hs_email_direction EMAIL                           |
+| survey_response   | a feedback_submissions object (hs_survey_type from `survey`, hs_value    |
+|                   | its `score`, hs_response_group for NPS, hs_submission_timestamp)         |
+| ticket            | a tickets object (hs_ticket_priority its `priority`; `status` CLOSED     |
+|                   | puts it in the closed stage 4 with a closed_date, OPEN in stage 1)       |
 | anything else     | a notes object whose hs_note_body names it ("chat", "product usage"):    |
 |                   | HubSpot has no object for chats or product usage                          |
+
+Each contact also gets what HubSpot keeps of its sales history as of now (`sales_history`):
+the `hs_lifecyclestage_<stage>_date` of every stage up to its `lifecyclestage`, a won deal for
+each customer (closed on its customer date), an open deal for each opportunity, and a lost
+deal for some sales-qualified leads; amounts follow company size, currencies the country.
 
 Seeding is lenient where the API is strict: a property the population uses that HubSpot lacks
 is defined (as a string), and an enumeration value HubSpot lacks becomes an option.
@@ -24,14 +33,18 @@ is defined (as a string), and an enumeration value HubSpot lacks becomes an opti
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.hubspot.sandbox.properties import (
+    TICKET_CLOSED_STAGE,
+    TICKET_PIPELINE,
     Option,
     PropertyDefinition,
     iso,
+    lifecycle_date,
     parse_moment,
 )
 from connectors.hubspot.sandbox.store import Store
@@ -86,11 +99,59 @@ def contact_changes(
     return None
 
 
+def _response_group(score: float) -> str:
+    """NPS's groups: 9-10 promoters, 7-8 passives, 0-6 detractors."""
+    return "PROMOTER" if score >= 9 else ("PASSIVE" if score >= 7 else "DETRACTOR")
+
+
+def _survey(at: datetime, details: Mapping[str, Any]) -> dict[str, str]:
+    survey_type = str(details.get("survey") or "nps").upper()
+    values = {
+        "hs_survey_type": survey_type,
+        "hs_survey_name": f"Customer {survey_type}",
+        "hs_survey_channel": "EMAIL",
+        "hs_submission_timestamp": iso(at),
+    }
+    raw = details.get("score", details.get("rating"))
+    try:
+        score = float(raw) if raw not in (None, "") else None
+    except (TypeError, ValueError):
+        score = None
+    if score is not None:
+        values["hs_value"] = str(int(score)) if score.is_integer() else str(score)
+        if survey_type == "NPS":
+            values["hs_response_group"] = _response_group(score)
+    return values
+
+
+# How long a closed ticket took: HubSpot keeps when it closed, the population only that it did.
+TICKET_CLOSED_AFTER = timedelta(hours=30)
+
+
+def _ticket(at: datetime, details: Mapping[str, Any], now: datetime | None) -> dict[str, str]:
+    closed = str(details.get("status") or "OPEN").upper() == "CLOSED"
+    values = {
+        "subject": str(details.get("subject") or "Support request"),
+        "hs_pipeline": TICKET_PIPELINE,
+        "hs_pipeline_stage": TICKET_CLOSED_STAGE if closed else "1",
+        "hs_ticket_priority": str(details.get("priority") or "MEDIUM").upper(),
+    }
+    if closed:
+        closed_at = at + TICKET_CLOSED_AFTER
+        values["closed_date"] = iso(min(closed_at, now) if now is not None else closed_at)
+    return values
+
+
 def engagement_for(
-    kind: str, at: datetime, details: Mapping[str, Any]
+    kind: str, at: datetime, details: Mapping[str, Any], *, now: datetime | None = None
 ) -> tuple[str, dict[str, str]]:
-    """The engagement object type and properties an activity becomes."""
+    """The object type (an engagement, a ticket or a survey answer) and properties an activity
+    becomes; `now` bounds the dates it implies (a ticket's close)."""
     stamp = iso(at)
+    if kind == "survey_response":
+        return "feedback_submissions", _survey(at, details)
+    if kind == "ticket":
+        return "tickets", _ticket(at, details, now)
     if kind == "meeting":
         outcome = str(
             details.get("hs_meeting_outcome") or details.get("outcome") or "COMPLETED"
@@ -164,7 +225,7 @@ def apply_activity(
             if changes:
                 store.update("contacts", contact_id, changes, source=source, emit=emit)
             return
-        object_type, values = engagement_for(kind, at, details)
+        object_type, values = engagement_for(kind, at, details, now=store.clock())
         store.create_engagement(
             object_type,
             _valid(store, object_type, values),
@@ -225,11 +286,14 @@ def seed(store: Store, members: Iterable[SeedMember]) -> dict[str, str]:
                 at = min(activity.occurred_at, store.clock())
                 changes = contact_changes(values, activity.type, at, activity.properties)
                 if changes is None:
-                    object_type, found = engagement_for(activity.type, at, activity.properties)
+                    object_type, found = engagement_for(
+                        activity.type, at, activity.properties, now=store.clock()
+                    )
                     engagements.append((object_type, _valid(store, object_type, found), at))
                 elif changes:
                     values.update(changes)
                     modified = max(modified, at)
+            deals = sales_history(contact.id, values, created, store.clock())
             wanted_id = contact.id if contact.id.isdigit() else None
             if wanted_id is not None and store.resolve("contacts", wanted_id) is not None:
                 wanted_id = None
@@ -246,7 +310,89 @@ def seed(store: Store, members: Iterable[SeedMember]) -> dict[str, str]:
             ids[contact.id] = obj.id
             for object_type, found, at in engagements:
                 store.create_engagement(object_type, found, obj.id, emit=False, at=at)
+            for deal, at in deals:
+                store.create_engagement("deals", deal, obj.id, emit=False, at=at)
     return ids
+
+
+# The stages HubSpot stamps a date for, in the order a contact moves through them.
+_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+)
+_DEAL_SIZE = {
+    "1-5": 1_200,
+    "5-25": 4_800,
+    "25-50": 9_000,
+    "50-100": 15_000,
+    "100-500": 30_000,
+    "500-1000": 48_000,
+    "1000+": 90_000,
+}
+_CURRENCY = {
+    "United States": "USD",
+    "Canada": "CAD",
+    "United Kingdom": "GBP",
+    "Germany": "EUR",
+    "France": "EUR",
+    "Netherlands": "EUR",
+    "Spain": "EUR",
+    "Australia": "AUD",
+    "Sweden": "SEK",
+    "India": "INR",
+    "Brazil": "BRL",
+    "Mexico": "MXN",
+}
+_OPEN_STAGES = ("qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent")
+LOST_SHARE = 0.3  # sales-qualified leads whose deal was lost
+
+
+def sales_history(
+    key: str, values: dict[str, str], created: datetime, now: datetime
+) -> list[tuple[dict[str, str], datetime]]:
+    """Stamp the lifecycle-stage dates into `values`; the deals to create, with their dates.
+
+    Deterministic per `key` (the population id): a string seed is hashed the same way in every
+    run, so reseeding gives the same history."""
+    stage = values.get("lifecyclestage")
+    if stage not in _STAGES:
+        return []
+    rng = random.Random(f"sales:{key}")  # noqa: S311 - a simulation, not a secret
+    reached = _STAGES[: _STAGES.index(stage) + 1]
+    if stage != "subscriber":
+        reached = reached[1:]  # a lead that came in by a form was never a subscriber
+    span = max((now - created).total_seconds(), 0.0)
+    fractions = sorted(rng.random() for _ in reached[1:])
+    stamps = [created] + [created + timedelta(seconds=span * f) for f in fractions]
+    for name, at in zip(reached, stamps, strict=True):
+        values[lifecycle_date(name)] = iso(at)
+    entered = dict(zip(reached, stamps, strict=True))
+    base = _DEAL_SIZE.get(values.get("numemployees") or "", 6_000)
+    deal = {
+        "dealname": f"{values.get('company') or 'New'} deal",
+        "pipeline": "default",
+        "amount": str(int(round(base * rng.uniform(0.6, 1.4), -2))),
+        "deal_currency_code": _CURRENCY.get(values.get("country") or "", "USD"),
+    }
+    if stage == "customer":
+        won_at = entered["customer"]
+        opened = entered.get("opportunity", won_at - timedelta(days=rng.uniform(10, 60)))
+        closed = {"dealstage": "closedwon", "hs_is_closed": "true", "hs_is_closed_won": "true"}
+        return [(deal | closed | {"closedate": iso(won_at)}, min(opened, won_at))]
+    if stage == "opportunity":
+        expected = now + timedelta(days=rng.uniform(10, 60))  # an open deal's expected close
+        open_deal = {"dealstage": rng.choice(_OPEN_STAGES), "hs_is_closed": "false"}
+        return [(deal | open_deal | {"closedate": iso(expected)}, entered["opportunity"])]
+    if stage == "salesqualifiedlead" and rng.random() < LOST_SHARE:
+        opened = entered["salesqualifiedlead"]
+        lost_at = opened + (now - opened) * rng.random()
+        lost = {"dealstage": "closedlost", "hs_is_closed": "true", "hs_is_closed_won": "false"}
+        return [(deal | lost | {"closedate": iso(lost_at)}, opened)]
+    return []
 
 
 def _taken(store: Store, email: str | None) -> bool:

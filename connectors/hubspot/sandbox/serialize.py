@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from connectors.hubspot.sandbox.properties import ENGAGEMENT_TYPES, iso
+from connectors.hubspot.sandbox.properties import CREATED_PROPERTY, ENGAGEMENT_TYPES, iso
 from connectors.hubspot.sandbox.store import CrmObject
 
 # What HubSpot returns when no `properties` are asked for.
@@ -19,11 +19,20 @@ DEFAULT_PROPERTIES: Mapping[str, tuple[str, ...]] = {
         "lastmodifieddate",
         "lastname",
     ),
-} | dict.fromkeys(ENGAGEMENT_TYPES, ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"))
+} | dict.fromkeys(ENGAGEMENT_TYPES, ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")) | {
+    "tickets": ("content", "createdate", "hs_lastmodifieddate", "hs_object_id",
+                "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority", "subject"),
+    "deals": ("amount", "closedate", "createdate", "dealname", "dealstage",
+              "hs_lastmodifieddate", "hs_object_id", "pipeline"),
+    "feedback_submissions": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+}  # fmt: skip
 # Returned whatever was asked for.
 ALWAYS: Mapping[str, tuple[str, ...]] = {
     "contacts": ("createdate", "hs_object_id", "lastmodifieddate"),
-} | dict.fromkeys(ENGAGEMENT_TYPES, ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"))
+} | {
+    object_type: (CREATED_PROPERTY[object_type], "hs_lastmodifieddate", "hs_object_id")
+    for object_type in ("tickets", "deals", "feedback_submissions", *ENGAGEMENT_TYPES)
+}
 
 
 def names_from(values: Iterable[str] | None) -> list[str] | None:

@@ -20,7 +20,8 @@ from enum import StrEnum
 from typing import Any
 
 from connectors.hubspot.sandbox.properties import (
-    ENGAGEMENT_TYPES,
+    CREATED_PROPERTY,
+    MODIFIED_PROPERTY,
     OBJECT_TYPES,
     InvalidValue,
     PropertyDefinition,
@@ -39,11 +40,12 @@ _FIRST_ID = {
     "meetings": 50_000_001,
     "notes": 60_000_001,
     "tasks": 70_000_001,
+    "tickets": 80_000_001,
+    "deals": 90_000_001,
+    "feedback_submissions": 95_000_001,
 }
-_MODIFIED = {"contacts": "lastmodifieddate"} | dict.fromkeys(
-    ENGAGEMENT_TYPES, "hs_lastmodifieddate"
-)
-_CREATED = {"contacts": "createdate"} | dict.fromkeys(ENGAGEMENT_TYPES, "hs_createdate")
+_MODIFIED = MODIFIED_PROPERTY
+_CREATED = CREATED_PROPERTY
 # System properties that change on every write: never reported as property changes.
 SYSTEM_PROPERTIES = frozenset(
     {"lastmodifieddate", "hs_lastmodifieddate", "hs_object_id", "createdate", "hs_createdate"}

@@ -20,7 +20,7 @@ from connectors.salesforce.sandbox.runtime import Runtime
 from connectors.sandbox_kit import respond_json
 from connectors.sandbox_kit.turnstile import PASS_THROUGH
 
-TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a secret
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a path, not a secret  # nosec B105
 _OPEN = (TOKEN_PATH, "/services/data")
 _SESSION_EXPIRED = error_body("INVALID_SESSION_ID", "Session expired or invalid")
 

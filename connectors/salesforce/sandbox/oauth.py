@@ -124,7 +124,7 @@ class TokenEndpoint:
             "scope": "api",
             "instance_url": self.instance_url,
             "id": identity,
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # the type's name, not a token  # nosec B105
             "issued_at": issued_at,
             "signature": base64.b64encode(signature).decode(),
         }

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
-from xml.etree.ElementTree import ParseError
-from xml.sax.saxutils import escape, quoteattr
+from xml.etree.ElementTree import ParseError  # its error type; defusedxml parses  # nosec B405
+from xml.sax.saxutils import escape, quoteattr  # escapes what it writes  # nosec B406
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring

@@ -334,8 +334,9 @@ async def test_activities_come_from_batch_reads_never_a_call_per_contact() -> No
     meetings = [a for a in found if a.type == "meeting"]
     assert len(meetings) == 1_200
     assert next(a for a in found if a.type == "page_view").properties["url"].endswith("/pricing")
-    # 5 engagement types x 2 association reads (1,000 ids each) + 12 meeting reads of 100.
-    assert assoc.call_count == 10
+    # 5 engagement types, survey answers and tickets x 2 association reads (1,000 ids each)
+    # + 12 meeting reads of 100.
+    assert assoc.call_count == 14
     assert reads.call_count == 12
 
 
@@ -441,3 +442,33 @@ def test_responses_without_rate_limit_headers_set_no_pace() -> None:
 
     assert pace(httpx.Response(200)) is None  # search answers carry none, as HubSpot documents
     assert pace(httpx.Response(200, headers={"X-HubSpot-RateLimit-Remaining": "x"})) is None
+
+
+@respx.mock
+async def test_survey_answers_refused_for_a_portal_without_service_hub_are_said_once() -> None:
+    """A 403 that is not MISSING_SCOPES (the product is not licensed) is said with its message;
+    the tickets and every engagement are still read, and no second call is made."""
+    refused = respx.post(f"{BASE}/crm/v4/associations/contacts/feedback_submissions/batch/read")
+    refused.mock(
+        return_value=httpx.Response(
+            403,
+            json={
+                "status": "error",
+                "category": "FORBIDDEN",
+                "message": "This portal does not have access to feedback submissions",
+            },
+        )
+    )
+    others = respx.post(url__regex=rf"{BASE}/crm/v4/associations/contacts/\w+/batch/read").mock(
+        return_value=httpx.Response(200, json={"status": "COMPLETE", "results": []})
+    )
+    hub = connector()
+    from connectors.hubspot.mapping import to_contact
+
+    people = [to_contact(contact(i)) for i in range(1, 4)]
+    await hub.activities(people)
+    await hub.activities(people)
+    assert refused.call_count == 1
+    assert others.call_count == 2 * 6  # 5 engagement types and tickets, twice
+    assert "not licensed" in hub.unavailable["feedback_submissions"]
+    assert "does not have access" in hub.unavailable["feedback_submissions"]

@@ -1,4 +1,4 @@
-"""Installing Glengarry in the sandbox org: the eight fields on Lead and Contact through the
+"""Installing Glengarry in the sandbox org: the nine fields on Lead and Contact through the
 Tooling API, both permission sets through the data API, the describe check, idempotence, and
 a field of another type reported, never changed."""
 
@@ -10,7 +10,7 @@ from connectors.base import FieldState
 from connectors.salesforce import API_NAMES
 from connectors.salesforce.fields import REPS
 from connectors.salesforce.sandbox import SandboxServer
-from qualification.fields import FIELD_NAMES
+from qualification.fields import CONVERSION_PROBABILITY, FIELD_NAMES
 from qualification.statuses import OVERRIDE_PROPERTY, Status
 
 from .conftest import connector
@@ -31,7 +31,8 @@ def _posts(org: SandboxServer) -> int:
 
 
 def test_every_logical_field_name_has_its_salesforce_name() -> None:
-    assert set(API_NAMES) == {*FIELD_NAMES, OVERRIDE_PROPERTY}
+    assert set(API_NAMES) == {*FIELD_NAMES, CONVERSION_PROBABILITY, OVERRIDE_PROPERTY}
+    assert API_NAMES[CONVERSION_PROBABILITY] == "Glengarry_Conversion_Probability__c"
     assert API_NAMES["glengarry_status"] == "Glengarry_Status__c"
     assert API_NAMES["glengarry_status_since"] == "Glengarry_Status_Since__c"
     assert API_NAMES[OVERRIDE_PROPERTY] == "Glengarry_Override__c"
@@ -48,12 +49,12 @@ async def test_install_makes_the_fields_and_permission_sets_and_checks_them(
 
         report = await sf.install(STATUSES)
         assert report.ok
-        assert len(report.fields) == 16
+        assert len(report.fields) == 18
         assert {f.state for f in report.fields} == {FieldState.CREATED}
         assert {f.name for f in report.fields} == {
             f"{o}.{n}" for o in ("Lead", "Contact") for n in API_NAMES.values()
         }
-        assert org.stats()["calls"][CREATE_FIELD]["201"] == 16
+        assert org.stats()["calls"][CREATE_FIELD]["201"] == 18
         sets = {s.name: s for s in report.permission_sets}
         assert set(sets) == {"Glengarry_Integration", "Glengarry_Reps"}
         assert "assigned to the integration user" in sets["Glengarry_Integration"].detail
@@ -73,7 +74,7 @@ async def test_install_makes_the_fields_and_permission_sets_and_checks_them(
         reps_set = next(r.id for r in org.store.records("PermissionSet")
                         if r.get("Name") == "Glengarry_Reps")  # fmt: skip
         reps = {r.get("Field"): r for r in fields if r.get("ParentId") == reps_set}
-        assert len(reps) == 16
+        assert len(reps) == 18
         editable = {f for f, r in reps.items() if r.get("PermissionsEdit")}
         assert editable == {"Lead.Glengarry_Override__c", "Contact.Glengarry_Override__c"}
         assert all(r.get("PermissionsRead") for r in reps.values())
@@ -123,5 +124,5 @@ async def test_install_fields_is_the_protocol_s_view_of_it(
         statuses = await sf.install_fields(STATUSES)
     finally:
         await sf.aclose()
-    assert len(statuses) == 16
+    assert len(statuses) == 18
     assert all(s.state is FieldState.CREATED for s in statuses)

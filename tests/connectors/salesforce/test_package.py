@@ -91,7 +91,7 @@ def test_the_manifest_and_project_name_everything_deployable(tmp_path: Path) -> 
         t.findtext("m:name", namespaces=NS): [m.text for m in t.findall("m:members", NS)]
         for t in manifest.findall("m:types", NS)
     }
-    assert len(members["CustomField"]) == 16
+    assert len(members["CustomField"]) == 18
     assert sorted(members["PermissionSet"]) == ["Glengarry_Integration", "Glengarry_Reps"]
     assert manifest.findtext("m:version", namespaces=NS) == "62.0"
     project = json.loads((tmp_path / "sfdx-project.json").read_text())

@@ -312,6 +312,7 @@ async def test_a_field_the_user_cannot_see_is_reported_once_and_not_queried(
             "Reasons",
             "Status_Since",
             "Criteria_Version",
+            "Conversion_Probability",
             "Override",
         )
     }

@@ -179,3 +179,18 @@ async def test_the_override_written_by_a_rep_is_read_back_under_its_logical_name
     finally:
         await sf.aclose()
     assert people[lead.id].properties["glengarry_override"] == "nurture"
+
+
+def test_the_conversion_probability_has_its_salesforce_twin_as_a_percent() -> None:
+    from connectors.salesforce.writes import record
+
+    body = record(
+        FieldWrite("00Q000000000001AAA", {"glengarry_conversion_probability": "37.5"}, "lead")
+    )
+    assert isinstance(body, dict)
+    assert body["Glengarry_Conversion_Probability__c"] == 37.5
+    cleared = record(
+        FieldWrite("00Q000000000001AAA", {"glengarry_conversion_probability": ""}, "lead")
+    )
+    assert isinstance(cleared, dict)
+    assert cleared["Glengarry_Conversion_Probability__c"] is None

@@ -28,6 +28,9 @@ _TYPE_NAMES = {
     "meetings": ("meetings", "meeting", "0-47"),
     "notes": ("notes", "note", "0-46"),
     "tasks": ("tasks", "task", "0-27"),
+    "tickets": ("tickets", "ticket", "0-5"),
+    "deals": ("deals", "deal", "0-3"),
+    "feedback_submissions": ("feedback_submissions", "feedback_submission", "0-19"),
 }
 _ALIASES = {alias: name for name, aliases in _TYPE_NAMES.items() for alias in aliases}
 # HubSpot-defined association type ids: (from, to) -> typeId.
@@ -42,6 +45,13 @@ TYPE_IDS = {
     ("notes", "contacts"): 202,
     ("contacts", "tasks"): 203,
     ("tasks", "contacts"): 204,
+    ("contacts", "tickets"): 15,
+    ("tickets", "contacts"): 16,
+    ("deals", "contacts"): 3,
+    ("contacts", "deals"): 4,
+    # Not confirmed in HubSpot's docs (they list the pair, the ids vary by portal setup).
+    ("contacts", "feedback_submissions"): 97,
+    ("feedback_submissions", "contacts"): 98,
 }
 
 
@@ -65,6 +75,7 @@ async def batch_read_associations(
         raise HubSpotError(
             400, f"No association is defined from {from_type} to {to_type}", "VALIDATION_ERROR"
         )
+    runtime.require_read(from_type, to_type)
     inputs = inputs_of(await json_body(request), MAX_INPUTS)
     store = runtime.store
     started = store.clock()

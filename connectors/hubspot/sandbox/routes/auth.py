@@ -28,7 +28,7 @@ async def token(request: Request, runtime: RuntimeDep) -> JSONResponse:
         )
     return JSONResponse(
         {
-            "token_type": "bearer",
+            "token_type": "bearer",  # the type's name, not a token  # nosec B105
             "access_token": issued.access_token,
             "refresh_token": issued.refresh_token,
             "expires_in": issued.expires_in,

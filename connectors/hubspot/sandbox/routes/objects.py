@@ -1,5 +1,6 @@
-"""CRM objects v3: contacts (read, write, batch, merge, privacy deletion) and the engagement
-objects (emails, calls, meetings, notes, tasks: read only).
+"""CRM objects v3: contacts (read, write, batch, merge, privacy deletion), the engagement
+objects (emails, calls, meetings, notes, tasks) and tickets, deals and feedback submissions
+(read only here; each read checks its scope).
 
 Batch update and upsert: when every input carries `objectWriteTraceId`, bad inputs get
 per-record errors in a 207 while good ones apply; otherwise one bad input fails the whole
@@ -40,7 +41,14 @@ _ASSOCIATION_NAMES = {
     "meetings": "contact_to_meeting",
     "notes": "contact_to_note",
     "tasks": "contact_to_task",
-    "contacts": "email_to_contact",
+    "tickets": "contact_to_ticket",
+    "deals": "contact_to_deal",
+    "feedback_submissions": "contact_to_feedback_submission",
+}
+_TO_CONTACT_NAMES = {
+    "tickets": "ticket_to_contact",
+    "deals": "deal_to_contact",
+    "feedback_submissions": "feedback_submission_to_contact",
 }
 
 
@@ -98,7 +106,10 @@ def _with_associations(
             continue
         ids = store.associated(obj.object_type, obj.id, to_type)
         if ids:
-            label = _ASSOCIATION_NAMES[to_type if obj.object_type == "contacts" else "contacts"]
+            if obj.object_type == "contacts":
+                label = _ASSOCIATION_NAMES[to_type]
+            else:
+                label = _TO_CONTACT_NAMES.get(obj.object_type, "email_to_contact")
             associations[to_type] = {"results": [{"id": i, "type": label} for i in ids]}
     if associations:
         body["associations"] = associations
@@ -111,6 +122,7 @@ def _with_associations(
 @router.get("/crm/v3/objects/{objectType}")
 def list_objects(objectType: str, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     object_type = _object_type(objectType)
+    runtime.require_read(object_type)
     limit = query_int(request, "limit", 10, MAX_PAGE)
     after = request.query_params.get("after")
     start = _decode_after(after) if after else None
@@ -143,6 +155,7 @@ def get_object(
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
     object_type = _object_type(objectType)
+    runtime.require_read(object_type)
     store = runtime.store
     id_property = request.query_params.get("idProperty")
     archived = query_bool(request, "archived")
@@ -160,6 +173,7 @@ def get_object(
 @router.post("/crm/v3/objects/{objectType}/batch/read")
 async def batch_read(objectType: str, request: Request, runtime: RuntimeDep) -> Response:
     object_type = _object_type(objectType)
+    runtime.require_read(object_type)
     body = await json_body(request)
     inputs = inputs_of(body, MAX_BATCH)
     names = names_from(body.get("properties") or None)

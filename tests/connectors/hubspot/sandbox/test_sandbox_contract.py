@@ -60,6 +60,10 @@ ACCOUNT_DETAILS = {
     },
 }
 OUTSIDE_SPECS = {"GET /account-info/v3/details": ACCOUNT_DETAILS}
+# The spec copy holds no tickets, deals or feedback_submissions document: HubSpot's CRM object
+# APIs share one shape (SimplePublicObject, the batch and search envelopes), so their answers
+# are checked against the contacts document's operation for the same path.
+SHAPED_LIKE_CONTACTS = ("tickets", "deals", "feedback_submissions")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,40 @@ EXAMPLES = [
         "GET /crm/v3/objects/{objectType}", "/crm/v3/objects/contacts", 400, params={"limit": "101"}
     ),
     Example("GET /crm/v3/objects/{objectType}", "/crm/v3/objects/meetings", 200),
+    Example(
+        "GET /crm/v3/objects/{objectType}",
+        "/crm/v3/objects/deals",
+        200,
+        params={"properties": "dealstage,amount,hs_is_closed_won", "associations": "contacts"},
+    ),
+    Example(
+        "POST /crm/v3/objects/{objectType}/batch/read",
+        "/crm/v3/objects/feedback_submissions/batch/read",
+        200,
+        {"properties": ["hs_survey_type", "hs_value"], "inputs": [{"id": "95000001"}]},
+    ),
+    Example(
+        "POST /crm/v3/objects/{objectType}/search",
+        "/crm/v3/objects/tickets/search",
+        200,
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": "hs_ticket_priority", "operator": "EQ", "value": "HIGH"}
+                    ]
+                }
+            ],
+            "properties": ["hs_ticket_priority", "closed_date"],
+            "limit": 5,
+        },
+    ),
+    Example(
+        "POST /crm/v3/objects/{objectType}/search",
+        "/crm/v3/objects/feedback_submissions/search",
+        200,
+        {"filterGroups": [], "properties": ["hs_value"], "limit": 2},
+    ),
     Example(
         "GET /crm/v3/objects/{objectType}/{objectId}",
         "/crm/v3/objects/contacts/1",
@@ -387,6 +425,9 @@ def _template_regex(template: str) -> re.Pattern[str]:
 
 def spec_operation(method: str, path: str) -> Operation | None:
     """The spec operation for a concrete request; the most literal template wins."""
+    parts = path.split("/")
+    if len(parts) > 4 and parts[4] in SHAPED_LIKE_CONTACTS:
+        path = "/".join([*parts[:4], "contacts", *parts[5:]])
     found: list[tuple[int, Operation]] = []
     for document in _documents():
         for template, operations in document["paths"].items():
@@ -450,6 +491,9 @@ def server() -> Iterator[SandboxServer]:
     ) as sandbox:
         for kind in ("call", "email_reply", "chat"):  # engagements of every readable type
             apply_activity(sandbox.store, "1", kind, datetime.now(UTC), {}, emit=False)
+        now = datetime.now(UTC)  # a survey answer and a ticket (the population may have none)
+        apply_activity(sandbox.store, "1", "survey_response", now, {"score": 4}, emit=False)
+        apply_activity(sandbox.store, "1", "ticket", now, {"priority": "HIGH"}, emit=False)
         yield sandbox
 
 

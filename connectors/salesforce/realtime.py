@@ -1,0 +1,125 @@
+"""The set-up that sends Glengarry Lead and Contact changes as they happen: an Outbound Message
+on each object (Workflow metadata: its endpoint URL, the fields it carries) called by a
+record-triggered Flow ("A record is created or updated") whose condition leaves out the
+integration user's own changes, so Glengarry's write-backs do not come back.
+
+`connect salesforce` and `connections show` print these values for an admin to click through;
+the SFDX package (`package.py`) writes them as metadata to deploy."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET  # writes XML, never parses any  # nosec B405
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.salesforce.rest import API_VERSION
+
+OBJECTS = ("Lead", "Contact")
+# The worker re-reads every notified record, so `Id` is all it needs; the dates let it order
+# the changes and tell a creation from an update. A message without them still works (counted
+# as sparse in `glengarry_webhook_events_sparse_total`).
+CARRIED = ("Id", "CreatedDate", "LastModifiedDate")
+FIELDS: Mapping[str, tuple[str, ...]] = dict.fromkeys(OBJECTS, CARRIED)
+DATED = ("LastModifiedDate", "SystemModstamp")
+METADATA = "http://soap.sforce.com/2006/04/metadata"
+
+
+def message_name(sobject: str) -> str:
+    return f"Glengarry_{sobject}"
+
+
+def flow_name(sobject: str) -> str:
+    return f"Glengarry_{sobject}_Changed"
+
+
+def condition(username: str | None) -> str:
+    """The Flow's entry formula: changes by anyone but the integration user."""
+    who = username or "INTEGRATION_USER_USERNAME"
+    return f"{{!$Record.LastModifiedBy.Username}} <> '{who}'"
+
+
+def setup(endpoint_url: str, username: str | None) -> dict[str, Any]:
+    """What the admin creates, with the exact values (Setup > Outbound Messages, then Flows)."""
+    return {
+        "endpoint_url": endpoint_url,
+        "outbound_messages": [
+            {
+                "object": sobject,
+                "name": message_name(sobject),
+                "endpoint_url": endpoint_url,
+                "fields": list(FIELDS[sobject]),
+                "send_session_id": False,
+                "user_to_send_as": username or "the integration user",
+            }
+            for sobject in OBJECTS
+        ],
+        "flows": [
+            {
+                "name": flow_name(sobject),
+                "object": sobject,
+                "trigger": "A record is created or updated",
+                "optimize_for": "Actions and Related Records",
+                "entry_condition": condition(username),
+                "action": f"Outbound Message {message_name(sobject)}",
+            }
+            for sobject in OBJECTS
+        ],
+    }
+
+
+def _element(parent: ET.Element, name: str, text: str | None = None) -> ET.Element:
+    child = ET.SubElement(parent, name)
+    if text is not None:
+        child.text = text
+    return child
+
+
+def _document(root: ET.Element) -> bytes:
+    ET.indent(root, space="    ")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root) + b"\n"
+
+
+def workflow_xml(sobject: str, endpoint_url: str, username: str | None) -> bytes:
+    """`workflows/{sobject}.workflow-meta.xml`: the object's Outbound Message."""
+    root = ET.Element("Workflow", xmlns=METADATA)
+    message = _element(root, "outboundMessages")
+    _element(message, "fullName", message_name(sobject))
+    _element(message, "apiVersion", API_VERSION)
+    _element(message, "description", "Sends the record's id to Glengarry, which rescores it.")
+    _element(message, "endpointUrl", endpoint_url)
+    for name in FIELDS[sobject]:
+        _element(message, "fields", name)
+    _element(message, "includeSessionId", "false")
+    _element(message, "integrationUser", username or "INTEGRATION_USER_USERNAME")
+    _element(message, "name", message_name(sobject))
+    _element(message, "protected", "false")
+    _element(message, "useDeadLetterQueue", "false")
+    return _document(root)
+
+
+def flow_xml(sobject: str, username: str | None) -> bytes:
+    """`flows/Glengarry_{sobject}_Changed.flow-meta.xml`: the record-triggered Flow."""
+    root = ET.Element("Flow", xmlns=METADATA)
+    action = _element(root, "actionCalls")
+    _element(action, "name", "Send_to_Glengarry")
+    _element(action, "label", "Send to Glengarry")
+    _element(action, "locationX", "176")
+    _element(action, "locationY", "158")
+    _element(action, "actionName", f"{sobject}.{message_name(sobject)}")
+    _element(action, "actionType", "outboundMessage")
+    _element(action, "flowTransactionModel", "CurrentTransaction")
+    _element(root, "apiVersion", API_VERSION)
+    _element(root, "description", "Glengarry rescores a person when anyone but it changes them.")
+    _element(root, "label", f"Glengarry: {sobject} changed")
+    _element(root, "processType", "AutoLaunchedFlow")
+    start = _element(root, "start")
+    _element(start, "locationX", "50")
+    _element(start, "locationY", "0")
+    connector = _element(start, "connector")
+    _element(connector, "targetReference", "Send_to_Glengarry")
+    _element(start, "filterFormula", condition(username))
+    _element(start, "object", sobject)
+    _element(start, "recordTriggerType", "CreateAndUpdate")
+    _element(start, "triggerType", "RecordAfterSave")
+    _element(root, "status", "Active")
+    return _document(root)
