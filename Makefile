@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/glengarry demo
 
-test: lint typecheck imports dockerfile pytest-sqlite pytest-postgresql
+# The two pytest passes run side by side (each has its own databases, data directories and
+# ports); each pass's output is printed whole when it ends, and either failing fails the build.
+test: lint typecheck imports dockerfile
+	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-sqlite pytest-postgresql
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
