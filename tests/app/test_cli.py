@@ -19,7 +19,9 @@ from app.cli.main import cli
 GLENGARRY = [sys.executable, "-m", "app.cli"]
 
 
-def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], cwd: Path, *, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GLENGARRY_")}
     return subprocess.run(
         [*GLENGARRY, *args],
@@ -27,7 +29,7 @@ def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
         env={**clean, "GLENGARRY_DATA_DIR": str(cwd / "data"), **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
 

@@ -35,8 +35,9 @@ def test_a_person_touched_again_before_a_write_landed_is_not_timed_until_one_lan
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # the whole demo, twice, in subprocesses: minutes on a busy machine
 def test_the_demo_runs_both_crms_backfills_goes_live_and_reports_latency(tmp_path: Path) -> None:
-    demo = run(["demo", "--contacts", "300", "--live-seconds", "4"], tmp_path)
+    demo = run(["demo", "--contacts", "300", "--live-seconds", "4"], tmp_path, timeout=240)
     assert demo.returncode == 0, demo.stderr[-2000:]
     out = demo.stdout
     assert "a HubSpot sandbox with 300 people" in out
@@ -51,7 +52,9 @@ def test_the_demo_runs_both_crms_backfills_goes_live_and_reports_latency(tmp_pat
     assert not [line for line in (out + demo.stderr).splitlines() if line.startswith("{")]
     # Run again on the same data directory: the demo replaces its own connection.
     again = run(
-        ["demo", "--crm", "salesforce", "--contacts", "100", "--live-seconds", "0"], tmp_path
+        ["demo", "--crm", "salesforce", "--contacts", "100", "--live-seconds", "0"],
+        tmp_path,
+        timeout=240,
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert "a HubSpot sandbox" not in again.stdout
@@ -61,11 +64,14 @@ def test_the_demo_runs_both_crms_backfills_goes_live_and_reports_latency(tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # the whole demo, twice, in subprocesses: minutes on a busy machine
 def test_the_demo_keeps_to_its_own_data_directory_so_the_guide_can_follow_it(
     tmp_path: Path,
 ) -> None:
     for crm in ("hubspot", "salesforce"):
-        done = run(["demo", "--crm", crm, "--contacts", "50", "--live-seconds", "0"], tmp_path)
+        done = run(
+            ["demo", "--crm", crm, "--contacts", "50", "--live-seconds", "0"], tmp_path, timeout=240
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "data" / "demo" / "glengarry.db").exists()
     # The guide's data directory has none of the demo's connections: connecting the same
@@ -101,6 +107,7 @@ def _run_both(tmp_path: Path) -> list[DemoResult]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # both CRMs end to end, in-process: minutes on a busy machine
 def test_what_each_sandbox_says_statuses_landed_after_the_activity_and_deliveries_were_acked(
     tmp_path: Path,
 ) -> None:
@@ -139,10 +146,11 @@ def test_what_each_sandbox_says_statuses_landed_after_the_activity_and_deliverie
     assert notified & salesforce.latency.touched
 
 
+@pytest.mark.timeout(300)  # 3,000 contacts through the CLI
 def test_the_demo_finds_the_customers_at_risk_that_churn(tmp_path: Path) -> None:
     """Issue 15: the share at risk follows the population's hidden churn (it was 125 of 134)."""
     args = ["demo", "--crm", "hubspot", "--contacts", "3000", "--live-seconds", "0"]
-    demo = run(args, tmp_path)
+    demo = run(args, tmp_path, timeout=240)
     assert demo.returncode == 0, demo.stderr[-2000:]
     text = " ".join(demo.stdout.split())  # the console wraps lines
     found = re.search(r"customers at risk: ([\d,]+) of ([\d,]+)", text)
