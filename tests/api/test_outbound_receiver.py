@@ -165,3 +165,23 @@ def test_hubspot_has_no_token_route(client: TestClient) -> None:
 def test_an_unknown_crm_is_404(client: TestClient) -> None:
     answer = client.post("/webhooks/pipedrive/sf", content=b"[]")
     assert answer.status_code == 404
+
+
+def test_a_notification_without_its_dates_is_stored_and_counted_as_sparse(
+    client: TestClient, runtime: Runtime
+) -> None:
+    from app.metrics import REGISTRY
+
+    def sparse() -> float:
+        value = REGISTRY.get_sample_value(
+            "glengarry_webhook_events_total", {"connection": "sf", "outcome": "sparse"}
+        )
+        return value or 0.0
+
+    before = sparse()
+    dated = b"<sf:LastModifiedDate>2024-10-02T14:05:00.000Z</sf:LastModifiedDate>"
+    assert dated in SAMPLE
+    bare = SAMPLE.replace(dated, b"")
+    assert _post(client, bare).status_code == 200
+    assert sparse() - before == 1  # the second Notification carried no date; the first did
+    assert len(_stored(runtime)) == 2
