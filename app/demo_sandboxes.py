@@ -248,7 +248,7 @@ class SalesforceDemo:
         self._cert_dir = data_dir / "salesforce-sandbox"  # ca.pem, jwt-key.pem, ...
         self._server: SalesforceServer | None = None
         self._receiver_url = ""
-        self._token = ""
+        self._token: str | None = None  # the path token, once `new_settings` made it
 
     @property
     def server(self) -> SalesforceServer:
