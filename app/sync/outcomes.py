@@ -18,6 +18,11 @@ from app.models import Connection, OutcomeRecord
 from app.sql import upsert_insert
 from connectors.base import Connector, CrmContact, CrmOutcome, OutcomeKind, OutcomeSource
 
+# Keys of `Connection.unavailable` beside the CRM's own object types (HubSpot's "deals",
+# "feedback_submissions", "tickets"): a connector that reads no outcomes or no surveys at all.
+OUTCOMES = "outcomes"
+SURVEYS = "surveys"
+
 _OPPOSITE = {
     OutcomeKind.DEAL_WON.value: OutcomeKind.DEAL_LOST.value,
     OutcomeKind.DEAL_LOST.value: OutcomeKind.DEAL_WON.value,
@@ -38,11 +43,17 @@ async def read_outcomes(connector: Connector, contacts: Sequence[CrmContact]) ->
     return list(await connector.outcomes(contacts))
 
 
-def unavailable_of(connector: Connector) -> dict[str, str] | None:
-    """What the connector said it may not read; None from a connector that does not say."""
+def unavailable_of(connector: Connector) -> dict[str, str]:
+    """What the connector may not read, with why: the kinds it said (HubSpot: a scope or a
+    licence missing), and what a CRM's connector does not read at all yet."""
+    found: dict[str, str] = {}
+    if not isinstance(connector, OutcomeSource):
+        found[OUTCOMES] = f"the {connector.kind} connector does not read outcomes yet"
     if isinstance(connector, SaysUnavailable) and isinstance(connector.unavailable, dict):
-        return {str(k): str(v) for k, v in connector.unavailable.items()}
-    return None
+        found.update({str(k): str(v) for k, v in connector.unavailable.items()})
+    else:
+        found[SURVEYS] = f"the {connector.kind} connector does not read survey answers yet"
+    return found
 
 
 def record_unavailable(
