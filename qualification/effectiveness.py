@@ -109,21 +109,27 @@ def rate(n: int, count: int, key: str = "count") -> dict[str, Any]:
     }
 
 
-@dataclass
 class _Contact:
-    changes: list[Change]
+    __slots__ = ("changes", "times")
+
+    def __init__(self, changes: list[Change]) -> None:
+        changes.sort(key=_at)  # already in order from storage: linear
+        self.changes = changes
+        self.times = [c.at for c in changes]
 
     def status_at(self, at: datetime) -> Change | None:
         """The change in force at `at` (the last at or before it)."""
-        times = [c.at for c in self.changes]
-        i = bisect.bisect_right(times, at)
+        i = bisect.bisect_right(self.times, at)
         return self.changes[i - 1] if i else None
 
     def before(self, at: datetime) -> Change | None:
         """The last change strictly before `at`."""
-        times = [c.at for c in self.changes]
-        i = bisect.bisect_left(times, at)
+        i = bisect.bisect_left(self.times, at)
         return self.changes[i - 1] if i else None
+
+
+def _at(change: Change) -> datetime:
+    return change.at
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +143,7 @@ class _Cohort:
     conversions: Mapping[int, list[datetime]]  # sorted
     outcomes: Sequence[Happened]
     touches: Mapping[int, list[datetime]]  # sorted
+    at_since: Mapping[int, Change]  # each contact's status at `since`, if it had one
 
     @property
     def outcomes_until(self) -> datetime:
@@ -180,10 +187,15 @@ def effectiveness_report(data: ReportInput) -> dict[str, Any]:
 def _cohort(data: ReportInput) -> _Cohort:
     until = data.until
     by_contact: dict[int, list[Change]] = defaultdict(list)
-    for change in sorted(
-        (c for c in data.changes if c.at <= until), key=lambda c: (c.contact, c.at)
-    ):
-        by_contact[change.contact].append(change)
+    for change in data.changes:
+        if change.at <= until:
+            by_contact[change.contact].append(change)
+    contacts = {contact: _Contact(changes) for contact, changes in by_contact.items()}
+    at_since = {}
+    for contact, history in contacts.items():
+        change = history.status_at(data.since)
+        if change is not None:
+            at_since[contact] = change
     outcomes = [o for o in data.outcomes if o.at <= until]
     conversions: dict[int, list[datetime]] = defaultdict(list)
     for outcome in outcomes:
@@ -199,10 +211,11 @@ def _cohort(data: ReportInput) -> _Cohort:
         data.since,
         until,
         data.horizon,
-        {contact: _Contact(changes) for contact, changes in by_contact.items()},
+        contacts,
         conversions,
         outcomes,
         touches,
+        at_since,
     )
 
 
@@ -216,13 +229,8 @@ class _Scored:
     probability: float | None
 
 
-def _at_since(cohort: _Cohort) -> dict[int, Change]:
-    found = {}
-    for contact, history in cohort.contacts.items():
-        change = history.status_at(cohort.since)
-        if change is not None:
-            found[contact] = change
-    return found
+def _at_since(cohort: _Cohort) -> Mapping[int, Change]:
+    return cohort.at_since
 
 
 def _conversion(cohort: _Cohort, missing: str) -> dict[str, Any]:

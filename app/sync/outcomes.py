@@ -18,7 +18,7 @@ from app.models import Connection, OutcomeRecord
 from app.sql import upsert_insert
 from connectors.base import Connector, CrmContact, CrmOutcome, OutcomeKind, OutcomeSource
 
-# Keys of `Connection.unavailable` beside the CRM's own object types (HubSpot's "deals",
+# Keys of `Connection.unavailable` beside the CRM's own object types ("deals",
 # "feedback_submissions", "tickets"): a connector that reads no outcomes or no surveys at all.
 OUTCOMES = "outcomes"
 SURVEYS = "surveys"
@@ -31,7 +31,7 @@ _OPPOSITE = {
 
 @runtime_checkable
 class SaysUnavailable(Protocol):
-    """A connector that keeps the kinds of record it may not read, with why (HubSpot)."""
+    """A connector that keeps the kinds of record it may not read, with why."""
 
     unavailable: dict[str, str]
 
@@ -44,15 +44,16 @@ async def read_outcomes(connector: Connector, contacts: Sequence[CrmContact]) ->
 
 
 def unavailable_of(connector: Connector) -> dict[str, str]:
-    """What the connector may not read, with why: the kinds it said (HubSpot: a scope or a
-    licence missing), and what a CRM's connector does not read at all yet."""
+    """What the connector may not read, with why: the kinds it said (a scope or a licence
+    missing), and what a CRM's connector does not read at all yet."""
     found: dict[str, str] = {}
+    crm = str(getattr(connector, "kind", "") or "CRM")  # a stand-in connector may not say
     if not isinstance(connector, OutcomeSource):
-        found[OUTCOMES] = f"the {connector.kind} connector does not read outcomes yet"
+        found[OUTCOMES] = f"the {crm} connector does not read outcomes yet"
     if isinstance(connector, SaysUnavailable) and isinstance(connector.unavailable, dict):
         found.update({str(k): str(v) for k, v in connector.unavailable.items()})
     else:
-        found[SURVEYS] = f"the {connector.kind} connector does not read survey answers yet"
+        found[SURVEYS] = f"the {crm} connector does not read survey answers yet"
     return found
 
 
