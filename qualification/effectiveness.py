@@ -191,11 +191,11 @@ def _cohort(data: ReportInput) -> _Cohort:
         if change.at <= until:
             by_contact[change.contact].append(change)
     contacts = {contact: _Contact(changes) for contact, changes in by_contact.items()}
-    at_since = {}
+    at_since: dict[int, Change] = {}
     for contact, history in contacts.items():
-        change = history.status_at(data.since)
-        if change is not None:
-            at_since[contact] = change
+        then = history.status_at(data.since)
+        if then is not None:
+            at_since[contact] = then
     outcomes = [o for o in data.outcomes if o.at <= until]
     conversions: dict[int, list[datetime]] = defaultdict(list)
     for outcome in outcomes:
