@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median, quantiles
-from typing import Any
+from typing import Any, NamedTuple
 
 from qualification.evaluation import CUSTOMER_STATUSES, SALES_READY, evaluate
 from qualification.records import Outcome
@@ -46,8 +46,7 @@ _TICK = timedelta(microseconds=1)  # weeks are (start, end]: a change at `since 
 COMPANY_CURRENCY = "company_currency"  # a deal whose CRM keeps one currency for the account
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """A status change: the contact entered `to_status` at `at` with this score/probability."""
 
     contact: int
@@ -58,8 +57,7 @@ class Change:
     probability: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Happened:
+class Happened(NamedTuple):
     """An outcome the CRM recorded for a contact."""
 
     contact: int
@@ -70,16 +68,14 @@ class Happened:
     deal: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Touch:
+class Touch(NamedTuple):
     """A rep reaching a contact: a task, a call, a meeting, an email sent."""
 
     contact: int
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Survey:
+class Survey(NamedTuple):
     contact: int
     at: datetime
     survey: str  # nps, csat, ces
