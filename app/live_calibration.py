@@ -2,11 +2,11 @@
 before T, and the conversions the outcomes table dates after T.
 
 Point in time: a contact's lifecycle stage at T is rebuilt from its dated outcomes (a customer
-by T, an opportunity by T, else none), never read from today's properties; the stage dates
-after T and Glengarry's own written fields are dropped; activities dated after T are not read.
-Other properties are today's (the CRM keeps no history of them that the syncs read): a field
-filled in after T could still leak, which the calibration's holdout would show as an
-implausible gain.
+by T, an opportunity by T, else none), never read from today's properties; a property whose
+value is an instant after T (a stage reached, a last visit, the last modification) and
+Glengarry's own written fields are dropped; activities dated after T are not read. Other
+properties are today's (the syncs read no history of them): a field filled in after T could
+still leak, which the calibration's holdout would show as an implausible gain.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ from qualification.times import parse_instant
 
 STAGE_DATE = "hs_lifecyclestage_{}_date"
 _OWN_PREFIX = "glengarry_"  # what Glengarry wrote back: its own past verdicts, never signals
+# Bookkeeping that says when a record was last touched, by anyone (Glengarry's write-back
+# included): never a fact about the person, and not knowable as of T.
+_BOOKKEEPING = frozenset({"lastmodifieddate", "hs_lastmodifieddate"})
+REBUILT = "lifecyclestage"  # from the dated outcomes, below
 _ROWS = 5_000
 
 
@@ -44,8 +48,10 @@ def members_at(session: Session, connection_ref: str, at: datetime) -> list[Memb
         first = reached[contact_id].get(kind)
         if occurred <= at and (first is None or occurred < first):
             reached[contact_id][kind] = occurred
-        if kind in CONVERSIONS and occurred > at and (
-            contact_id not in after or occurred < after[contact_id]
+        if (
+            kind in CONVERSIONS
+            and occurred > at
+            and (contact_id not in after or occurred < after[contact_id])
         ):
             after[contact_id] = occurred
     activities: dict[int, list[records.Activity]] = defaultdict(list)
@@ -82,22 +88,27 @@ def as_of(
     """The properties a contact had at `at`, as far as storage can tell."""
     kept: dict[str, str | None] = {}
     for name, value in properties.items():
-        if name.startswith(_OWN_PREFIX) or name == "lifecyclestage":
+        if name.startswith(_OWN_PREFIX) or name in _BOOKKEEPING or name == REBUILT:
             continue
-        if name.startswith("hs_lifecyclestage_") and name.endswith("_date"):
-            stamped = _instant(value)
-            if stamped is None or stamped > at:
-                continue
+        stamped = _instant(value)
+        if stamped is not None and stamped > at:
+            # A date after T (a stage reached, a last visit, the last modification) is
+            # today's knowledge: the property is read as unknown then.
+            continue
         kept[name] = None if value is None else str(value)
     if "became_customer" in reached or "deal_won" in reached:
-        kept["lifecyclestage"] = "customer"
+        kept[REBUILT] = "customer"
     elif "became_opportunity" in reached:
-        kept["lifecyclestage"] = "opportunity"
+        kept[REBUILT] = "opportunity"
     return kept
 
 
 def _instant(value: Any) -> datetime | None:
+    """The value as an instant, when it reads as one (ISO 8601 with a time and an offset)."""
+    text = str(value or "")
+    if len(text) < 20 or not text[:4].isdigit() or text[4] != "-":
+        return None
     try:
-        return parse_instant(str(value)) if value else None
+        return parse_instant(text)
     except ValueError:
         return None

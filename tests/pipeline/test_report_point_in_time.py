@@ -1,6 +1,6 @@
 """The effectiveness report on a connection synced from the sandbox: the CLI and the API answer
 the same body, and what happens after T (a rep's call, a lifecycle stage of customer) never
-changes the report as of T.
+changes the report as of T, nor what live calibration proposes from T.
 
 Salesforce's converted Lead is not planted here: the Salesforce connector reads no outcomes yet
 (the report says "no outcome data" for such a connection, tested below)."""
@@ -18,11 +18,14 @@ from sqlalchemy import select, update
 from app.api import create_app
 from app.clock import ManualClock
 from app.effectiveness import report
-from app.models import Connection, Contact, QualificationRecord
+from app.live_calibration import members_at
+from app.models import Connection, Contact, OutcomeRecord, QualificationRecord
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.sync.run import SyncRunner
 from connectors.hubspot.sandbox.server import SandboxServer
+from qualification.calibration import calibrate
+from qualification.criteria import default_criteria
 from tests.cli import Glengarry
 from tests.hubspot_connections import HubSpotCredentials, connect_hubspot
 
@@ -145,3 +148,67 @@ async def test_the_cli_and_the_api_answer_the_same_report(
         "no survey data: scope crm.objects.feedback_submissions.read missing"
     )
     assert body["lift"] == "no outcome data: the salesforce connector does not read outcomes yet"
+
+
+def members_at_once(runtime: Runtime, t: datetime) -> list[Any]:
+    with runtime.sessions() as session:
+        return members_at(session, "acme", t)
+
+
+async def test_live_calibration_learns_nothing_from_what_was_planted_after_t(
+    runtime: Runtime, sandbox: SandboxServer, glengarry: Glengarry, tmp_path: Path
+) -> None:
+    await connect_hubspot(runtime, name="acme", credentials=TOKEN, base_url=sandbox.base_url)
+    await SyncRunner(runtime, "acme").run()
+    t = datetime.now(UTC) - timedelta(days=30)
+
+    def members() -> tuple[list[Any], list[str]]:
+        """(the signals calibration reads at T, the contacts converting after T)"""
+        with runtime.sessions() as session:
+            found = members_at(session, "acme", t)
+        signals = [(contact, list(activities)) for contact, activities, _ in found]
+        return signals, sorted(o.contact_id for _, _, o in found if o.converted_at)
+
+    signals, converting = members()
+    assert calibrate(members_at_once(runtime, t), default_criteria(), t).proposed_yaml
+    # After T, every contact that had not converted by T gets a rep's call and becomes a
+    # customer: were they read as of T, they would tell converters apart perfectly.
+    with runtime.sessions() as session:
+        converted = set(
+            session.scalars(
+                select(Contact.crm_id)
+                .join(OutcomeRecord, OutcomeRecord.contact_id == Contact.id)
+                .where(OutcomeRecord.occurred_at <= t)
+            )
+        )
+    planted = datetime.now(UTC) - timedelta(days=1)
+    for contact in sandbox.store.all("contacts"):
+        if contact.id in converted:
+            continue
+        sandbox.store.create_engagement(
+            "calls", {"hs_timestamp": _ms(planted), "hs_call_title": "late"}, contact.id
+        )
+        sandbox.store.update(
+            "contacts",
+            contact.id,
+            {"lifecyclestage": "customer", "hs_lifecyclestage_customer_date": _iso(planted)},
+            source="CRM_UI",
+        )
+    await SyncRunner(runtime, "acme", full=True).run()
+    after, converting_after = members()
+    assert len(converting_after) > len(converting)  # the plants arrived, as conversions ...
+    assert after == signals  # ... and no signal calibration reads as of T changed
+
+    # The command: on the connection, or on files, never both.
+    out = tmp_path / "proposed.yaml"
+    done = glengarry("calibrate", "--connection", "acme", "--horizon", "30d", "--out", str(out))
+    assert done.code == 0, done.stderr
+    assert out.read_text().startswith("#")
+    both = glengarry(
+        "calibrate", "--connection", "acme", "--at", "2026-01-01", "--out", str(tmp_path / "x")
+    )
+    assert both.code == 2
+    assert "--connection excludes --at" in both.stderr
+    neither = glengarry("calibrate", "--out", str(tmp_path / "y"))
+    assert neither.code == 2
+    assert "give --connection, or the files" in neither.stderr
