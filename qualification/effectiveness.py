@@ -106,21 +106,22 @@ def rate(n: int, count: int, key: str = "count") -> dict[str, Any]:
 
 
 class _Contact:
-    __slots__ = ("changes", "times")
+    """A contact's status changes, in time order."""
+
+    __slots__ = ("changes",)
 
     def __init__(self, changes: list[Change]) -> None:
         changes.sort(key=_at)  # already in order from storage: linear
         self.changes = changes
-        self.times = [c.at for c in changes]
 
     def status_at(self, at: datetime) -> Change | None:
         """The change in force at `at` (the last at or before it)."""
-        i = bisect.bisect_right(self.times, at)
+        i = bisect.bisect_right(self.changes, at, key=_at)
         return self.changes[i - 1] if i else None
 
     def before(self, at: datetime) -> Change | None:
         """The last change strictly before `at`."""
-        i = bisect.bisect_left(self.times, at)
+        i = bisect.bisect_left(self.changes, at, key=_at)
         return self.changes[i - 1] if i else None
 
 
@@ -215,8 +216,7 @@ def _cohort(data: ReportInput) -> _Cohort:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Scored:
+class _Scored(NamedTuple):
     """A contact's qualification at `since`, as evaluation.evaluate reads it."""
 
     contact_id: str

@@ -6,6 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
 from qualification.effectiveness import (
     Change,
     Happened,
@@ -14,6 +18,7 @@ from qualification.effectiveness import (
     Touch,
     effectiveness_report,
 )
+from qualification.evaluation import roc_auc
 
 T = datetime(2026, 6, 1, tzinfo=UTC)
 D = timedelta(days=1)
@@ -170,3 +175,12 @@ def test_forecast_weeks_and_calibration_deciles_once_calibrated() -> None:
     assert len(deciles) == 10
     assert (deciles[0]["predicted"], deciles[0]["converted"]) == (0.1, 0)
     assert (deciles[-1]["predicted"], deciles[-1]["rate"]) == (0.5, 0.5)
+
+
+def test_evaluations_roc_auc_is_sklearns_ties_included() -> None:
+    rng = np.random.default_rng(7)
+    for n in (2, 9, 400):
+        y = rng.integers(0, 2, n).astype(np.int8)
+        y[:2] = (1, 0)
+        p = np.round(rng.random(n), 1)  # many ties
+        assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
