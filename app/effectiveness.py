@@ -179,8 +179,13 @@ def _outcomes(session: Session, connection_id: int, until: datetime) -> list[Hap
 
 def _touches(session: Session, connection_id: int, until: datetime) -> list[Touch]:
     """Rep activities of the contacts that were ever sales_ready (the only ones read)."""
-    ready = select(Transition.contact_id).where(
-        or_(Transition.to_status == SALES_READY, Transition.from_status == SALES_READY)
+    ready = (
+        select(Transition.contact_id)
+        .join(Contact, Contact.id == Transition.contact_id)
+        .where(
+            Contact.connection_id == connection_id,
+            or_(Transition.to_status == SALES_READY, Transition.from_status == SALES_READY),
+        )
     )
     at, instant = _instants(session, Activity.occurred_at)
     query = select(Activity.contact_id, at).where(

@@ -99,6 +99,9 @@ def seed(url: str, contacts: int, rng: random.Random) -> None:
                 session.execute(insert(OutcomeRecord), outcomes)
             if activities:
                 session.execute(insert(Activity), activities)
+    # Planner statistics, as a live database keeps them (autovacuum): none after a bulk load.
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
     engine.dispose()
 
 
