@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.api import health, operations, webhooks
+from app.api import health, operations, report, webhooks
 from app.api.access import RequestObservation
 from app.crms import REGISTRY
 from app.logging import register_secret
@@ -38,6 +38,7 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(operations.router)
+    app.include_router(report.router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(RequestObservation)
     # The service's own secrets are scrubbed from every log line, access log included.

@@ -17,6 +17,7 @@ from app.cli.db import db_cli
 from app.cli.demo import demo
 from app.cli.keys import keys_cli
 from app.cli.offline import calibrate_command, criteria_cli, evaluate_command, population, score
+from app.cli.report import report_command
 from app.cli.sandbox import sandbox_cli
 from app.cli.serve import serve, worker
 from app.cli.sync import sync
@@ -72,6 +73,7 @@ cli.command()(score)
 cli.command("evaluate")(evaluate_command)
 cli.command("calibrate")(calibrate_command)
 cli.command()(population)
+cli.command("report")(report_command)
 
 
 def main() -> None:

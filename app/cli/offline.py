@@ -19,8 +19,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli import context
 from app.crms import REGISTRY
+from app.effectiveness import parse_horizon
 from app.errors import InputError
+from app.live_calibration import members_at
 from app.records_io import (
     FileFormat,
     ReadReport,
@@ -29,6 +32,7 @@ from app.records_io import (
     read_outcomes,
     writer,
 )
+from qualification.calibration import Member
 from qualification.calibration import calibrate as run_calibration
 from qualification.capacity import CapacityUse, simulate_weeks
 from qualification.criteria import Criteria, CriteriaError, default_criteria, parse_criteria
@@ -289,27 +293,52 @@ def evaluate_command(
 
 
 def calibrate_command(
-    contacts: Path = ContactsOption,
+    contacts: Path | None = typer.Option(
+        None, "--contacts", help="Contacts file (.jsonl or .csv); or --connection."
+    ),
     activities: Path | None = ActivitiesOption,
-    outcomes: Path = OutcomesOption,
+    outcomes: Path | None = typer.Option(
+        None, "--outcomes", help="Outcomes file (.jsonl or .csv); or --connection."
+    ),
     out: Path = typer.Option(..., "--out", help="Where to write the proposed criteria YAML."),
     criteria: str = CriteriaOption,
-    at: str = typer.Option(..., "--at", help=_AT_HELP),
+    at: str | None = typer.Option(None, "--at", help=_AT_HELP + " (with the files)"),
+    connection: str | None = typer.Option(
+        None,
+        "--connection",
+        help="Fit on a connection's stored history instead of files: contacts as they were "
+        "--horizon ago, conversions since.",
+    ),
+    horizon: str = typer.Option(
+        "90d", "--horizon", help="With --connection: how far back it is judged from (90d, 12w)."
+    ),
     holdout: float = typer.Option(
         0.3, "--holdout", min=0.05, max=0.9, help="Share of the newest contacts held out."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
 ) -> None:
     """Fit points to outcomes; print holdout metrics and write a proposal (never applied)."""
+    files = {"--contacts": contacts, "--activities": activities, "--outcomes": outcomes, "--at": at}
+    if connection is not None and any(value is not None for value in files.values()):
+        given = ", ".join(name for name, value in files.items() if value is not None)
+        raise InputError(f"--connection excludes {given}: calibrate on files or on a connection")
+    if connection is None and (contacts is None or outcomes is None or at is None):
+        missing = [n for n in ("--contacts", "--outcomes", "--at") if files[n] is None]
+        raise InputError(f"give --connection, or the files: {', '.join(missing)} missing")
     if criteria != DEFAULT and out.resolve() == Path(criteria).resolve():
         raise InputError(f"--out {out} is the criteria file in use; write the proposal elsewhere")
     if out.exists() and not force:
         raise InputError(f"{out} exists; pass --force to overwrite it")
     loaded = load_criteria(criteria)
-    instant = _instant(at)
-    inputs = _load(contacts, activities, outcomes)
+    if connection is not None:
+        instant, members = _stored(connection, horizon)
+    elif contacts is not None and outcomes is not None:
+        instant = _instant(at)
+        members = list(_load(contacts, activities, outcomes).members())
+    else:  # refused above
+        raise InputError("give --connection, or the files")
     try:
-        result = run_calibration(list(inputs.members()), loaded, instant, holdout)
+        result = run_calibration(members, loaded, instant, holdout)
     except ValueError as exc:
         raise InputError(f"cannot calibrate: {exc}") from None
     try:
@@ -341,6 +370,14 @@ def calibrate_command(
         err=True,
     )
     typer.echo(f"wrote the proposal to {out}: review it before using it", err=True)
+
+
+def _stored(connection: str, horizon: str) -> tuple[datetime, list[Member]]:
+    """A connection's contacts as they were `horizon` ago (app/live_calibration.py)."""
+    runtime = context.runtime()
+    instant = runtime.clock.now() - parse_horizon(horizon)
+    with runtime.sessions() as session:
+        return instant, members_at(session, connection, instant)
 
 
 def population(

@@ -10,6 +10,7 @@ from app.models.connection import (
 )
 from app.models.contact import Activity, Contact, ContactKind
 from app.models.outbox import OutboxEntry, OutboxState
+from app.models.outcome import OutcomeRecord
 from app.models.qualification import CriteriaVersion, QualificationRecord, Transition
 from app.models.sync import SyncKind, SyncRun, SyncState
 from app.models.webhook import InboxEvent
@@ -27,6 +28,7 @@ __all__ = [
     "InboxEvent",
     "OutboxEntry",
     "OutboxState",
+    "OutcomeRecord",
     "QualificationRecord",
     "SyncCursor",
     "SyncKind",

@@ -34,6 +34,9 @@ class Connection(Base):
     writes_enabled: Mapped[bool] = mapped_column(default=True)
     # Share of the CRM's daily API allocation the sync may spend.
     api_budget_share: Mapped[float] = mapped_column(default=0.5)
+    # Kinds of CRM record the connection may not read (a scope or licence missing), with why,
+    # as its connector last said: the report says "scope missing" instead of showing a zero.
+    unavailable: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -47,6 +47,10 @@ class Transition(Base):
     at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text)
     criteria_version: Mapped[str] = mapped_column(String(64))
+    # The score and conversion probability the contact had on entering `to_status`: what the
+    # effectiveness report's forecast and calibration table read as of a past instant.
+    score: Mapped[int | None]
+    conversion_probability: Mapped[float | None]
 
 
 class CriteriaVersion(Base):

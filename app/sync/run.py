@@ -28,6 +28,7 @@ from app.models import Connection, ConnectionLease, SyncCursor, SyncKind, SyncRu
 from app.runtime import Runtime
 from app.sync import lease
 from app.sync.lease import LeaseHeld
+from app.sync.outcomes import read_outcomes, record_unavailable, store_outcomes, unavailable_of
 from app.sync.scoring import ScoreCounts, score_contacts
 from app.sync.store import reconcile, store_activities, store_contacts
 from app.sync.usage import UsageCounter
@@ -50,6 +51,7 @@ class SyncReport:
     run_id: int
     state: SyncState
     pulled: int = 0
+    outcomes: int = 0
     scoring: ScoreCounts = field(default_factory=ScoreCounts)
     relay: RelayResult = field(default_factory=RelayResult)
     api_calls: int = 0
@@ -62,6 +64,7 @@ class SyncReport:
     def counts(self) -> dict[str, Any]:
         return {
             "pulled": self.pulled,
+            "outcomes": self.outcomes,
             "scored": self.scoring.scored,
             "status_changes": self.scoring.status_changes,
             "to_write": self.scoring.to_write,
@@ -158,6 +161,13 @@ class SyncRunner:
                     await self._pull(
                         connector, connection, cursor, active.criteria, usage, report, enqueue
                     )
+                    if not self.dry_run:
+                        # A whole sync asked for every kind: what it could not read replaces
+                        # what was kept (a scope granted since clears).
+                        with rt.sessions.begin() as session:
+                            record_unavailable(
+                                session, connection_id, unavailable_of(connector), complete=True
+                            )
                     if enqueue:
                         report.relay = await relay_outbox(
                             rt.sessions, connector, connection_id, now, relay_policy(rt)
@@ -277,11 +287,13 @@ class SyncRunner:
         rt = self.runtime
         live = [c for c in contacts if not c.archived]
         activities = await connector.activities(live) if live else []
+        outcomes = await read_outcomes(connector, live)
         at = rt.clock.now()
         with rt.sessions() as session:
             transaction = session.begin()
             ids = store_contacts(session, connection.id, contacts, at)
             store_activities(session, connection.id, ids, activities)
+            stored_outcomes = store_outcomes(session, connection.id, ids, outcomes, at)
             report.scoring.add(
                 score_contacts(session, connection.id, ids.values(), criteria, at, enqueue=enqueue)
             )
@@ -301,6 +313,7 @@ class SyncRunner:
             usage.flush(session, at.date())
             run = session.get(SyncRun, report.run_id)
             report.pulled += len(contacts)
+            report.outcomes += stored_outcomes
             report.api_calls = usage.total_calls
             if run is not None:
                 run.progress = {"pulled": report.pulled, "scored": report.scoring.scored}

@@ -196,6 +196,8 @@ def _record(
                     "at": change.at,
                     "reason": change.reason,
                     "criteria_version": current.criteria_version,
+                    "score": current.score,
+                    "conversion_probability": current.probability,
                 }
             )
             counts.status_changes += 1

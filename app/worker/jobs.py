@@ -38,6 +38,7 @@ from app.models import (
 )
 from app.runtime import Runtime
 from app.sync.lease import LeaseHeld
+from app.sync.outcomes import read_outcomes, record_unavailable, store_outcomes, unavailable_of
 from app.sync.run import SyncFailed, SyncRunner, fail_abandoned_runs, relay_policy
 from app.sync.scoring import ScoreCounts, rescore_due, score_contacts
 from app.sync.store import mark_deleted, store_activities, store_contacts
@@ -199,6 +200,7 @@ async def _work(
     try:
         fetched = list(await connector.read_contacts(sorted(todo.reread)))
         activities = await connector.activities(fetched) if fetched else []
+        outcomes = await read_outcomes(connector, fetched)
         at = rt.clock.now()
         with rt.sessions.begin() as session:
             gone = todo.deleted | (todo.reread - {c.crm_id for c in fetched})
@@ -206,6 +208,8 @@ async def _work(
             result.purged = _purge(session, connection_id, todo.purged)
             ids = store_contacts(session, connection_id, fetched, at)
             store_activities(session, connection_id, ids, activities)
+            store_outcomes(session, connection_id, ids, outcomes, at)
+            record_unavailable(session, connection_id, unavailable_of(connector), complete=False)
             result.read = len(fetched)
             result.scoring = score_contacts(
                 session,

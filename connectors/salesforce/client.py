@@ -70,6 +70,7 @@ from connectors.base import (
     ContactBatch,
     CrmActivity,
     CrmContact,
+    CrmOutcome,
     FieldStatus,
     FieldWrite,
     WriteFailure,
@@ -78,6 +79,7 @@ from connectors.base import (
 from connectors.errors import CrmRequestError
 from connectors.http import ApiClient, RateLimiter, RetryPolicy, Sleep, UsageRecorder
 from connectors.salesforce import activities as acts
+from connectors.salesforce import outcomes as ends
 from connectors.salesforce import soql
 from connectors.salesforce import writes as saving
 from connectors.salesforce.auth import SalesforceLogin, verify_for
@@ -674,6 +676,30 @@ class SalesforceConnector:
         return frozenset(found)
 
     # -- activities -------------------------------------------------------------------------
+
+    async def outcomes(self, contacts: Sequence[CrmContact]) -> Sequence[CrmOutcome]:
+        """The Opportunities the Contacts have a role on and the Leads converted into them
+        (connectors/salesforce/outcomes.py); Leads have none until converted."""
+        ids = [c.crm_id for c in contacts if not c.archived and c.kind != "lead"]
+        if not ids:
+            return []
+        roles = soql.in_chunks(
+            lambda chunk: soql.select(ends.ROLE_FIELDS, ends.ROLES, soql.id_in("ContactId", chunk)),
+            ids,
+            self.rest.fits,
+        )
+        converted = soql.in_chunks(
+            lambda chunk: soql.select(
+                ends.CONVERSION_FIELDS,
+                LEAD,
+                soql.both("IsConverted = true", soql.id_in("ConvertedContactId", chunk)),
+            ),
+            ids,
+            self.rest.fits,
+        )
+        return ends.outcomes_of(
+            await self._records(list(roles)), await self._records(list(converted))
+        )
 
     async def activities(self, contacts: Sequence[CrmContact]) -> Sequence[CrmActivity]:
         live = [c for c in contacts if not c.archived]

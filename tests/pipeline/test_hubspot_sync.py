@@ -103,10 +103,10 @@ async def test_backfill_scores_everyone_writes_back_in_batches_and_a_resync_writ
     )
     assert _calls(sandbox, "GET /crm/v3/objects/{objectType}") == math.ceil(CONTACTS / 100)
     assert _calls(sandbox, "GET /crm/v3/objects/{objectType}/{objectId}") == 0
-    # One association read per associated type (5 engagement types, survey answers, tickets)
-    # for these 300 contacts (1,000 ids a call).
+    # One association read per associated type (5 engagement types, survey answers, tickets,
+    # deals for the outcomes) for these 300 contacts (1,000 ids a call).
     assert (
-        _calls(sandbox, "POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read") == 7
+        _calls(sandbox, "POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read") == 8
     )
 
     # Our own writes bumped lastmodifieddate: the incremental resync reads them back and

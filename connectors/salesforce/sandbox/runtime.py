@@ -31,6 +31,7 @@ QUERYABLE = (
     "Contact",
     "Account",
     "Opportunity",
+    "OpportunityContactRole",
     "Campaign",
     "CampaignMember",
     "Task",

@@ -1,7 +1,8 @@
 """The org's objects and fields as describe reports them (Object Reference for Salesforce and
 Lightning Platform: Lead, Contact, Account, Task, Event, Campaign, CampaignMember, Opportunity,
-User, PermissionSet, ObjectPermissions, FieldPermissions, PermissionSetAssignment), and custom
-fields added through the Tooling API. Only the fields Glengarry and its tests use are modelled.
+OpportunityContactRole, User, PermissionSet, ObjectPermissions, FieldPermissions,
+PermissionSetAssignment), and custom fields added through the Tooling API. Only the fields
+Glengarry and its tests use are modelled.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ CAMPAIGN_TYPES = (
     "Advertisement", "Banner Ads", "Direct Mail", "Email", "Telemarketing", "Other",
 )  # fmt: skip
 TASK_SUBTYPES = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
+CONTACT_ROLES = (
+    "Business User", "Decision Maker", "Economic Buyer", "Economic Decision Maker",
+    "Evaluator", "Executive Sponsor", "Influencer", "Technical Buyer", "Other",
+)  # fmt: skip
 STAGES = (
     "Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
     "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won",
@@ -289,6 +294,16 @@ def standard_objects() -> dict[str, ObjectDef]:
                 FieldDef("Amount", T.CURRENCY, "Amount", precision=18, scale=2),
                 _flag("IsClosed", "Closed", **fixed),
                 _flag("IsWon", "Won", **fixed),
+            ],
+        ),
+        _object(
+            "OpportunityContactRole", "Opportunity Contact Role", "Opportunity Contact Role", "00K",
+            [
+                _ref("OpportunityId", "Opportunity ID", "Opportunity", "Opportunity",
+                     nillable=False),
+                _ref("ContactId", "Contact ID", "Contact", "Contact"),
+                _pick("Role", "Role", CONTACT_ROLES),
+                _flag("IsPrimary", "Primary"),
             ],
         ),
         _object(

@@ -329,6 +329,7 @@ def _seed_account(store: Store, seeder: Seeder, company: _Company, ids: dict[str
     for member in company.people:
         versions.setdefault(_company_facts(member.contact.properties), []).append(member)
     main: Record | None = None
+    on_deal: list[Record] = []  # the people of the Account holding the deal: its contact roles
     for (industry, employees, country), people in versions.items():
         first = people[0].contact.properties
         account = store.create(
@@ -354,9 +355,11 @@ def _seed_account(store: Store, seeder: Seeder, company: _Company, ids: dict[str
             contact = store.create("Contact", values, at=_created(store, props, member))
             ids[member.contact.id] = contact.id
             _activities(store, seeder, contact, member)
+            if account is main:
+                on_deal.append(contact)
     assert main is not None
     won_at = created + (store.clock.now() - created) / 2
-    store.create(
+    deal = store.create(
         "Opportunity",
         {
             "Name": f"{company.name[:100]} - {'New Business' if customer else 'Evaluation'}",
@@ -367,6 +370,17 @@ def _seed_account(store: Store, seeder: Seeder, company: _Company, ids: dict[str
         },
         at=won_at if customer else created,
     )
+    for rank, contact in enumerate(on_deal):
+        store.create(
+            "OpportunityContactRole",
+            {
+                "OpportunityId": deal.id,
+                "ContactId": contact.id,
+                "Role": "Decision Maker" if rank == 0 else "Influencer",
+                "IsPrimary": rank == 0,
+            },
+            at=won_at if customer else created,
+        )
 
 
 def seed_org(store: Store, username: str) -> Record:
