@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Security
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.api.auth import authenticate, bearer
 from app.api.deps import RuntimeDep
 from app.metrics import REGISTRY, BacklogCollector
 from app.models import Connection
@@ -62,7 +66,17 @@ def _credentials(runtime: Runtime) -> str:
     )
 
 
-@router.get("/metrics")
+def _metrics_access(
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> None:
+    """/metrics names connections: GLENGARRY_METRICS_PUBLIC=false puts it behind a key."""
+    if not runtime.settings.metrics_public:
+        authenticate(request, runtime, credentials)  # any scope reads
+
+
+@router.get("/metrics", dependencies=[Depends(_metrics_access)])
 def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text format: this process's counters and the database's backlogs."""
     backlog = CollectorRegistry()

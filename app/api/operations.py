@@ -1,16 +1,18 @@
-"""The operations API: see connections and their syncs, trigger a resync. Bearer-token only."""
+"""The operations API: see connections and their syncs, trigger a resync (API keys: `auth`)."""
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, StrictBool
 from sqlalchemy import func, select
 
+from app.api.auth import Operator, Principal, Reader
 from app.api.deps import RuntimeDep
+from app.api.errors import ERROR_RESPONSES, ApiError
+from app.audit import record
 from app.connections import lookup
 from app.logging import get_logger
 from app.metrics import WAKEUPS_FAILED
@@ -20,33 +22,7 @@ from app.runtime import Runtime
 log = get_logger(__name__)
 
 
-def _bearer(authorization: str | None) -> str | None:
-    """The credentials of an `Authorization: Bearer ...` header; None for any other form."""
-    scheme, _, credentials = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        return None
-    return credentials.strip()
-
-
-def require_token(
-    runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    expected = runtime.settings.api_token
-    if expected is None:
-        raise HTTPException(403, "the operations API is off: set GLENGARRY_API_TOKEN")
-    given = _bearer(authorization)
-    # The answer never repeats what was sent: a wrong token is not echoed back.
-    if given is None or not hmac.compare_digest(
-        given.encode(), expected.get_secret_value().encode()
-    ):
-        raise HTTPException(
-            401,
-            "missing or wrong bearer token (Authorization: Bearer TOKEN)",
-            {"WWW-Authenticate": "Bearer"},
-        )
-
-
-router = APIRouter(tags=["operations"], dependencies=[Depends(require_token)])
+router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 
 
 class ResyncRequest(BaseModel):
@@ -59,6 +35,14 @@ class ResyncRequest(BaseModel):
     def unknown_keys(self) -> list[str]:
         """The keys ignored, the first ten, each cut to 40 characters (they are repeated back)."""
         return [key[:40] for key in sorted(self.model_extra or {})[:10]]
+
+
+class ResyncAnswer(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
+    connection: str
+    queued: str
+    ignored_keys: list[str] | None = None
 
 
 class RunView(BaseModel):
@@ -131,35 +115,42 @@ def _view(runtime: Runtime, connection: Connection) -> ConnectionView:
         )
 
 
-def _find(runtime: Runtime, ref: str) -> Connection:
+def find_for(runtime: Runtime, principal: Principal, ref: str) -> Connection:
+    """The connection `ref` names, if the caller's key sees it: 404 alike otherwise."""
     with runtime.sessions() as session:
         connection = lookup(session, ref)
-        if connection is None:
+        if connection is None or not principal.sees(connection):
             # No list of the names there are: a caller learns only about what it asked for.
-            raise HTTPException(404, f"no connection {ref[:100]!r}")
+            raise ApiError(404, f"no connection {ref[:100]!r}")
         session.expunge(connection)
         return connection
 
 
 @router.get("/connections")
-def list_connections(runtime: RuntimeDep) -> list[ConnectionView]:
+def list_connections(runtime: RuntimeDep, principal: Reader) -> list[ConnectionView]:
     with runtime.sessions() as session:
-        connections = session.scalars(select(Connection).order_by(Connection.name)).all()
+        query = select(Connection).order_by(Connection.name)
+        if principal.connection_id is not None:
+            query = query.where(Connection.id == principal.connection_id)
+        connections = session.scalars(query).all()
         for connection in connections:
             session.expunge(connection)
     return [_view(runtime, c) for c in connections]
 
 
 @router.get("/connections/{connection}")
-def get_connection(connection: str, runtime: RuntimeDep) -> ConnectionView:
-    return _view(runtime, _find(runtime, connection))
+def get_connection(connection: str, runtime: RuntimeDep, principal: Reader) -> ConnectionView:
+    return _view(runtime, find_for(runtime, principal, connection))
 
 
 @router.get("/connections/{connection}/runs")
 def list_runs(
-    connection: str, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=200)] = 20
+    connection: str,
+    runtime: RuntimeDep,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[RunView]:
-    found = _find(runtime, connection)
+    found = find_for(runtime, principal, connection)
     with runtime.sessions() as session:
         runs = session.scalars(
             select(SyncRun)
@@ -170,12 +161,12 @@ def list_runs(
         return [_run_view(r) for r in runs]
 
 
-@router.post("/connections/{connection}/resync", status_code=202)
+@router.post("/connections/{connection}/resync", status_code=202, response_model_exclude_none=True)
 def resync(
-    connection: str, runtime: RuntimeDep, request: ResyncRequest | None = None
-) -> dict[str, Any]:
+    connection: str, runtime: RuntimeDep, principal: Operator, request: ResyncRequest | None = None
+) -> ResyncAnswer:
     """Queue a sync (incremental, or full with {"full": true}); one per connection at a time."""
-    found = _find(runtime, connection)
+    found = find_for(runtime, principal, connection)
     full = bool(request and request.full)
     ignored = request.unknown_keys if request else []
     if request and ignored:
@@ -186,10 +177,17 @@ def resync(
     except Exception as exc:  # a resync lives only in the queue: unreachable means not queued
         WAKEUPS_FAILED.labels("incremental_sync").inc()
         log.warning("could not queue a resync", connection=found.name, error=type(exc).__name__)
-        raise HTTPException(
+        raise ApiError(
             503, "the queue cannot be reached: the resync was not queued; try again"
         ) from None
-    answer: dict[str, Any] = {"connection": found.name, "queued": "full" if full else "incremental"}
-    if ignored:
-        answer["ignored_keys"] = ignored
-    return answer
+    queued = "full" if full else "incremental"
+    with runtime.sessions.begin() as session:
+        record(
+            session,
+            actor=principal.name,
+            action="resync",
+            at=runtime.clock.now(),
+            connection=found.name,
+            details={"kind": queued},
+        )
+    return ResyncAnswer(connection=found.name, queued=queued, ignored_keys=ignored or None)

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.cli import context
+from app.cli.apikeys import apikey_cli
 from app.cli.connect import connect_cli
 from app.cli.connections import connections_cli
 from app.cli.criteria_admin import activate_command
@@ -54,6 +55,7 @@ def root(
 
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(sandbox_cli, name="sandbox")
 cli.command()(serve)
 cli.command()(worker)

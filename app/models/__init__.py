@@ -1,5 +1,6 @@
 """Storage models: one module per domain, all re-exported here."""
 
+from app.models.access import ApiKey, AuditEntry, Scope
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.connection import (
     ApiUsage,
@@ -16,7 +17,9 @@ from app.models.webhook import InboxEvent
 
 __all__ = [
     "Activity",
+    "ApiKey",
     "ApiUsage",
+    "AuditEntry",
     "Base",
     "Connection",
     "ConnectionLease",
@@ -28,6 +31,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxState",
     "QualificationRecord",
+    "Scope",
     "SyncCursor",
     "SyncKind",
     "SyncRun",
