@@ -14,6 +14,7 @@ from app import __version__
 from app.api import admin, docs, health, operations, webhooks
 from app.api.access import RequestObservation
 from app.api.auth import invalid_or_unauthenticated
+from app.api.body_limit import OperationsBodyLimit
 from app.api.errors import http_error
 from app.crms import REGISTRY
 from app.logging import register_secret
@@ -45,6 +46,7 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
     docs.install(app)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_or_unauthenticated)
+    app.add_middleware(OperationsBodyLimit)
     app.add_middleware(RequestObservation)
     # The service's own secrets are scrubbed from every log line, access log included.
     app_secrets = [

@@ -306,3 +306,20 @@ def test_docs_work_with_no_internet(runtime: Runtime) -> None:
         .headers["content-type"]
         .startswith(("application/javascript", "text/javascript"))
     )
+
+
+def test_a_large_operations_body_is_413_before_it_is_read(runtime: Runtime) -> None:
+    client = TestClient(create_app(runtime))
+    big = b'{"full": true, "pad": "' + b"x" * 70_000 + b'"}'
+    answer = client.post(
+        "/connections/acme/resync", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"
+
+    def chunks() -> Any:
+        for _ in range(10):
+            yield b"x" * 10_000
+
+    streamed = client.post("/connections/acme/resync", content=chunks())
+    assert streamed.status_code == 413
