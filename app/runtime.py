@@ -26,6 +26,8 @@ class Waker(Protocol):
 
     def sync(self, connection_id: int, full: bool) -> None: ...
 
+    def sync_run(self, connection_id: int, run_id: int) -> None: ...
+
 
 class NoWaker:
     """For one-shot commands: nothing listens, the schedules and sweeper pick the work up."""
@@ -37,6 +39,9 @@ class NoWaker:
         return None
 
     def sync(self, connection_id: int, full: bool) -> None:
+        return None
+
+    def sync_run(self, connection_id: int, run_id: int) -> None:
         return None
 
 

@@ -111,8 +111,10 @@ class Tasks:
             _run("relay", jobs.relay(runtime(), connection_id))
 
         @huey.task(name="incremental_sync")
-        def incremental_sync(connection_id: int, full: bool = False) -> None:
-            _run("incremental_sync", jobs.incremental_sync(runtime(), connection_id, full))
+        def incremental_sync(
+            connection_id: int, full: bool = False, run_id: int | None = None
+        ) -> None:
+            _run("incremental_sync", jobs.incremental_sync(runtime(), connection_id, full, run_id))
 
         @huey.task(name="decay")
         def decay(connection_id: int) -> None:
@@ -184,6 +186,9 @@ class HueyWaker:
 
     def sync(self, connection_id: int, full: bool) -> None:
         self._tasks.incremental_sync(connection_id, full)
+
+    def sync_run(self, connection_id: int, run_id: int) -> None:
+        self._tasks.incremental_sync(connection_id, False, run_id)
 
 
 def _connections(runtime: Runtime) -> list[int]:
