@@ -1,4 +1,5 @@
-"""API keys with scopes, and the audit log of operator actions.
+"""API keys with scopes, the audit log of operator actions, and when the CRM last refused a
+write (rejected records).
 
 Revision ID: 0005
 Revises: 0003
@@ -58,9 +59,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_at", ["at"], unique=False)
+    with op.batch_alter_table("writeback_outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("writeback_outbox", schema=None) as batch_op:
+        batch_op.drop_column("last_attempt_at")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_log_at")
     op.drop_table("audit_log")
