@@ -11,7 +11,17 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from app import __version__
-from app.api import admin, contacts, docs, health, operations, rejects, syncs, webhooks
+from app.api import (
+    admin,
+    contacts,
+    criteria,
+    docs,
+    health,
+    operations,
+    rejects,
+    syncs,
+    webhooks,
+)
 from app.api.access import RequestObservation
 from app.api.auth import invalid_or_unauthenticated
 from app.api.body_limit import OperationsBodyLimit
@@ -45,6 +55,7 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
     app.include_router(syncs.router)
     app.include_router(rejects.router)
     app.include_router(contacts.router)
+    app.include_router(criteria.router)
     app.include_router(admin.router)
     docs.install(app)
     app.add_exception_handler(HTTPException, http_error)

@@ -1,4 +1,5 @@
-"""`glengarry criteria activate`: make a criteria file the deployment's active version."""
+"""`glengarry criteria activate` and `dry-run`: a criteria file made the deployment's active
+version, or tried against the stored contacts first."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import typer
 
 from app.cli import context
-from app.criteria_store import activate, read_criteria_file
+from app.criteria_dry_run import dry_run
+from app.criteria_store import activate, active_criteria, read_criteria_file
 from app.service import Service
 
 
@@ -32,3 +34,18 @@ def activate_command(
             }
         )
     )
+
+
+def dry_run_command(
+    file: str = typer.Argument(..., help="A candidate criteria YAML file, or `default`."),
+    examples: int = typer.Option(3, "--examples", min=0, max=20, help="Examples per change."),
+) -> None:
+    """Score every stored contact under FILE, writing nothing: how many would change status,
+    from what to what, with examples (JSON)."""
+    _, criteria = read_criteria_file(Path(file) if file != "default" else "default")
+    runtime = context.runtime()
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        active = active_criteria(session, now, runtime.settings.criteria_file)
+        result = dry_run(session, criteria, now, examples=examples)
+    typer.echo(json.dumps({**result.as_json(), "active_version": active.version}))

@@ -47,6 +47,11 @@ class Crm:
 
 @pytest.fixture
 async def runtime(fresh_engine: Engine, tmp_path: Path) -> Runtime:
+    return await synced(fresh_engine, tmp_path)
+
+
+async def synced(fresh_engine: Engine, tmp_path: Path) -> Runtime:
+    """Two connections; acme synced once: one VP contact with two email replies."""
     settings = load_settings(data_dir=tmp_path, api_token=TOKEN)
     rt = Runtime(
         settings,
