@@ -99,9 +99,13 @@ class SyncRunner:
         progress: Progress | None = None,
         connector_factory: Callable[..., Connector] = connections.open_connector,
         run_id: int | None = None,
+        take_queued: bool = False,
     ) -> None:
         self.runtime = runtime
-        self.run_id = run_id  # a run queued through the API; else one queued is taken up
+        # A run queued through the API: the one named, or (a worker's scheduled sync) the oldest
+        # queued. A sync run from the command line does what its own options say.
+        self.run_id = run_id
+        self.take_queued = take_queued
         self.contact_ids: list[str] = []
         self.ref = connection_ref
         self.full = full
@@ -354,6 +358,8 @@ class SyncRunner:
         """The run this sync is to carry out: the one asked for, else the oldest queued."""
         if self.run_id is not None:
             return session.get(SyncRun, self.run_id, with_for_update=True)
+        if not self.take_queued:
+            return None
         return session.scalars(
             select(SyncRun)
             .where(SyncRun.connection_id == connection_id, SyncRun.state == SyncState.QUEUED)

@@ -349,7 +349,8 @@ async def incremental_sync(
     queued run stays queued: the sweeper wakes it again). A failed run has said why in its row
     and its one log line: nothing more to raise."""
     try:
-        report = await SyncRunner(runtime, str(connection_id), full=full, run_id=run_id).run()
+        runner = SyncRunner(runtime, str(connection_id), full=full, run_id=run_id, take_queued=True)
+        report = await runner.run()
     except LeaseHeld:
         return None
     except SyncFailed:

@@ -233,7 +233,8 @@ async def test_a_contacts_sync_reads_the_contacts_asked_for(runtime: Runtime) ->
     run = client.post("/connections/acme/syncs", json=body, headers=ADMIN).json()
     crm = Crm(pages=0)
     # The worker takes the queued run up even when woken without its id (a periodic sync).
-    report = await SyncRunner(runtime, "acme", connector_factory=crm.factory).run()
+    runner = SyncRunner(runtime, "acme", connector_factory=crm.factory, take_queued=True)
+    report = await runner.run()
     assert report.run_id == run["id"]
     assert crm.asked == ["11", "12"]
     ended = client.get(f"/syncs/{run['id']}", headers=ADMIN).json()
@@ -266,3 +267,12 @@ def test_events_stream_the_run_until_it_ends(runtime: Runtime) -> None:
 def _cancel(runtime: Runtime, run_id: int) -> None:
     with runtime.sessions.begin() as session:
         cancel(session, run_id, NOW)
+
+
+async def test_a_command_line_sync_leaves_a_queued_one_to_the_workers(runtime: Runtime) -> None:
+    client = TestClient(create_app(runtime))
+    body = {"kind": "contacts", "contact_ids": ["11"], "dry_run": True}
+    queued = client.post("/connections/acme/syncs", json=body, headers=ADMIN).json()
+    report = await SyncRunner(runtime, "acme", connector_factory=Crm(pages=1).factory).run()
+    assert report.run_id != queued["id"]
+    assert client.get(f"/syncs/{queued['id']}", headers=ADMIN).json()["state"] == "queued"
