@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,10 +16,12 @@ from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError
 from app.api.operations import find_for
 from app.explain import explain
-from app.models import Contact
+from app.models import Contact, QualificationRecord
 from app.runtime import Runtime
 
 router = APIRouter(tags=["contacts"], responses=ERROR_RESPONSES)
+# No control character: NUL is refused by PostgreSQL, and none belongs in an email or an id.
+Search = Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
 
 
 class ContactRef(BaseModel):
@@ -28,6 +30,21 @@ class ContactRef(BaseModel):
     kind: str
     connection: str | None
     deleted_at: datetime | None
+
+
+class ContactRow(BaseModel):
+    id: int
+    crm_id: str
+    kind: str
+    email: str | None
+    status: str | None
+    score: int | None
+    status_since: datetime | None
+
+
+class ContactPage(BaseModel):
+    contacts: list[ContactRow]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
 class Explanation(BaseModel):
@@ -71,3 +88,52 @@ def qualification_by_crm_id(
             .order_by(Contact.id)
         ).first()
         return _explained(session, runtime, principal, contact, f"{crm_id[:64]!r} in {found.name}")
+
+
+@router.get("/connections/{connection}/contacts")
+def list_contacts(
+    connection: str,
+    runtime: RuntimeDep,
+    principal: Reader,
+    status: Annotated[str | None, Query(pattern="^[a-z_]{1,20}$")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
+    ] = None,
+    cursor: Annotated[str | None, Query(pattern="^[0-9]{1,10}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ContactPage:
+    """Stored contacts by id; `status` filters, `q` matches an email or CRM id (a prefix)."""
+    found = find_for(runtime, principal, connection)
+    query = (
+        select(Contact, QualificationRecord)
+        .outerjoin(QualificationRecord, QualificationRecord.contact_id == Contact.id)
+        .where(Contact.connection_id == found.id, Contact.deleted_at.is_(None))
+        .order_by(Contact.id)
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        query = query.where(Contact.id > int(cursor))
+    if status is not None:
+        query = query.where(QualificationRecord.status == status)
+    if q is not None:
+        # A prefix, its LIKE wildcards escaped: what a caller types is never a pattern.
+        prefix = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            Contact.email.ilike(prefix, escape="\\") | Contact.crm_id.like(prefix, escape="\\")
+        )
+    with runtime.sessions() as session:
+        rows = session.execute(query).all()
+    shown = [
+        ContactRow(
+            id=c.id,
+            crm_id=c.crm_id,
+            kind=c.kind,
+            email=c.email,
+            status=r.status if r else None,
+            score=r.score if r else None,
+            status_since=r.status_since if r else None,
+        )
+        for c, r in rows[:limit]
+    ]
+    more = len(rows) > limit
+    return ContactPage(contacts=shown, next_cursor=str(shown[-1].id) if more else None)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from app.audit import cli_actor, record
 from app.cli import context
 from app.criteria_dry_run import dry_run
 from app.criteria_store import activate, active_criteria, read_criteria_file
@@ -22,6 +23,15 @@ def activate_command(
     runtime = context.runtime()
     with runtime.sessions.begin() as session:
         result = activate(session, text, runtime.clock.now(), file)
+        if result.changed:
+            record(
+                session,
+                actor=cli_actor(),
+                action="criteria.activate",
+                at=runtime.clock.now(),
+                target=criteria.version,
+                details={"source": file[:200], "name": criteria.name},
+            )
     if result.changed:
         # The workers (serve's consumer, or `glengarry worker`) pick the rescore up.
         Service.wire(runtime).tasks.rescore_all()

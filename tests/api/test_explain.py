@@ -111,3 +111,25 @@ def test_unknown_contacts_and_other_connections_are_404(runtime: Runtime, glenga
         "/connections/acme/contacts/501/qualification", headers=bound
     ).status_code == (404)
     assert client.get("/contacts/1/qualification").status_code == 401
+
+
+def test_contacts_are_listed_filtered_and_paged(runtime: Runtime) -> None:
+    client = TestClient(create_app(runtime))
+    (row,) = client.get("/connections/acme/contacts", headers=ADMIN).json()["contacts"]
+    assert (row["crm_id"], row["email"]) == ("501", "vp@acme.test")
+    status = row["status"]
+    for query, found in (
+        (f"status={status}", 1),
+        ("status=disqualified", 0),
+        ("q=VP%40", 1),
+        ("q=50", 1),
+        ("q=%25", 0),  # a literal %, not a wildcard
+        ("q=_", 0),
+        (f"cursor={row['id']}", 0),
+    ):
+        page = client.get(f"/connections/acme/contacts?{query}", headers=ADMIN).json()
+        assert len(page["contacts"]) == found, query
+        assert page["next_cursor"] is None
+    for bad in ("q=a%00b", "cursor=x", "status=Nope!", "limit=0"):
+        assert client.get(f"/connections/acme/contacts?{bad}", headers=ADMIN).status_code == 422
+    assert client.get("/connections/other/contacts", headers=ADMIN).json()["contacts"] == []
