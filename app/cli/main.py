@@ -17,6 +17,7 @@ from app.cli.db import db_cli
 from app.cli.demo import demo
 from app.cli.keys import keys_cli
 from app.cli.offline import calibrate_command, criteria_cli, evaluate_command, population, score
+from app.cli.operations import explain_command, rejects, runs
 from app.cli.sandbox import sandbox_cli
 from app.cli.serve import serve, worker
 from app.cli.sync import sync
@@ -62,6 +63,9 @@ cli.command()(worker)
 cli.add_typer(connect_cli, name="connect")
 cli.add_typer(connections_cli, name="connections")
 cli.command()(sync)
+cli.command()(runs)
+cli.command()(rejects)
+cli.command("explain")(explain_command)
 cli.command()(demo)
 cli.add_typer(criteria_cli, name="criteria")
 criteria_cli.command("activate")(activate_command)
