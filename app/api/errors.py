@@ -54,6 +54,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _described("The request body is too large"),
     422: _described("The request is malformed; `details` names each problem by where it is"),
     429: _described("Too many failed authentications from this address"),
+    503: _described("A dependency (the queue) cannot be reached: try again"),
 }
 
 

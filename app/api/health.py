@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Security
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.auth import authenticate, bearer
 from app.api.deps import RuntimeDep
+from app.api.errors import ErrorBody
 from app.metrics import REGISTRY, BacklogCollector
 from app.models import Connection
 from app.runtime import Runtime
@@ -26,7 +28,16 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: `checks` says what is not"}},
+)
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Ready when every dependency answers and every connection's credentials can be read;
     503 names what is not."""
@@ -76,7 +87,12 @@ def _metrics_access(
         authenticate(request, runtime, credentials)  # any scope reads
 
 
-@router.get("/metrics", dependencies=[Depends(_metrics_access)])
+@router.get(
+    "/metrics",
+    dependencies=[Depends(_metrics_access)],
+    response_class=PlainTextResponse,
+    responses={401: {"model": ErrorBody, "description": "GLENGARRY_METRICS_PUBLIC=false: a key"}},
+)
 def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text format: this process's counters and the database's backlogs."""
     backlog = CollectorRegistry()
