@@ -28,6 +28,8 @@ class Waker(Protocol):
 
     def sync_run(self, connection_id: int, run_id: int) -> None: ...
 
+    def rescore_all(self) -> None: ...
+
 
 class NoWaker:
     """For one-shot commands: nothing listens, the schedules and sweeper pick the work up."""
@@ -42,6 +44,9 @@ class NoWaker:
         return None
 
     def sync_run(self, connection_id: int, run_id: int) -> None:
+        return None
+
+    def rescore_all(self) -> None:
         return None
 
 

@@ -100,7 +100,8 @@ def cancel(session: Session, run_id: int, now: datetime) -> SyncRun | None:
 def progress_of(run: SyncRun, now: datetime) -> dict[str, Any]:
     """done/total, a rate (contacts per second) and an ETA when the total is known."""
     progress = run.progress or {}
-    done = int(progress.get("done", progress.get("pulled", 0)) or 0)
+    # A sync counts contacts pulled; a rescore (criteria activated), contacts scored.
+    done = int(progress.get("done", progress.get("pulled", progress.get("scored", 0))) or 0)
     total = progress.get("total")
     total = int(total) if isinstance(total, int) else None
     began = progress.get("running_since")

@@ -9,6 +9,7 @@ class RecordingWaker:
         self.relays: list[int] = []
         self.syncs: list[tuple[int, bool]] = []
         self.sync_runs: list[tuple[int, int]] = []  # (connection, queued run)
+        self.rescores = 0
         self.later: list[tuple[str, int, float]] = []  # (job, connection, delay) woken later
 
     def inbox(self, connection_id: int, delay: float | None = None) -> None:
@@ -28,3 +29,6 @@ class RecordingWaker:
 
     def sync_run(self, connection_id: int, run_id: int) -> None:
         self.sync_runs.append((connection_id, run_id))
+
+    def rescore_all(self) -> None:
+        self.rescores += 1

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 from sqlalchemy import func, select
 
-from app.api.auth import Operator, Principal, Reader
+from app.api.auth import Admin, Operator, Principal, Reader
 from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError
 from app.audit import record
@@ -191,3 +191,50 @@ def resync(
             details={"kind": queued},
         )
     return ResyncAnswer(connection=found.name, queued=queued, ignored_keys=ignored or None)
+
+
+class SettingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a setting misspelt must not pass for done
+
+    writes_enabled: StrictBool | None = None
+    # A JSON number: never "0.5" or true.
+    api_budget_share: StrictFloat | StrictInt | None = Field(None, gt=0, le=1)
+
+
+@router.patch("/connections/{connection}/settings")
+def change_settings(
+    connection: str, request: SettingsRequest, runtime: RuntimeDep, principal: Admin
+) -> ConnectionView:
+    """Writes on or off (shadow mode: scoring goes on), and the share of the CRM's daily API
+    allocation the sync may spend. Each change is audited."""
+    found = find_for(runtime, principal, connection)
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        row = session.get(Connection, found.id)
+        assert row is not None
+        changes: list[tuple[str, Any, Any]] = []
+        if request.writes_enabled is not None and request.writes_enabled != row.writes_enabled:
+            changes.append(("writes_enabled", row.writes_enabled, request.writes_enabled))
+            row.writes_enabled = request.writes_enabled
+        share = request.api_budget_share
+        if share is not None and share != row.api_budget_share:
+            changes.append(("api_budget_share", row.api_budget_share, share))
+            row.api_budget_share = share
+        for setting, before, after in changes:
+            action = f"writes.{'on' if after else 'off'}" if setting == "writes_enabled" else None
+            record(
+                session,
+                actor=principal.name,
+                action=action or "connection.settings",
+                at=now,
+                connection=row.name,
+                details={"setting": setting, "from": before, "to": after},
+            )
+        session.flush()
+        session.expunge(row)
+    if request.writes_enabled:
+        try:  # what waited while writes were off goes out now
+            runtime.wake.relay(found.id)
+        except Exception as exc:  # the sweeper finds the due rows
+            log.warning("could not wake the relay", error=type(exc).__name__)
+    return _view(runtime, row)

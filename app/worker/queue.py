@@ -190,6 +190,9 @@ class HueyWaker:
     def sync_run(self, connection_id: int, run_id: int) -> None:
         self._tasks.incremental_sync(connection_id, False, run_id)
 
+    def rescore_all(self) -> None:
+        self._tasks.rescore_all()
+
 
 def _connections(runtime: Runtime) -> list[int]:
     with runtime.sessions() as session:

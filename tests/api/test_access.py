@@ -327,3 +327,34 @@ def test_a_large_operations_body_is_413_before_it_is_read(runtime: Runtime) -> N
 
     streamed = client.post("/connections/acme/resync", content=chunks())
     assert streamed.status_code == 413
+
+
+def test_writes_and_budget_are_changed_by_an_admin_and_audited(
+    runtime: Runtime, glengarry: Glengarry
+) -> None:
+    client = TestClient(create_app(runtime))
+    admin = bearer(_key(glengarry, "boss", "admin"))
+    operate = bearer(_key(glengarry, "runner", "operate"))
+    path = "/connections/acme/settings"
+    assert client.patch(path, json={"writes_enabled": False}, headers=operate).status_code == 403
+    off = client.patch(path, json={"writes_enabled": False}, headers=admin)
+    assert (off.status_code, off.json()["writes_enabled"]) == (200, False)
+    share = client.patch(path, json={"api_budget_share": 0.25}, headers=admin).json()
+    assert share["api_budget_share"] == 0.25
+    for bad in (
+        {"writes_enabled": "no"},
+        {"api_budget_share": "0.5"},
+        {"api_budget_share": 2},
+        {"api_budget_share": True},
+        {"paused": True},
+    ):
+        assert client.patch(path, json=bad, headers=admin).status_code == 422, bad
+    on = client.patch(path, json={"writes_enabled": True}, headers=admin)
+    assert on.json()["writes_enabled"] is True
+    log = client.get("/audit", headers=admin).json()
+    assert [(e["action"], e["details"].get("to")) for e in log[:3]] == [
+        ("writes.on", True),
+        ("connection.settings", 0.25),
+        ("writes.off", False),
+    ]
+    assert all(e["actor"] == "boss" for e in log[:3])

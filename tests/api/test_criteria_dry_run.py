@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +17,7 @@ from app.runtime import Runtime
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 from tests.api.test_explain import ADMIN, synced
 from tests.cli import Glengarry
+from tests.wakers import RecordingWaker
 
 
 @pytest.fixture
@@ -100,3 +102,30 @@ def test_the_cli_dry_run_says_the_same(
     body = json.loads(done.stdout)
     assert body["would_change"] == 1
     assert body["changes"][0]["to"] == "disqualified"
+
+
+def test_a_version_is_activated_listed_and_diffed(runtime: Runtime) -> None:
+    client = TestClient(create_app(runtime))
+    before = client.get("/criteria/active", headers=ADMIN).json()["version"]
+    done = client.post("/criteria/activate", json={"criteria": CANDIDATE}, headers=ADMIN)
+    assert done.status_code == 200
+    assert (done.json()["activated"], done.json()["rescore"]) == (True, "queued")
+    assert cast(RecordingWaker, runtime.wake).rescores == 1
+    again = client.post("/criteria/activate", json={"criteria": CANDIDATE}, headers=ADMIN).json()
+    assert again["activated"] is False
+    assert cast(RecordingWaker, runtime.wake).rescores == 1
+    versions = client.get("/criteria/versions", headers=ADMIN).json()
+    assert [(v["version"], v["active"]) for v in versions] == [
+        (done.json()["version"], True),
+        (before, False),
+    ]
+    assert versions[0]["activated_by"] == "GLENGARRY_API_TOKEN"
+    diff = client.get(
+        f"/criteria/diff?a={before[:12]}&b={done.json()['version']}", headers=ADMIN
+    ).json()
+    assert "-    condition: {property: email_domain, in: [rivalscore.io" in diff["diff"]
+    assert "+    condition: {property: email_domain, in: [acme.test]}" in diff["diff"]
+    assert client.get("/criteria/diff?a=ffff&b=0000", headers=ADMIN).status_code == 404
+    broken = client.post("/criteria/activate", json={"criteria": "name: x"}, headers=ADMIN)
+    assert broken.status_code == 422
+    assert broken.json()["error"]["details"]
