@@ -17,7 +17,8 @@ from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError
 from app.audit import record
 from app.criteria_dry_run import dry_run
-from app.criteria_store import activate, active_criteria
+from app.criteria_store import activate, active_criteria, stored_version
+from app.errors import InputError
 from app.logging import get_logger
 from app.models import AuditEntry, CriteriaVersion
 from qualification.criteria import CriteriaError, parse_criteria
@@ -217,12 +218,10 @@ def post_activate(request: ActivateRequest, runtime: RuntimeDep, principal: Admi
 
 
 def _version(session: Session, ref: str) -> CriteriaVersion:
-    rows = session.scalars(
-        select(CriteriaVersion).where(CriteriaVersion.version.startswith(ref)).limit(2)
-    ).all()
-    if len(rows) != 1:
-        raise ApiError(404, f"no single criteria version {ref!r}")
-    return rows[0]
+    try:
+        return stored_version(session, ref)
+    except InputError as exc:
+        raise ApiError(404, str(exc)) from None
 
 
 def _name(content: str) -> str | None:

@@ -3,6 +3,7 @@ version, or tried against the stored contacts first."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import typer
 from app.audit import cli_actor, record
 from app.cli import context
 from app.criteria_dry_run import dry_run
-from app.criteria_store import activate, active_criteria, read_criteria_file
+from app.criteria_store import activate, active_criteria, read_criteria_file, stored_version
 from app.service import Service
 
 
@@ -59,3 +60,24 @@ def dry_run_command(
         active = active_criteria(session, now, runtime.settings.criteria_file)
         result = dry_run(session, criteria, now, examples=examples)
     typer.echo(json.dumps({**result.as_json(), "active_version": active.version}))
+
+
+def diff_command(
+    a: str = typer.Argument(..., help="A stored version (its hash, or a unique prefix)."),
+    b: str = typer.Argument(..., help="Another."),
+) -> None:
+    """The two versions' YAML, line by line (a unified diff)."""
+    runtime = context.runtime()
+    with runtime.sessions() as session:
+        left, right = stored_version(session, a), stored_version(session, b)
+    typer.echo(
+        "".join(
+            difflib.unified_diff(
+                left.content.splitlines(keepends=True),
+                right.content.splitlines(keepends=True),
+                fromfile=left.version,
+                tofile=right.version,
+            )
+        ),
+        nl=False,
+    )

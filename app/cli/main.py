@@ -12,7 +12,7 @@ from app.cli import context
 from app.cli.apikeys import apikey_cli
 from app.cli.connect import connect_cli
 from app.cli.connections import connections_cli
-from app.cli.criteria_admin import activate_command, dry_run_command
+from app.cli.criteria_admin import activate_command, diff_command, dry_run_command
 from app.cli.db import db_cli
 from app.cli.demo import demo
 from app.cli.keys import keys_cli
@@ -70,6 +70,7 @@ cli.command()(demo)
 cli.add_typer(criteria_cli, name="criteria")
 criteria_cli.command("activate")(activate_command)
 criteria_cli.command("dry-run")(dry_run_command)
+criteria_cli.command("diff")(diff_command)
 cli.command()(score)
 cli.command("evaluate")(evaluate_command)
 cli.command("calibrate")(calibrate_command)

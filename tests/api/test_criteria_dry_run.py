@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from app.api import create_app
-from app.models import CriteriaVersion, QualificationRecord, Transition
+from app.models import AuditEntry, CriteriaVersion, QualificationRecord, Transition
 from app.runtime import Runtime
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 from tests.api.test_explain import ADMIN, synced
@@ -129,3 +129,22 @@ def test_a_version_is_activated_listed_and_diffed(runtime: Runtime) -> None:
     broken = client.post("/criteria/activate", json={"criteria": "name: x"}, headers=ADMIN)
     assert broken.status_code == 422
     assert broken.json()["error"]["details"]
+
+
+def test_the_cli_diffs_two_stored_versions(
+    runtime: Runtime, glengarry: Glengarry, tmp_path: Path
+) -> None:
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(CANDIDATE)
+    before = TestClient(create_app(runtime)).get("/criteria/active", headers=ADMIN).json()
+    activated = glengarry("criteria", "activate", str(candidate))
+    assert activated.code == 0, activated.stderr
+    after = json.loads(activated.stdout)["version"]
+    done = glengarry("criteria", "diff", before["version"][:10], after)
+    assert done.code == 0, done.stderr
+    assert "+    condition: {property: email_domain, in: [acme.test]}" in done.stdout
+    assert "none stored" in glengarry("criteria", "diff", "ffff", after).stderr
+    with runtime.sessions() as session:
+        (entry,) = session.scalars(select(AuditEntry)).all()
+    assert (entry.action, entry.target) == ("criteria.activate", after)
+    assert entry.actor.startswith("cli:")
