@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from app.models import AuditEntry, Contact, OutboxEntry
+from app.models import AuditEntry, Contact, OutboxEntry, SyncRun
 from app.runtime import Runtime
 from tests.api.test_explain import synced
 from tests.cli import Glengarry
@@ -61,3 +61,17 @@ def test_rejects_are_listed_and_retried(runtime: Runtime, glengarry: Glengarry) 
     assert glengarry("rejects", "acme").stdout == ""
     with runtime.sessions() as session:
         assert session.scalars(select(AuditEntry.action)).all() == ["rejects.retry"]
+
+
+def test_sync_queue_hands_the_run_to_the_workers(runtime: Runtime, glengarry: Glengarry) -> None:
+    queued = glengarry("sync", "acme", "--queue", "--full")
+    assert queued.code == 0, queued.stderr
+    answer = json.loads(queued.stdout)
+    assert answer["state"] == "queued"
+    with runtime.sessions() as session:
+        run = session.get(SyncRun, answer["run"])
+        assert run is not None
+        assert (run.kind, run.state) == ("backfill", "queued")
+    again = glengarry("sync", "acme", "--queue")
+    assert again.code == 4
+    assert f"sync {answer['run']} of acme is queued" in again.stderr
