@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from app import __version__
 from app.api import (
     admin,
+    alerts,
     contacts,
     criteria,
     docs,
@@ -56,6 +57,7 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
     app.include_router(rejects.router)
     app.include_router(contacts.router)
     app.include_router(criteria.router)
+    app.include_router(alerts.router)
     app.include_router(admin.router)
     docs.install(app)
     app.add_exception_handler(HTTPException, http_error)

@@ -1,6 +1,7 @@
 """Storage models: one module per domain, all re-exported here."""
 
 from app.models.access import ApiKey, AuditEntry, Scope
+from app.models.alerts import AlertState, AlertTarget
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.connection import (
     ApiUsage,
@@ -17,6 +18,8 @@ from app.models.webhook import InboxEvent
 
 __all__ = [
     "Activity",
+    "AlertState",
+    "AlertTarget",
     "ApiKey",
     "ApiUsage",
     "AuditEntry",

@@ -30,6 +30,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from app.alerts import check_alerts
 from app.errors import GlengarryError
 from app.logging import bound, get_logger
 from app.models import Connection
@@ -147,6 +148,11 @@ class Tasks:
         def capacity() -> None:
             # daily: a bar sized to weekly capacity, sticky within its margin
             loop.run(_job("recompute_capacity", jobs.recompute_capacity(runtime())))
+
+        @huey.periodic_task(crontab(minute="*"), name="check_alerts")
+        def alerts() -> None:
+            with _reported("check_alerts"):
+                check_alerts(runtime())
 
         @huey.periodic_task(crontab(minute="17", hour="3"), name="prune_inbox")
         def prune() -> None:

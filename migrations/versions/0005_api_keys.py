@@ -1,5 +1,5 @@
-"""API keys with scopes, the audit log of operator actions, and when the CRM last refused a
-write (rejected records).
+"""API keys with scopes, the audit log of operator actions, when the CRM last refused a write
+(rejected records), and alerts (where they go, which are firing).
 
 Revision ID: 0005
 Revises: 0003
@@ -59,11 +59,46 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_at", ["at"], unique=False)
+    op.create_table(
+        "alert_targets",
+        sa.Column("connection_id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.LargeBinary(), nullable=False),
+        sa.Column("reject_share", sa.Double(), nullable=False),
+        sa.Column("inbox_backlog", sa.Integer(), nullable=False),
+        sa.Column("outbox_lag_minutes", sa.Double(), nullable=False),
+        sa.Column("silent_minutes", sa.Double(), nullable=False),
+        sa.Column("repeat_minutes", sa.Double(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connections.id"],
+            name=op.f("fk_alert_targets_connection_id_connections"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("connection_id", name=op.f("pk_alert_targets")),
+    )
+    op.create_table(
+        "alert_states",
+        sa.Column("connection_id", sa.Integer(), nullable=False),
+        sa.Column("condition", sa.String(length=40), nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connections.id"],
+            name=op.f("fk_alert_states_connection_id_connections"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("connection_id", "condition", name=op.f("pk_alert_states")),
+    )
     with op.batch_alter_table("writeback_outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_table("alert_states")
+    op.drop_table("alert_targets")
     with op.batch_alter_table("writeback_outbox", schema=None) as batch_op:
         batch_op.drop_column("last_attempt_at")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
