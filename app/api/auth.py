@@ -21,6 +21,7 @@ from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 
+from app.api.access import logged_path
 from app.api.deps import RuntimeDep
 from app.api.errors import ApiError, http_error, invalid_request
 from app.apikeys import any_active, check_key
@@ -134,7 +135,7 @@ def authenticate(
     log.warning(
         "authentication failed",
         client=address,
-        path=request.url.path[:200],
+        path=logged_path(request.url.path, b""),  # token-shaped segments masked
         reason="no bearer token" if not given else "unknown, revoked or wrong key",
         key=known,
     )
