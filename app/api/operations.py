@@ -5,23 +5,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 from sqlalchemy import func, select
 
-from app.api.auth import Admin, Operator, Principal, Reader
+from app.api.auth import Admin, Operator, Principal, Reader, authenticate, bearer
 from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError
 from app.audit import record
 from app.connections import lookup
 from app.logging import get_logger
 from app.metrics import WAKEUPS_FAILED
-from app.models import Connection, Contact, OutboxEntry, QualificationRecord, SyncCursor, SyncRun
+from app.models import (
+    Connection,
+    Contact,
+    OutboxEntry,
+    QualificationRecord,
+    Scope,
+    SyncCursor,
+    SyncRun,
+)
 from app.runtime import Runtime
 
 log = get_logger(__name__)
 
 
+def require_token(
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> None:
+    """The first API's dependency, kept for routers written against it (`Depends(require_token)`):
+    any valid key, GLENGARRY_API_TOKEN included. New routes take `Reader`, `Operator`, `Admin`."""
+    authenticate(request, runtime, credentials)
+
+
+require_token.required_scope = Scope.READ  # type: ignore[attr-defined]
 router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 
 

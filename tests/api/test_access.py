@@ -378,3 +378,24 @@ def test_a_failed_authentication_logs_no_token_shaped_path(
         client.get(f"/connections/{secret}", headers=bearer("nope"))
     assert [e for e in logs if e["event"] == "authentication failed"]
     assert secret not in json.dumps(logs, default=str)
+
+
+def test_the_first_apis_dependency_still_guards_a_router(
+    runtime: Runtime, glengarry: Glengarry
+) -> None:
+    from fastapi import APIRouter, Depends
+
+    from app.api.operations import require_token
+
+    app = create_app(runtime)
+    legacy = APIRouter(dependencies=[Depends(require_token)])
+
+    @legacy.get("/legacy")
+    def route() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app.include_router(legacy)
+    client = TestClient(app)
+    key = bearer(_key(glengarry, "viewer", "read"))
+    assert client.get("/legacy").status_code == 401
+    assert client.get("/legacy", headers=key).json() == {"ok": "yes"}
