@@ -61,6 +61,19 @@ def activate(
     return ActiveCriteria(criteria, criteria.version, changed=True)
 
 
+def stored_version(session: Session, ref: str) -> CriteriaVersion:
+    """A stored version by its content hash, or a prefix of exactly one."""
+    rows = session.scalars(
+        select(CriteriaVersion)
+        .where(CriteriaVersion.version.startswith(ref, autoescape=True))
+        .limit(2)
+    ).all()
+    if len(rows) != 1:
+        found = "none" if not rows else "several"
+        raise InputError(f"criteria version {ref[:64]!r}: {found} stored by that hash")
+    return rows[0]
+
+
 def active_criteria(
     session: Session, now: datetime, fallback: Path | None = None
 ) -> ActiveCriteria:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import SecretKeyError
-from app.models import Connection
+from app.models import AlertTarget, Connection
 from app.settings import Settings
 from app.vault import Vault, load_key_source, write_key_file
 
@@ -20,6 +20,9 @@ def reencrypt_all(factory: sessionmaker[Session], vault: Vault) -> int:
             connection.credentials = vault.rotate(
                 connection.credentials, what=f"credentials of connection {connection.name!r}"
             )
+        # Alert URLs are secrets too (a Slack webhook URL posts to a channel).
+        for target in session.scalars(select(AlertTarget).with_for_update()):
+            target.url = vault.rotate(target.url, what="an alert URL")
         return len(connections)
 
 

@@ -26,6 +26,10 @@ class Waker(Protocol):
 
     def sync(self, connection_id: int, full: bool) -> None: ...
 
+    def sync_run(self, connection_id: int, run_id: int) -> None: ...
+
+    def rescore_all(self) -> None: ...
+
 
 class NoWaker:
     """For one-shot commands: nothing listens, the schedules and sweeper pick the work up."""
@@ -37,6 +41,12 @@ class NoWaker:
         return None
 
     def sync(self, connection_id: int, full: bool) -> None:
+        return None
+
+    def sync_run(self, connection_id: int, run_id: int) -> None:
+        return None
+
+    def rescore_all(self) -> None:
         return None
 
 

@@ -101,7 +101,15 @@ class Settings(BaseSettings):
         None, description="Client secret of a public HubSpot app serving many portals."
     )
     api_token: SecretStr | None = Field(
-        None, description="Bearer token for the operations API; unset: the API is off."
+        None,
+        description="An admin key for the operations API; unset and no `glengarry apikey`: "
+        "the API is off.",
+    )
+    api_auth_failures_per_minute: int = Field(
+        10, ge=1, description="Failed API authentications per client address before 429s."
+    )
+    metrics_public: bool = Field(
+        True, description="/metrics answers without a key; false: a read key is needed."
     )
     inbox_retention_days: float = Field(30.0, gt=0, description="Processed events kept this long.")
     inbox_max_attempts: int = Field(

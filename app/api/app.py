@@ -6,13 +6,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from app import __version__
-from app.api import health, operations, report, webhooks
+from app.api import (
+    admin,
+    alerts,
+    contacts,
+    criteria,
+    docs,
+    health,
+    operations,
+    rejects,
+    report,
+    syncs,
+    webhooks,
+)
 from app.api.access import RequestObservation
+from app.api.auth import invalid_or_unauthenticated
+from app.api.body_limit import OperationsBodyLimit
+from app.api.errors import http_error
 from app.crms import REGISTRY
 from app.logging import register_secret
 from app.runtime import Runtime
@@ -31,15 +46,25 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
             if consumer is not None:
                 consumer.stop(graceful=True)
 
+    # /docs is served by `docs` from assets shipped with the app: it works with no internet.
     app = FastAPI(
-        title="Glengarry", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan
+        title="Glengarry", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
     )
     app.state.runtime = runtime
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(operations.router)
     app.include_router(report.router)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.include_router(syncs.router)
+    app.include_router(rejects.router)
+    app.include_router(contacts.router)
+    app.include_router(criteria.router)
+    app.include_router(alerts.router)
+    app.include_router(admin.router)
+    docs.install(app)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_or_unauthenticated)
+    app.add_middleware(OperationsBodyLimit)
     app.add_middleware(RequestObservation)
     # The service's own secrets are scrubbed from every log line, access log included.
     app_secrets = [
@@ -49,24 +74,3 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
         if secret is not None:
             register_secret(secret.get_secret_value())
     return app
-
-
-async def _invalid_request(_: Request, exc: Exception) -> Response:
-    """422 naming each problem by where it is, without repeating the input (which may be a
-    credential, or NaN that no JSON answer can carry)."""
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    detail = [
-        {
-            "loc": [_printable(part) for part in error.get("loc", ())],
-            "msg": _printable(error.get("msg", "")),
-            "type": _printable(error.get("type", "")),
-        }
-        for error in errors
-    ]
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-def _printable(part: Any) -> Any:
-    if isinstance(part, int):
-        return part
-    return str(part)[:100].encode("utf-8", "replace").decode("utf-8")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.api.auth import authenticate, bearer
 from app.api.deps import RuntimeDep
+from app.api.errors import ErrorBody
 from app.metrics import REGISTRY, BacklogCollector
 from app.models import Connection
 from app.runtime import Runtime
@@ -22,7 +28,16 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: `checks` says what is not"}},
+)
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Ready when every dependency answers and every connection's credentials can be read;
     503 names what is not."""
@@ -62,7 +77,22 @@ def _credentials(runtime: Runtime) -> str:
     )
 
 
-@router.get("/metrics")
+def _metrics_access(
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> None:
+    """/metrics names connections: GLENGARRY_METRICS_PUBLIC=false puts it behind a key."""
+    if not runtime.settings.metrics_public:
+        authenticate(request, runtime, credentials)  # any scope reads
+
+
+@router.get(
+    "/metrics",
+    dependencies=[Depends(_metrics_access)],
+    response_class=PlainTextResponse,
+    responses={401: {"model": ErrorBody, "description": "GLENGARRY_METRICS_PUBLIC=false: a key"}},
+)
 def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text format: this process's counters and the database's backlogs."""
     backlog = CollectorRegistry()

@@ -1,52 +1,48 @@
-"""The operations API: see connections and their syncs, trigger a resync. Bearer-token only."""
+"""The operations API: see connections and their syncs, trigger a resync (API keys: `auth`)."""
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, StrictBool
+from fastapi import APIRouter, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 from sqlalchemy import func, select
 
+from app.api.auth import Admin, Operator, Principal, Reader, authenticate, bearer
 from app.api.deps import RuntimeDep
+from app.api.errors import ERROR_RESPONSES, ApiError
+from app.audit import record
 from app.connections import lookup
 from app.logging import get_logger
 from app.metrics import WAKEUPS_FAILED
-from app.models import Connection, Contact, OutboxEntry, QualificationRecord, SyncCursor, SyncRun
+from app.models import (
+    Connection,
+    Contact,
+    OutboxEntry,
+    QualificationRecord,
+    Scope,
+    SyncCursor,
+    SyncRun,
+)
 from app.runtime import Runtime
 
 log = get_logger(__name__)
 
 
-def _bearer(authorization: str | None) -> str | None:
-    """The credentials of an `Authorization: Bearer ...` header; None for any other form."""
-    scheme, _, credentials = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        return None
-    return credentials.strip()
-
-
 def require_token(
-    runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> None:
-    expected = runtime.settings.api_token
-    if expected is None:
-        raise HTTPException(403, "the operations API is off: set GLENGARRY_API_TOKEN")
-    given = _bearer(authorization)
-    # The answer never repeats what was sent: a wrong token is not echoed back.
-    if given is None or not hmac.compare_digest(
-        given.encode(), expected.get_secret_value().encode()
-    ):
-        raise HTTPException(
-            401,
-            "missing or wrong bearer token (Authorization: Bearer TOKEN)",
-            {"WWW-Authenticate": "Bearer"},
-        )
+    """The first API's dependency, kept for routers written against it (`Depends(require_token)`):
+    any valid key, GLENGARRY_API_TOKEN included. New routes take `Reader`, `Operator`, `Admin`."""
+    authenticate(request, runtime, credentials)
 
 
-router = APIRouter(tags=["operations"], dependencies=[Depends(require_token)])
+require_token.required_scope = Scope.READ  # type: ignore[attr-defined]
+router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 
 
 class ResyncRequest(BaseModel):
@@ -59,6 +55,14 @@ class ResyncRequest(BaseModel):
     def unknown_keys(self) -> list[str]:
         """The keys ignored, the first ten, each cut to 40 characters (they are repeated back)."""
         return [key[:40] for key in sorted(self.model_extra or {})[:10]]
+
+
+class ResyncAnswer(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
+    connection: str
+    queued: str
+    ignored_keys: list[str] | None = None
 
 
 class RunView(BaseModel):
@@ -131,35 +135,42 @@ def _view(runtime: Runtime, connection: Connection) -> ConnectionView:
         )
 
 
-def _find(runtime: Runtime, ref: str) -> Connection:
+def find_for(runtime: Runtime, principal: Principal, ref: str) -> Connection:
+    """The connection `ref` names, if the caller's key sees it: 404 alike otherwise."""
     with runtime.sessions() as session:
         connection = lookup(session, ref)
-        if connection is None:
+        if connection is None or not principal.sees(connection):
             # No list of the names there are: a caller learns only about what it asked for.
-            raise HTTPException(404, f"no connection {ref[:100]!r}")
+            raise ApiError(404, f"no connection {ref[:100]!r}")
         session.expunge(connection)
         return connection
 
 
 @router.get("/connections")
-def list_connections(runtime: RuntimeDep) -> list[ConnectionView]:
+def list_connections(runtime: RuntimeDep, principal: Reader) -> list[ConnectionView]:
     with runtime.sessions() as session:
-        connections = session.scalars(select(Connection).order_by(Connection.name)).all()
+        query = select(Connection).order_by(Connection.name)
+        if principal.connection_id is not None:
+            query = query.where(Connection.id == principal.connection_id)
+        connections = session.scalars(query).all()
         for connection in connections:
             session.expunge(connection)
     return [_view(runtime, c) for c in connections]
 
 
 @router.get("/connections/{connection}")
-def get_connection(connection: str, runtime: RuntimeDep) -> ConnectionView:
-    return _view(runtime, _find(runtime, connection))
+def get_connection(connection: str, runtime: RuntimeDep, principal: Reader) -> ConnectionView:
+    return _view(runtime, find_for(runtime, principal, connection))
 
 
 @router.get("/connections/{connection}/runs")
 def list_runs(
-    connection: str, runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=200)] = 20
+    connection: str,
+    runtime: RuntimeDep,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[RunView]:
-    found = _find(runtime, connection)
+    found = find_for(runtime, principal, connection)
     with runtime.sessions() as session:
         runs = session.scalars(
             select(SyncRun)
@@ -170,12 +181,12 @@ def list_runs(
         return [_run_view(r) for r in runs]
 
 
-@router.post("/connections/{connection}/resync", status_code=202)
+@router.post("/connections/{connection}/resync", status_code=202, response_model_exclude_none=True)
 def resync(
-    connection: str, runtime: RuntimeDep, request: ResyncRequest | None = None
-) -> dict[str, Any]:
+    connection: str, runtime: RuntimeDep, principal: Operator, request: ResyncRequest | None = None
+) -> ResyncAnswer:
     """Queue a sync (incremental, or full with {"full": true}); one per connection at a time."""
-    found = _find(runtime, connection)
+    found = find_for(runtime, principal, connection)
     full = bool(request and request.full)
     ignored = request.unknown_keys if request else []
     if request and ignored:
@@ -186,10 +197,64 @@ def resync(
     except Exception as exc:  # a resync lives only in the queue: unreachable means not queued
         WAKEUPS_FAILED.labels("incremental_sync").inc()
         log.warning("could not queue a resync", connection=found.name, error=type(exc).__name__)
-        raise HTTPException(
+        raise ApiError(
             503, "the queue cannot be reached: the resync was not queued; try again"
         ) from None
-    answer: dict[str, Any] = {"connection": found.name, "queued": "full" if full else "incremental"}
-    if ignored:
-        answer["ignored_keys"] = ignored
-    return answer
+    queued = "full" if full else "incremental"
+    with runtime.sessions.begin() as session:
+        record(
+            session,
+            actor=principal.name,
+            action="resync",
+            at=runtime.clock.now(),
+            connection=found.name,
+            details={"kind": queued},
+        )
+    return ResyncAnswer(connection=found.name, queued=queued, ignored_keys=ignored or None)
+
+
+class SettingsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a setting misspelt must not pass for done
+
+    writes_enabled: StrictBool | None = None
+    # A JSON number: never "0.5" or true.
+    api_budget_share: StrictFloat | StrictInt | None = Field(None, gt=0, le=1)
+
+
+@router.patch("/connections/{connection}/settings")
+def change_settings(
+    connection: str, request: SettingsRequest, runtime: RuntimeDep, principal: Admin
+) -> ConnectionView:
+    """Writes on or off (shadow mode: scoring goes on), and the share of the CRM's daily API
+    allocation the sync may spend. Each change is audited."""
+    found = find_for(runtime, principal, connection)
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        row = session.get(Connection, found.id)
+        assert row is not None
+        changes: list[tuple[str, Any, Any]] = []
+        if request.writes_enabled is not None and request.writes_enabled != row.writes_enabled:
+            changes.append(("writes_enabled", row.writes_enabled, request.writes_enabled))
+            row.writes_enabled = request.writes_enabled
+        share = request.api_budget_share
+        if share is not None and share != row.api_budget_share:
+            changes.append(("api_budget_share", row.api_budget_share, share))
+            row.api_budget_share = share
+        for setting, before, after in changes:
+            action = f"writes.{'on' if after else 'off'}" if setting == "writes_enabled" else None
+            record(
+                session,
+                actor=principal.name,
+                action=action or "connection.settings",
+                at=now,
+                connection=row.name,
+                details={"setting": setting, "from": before, "to": after},
+            )
+        session.flush()
+        session.expunge(row)
+    if request.writes_enabled:
+        try:  # what waited while writes were off goes out now
+            runtime.wake.relay(found.id)
+        except Exception as exc:  # the sweeper finds the due rows
+            log.warning("could not wake the relay", error=type(exc).__name__)
+    return _view(runtime, row)

@@ -1,14 +1,18 @@
-"""`glengarry criteria activate`: make a criteria file the deployment's active version."""
+"""`glengarry criteria activate` and `dry-run`: a criteria file made the deployment's active
+version, or tried against the stored contacts first."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 
 import typer
 
+from app.audit import cli_actor, record
 from app.cli import context
-from app.criteria_store import activate, read_criteria_file
+from app.criteria_dry_run import dry_run
+from app.criteria_store import activate, active_criteria, read_criteria_file, stored_version
 from app.service import Service
 
 
@@ -20,6 +24,15 @@ def activate_command(
     runtime = context.runtime()
     with runtime.sessions.begin() as session:
         result = activate(session, text, runtime.clock.now(), file)
+        if result.changed:
+            record(
+                session,
+                actor=cli_actor(),
+                action="criteria.activate",
+                at=runtime.clock.now(),
+                target=criteria.version,
+                details={"source": file[:200], "name": criteria.name},
+            )
     if result.changed:
         # The workers (serve's consumer, or `glengarry worker`) pick the rescore up.
         Service.wire(runtime).tasks.rescore_all()
@@ -31,4 +44,40 @@ def activate_command(
                 "rescore": "queued" if result.changed else "not needed: already active",
             }
         )
+    )
+
+
+def dry_run_command(
+    file: str = typer.Argument(..., help="A candidate criteria YAML file, or `default`."),
+    examples: int = typer.Option(3, "--examples", min=0, max=20, help="Examples per change."),
+) -> None:
+    """Score every stored contact under FILE, writing nothing: how many would change status,
+    from what to what, with examples (JSON)."""
+    _, criteria = read_criteria_file(Path(file) if file != "default" else "default")
+    runtime = context.runtime()
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        active = active_criteria(session, now, runtime.settings.criteria_file)
+        result = dry_run(session, criteria, now, examples=examples)
+    typer.echo(json.dumps({**result.as_json(), "active_version": active.version}))
+
+
+def diff_command(
+    a: str = typer.Argument(..., help="A stored version (its hash, or a unique prefix)."),
+    b: str = typer.Argument(..., help="Another."),
+) -> None:
+    """The two versions' YAML, line by line (a unified diff)."""
+    runtime = context.runtime()
+    with runtime.sessions() as session:
+        left, right = stored_version(session, a), stored_version(session, b)
+    typer.echo(
+        "".join(
+            difflib.unified_diff(
+                left.content.splitlines(keepends=True),
+                right.content.splitlines(keepends=True),
+                fromfile=left.version,
+                tofile=right.version,
+            )
+        ),
+        nl=False,
     )

@@ -9,14 +9,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.cli import context
+from app.cli.apikeys import apikey_cli
 from app.cli.connect import connect_cli
 from app.cli.connections import connections_cli
-from app.cli.criteria_admin import activate_command
+from app.cli.criteria_admin import activate_command, diff_command, dry_run_command
 from app.cli.crm_commands import groups as crm_groups
 from app.cli.db import db_cli
 from app.cli.demo import demo
 from app.cli.keys import keys_cli
 from app.cli.offline import calibrate_command, criteria_cli, evaluate_command, population, score
+from app.cli.operations import explain_command, rejects, runs
 from app.cli.report import report_command
 from app.cli.sandbox import sandbox_cli
 from app.cli.serve import serve, worker
@@ -57,6 +59,7 @@ def root(
 
 cli.add_typer(db_cli, name="db")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(apikey_cli, name="apikey")
 cli.add_typer(sandbox_cli, name="sandbox")
 cli.command()(serve)
 cli.command()(worker)
@@ -66,9 +69,14 @@ for _kind, _group in crm_groups():
     cli.add_typer(_group, name=_kind)
 cli.command()(sync)
 cli.command()(verify)
+cli.command()(runs)
+cli.command()(rejects)
+cli.command("explain")(explain_command)
 cli.command()(demo)
 cli.add_typer(criteria_cli, name="criteria")
 criteria_cli.command("activate")(activate_command)
+criteria_cli.command("dry-run")(dry_run_command)
+criteria_cli.command("diff")(diff_command)
 cli.command()(score)
 cli.command("evaluate")(evaluate_command)
 cli.command("calibrate")(calibrate_command)

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from app.audit import cli_actor, record
 from app.cli import context
+from app.connections import find
 from app.errors import GlengarryError
-from app.models import SyncState
+from app.models import SyncRun, SyncState
+from app.service import Service
 from app.sync.run import SyncReport, SyncRunner
+from app.syncs import FINISHED, progress_of, request_sync
 
 stderr = Console(stderr=True)
 
@@ -26,24 +38,28 @@ def sync(
         "--dry-run",
         help="Pull and score, and show a sample of what would be written; store nothing.",
     ),
+    queue: bool = typer.Option(
+        False, "--queue", help="Hand the sync to the workers and print its run id (JSON)."
+    ),
+    follow: bool = typer.Option(
+        False, "--follow", help="With --queue: show its progress until it ends."
+    ),
 ) -> None:
     """Pull -> store -> score -> write back, recording a sync run with its counts.
 
     Exits 0 when every write landed, 3 when the run finished but writes were refused (by the
     CRM, or for fields in conflict: the message says which), 1 when it failed."""
     runtime = context.runtime()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-    ) as bar:
+    if queue:
+        _queue(connection, full=full, dry_run=dry_run, follow=follow)
+        return
+    with _bar() as bar:
         task = bar.add_task("pulling contacts", total=None)
 
         def progress(report: SyncReport) -> None:
             bar.update(
                 task,
+                completed=report.pulled,
                 description=f"pulled {report.pulled:,} · scored {report.scoring.scored:,} · "
                 f"status changes {report.scoring.status_changes:,} · "
                 f"API calls {report.api_calls:,}",
@@ -70,3 +86,73 @@ class WritesRefused(GlengarryError):
     """The run finished, but not every write landed: a script must not read it as success."""
 
     exit_code = 3
+
+
+def _bar() -> Progress:
+    """A bar with a count and an ETA once the total is known (a pulse until then)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    )
+
+
+FOLLOW_EVERY_SECONDS = 0.5
+
+
+def _queue(connection: str, *, full: bool, dry_run: bool, follow: bool) -> None:
+    """Queue a run as `POST /connections/{name}/syncs` does; with `follow`, read its row until
+    it ends (the workers carry it out: `serve` or `glengarry worker`)."""
+    runtime = context.runtime()
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        found = find(session, connection)
+        asked = request_sync(
+            session,
+            found,
+            kind="full" if full else "incremental",
+            contact_ids=(),
+            dry_run=dry_run,
+            now=now,
+        )
+        run_id, state = asked.run.id, asked.run.state
+        if asked.created:
+            record(
+                session,
+                actor=cli_actor(),
+                action="sync.start",
+                at=now,
+                connection=found.name,
+                target=str(run_id),
+                details={"kind": "full" if full else "incremental", "dry_run": dry_run},
+            )
+    if not asked.created:
+        raise SyncRunning(f"sync {run_id} of {connection} is {state}: one at a time")
+    Service.wire(runtime).tasks.incremental_sync(found.id, False, run_id)
+    if not follow:
+        typer.echo(json.dumps({"run": run_id, "state": state}))
+        return
+    with _bar() as bar:
+        task = bar.add_task(f"sync {run_id}: {state}", total=None)
+        while True:
+            with runtime.sessions() as session:
+                run = session.get(SyncRun, run_id)
+                assert run is not None
+                shown = progress_of(run, runtime.clock.now())
+                state, counts, error = run.state, dict(run.counts or {}), run.error
+            done, total = shown["progress"]["done"], shown["progress"]["total"]
+            bar.update(task, description=f"sync {run_id}: {state}", completed=done, total=total)
+            if state in FINISHED:
+                break
+            time.sleep(FOLLOW_EVERY_SECONDS)
+    typer.echo(json.dumps({"run": run_id, "state": state, **counts, "message": error}))
+    if state == SyncState.FAILED:
+        raise GlengarryError(f"sync {run_id} of {connection} failed: {error}")
+
+
+class SyncRunning(GlengarryError):
+    exit_code = 4

@@ -1,5 +1,7 @@
 """Storage models: one module per domain, all re-exported here."""
 
+from app.models.access import ApiKey, AuditEntry, Scope
+from app.models.alerts import AlertState, AlertTarget
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.connection import (
     ApiUsage,
@@ -17,7 +19,11 @@ from app.models.webhook import InboxEvent
 
 __all__ = [
     "Activity",
+    "AlertState",
+    "AlertTarget",
+    "ApiKey",
     "ApiUsage",
+    "AuditEntry",
     "Base",
     "Connection",
     "ConnectionLease",
@@ -30,6 +36,7 @@ __all__ = [
     "OutboxState",
     "OutcomeRecord",
     "QualificationRecord",
+    "Scope",
     "SyncCursor",
     "SyncKind",
     "SyncRun",

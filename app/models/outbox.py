@@ -35,6 +35,7 @@ class OutboxEntry(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]  # the CRM's last refusal (rejects show it)
     # Set by the relay that took the row; `next_attempt_at` doubles as the claim's expiry, so a
     # relay that dies leaves rows that simply fall due again.
     claim_token: Mapped[str | None] = mapped_column(String(32))

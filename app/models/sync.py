@@ -15,12 +15,16 @@ from app.models.base import Base, JSONType, utcnow
 class SyncKind(StrEnum):
     BACKFILL = "backfill"
     INCREMENTAL = "incremental"
+    CONTACTS = "contacts"  # the contacts asked for by CRM id, read again and rescored
     DECAY = "decay"
     RESCORE = "rescore"
 
 
 class SyncState(StrEnum):
+    QUEUED = "queued"  # asked for through the API; a worker takes it up
     RUNNING = "running"
+    CANCELLING = "cancelling"  # asked to stop: it does at the next batch boundary
+    CANCELLED = "cancelled"  # stopped; what was done before is kept
     SUCCEEDED = "succeeded"
     # Finished, but writes were refused: by the CRM (retried, or kept as failed), or all of
     # them because the connection's fields are in conflict. The run's error says which.

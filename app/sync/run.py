@@ -46,6 +46,10 @@ class SyncFailed(GlengarryError):
     pass
 
 
+class SyncCancelled(Exception):
+    """Raised at the batch boundary where a sync finds it was asked to stop."""
+
+
 @dataclass
 class SyncReport:
     run_id: int
@@ -99,8 +103,15 @@ class SyncRunner:
         dry_run: bool = False,
         progress: Progress | None = None,
         connector_factory: Callable[..., Connector] = connections.open_connector,
+        run_id: int | None = None,
+        take_queued: bool = False,
     ) -> None:
         self.runtime = runtime
+        # A run queued through the API: the one named, or (a worker's scheduled sync) the oldest
+        # queued. A sync run from the command line does what its own options say.
+        self.run_id = run_id
+        self.take_queued = take_queued
+        self.contact_ids: list[str] = []
         self.ref = connection_ref
         self.full = full
         self.dry_run = dry_run
@@ -115,27 +126,50 @@ class SyncRunner:
             connection = connections.find(session, self.ref)
             active = active_criteria(session, now(), rt.settings.criteria_file)
             stored = session.get(SyncCursor, (connection.id, CONTACTS))
-            cursor = None if self.full or stored is None else stored.cursor
-            kind = SyncKind.BACKFILL if stored is None or self.full else SyncKind.INCREMENTAL
             connection_id, writes_enabled = connection.id, connection.writes_enabled
             session.expunge(connection)
         ttl = timedelta(seconds=rt.settings.lease_ttl_seconds)
         # The lease first: a sync refused for another holder leaves no run row behind.
         lease.acquire(rt.sessions, connection_id, self.holder, now(), ttl)
+        ended: SyncReport | None = None
         try:
             with rt.sessions.begin() as session:
                 # Holding the lease, any run still `running` here was left by a process that
                 # died (its lease expired): it is marked failed, not left running for good.
                 fail_abandoned_runs(session, now(), connection_id)
-                run = SyncRun(
-                    connection_id=connection_id, kind=kind, dry_run=self.dry_run, started_at=now()
-                )
-                session.add(run)
-                session.flush()
-                report = SyncReport(run.id, SyncState.RUNNING)
+                run = self._queued(session, connection_id)
+                if run is not None and run.state != SyncState.QUEUED:
+                    # Cancelled while it waited (or taken up by another worker already).
+                    ended = SyncReport(run.id, SyncState(run.state), message=run.error or "")
+                    run = None
+                elif run is None:
+                    run = SyncRun(connection_id=connection_id, dry_run=self.dry_run)
+                    session.add(run)
+                else:  # what the operator asked for decides
+                    self.dry_run = run.dry_run
+                    self.full = run.kind == SyncKind.BACKFILL
+                    self.contact_ids = [str(i) for i in run.progress.get("contact_ids", [])]
+                kind = SyncKind.BACKFILL if stored is None or self.full else SyncKind.INCREMENTAL
+                if self.contact_ids:
+                    kind = SyncKind.CONTACTS
+                cursor = None if self.full or stored is None else stored.cursor
+                if run is not None:
+                    run.kind, run.state, run.started_at = kind, SyncState.RUNNING, now()
+                    run.progress = {
+                        **(run.progress or {}),
+                        "done": 0,
+                        "running_since": now().isoformat(),
+                    }
+                    if self.contact_ids:
+                        run.progress["total"] = len(self.contact_ids)
+                    session.flush()
+                    report = SyncReport(run.id, SyncState.RUNNING)
         except BaseException:
             _release(rt, connection_id, self.holder)
             raise
+        if ended is not None:  # released once the transaction has ended (SQLite: one writer)
+            _release(rt, connection_id, self.holder)
+            return ended
         usage = UsageCounter(connection_id, connection.name)
         started = time.perf_counter()
         enqueue = writes_enabled and not self.dry_run
@@ -158,9 +192,22 @@ class SyncRunner:
                         properties=sorted(active.criteria.contact_properties),
                         usage=usage,
                     )
-                    await self._pull(
-                        connector, connection, cursor, active.criteria, usage, report, enqueue
-                    )
+                    if self.contact_ids:
+                        asked = await connector.read_contacts(self.contact_ids)
+                        await self._store(
+                            connector,
+                            connection,
+                            asked,
+                            None,
+                            active.criteria,
+                            usage,
+                            report,
+                            enqueue,
+                        )
+                    else:
+                        await self._pull(
+                            connector, connection, cursor, active.criteria, usage, report, enqueue
+                        )
                     if not self.dry_run:
                         # A whole sync asked for every kind: what it could not read replaces
                         # what was kept (a scope granted since clears).
@@ -176,6 +223,11 @@ class SyncRunner:
                     # success.
                     report.message = report.relay.refused
                     report.state = SyncState.PARTIAL if report.message else SyncState.SUCCEEDED
+            except SyncCancelled:
+                report.state = SyncState.CANCELLED
+                report.message = (
+                    f"cancelled at a batch boundary: the {report.pulled} contacts done are kept"
+                )
             except (BudgetExhausted, DailyLimitReached) as exc:
                 report.state, report.message = SyncState.PAUSED, str(exc)
             except (ConnectorError, GlengarryError) as exc:
@@ -315,8 +367,14 @@ class SyncRunner:
             report.pulled += len(contacts)
             report.outcomes += stored_outcomes
             report.api_calls = usage.total_calls
+            cancelled = run is not None and run.state == SyncState.CANCELLING
             if run is not None:
-                run.progress = {"pulled": report.pulled, "scored": report.scoring.scored}
+                run.progress = {
+                    **(run.progress or {}),
+                    "done": report.pulled,
+                    "pulled": report.pulled,
+                    "scored": report.scoring.scored,
+                }
             transaction.commit()
         lease.renew(
             rt.sessions,
@@ -327,6 +385,22 @@ class SyncRunner:
         )
         if self.progress is not None:
             self.progress(report)
+        if cancelled:  # this batch is kept; the next is not started
+            raise SyncCancelled
+
+    def _queued(self, session: Session, connection_id: int) -> SyncRun | None:
+        """The run this sync is to carry out: the one asked for, else the oldest queued."""
+        if self.run_id is not None:
+            return session.get(SyncRun, self.run_id, with_for_update=True)
+        if not self.take_queued:
+            return None
+        return session.scalars(
+            select(SyncRun)
+            .where(SyncRun.connection_id == connection_id, SyncRun.state == SyncState.QUEUED)
+            .order_by(SyncRun.id)
+            .limit(1)
+            .with_for_update()
+        ).first()
 
     def _finish(self, report: SyncReport, usage: UsageCounter) -> None:
         rt = self.runtime
@@ -359,8 +433,8 @@ def fail_abandoned_runs(
     is another's, abandoned. Without, the sweeper's view: running syncs whose connection has no
     live lease. Rescores (no connection) resume by themselves and are left alone."""
     query = select(SyncRun).where(
-        SyncRun.state == SyncState.RUNNING,
-        SyncRun.kind.in_([SyncKind.BACKFILL, SyncKind.INCREMENTAL]),
+        SyncRun.state.in_([SyncState.RUNNING, SyncState.CANCELLING]),
+        SyncRun.kind.in_([SyncKind.BACKFILL, SyncKind.INCREMENTAL, SyncKind.CONTACTS]),
         SyncRun.connection_id.is_not(None),
     )
     if connection_id is not None:

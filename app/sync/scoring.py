@@ -92,7 +92,7 @@ def _row(contact_id: int, q: Qualification) -> dict[str, Any]:
     }
 
 
-def _engine_activities(session: Session, ids: list[int]) -> dict[int, list[records.Activity]]:
+def engine_activities(session: Session, ids: list[int]) -> dict[int, list[records.Activity]]:
     grouped: dict[int, list[records.Activity]] = defaultdict(list)
     rows = session.execute(
         select(Activity.contact_id, Activity.type, Activity.occurred_at, Activity.properties).where(
@@ -120,7 +120,7 @@ def score_contacts(
     contacts = session.scalars(
         select(Contact).where(Contact.id.in_(ids), Contact.deleted_at.is_(None))
     ).all()
-    activities = _engine_activities(session, ids)
+    activities = engine_activities(session, ids)
     previous = _previous(session, ids)
     results: list[tuple[Contact, Qualification]] = []
     for contact in contacts:

@@ -260,6 +260,7 @@ def _settle(
         ):
             entry.attempts += 1
             entry.claim_token = None
+            entry.last_attempt_at = at
             failure = failures.get(refused[entry.id], UNACKNOWLEDGED)
             reason = f"{failure.code}: {failure.message}" if failure.code else failure.message
             entry.last_error = reason[:2000]

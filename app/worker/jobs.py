@@ -26,6 +26,7 @@ from app.logging import bound, get_logger
 from app.metrics import EVENTS, PROCESSING_LAG, WRITES
 from app.models import (
     Connection,
+    ConnectionLease,
     Contact,
     InboxEvent,
     OutboxEntry,
@@ -323,12 +324,14 @@ async def relay(runtime: Runtime, connection_id: int) -> RelayResult:
 
 
 async def incremental_sync(
-    runtime: Runtime, connection_id: int, full: bool = False
+    runtime: Runtime, connection_id: int, full: bool = False, run_id: int | None = None
 ) -> SyncState | None:
-    """The safety net for missed webhooks; skipped while another process holds the lease.
-    A failed run has said why in its row and its one log line: nothing more to raise."""
+    """The safety net for missed webhooks; skipped while another process holds the lease (a
+    queued run stays queued: the sweeper wakes it again). A failed run has said why in its row
+    and its one log line: nothing more to raise."""
     try:
-        report = await SyncRunner(runtime, str(connection_id), full=full).run()
+        runner = SyncRunner(runtime, str(connection_id), full=full, run_id=run_id, take_queued=True)
+        report = await runner.run()
     except LeaseHeld:
         return None
     except SyncFailed:
@@ -530,6 +533,7 @@ def sweep(runtime: Runtime) -> dict[str, list[int]]:
             runtime.wake.inbox(connection_id, delay=_seconds_until(at, now))
     for connection_id in outbox:
         runtime.wake.relay(connection_id)
+    _wake_queued_syncs(runtime, now)
     for connection_id, at in outbox_later:
         if connection_id not in outbox:
             runtime.wake.relay(connection_id, delay=_seconds_until(at, now))
@@ -538,6 +542,23 @@ def sweep(runtime: Runtime) -> dict[str, list[int]]:
         "outbox": outbox,
         "abandoned_runs": abandoned,
     }
+
+
+def _wake_queued_syncs(runtime: Runtime, now: datetime) -> None:
+    """Syncs queued through the API whose wake-up was lost, or that waited for another sync's
+    lease: woken again (the run row is the request; the queue only says 'look now')."""
+    live = select(ConnectionLease.connection_id).where(ConnectionLease.expires_at > now)
+    with runtime.sessions() as session:
+        queued = session.execute(
+            select(SyncRun.connection_id, func.min(SyncRun.id))
+            .where(SyncRun.state == SyncState.QUEUED, SyncRun.connection_id.not_in(live))
+            .group_by(SyncRun.connection_id)
+        ).all()
+    for connection_id, run_id in queued:
+        if connection_id is not None:
+            runtime.wake.sync_run(connection_id, run_id)
+    if queued:
+        log.info("queued syncs woken again", runs=[run_id for _, run_id in queued])
 
 
 def _seconds_until(at: datetime, now: datetime) -> float:

@@ -30,6 +30,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from app.alerts import check_alerts
 from app.errors import GlengarryError
 from app.logging import bound, get_logger
 from app.models import Connection
@@ -115,8 +116,10 @@ class Tasks:
             _run("relay", jobs.relay(runtime(), connection_id))
 
         @huey.task(name="incremental_sync")
-        def incremental_sync(connection_id: int, full: bool = False) -> None:
-            _run("incremental_sync", jobs.incremental_sync(runtime(), connection_id, full))
+        def incremental_sync(
+            connection_id: int, full: bool = False, run_id: int | None = None
+        ) -> None:
+            _run("incremental_sync", jobs.incremental_sync(runtime(), connection_id, full, run_id))
 
         @huey.task(name="decay")
         def decay(connection_id: int) -> None:
@@ -149,6 +152,11 @@ class Tasks:
         def capacity() -> None:
             # daily: a bar sized to weekly capacity, sticky within its margin
             _run("recompute_capacity", jobs.recompute_capacity(runtime()))
+
+        @huey.periodic_task(crontab(minute="*"), name="check_alerts")
+        def alerts() -> None:
+            with _reported("check_alerts"):
+                check_alerts(runtime())
 
         @huey.periodic_task(crontab(minute="17", hour="3"), name="prune_inbox")
         def prune() -> None:
@@ -188,6 +196,12 @@ class HueyWaker:
 
     def sync(self, connection_id: int, full: bool) -> None:
         self._tasks.incremental_sync(connection_id, full)
+
+    def sync_run(self, connection_id: int, run_id: int) -> None:
+        self._tasks.incremental_sync(connection_id, False, run_id)
+
+    def rescore_all(self) -> None:
+        self._tasks.rescore_all()
 
 
 def _connections(runtime: Runtime) -> list[int]:
