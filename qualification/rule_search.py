@@ -22,16 +22,18 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from qualification.criteria import EMAIL_DOMAIN, Condition, Matcher, domain_of, is_free_mail, slug
+from qualification.evaluation import roc_auc
 from qualification.records import Activity, Contact
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 __all__ = [
     "CATEGORICAL_PROPERTIES",
@@ -322,6 +324,8 @@ class Selection:
 
 def warm_model(c: float) -> LogisticRegression:
     """An L2 model that starts each fit from its last solution: for many fits of one shape."""
+    from sklearn.linear_model import LogisticRegression  # only calibration fits (slow import)
+
     return LogisticRegression(C=c, solver="lbfgs", max_iter=2000, tol=1e-4, warm_start=True)
 
 
@@ -333,6 +337,8 @@ def fit_logistic(
     model: LogisticRegression | None = None,
 ) -> tuple[float, FloatArray]:
     """Logistic regression on standardised columns; coefficients back on the raw scale."""
+    from sklearn.linear_model import LogisticRegression  # only calibration fits (slow import)
+
     mean, spread = x.mean(axis=0), x.std(axis=0)
     spread[spread == 0.0] = 1.0
     if model is None:
@@ -387,7 +393,7 @@ def select(
             continue
         intercept, refit = fit_logistic(fit_x[:, kept], fit_y, refit_c)
         # ranking is what the proposal is for: the set ranking the validation contacts best
-        loss = -float(roc_auc_score(val_y, val_x[:, kept] @ refit))
+        loss = -roc_auc(val_y, val_x[:, kept] @ refit)
         if loss < best:
             chosen, best = kept, loss
     while True:

@@ -29,7 +29,7 @@ def test_serves_a_generated_population_until_interrupted() -> None:
         body = httpx.get(f"{url}/crm/v3/objects/contacts?limit=100", headers=headers).json()
         assert len(body["results"]) == 30
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+        assert process.wait(timeout=60) == 0  # a busy machine stops it slowly
     finally:
         if process.poll() is None:
             process.kill()

@@ -54,7 +54,7 @@ def test_serves_from_the_cli_and_writes_its_files(tmp_path: Path) -> None:
         health = httpx.get(f"{credentials['instance_url']}/_sandbox/health", verify=trust).json()
         assert health["leads"] + health["contacts"] == 25
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+        assert process.wait(timeout=60) == 0  # a busy machine stops it slowly
     finally:
         if process.poll() is None:
             process.kill()
