@@ -33,7 +33,7 @@ from qualification.criteria import (
     parse_criteria,
 )
 from qualification.engine import Qualification, feature_values, qualify
-from qualification.evaluation import evaluate, roc_auc
+from qualification.evaluation import evaluate
 from qualification.features import matrix
 from qualification.records import Activity, Contact, Outcome
 from qualification.rule_search import (
@@ -600,7 +600,9 @@ def _propose_rules(
         # its strength too is the holdout's best: the yardstick is the best it can do
         fits = [fit_logistic(x, y, c) for c in _UNCONSTRAINED_C]
         intercept, weights = min(fits, key=lambda f: log_loss(f[0], f[1], x_hold, y_holdout))
-        unconstrained = roc_auc(y_holdout, intercept + x_hold @ weights)
+        from sklearn.metrics import roc_auc_score  # only calibration fits (slow import)
+
+        unconstrained = float(roc_auc_score(y_holdout, intercept + x_hold @ weights))
     nonnegative = [not c.is_fit for c in train_design.columns]
     # how many rules: chosen on the holdout leads, as the half-lives and the yardstick's strength
     validation = (x_hold[list(holdout_leads)], y_holdout[list(holdout_leads)])

@@ -29,7 +29,6 @@ import numpy as np
 import numpy.typing as npt
 
 from qualification.criteria import EMAIL_DOMAIN, Condition, Matcher, domain_of, is_free_mail, slug
-from qualification.evaluation import roc_auc
 from qualification.records import Activity, Contact
 
 if TYPE_CHECKING:
@@ -376,6 +375,8 @@ def select(
     predicts the `validation` contacts best (log-loss), refitted with the L2 penalty
     `refit_c`. Columns that must not be negative (engagement points) and come out so are
     dropped and the rest refitted."""
+    from sklearn.metrics import roc_auc_score  # only calibration fits (slow import)
+
     fit_x, fit_y = x, y
     val_x, val_y = validation
     chosen: list[int] = []
@@ -393,7 +394,7 @@ def select(
             continue
         intercept, refit = fit_logistic(fit_x[:, kept], fit_y, refit_c)
         # ranking is what the proposal is for: the set ranking the validation contacts best
-        loss = -roc_auc(val_y, val_x[:, kept] @ refit)
+        loss = -float(roc_auc_score(val_y, val_x[:, kept] @ refit))
         if loss < best:
             chosen, best = kept, loss
     while True:

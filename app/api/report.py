@@ -6,16 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 
+from app.api.auth import Reader
 from app.api.deps import RuntimeDep
-from app.api.operations import require_token
-from app.connections import lookup
+from app.api.errors import ERROR_RESPONSES
+from app.api.operations import find_for
 from app.effectiveness import ReportError, parse_horizon, report
 from qualification.times import parse_instant
 
-router = APIRouter(tags=["operations"], dependencies=[Depends(require_token)])
+router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 
 
 class RateView(BaseModel):
@@ -153,6 +154,7 @@ def _instant(text: str | None, name: str) -> datetime | None:
 def effectiveness(
     connection: str,
     runtime: RuntimeDep,
+    principal: Reader,
     since: Annotated[str | None, Query(max_length=40)] = None,
     horizon: Annotated[str, Query(max_length=10)] = "90d",
     as_of: Annotated[str | None, Query(max_length=40)] = None,
@@ -160,12 +162,11 @@ def effectiveness(
     """Is qualification working? The body `glengarry report` prints, from the stored history."""
     until = _instant(as_of, "as_of") or runtime.clock.now()
     start = _instant(since, "since")
+    found = find_for(runtime, principal, connection)  # 404 too for a key bound elsewhere
     with runtime.sessions() as session:
-        if lookup(session, connection) is None:
-            raise HTTPException(404, f"no connection {connection[:100]!r}")
         try:
             body = report(
-                session, connection, until=until, horizon=parse_horizon(horizon), since=start
+                session, found.name, until=until, horizon=parse_horizon(horizon), since=start
             )
         except ReportError as exc:
             raise HTTPException(422, str(exc)) from None

@@ -12,7 +12,7 @@ from connectors.sandbox_kit.faults import Draw, FaultConfig, Faults
 from connectors.sandbox_kit.holds import Holds
 from connectors.sandbox_kit.population import POPULATION_DAYS, SeedMember, generated_members
 from connectors.sandbox_kit.routing import endpoints_of, route_template
-from connectors.sandbox_kit.server import SandboxError, ServerThread, TlsFiles
+from connectors.sandbox_kit.server import SandboxError, ServerThread, TlsFiles, wait_for_interrupt
 from connectors.sandbox_kit.stats import CallStats
 from connectors.sandbox_kit.turnstile import Turnstile, respond_json
 
@@ -34,4 +34,5 @@ __all__ = [
     "generated_members",
     "respond_json",
     "route_template",
+    "wait_for_interrupt",
 ]

@@ -107,3 +107,12 @@ class ServerThread:
             self._server.should_exit = True
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=10)
+
+
+def wait_for_interrupt(poll_seconds: float = 0.5) -> None:
+    """Block until Ctrl-C (SIGINT). A wait with a timeout, not one without: the kernel may hand
+    the signal to one of the server's threads, and only a main thread that wakes up now and
+    then gets to run Python's handler and raise KeyboardInterrupt."""
+    idle = threading.Event()
+    while not idle.wait(poll_seconds):
+        pass

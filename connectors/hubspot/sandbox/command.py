@@ -3,12 +3,12 @@ printed once it answers, then served until interrupted."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.crm import CliOption, SandboxCommand
 from connectors.hubspot.sandbox import PROFILES, SandboxConfig, SandboxError, SandboxServer
+from connectors.sandbox_kit import wait_for_interrupt
 
 
 def serve(values: Mapping[str, Any], echo: Callable[[str], None]) -> None:
@@ -41,7 +41,7 @@ def serve(values: Mapping[str, Any], echo: Callable[[str], None]) -> None:
         raise ValueError(str(exc)) from None
     echo(server.base_url)
     try:
-        threading.Event().wait()
+        wait_for_interrupt()
     except KeyboardInterrupt:
         pass
     finally:

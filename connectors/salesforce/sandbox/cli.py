@@ -3,12 +3,12 @@ instance URL printed once `credentials.json` is written, then served until inter
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from connectors.salesforce.sandbox.config import SandboxConfig
 from connectors.salesforce.sandbox.server import SandboxServer
+from connectors.sandbox_kit import wait_for_interrupt
 
 
 def serve(
@@ -37,7 +37,7 @@ def serve(
     server = SandboxServer(config).start()
     echo(server.instance_url)
     try:
-        threading.Event().wait()
+        wait_for_interrupt()
     except KeyboardInterrupt:
         pass
     finally:
