@@ -6,6 +6,7 @@ uvicorn to exit and joins the thread.
 
 from __future__ import annotations
 
+import signal
 import ssl
 import threading
 import time
@@ -110,9 +111,19 @@ class ServerThread:
 
 
 def wait_for_interrupt(poll_seconds: float = 0.5) -> None:
-    """Block until Ctrl-C (SIGINT). A wait with a timeout, not one without: the kernel may hand
+    """Block until Ctrl-C or a stop (SIGINT, SIGTERM), as a server does (uvicorn too): the
+    handlers are installed here, because a shell that starts a command in the background
+    without job control leaves it ignoring SIGINT. The wait has a timeout: the kernel may hand
     the signal to one of the server's threads, and only a main thread that wakes up now and
-    then gets to run Python's handler and raise KeyboardInterrupt."""
-    idle = threading.Event()
-    while not idle.wait(poll_seconds):
-        pass
+    then gets to run Python's handler."""
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda _sig, _frame: stop.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while not stop.wait(poll_seconds):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
