@@ -90,4 +90,7 @@ async def test_a_window_nearly_spent_by_another_app_is_followed_through_the_head
         assert sandbox.runtime.limiter.check(search=False).allowed
     # Our own limiter sees a fresh window (161 free): only the headers tell the truth.
     answers = await _calls(sandbox, [MemoryStorage()], 20)
-    assert answers == Counter({200: 20})
+    # No 429: the headers paced the calls. (A connection dropped by a loaded machine is
+    # retried like any transport error and counted as status 0: not what this is about.)
+    assert answers[200] == 20
+    assert answers[429] == 0, answers
