@@ -51,6 +51,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# A whole install of the wheel and its dependencies into a new venv: over two minutes when four
+# test passes share two cores (seen in a run with another `make test` beside it).
+@pytest.mark.timeout(480)
 def test_wheel_installs_into_a_clean_venv_and_the_image_command_passes_its_health_check(
     tmp_path: Path,
 ) -> None:
