@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.connection_settings import set_interval
 from app.crms import crm_for
 from app.errors import GlengarryError, InputError
 from app.models import ApiUsage, Connection, FieldInstallState
@@ -61,9 +62,10 @@ def lookup(session: Session, ref: str) -> Connection | None:
     """A connection by name or numeric id; what cannot be either never reaches the database."""
     if not _could_be_a_name(ref):
         return None
-    query = select(Connection).where(Connection.name == ref)
+    live = Connection.deleted_at.is_(None)  # a deleted connection is unknown, data kept or not
+    query = select(Connection).where(live, Connection.name == ref)
     if (number := _as_id(ref)) is not None:
-        query = select(Connection).where((Connection.name == ref) | (Connection.id == number))
+        query = select(Connection).where(live, (Connection.name == ref) | (Connection.id == number))
     return session.scalars(query).first()
 
 
@@ -71,7 +73,8 @@ def find(session: Session, ref: str) -> Connection:
     """`lookup`, or an error listing the known names (for an operator at the command line)."""
     connection = lookup(session, ref)
     if connection is None:
-        known = ", ".join(session.scalars(select(Connection.name).order_by(Connection.name)))
+        names = select(Connection.name).where(Connection.deleted_at.is_(None))
+        known = ", ".join(session.scalars(names.order_by(Connection.name)))
         raise UnknownConnection(f"no connection named {ref!r} (known: {known or 'none'})")
     return connection
 
@@ -317,6 +320,8 @@ class ConnectionUpdate:
     options: Mapping[str, Any] = field(default_factory=dict)  # options given
     budget_share: float | None = None
     reinstall: bool = False
+    sync_interval_seconds: int | None = None
+    actor: str = "cli"  # who the audit log names for a setting it records
 
 
 @dataclass(frozen=True)
@@ -379,6 +384,14 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
             connection.credentials = runtime.vault.encrypt(after)
         connection.options = options
         connection.api_budget_share = share
+        if update.sync_interval_seconds is not None and set_interval(
+            session,
+            connection,
+            update.sync_interval_seconds,
+            actor=update.actor,
+            at=runtime.clock.now(),
+        ):
+            changed.append("sync_interval_seconds")
         if report is not None:
             state = _install_state(report)
             if state != connection.field_state:

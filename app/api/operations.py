@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from app.api.auth import Admin, Operator, Principal, Reader, authenticate, bearer
 from app.api.deps import RuntimeDep
-from app.api.errors import ERROR_RESPONSES, ApiError
+from app.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from app.audit import record
+from app.connection_settings import delete_connection, set_interval, set_paused
 from app.connections import lookup
 from app.logging import get_logger
 from app.metrics import WAKEUPS_FAILED
@@ -86,6 +87,10 @@ class ConnectionView(BaseModel):
     field_state: str
     writes_enabled: bool
     api_budget_share: float
+    paused: bool
+    sync_interval_seconds: int | None = Field(
+        description="Its own scheduled-sync interval; null is the service's default"
+    )
     cursor: str | None
     statuses: dict[str, int]
     outbox: dict[str, int]
@@ -128,6 +133,8 @@ def _view(runtime: Runtime, connection: Connection) -> ConnectionView:
             field_state=connection.field_state,
             writes_enabled=connection.writes_enabled,
             api_budget_share=connection.api_budget_share,
+            paused=connection.paused,
+            sync_interval_seconds=connection.sync_interval_seconds,
             cursor=cursor.cursor if cursor else None,
             statuses=statuses,
             outbox=outbox,
@@ -149,7 +156,7 @@ def find_for(runtime: Runtime, principal: Principal, ref: str) -> Connection:
 @router.get("/connections")
 def list_connections(runtime: RuntimeDep, principal: Reader) -> list[ConnectionView]:
     with runtime.sessions() as session:
-        query = select(Connection).order_by(Connection.name)
+        query = select(Connection).where(Connection.deleted_at.is_(None)).order_by(Connection.name)
         if principal.connection_id is not None:
             query = query.where(Connection.id == principal.connection_id)
         connections = session.scalars(query).all()
@@ -181,12 +188,31 @@ def list_runs(
         return [_run_view(r) for r in runs]
 
 
-@router.post("/connections/{connection}/resync", status_code=202, response_model_exclude_none=True)
+def refuse_paused(connection: Connection) -> None:
+    if connection.paused:
+        raise ApiError(
+            409,
+            f"connection {connection.name!r} is paused: no sync runs until "
+            f"POST /connections/{connection.name}/resume",
+            code="connection_paused",
+        )
+
+
+_PAUSED = {409: {"model": ErrorBody, "description": "The connection is paused"}}
+
+
+@router.post(
+    "/connections/{connection}/resync",
+    status_code=202,
+    response_model_exclude_none=True,
+    responses=_PAUSED,
+)
 def resync(
     connection: str, runtime: RuntimeDep, principal: Operator, request: ResyncRequest | None = None
 ) -> ResyncAnswer:
     """Queue a sync (incremental, or full with {"full": true}); one per connection at a time."""
     found = find_for(runtime, principal, connection)
+    refuse_paused(found)
     full = bool(request and request.full)
     ignored = request.unknown_keys if request else []
     if request and ignored:
@@ -219,6 +245,8 @@ class SettingsRequest(BaseModel):
     writes_enabled: StrictBool | None = None
     # A JSON number: never "0.5" or true.
     api_budget_share: StrictFloat | StrictInt | None = Field(None, gt=0, le=1)
+    # Seconds; the scheduled sync runs when this long has passed since the last one.
+    sync_interval_seconds: StrictInt | None = Field(None, ge=60, le=86_400)
 
 
 @router.patch("/connections/{connection}/settings")
@@ -240,6 +268,8 @@ def change_settings(
         if share is not None and share != row.api_budget_share:
             changes.append(("api_budget_share", row.api_budget_share, share))
             row.api_budget_share = share
+        if request.sync_interval_seconds is not None:
+            set_interval(session, row, request.sync_interval_seconds, actor=principal.name, at=now)
         for setting, before, after in changes:
             action = f"writes.{'on' if after else 'off'}" if setting == "writes_enabled" else None
             record(
@@ -258,3 +288,59 @@ def change_settings(
         except Exception as exc:  # the sweeper finds the due rows
             log.warning("could not wake the relay", error=type(exc).__name__)
     return _view(runtime, row)
+
+
+def _set_paused(runtime: Runtime, principal: Principal, ref: str, paused: bool) -> ConnectionView:
+    found = find_for(runtime, principal, ref)
+    with runtime.sessions.begin() as session:
+        row = session.get(Connection, found.id)
+        assert row is not None
+        set_paused(session, row, paused, actor=principal.name, at=runtime.clock.now())
+        session.flush()
+        session.expunge(row)
+    if not paused:
+        try:  # the webhook events stored while paused are processed now
+            runtime.wake.inbox(found.id)
+        except Exception as exc:  # the sweeper finds them within a minute
+            log.warning("could not wake the inbox", error=type(exc).__name__)
+    return _view(runtime, row)
+
+
+@router.post("/connections/{connection}/pause")
+def pause(connection: str, runtime: RuntimeDep, principal: Admin) -> ConnectionView:
+    """No scheduled or requested sync and no webhook processing until resumed; webhooks are
+    still accepted and stored. Audited."""
+    return _set_paused(runtime, principal, connection, True)
+
+
+@router.post("/connections/{connection}/resume")
+def resume(connection: str, runtime: RuntimeDep, principal: Admin) -> ConnectionView:
+    """Scheduled syncs again, and the webhook events stored meanwhile are processed. Audited."""
+    return _set_paused(runtime, principal, connection, False)
+
+
+class DeleteAnswer(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
+    connection: str
+    purged: bool
+
+
+@router.delete("/connections/{connection}")
+def remove(
+    connection: str,
+    runtime: RuntimeDep,
+    principal: Admin,
+    purge: Annotated[bool, Query(description="Remove its stored data too")] = False,
+) -> DeleteAnswer:
+    """Its work stops at once and it is unknown afterwards (webhooks to it answer 404); its
+    stored data is kept, unless `purge`: then all of it is removed in one transaction."""
+    found = find_for(runtime, principal, connection)
+    with runtime.sessions.begin() as session:
+        row = session.get(Connection, found.id, with_for_update=True)
+        if row is None:
+            raise ApiError(404, f"no connection {connection[:100]!r}")
+        done = delete_connection(
+            session, row, purge=purge, actor=principal.name, at=runtime.clock.now()
+        )
+    return DeleteAnswer(connection=done.name, purged=done.purged)

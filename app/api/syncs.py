@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.api.auth import Operator, Principal, Reader
 from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
-from app.api.operations import find_for
+from app.api.operations import find_for, refuse_paused
 from app.audit import record
 from app.logging import get_logger
 from app.models import Connection, SyncRun
@@ -90,13 +90,18 @@ def run_out(run: SyncRun, connection: str | None, now: datetime) -> RunOut:
     "/connections/{connection}/syncs",
     status_code=202,
     responses={
-        409: {"model": ErrorBody, "description": "A sync is queued or running: `details` is it"}
+        409: {
+            "model": ErrorBody,
+            "description": "A sync is queued or running (`details` is it), or the connection "
+            "is paused (code `connection_paused`)",
+        }
     },
 )
 def start_sync(
     connection: str, request: SyncRequest, runtime: RuntimeDep, principal: Operator
 ) -> RunOut:
     found = find_for(runtime, principal, connection)
+    refuse_paused(found)
     now = runtime.clock.now()
     with runtime.sessions.begin() as session:
         asked = request_sync(

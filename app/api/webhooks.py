@@ -173,7 +173,9 @@ def _for_app(runtime: Runtime, crm: Crm, delivery: Delivery) -> dict[str, int]:
     with runtime.sessions() as session:
         connections = session.scalars(
             select(Connection).where(
-                Connection.kind == crm.kind, Connection.account_id.in_(portals)
+                Connection.kind == crm.kind,
+                Connection.account_id.in_(portals),
+                Connection.deleted_at.is_(None),
             )
         ).all()
         for connection in connections:

@@ -11,10 +11,12 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.audit import cli_actor
 from app.cli import context
 from app.cli.connect import prepared, read_secrets, settings_of
 from app.cli.connection_report import echo_update, refuse_conflicts
 from app.cli.options import command, from_environment, given, union
+from app.connection_settings import delete_connection, parse_interval, set_paused
 from app.connections import (
     ConnectionUpdate,
     conflicts,
@@ -48,6 +50,8 @@ def _summary(runtime: Runtime, session: Session, connection: Connection) -> dict
         "webhooks_verified": verified,
         "writes_enabled": connection.writes_enabled,
         "api_budget_share": connection.api_budget_share,
+        "paused": connection.paused,
+        "sync_interval_seconds": connection.sync_interval_seconds,
         "cursor": cursor.cursor if cursor else None,
     }
 
@@ -57,7 +61,8 @@ def list_connections() -> None:
     """One JSON line per connection: kind, portal, fields (and conflicts), writes, cursor."""
     runtime = context.runtime()
     with runtime.sessions() as session:
-        for connection in session.scalars(select(Connection).order_by(Connection.name)):
+        live = select(Connection).where(Connection.deleted_at.is_(None))
+        for connection in session.scalars(live.order_by(Connection.name)):
             typer.echo(json.dumps(_summary(runtime, session, connection)))
 
 
@@ -100,6 +105,11 @@ _REINSTALL = CliOption(
     type=bool,
     default=False,
 )
+_SYNC_INTERVAL = CliOption(
+    "sync_interval",
+    "--sync-interval",
+    "Its own scheduled-sync interval: 90s, 30m, 2h (60 s to 24 h).",
+)
 _CONNECTION = inspect.Parameter(
     "connection",
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -110,7 +120,14 @@ _CONNECTION = inspect.Parameter(
 _OPTIONS = union([crm.update_options for crm in REGISTRY])
 
 
-def _update(ctx: typer.Context, connection: str, reinstall: bool, **values: Any) -> None:
+def _update(
+    ctx: typer.Context,
+    connection: str,
+    reinstall: bool,
+    sync_interval: str | None = None,
+    **values: Any,
+) -> None:
+    interval = parse_interval(sync_interval) if sync_interval is not None else None
     runtime = context.runtime()
     with runtime.sessions() as session:
         found = find(session, connection)
@@ -126,7 +143,14 @@ def _update(ctx: typer.Context, connection: str, reinstall: bool, **values: Any)
     read_secrets(own, values)
     values = asyncio.run(prepared(crm, values, stored_options))
     chosen = settings_of(crm, values, new=False)
-    change = ConnectionUpdate(chosen.secrets, chosen.options, chosen.budget_share, reinstall)
+    change = ConnectionUpdate(
+        chosen.secrets,
+        chosen.options,
+        chosen.budget_share,
+        reinstall,
+        sync_interval_seconds=interval,
+        actor=cli_actor(),
+    )
     result = asyncio.run(update_connection(runtime, connection, change))
     # Say which secrets came from the environment: an exported variable changes them too.
     from_env = {
@@ -144,7 +168,7 @@ def _update(ctx: typer.Context, connection: str, reinstall: bool, **values: Any)
 connections_cli.command("update")(
     command(
         _update,
-        [*_OPTIONS, _REINSTALL],
+        [*_OPTIONS, _REINSTALL, _SYNC_INTERVAL],
         name="update",
         leading=[_CONNECTION],
         doc="""Change credentials and settings of a connection; only what is given changes.
@@ -166,3 +190,55 @@ def writes(
         found.writes_enabled = enabled
         name = found.name
     typer.echo(json.dumps({"name": name, "writes_enabled": enabled}))
+
+
+def _pause(connection: str, paused: bool) -> None:
+    runtime = context.runtime()
+    with runtime.sessions.begin() as session:
+        found = find(session, connection)
+        set_paused(session, found, paused, actor=cli_actor(), at=runtime.clock.now())
+        body = {"name": found.name, "paused": paused}
+        connection_id = found.id
+    if not paused:
+        try:  # the webhook events stored while paused are processed now
+            runtime.wake.inbox(connection_id)
+        except Exception as exc:  # the sweeper finds them within a minute
+            typer.echo(
+                f"could not wake the worker ({type(exc).__name__}); the sweeper will", err=True
+            )
+    typer.echo(json.dumps(body))
+
+
+@connections_cli.command("pause")
+def pause(connection: str = typer.Argument(..., help="Connection name or id.")) -> None:
+    """No scheduled or requested sync and no webhook processing until resumed; webhooks are
+    still accepted and stored."""
+    _pause(connection, True)
+
+
+@connections_cli.command("resume")
+def resume(connection: str = typer.Argument(..., help="Connection name or id.")) -> None:
+    """Scheduled syncs again; the webhook events stored meanwhile are processed."""
+    _pause(connection, False)
+
+
+@connections_cli.command("delete")
+def delete(
+    connection: str = typer.Argument(..., help="Connection name or id."),
+    purge: bool = typer.Option(False, "--purge", help="Remove its stored data too."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Stop its work at once and forget it (webhooks to it are refused); its stored data is
+    kept unless --purge, which removes all of it in one transaction."""
+    runtime = context.runtime()
+    with runtime.sessions() as session:
+        name = find(session, connection).name
+    if not yes:
+        what = "and ALL its stored data " if purge else ""
+        typer.confirm(f"delete connection {name!r} {what}?", abort=True)
+    with runtime.sessions.begin() as session:
+        found = find(session, connection)
+        done = delete_connection(
+            session, found, purge=purge, actor=cli_actor(), at=runtime.clock.now()
+        )
+    typer.echo(json.dumps({"name": done.name, "deleted": True, "purged": done.purged}))

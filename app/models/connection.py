@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, JSONType, utcnow
@@ -37,6 +37,12 @@ class Connection(Base):
     # Kinds of CRM record the connection may not read (a scope or licence missing), with why,
     # as its connector last said: the report says "scope missing" instead of showing a zero.
     unavailable: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Paused: no scheduled or requested sync, no inbox processing; webhooks are still stored.
+    paused: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Its own scheduled-sync interval; None is GLENGARRY_SYNC_INTERVAL_MINUTES.
+    sync_interval_seconds: Mapped[int | None]
+    # Deleted without purge: unknown to every lookup, its stored data kept.
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

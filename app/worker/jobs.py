@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app import connections
 from app.claims import Heartbeat, skip_locked
+from app.connection_settings import due_for_sync
 from app.criteria_store import active_criteria, store_capacity_bar
 from app.errors import GlengarryError
 from app.inbox import document_event
@@ -118,6 +119,8 @@ async def process_inbox(runtime: Runtime, connection_id: int) -> InboxResult:
     """Coalesce the connection's waiting events per contact, read those contacts in batches,
     rescore, queue the write-back, and send it; batch after batch until none is waiting."""
     total = InboxResult(scoring=ScoreCounts(), relay=RelayResult())
+    if _is_stopped(runtime, connection_id):
+        return total
     while True:
         batch = await _process_batch(runtime, connection_id)
         if batch.events == 0 or batch.error is not None:
@@ -474,7 +477,27 @@ async def rescore_all(runtime: Runtime) -> int:
 
 def _connection_ids(runtime: Runtime) -> list[int]:
     with runtime.sessions() as session:
-        return list(session.scalars(select(Connection.id).order_by(Connection.id)))
+        return list(
+            session.scalars(
+                select(Connection.id)
+                .where(Connection.deleted_at.is_(None), Connection.paused.is_(False))
+                .order_by(Connection.id)
+            )
+        )
+
+
+def due_syncs(runtime: Runtime) -> list[int]:
+    """The connections a scheduled sync is due for now (`app.connection_settings`)."""
+    default = runtime.settings.sync_interval_minutes * 60
+    with runtime.sessions() as session:
+        return due_for_sync(session, runtime.clock.now(), default)
+
+
+def _is_stopped(runtime: Runtime, connection_id: int) -> bool:
+    """Paused or deleted: its stored webhook events wait (for a resume) instead of running."""
+    with runtime.sessions() as session:
+        row = session.get(Connection, connection_id)
+        return row is None or row.paused or row.deleted_at is not None
 
 
 SWEEP_EVERY = timedelta(minutes=1)  # the sweeper's schedule (app.worker.queue)
@@ -594,6 +617,7 @@ def pending_counts(runtime: Runtime) -> dict[str, int]:
 __all__ = [
     "InboxResult",
     "decay",
+    "due_syncs",
     "incremental_sync",
     "process_inbox",
     "prune_inbox",

@@ -129,10 +129,11 @@ class Tasks:
         def rescore_all() -> None:
             _run("rescore_all", jobs.rescore_all(runtime()))
 
-        @huey.periodic_task(crontab(minute=f"*/{settings.sync_interval_minutes}"), name="sync_all")
+        # Each minute: which connections are due is each one's own interval (or the default).
+        @huey.periodic_task(crontab(minute="*"), name="sync_all")
         def sync_all() -> None:
             with _reported("sync_all"):
-                for connection_id in _connections(runtime()):
+                for connection_id in jobs.due_syncs(runtime()):
                     incremental_sync(connection_id)
 
         @huey.periodic_task(
@@ -205,8 +206,15 @@ class HueyWaker:
 
 
 def _connections(runtime: Runtime) -> list[int]:
+    """The connections scheduled work is for: neither deleted nor paused."""
     with runtime.sessions() as session:
-        return list(session.scalars(select(Connection.id).order_by(Connection.id)))
+        return list(
+            session.scalars(
+                select(Connection.id)
+                .where(Connection.deleted_at.is_(None), Connection.paused.is_(False))
+                .order_by(Connection.id)
+            )
+        )
 
 
 class EmbeddedConsumer(Consumer):

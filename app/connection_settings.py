@@ -1,0 +1,141 @@
+"""Pause, resume and delete a connection, and which connections a scheduled sync is due for.
+
+Shared by the operations API and the CLI; each change is one transaction with its audit entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.audit import record
+from app.errors import InputError
+from app.models import Connection, SyncRun
+from app.models.sync import SyncKind
+
+# Shorter would spend the API budget on empty polls; longer than a day is not a safety net.
+MIN_INTERVAL_SECONDS = 60
+MAX_INTERVAL_SECONDS = 86_400
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_interval(text: str) -> int:
+    """'30m', '2h', '90s' or plain seconds: the interval in seconds, within bounds."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:], 0)
+    number = value[:-1] if unit else value
+    if not (number.isascii() and number.isdigit()):
+        raise InputError(f"sync interval {text!r}: use a number with s, m or h (e.g. 30m)")
+    seconds = int(number) * (unit or 1)
+    check_interval(seconds)
+    return seconds
+
+
+def check_interval(seconds: int) -> None:
+    if not MIN_INTERVAL_SECONDS <= seconds <= MAX_INTERVAL_SECONDS:
+        raise InputError(
+            f"sync interval {seconds}s: between {MIN_INTERVAL_SECONDS}s and {MAX_INTERVAL_SECONDS}s"
+        )
+
+
+def set_paused(
+    session: Session, connection: Connection, paused: bool, *, actor: str, at: datetime
+) -> bool:
+    """Pause or resume; True when that changed something (only a change is audited)."""
+    if connection.paused == paused:
+        return False
+    connection.paused = paused
+    record(
+        session,
+        actor=actor,
+        action="connection.pause" if paused else "connection.resume",
+        at=at,
+        connection=connection.name,
+    )
+    return True
+
+
+def set_interval(
+    session: Session, connection: Connection, seconds: int | None, *, actor: str, at: datetime
+) -> bool:
+    """The connection's own sync interval (None: the default again)."""
+    if seconds is not None:
+        check_interval(seconds)
+    if connection.sync_interval_seconds == seconds:
+        return False
+    record(
+        session,
+        actor=actor,
+        action="connection.settings",
+        at=at,
+        connection=connection.name,
+        details={
+            "setting": "sync_interval_seconds",
+            "from": connection.sync_interval_seconds,
+            "to": seconds,
+        },
+    )
+    connection.sync_interval_seconds = seconds
+    return True
+
+
+@dataclass(frozen=True)
+class Deleted:
+    name: str
+    purged: bool
+
+
+def delete_connection(
+    session: Session, connection: Connection, *, purge: bool, actor: str, at: datetime
+) -> Deleted:
+    """Without purge the connection is marked deleted: its work stops and every lookup (API,
+    CLI, webhooks) misses it, its stored data is kept. With purge the row goes, and with it,
+    through ON DELETE CASCADE, everything of the connection, in the caller's one transaction."""
+    name = connection.name
+    record(
+        session,
+        actor=actor,
+        action="connection.delete",
+        at=at,
+        connection=name,
+        details={"purge": purge},
+    )
+    if purge:
+        session.execute(delete(Connection).where(Connection.id == connection.id))
+        session.expire_all()
+    else:
+        connection.deleted_at = at
+        connection.paused = True
+    return Deleted(name, purge)
+
+
+_SCHEDULED = (SyncKind.INCREMENTAL, SyncKind.BACKFILL)
+# The schedule ticks each minute and a run starts a few seconds after its tick: without slack
+# a 5-minute interval would sync every 6 minutes.
+TICK_SLACK = timedelta(seconds=30)
+
+
+def due_for_sync(session: Session, now: datetime, default_seconds: int) -> list[int]:
+    """Live, unpaused connections whose interval (their own, or the default) has elapsed since
+    their last sync run started; one never synced is due."""
+    last = (
+        select(SyncRun.connection_id, func.max(SyncRun.started_at).label("at"))
+        .where(SyncRun.kind.in_(_SCHEDULED))
+        .group_by(SyncRun.connection_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Connection.id, Connection.sync_interval_seconds, last.c.at)
+        .outerjoin(last, last.c.connection_id == Connection.id)
+        .where(Connection.deleted_at.is_(None), Connection.paused.is_(False))
+        .order_by(Connection.id)
+    ).all()
+    due = []
+    for connection_id, own, at in rows:
+        interval = timedelta(seconds=own or default_seconds)
+        if at is None or now - at >= interval - TICK_SLACK:
+            due.append(connection_id)
+    return due
