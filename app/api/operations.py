@@ -198,7 +198,9 @@ def refuse_paused(connection: Connection) -> None:
         )
 
 
-_PAUSED = {409: {"model": ErrorBody, "description": "The connection is paused"}}
+_PAUSED: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "The connection is paused"}
+}
 
 
 @router.post(
