@@ -72,7 +72,8 @@ def test_pause_and_resume_need_admin_are_audited_and_404_for_unknown(
     assert client.post("/connections/acme/pause", headers=operator).status_code == 403
     assert client.post("/connections/nope/pause", headers=admin).status_code == 404
     answer = client.post("/connections/acme/pause", headers=admin)
-    assert answer.status_code == 200 and answer.json()["paused"] is True
+    assert answer.status_code == 200
+    assert answer.json()["paused"] is True
     assert client.get("/connections/acme", headers=admin).json()["paused"] is True
     answer = client.post("/connections/acme/resume", headers=admin)
     assert answer.json()["paused"] is False
@@ -119,7 +120,8 @@ def test_a_connection_syncs_on_its_own_interval(runtime: Runtime, admin: dict[st
     answer = client.patch(
         "/connections/acme/settings", json={"sync_interval_seconds": 1800}, headers=admin
     )
-    assert answer.status_code == 200 and answer.json()["sync_interval_seconds"] == 1800
+    assert answer.status_code == 200
+    assert answer.json()["sync_interval_seconds"] == 1800
     bad = {"sync_interval_seconds": 5}
     assert client.patch("/connections/acme/settings", json=bad, headers=admin).status_code == 422
     now = runtime.clock.now()
@@ -135,7 +137,8 @@ def test_a_connection_syncs_on_its_own_interval(runtime: Runtime, admin: dict[st
             )
     due = jobs.due_syncs(runtime)
     # 10 minutes ago: the default 5 minutes have passed, acme's own 30 have not.
-    assert acme not in due and _id(runtime, "other") in due
+    assert acme not in due
+    assert _id(runtime, "other") in due
     with runtime.sessions.begin() as session:
         run = session.scalars(select(SyncRun).where(SyncRun.connection_id == acme)).one()
         run.started_at = now - timedelta(minutes=31)
@@ -202,7 +205,8 @@ def test_purge_removes_everything_of_the_connection_and_nothing_else(
     with runtime.sessions() as session:
         before_other = _rows_of(session, other)
         before = _rows_of(session, acme)
-    assert before["webhook_inbox"] == 1 and before["api_keys"] == 1
+    assert before["webhook_inbox"] == 1
+    assert before["api_keys"] == 1
     answer = client.delete("/connections/acme?purge=true", headers=admin)
     assert answer.json() == {"connection": "acme", "purged": True}
     with runtime.sessions() as session:
