@@ -1,8 +1,8 @@
 """One error body for the operations API: `{"error": {"code", "message", "details"}}`.
 
-The first version of the API answered FastAPI's `{"detail": ...}`; that key is kept beside
-`error` (deprecated) so its clients keep working. Webhook receivers answer the CRMs as before,
-`{"detail": ...}` alone: what a CRM logs of a refused delivery does not change.
+Every operations route answers this shape and only this one (FastAPI's `{"detail": ...}` is gone
+from them). Webhook receivers answer the CRMs as before, `{"detail": ...}` alone: what a CRM logs
+of a refused delivery does not change.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
-    detail: Any = Field(None, description="Deprecated: the message (or 422 problems) as before.")
 
 
 def _described(text: str) -> dict[str, Any]:
@@ -78,8 +77,7 @@ class ApiError(HTTPException):
 def body(status: int, message: Any, *, code: str | None = None, details: Any = None) -> Any:
     text = message if isinstance(message, str) else "the request is invalid"
     return {
-        "error": {"code": code or _CODES.get(status, "error"), "message": text, "details": details},
-        "detail": message,
+        "error": {"code": code or _CODES.get(status, "error"), "message": text, "details": details}
     }
 
 

@@ -228,6 +228,7 @@ def test_errors_share_one_body_and_webhooks_answer_as_before(
 ) -> None:
     client = TestClient(create_app(_runtime(fresh_engine, tmp_path, api_token=TOKEN)))
     missing = client.get("/connections/nope", headers=bearer(TOKEN)).json()
+    assert set(missing) == {"error"}  # no deprecated `detail` beside it
     assert missing["error"] == {
         "code": "not_found",
         "message": "no connection 'nope'",
@@ -236,6 +237,7 @@ def test_errors_share_one_body_and_webhooks_answer_as_before(
     invalid = client.post(
         "/connections/acme/resync", json={"full": "yes"}, headers=bearer(TOKEN)
     ).json()
+    assert set(invalid) == {"error"}
     assert invalid["error"]["code"] == "invalid_request"
     assert invalid["error"]["details"][0]["loc"] == ["body", "full"]
     assert invalid["error"]["message"].startswith("body.full: ")

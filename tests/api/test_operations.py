@@ -48,7 +48,7 @@ def test_without_a_configured_token_the_api_is_off(fresh_engine: Engine, tmp_pat
     client = TestClient(create_app(_runtime(fresh_engine, tmp_path, None)))
     answer = client.get("/connections", headers=AUTH)
     assert answer.status_code == 403
-    assert "GLENGARRY_API_TOKEN" in answer.json()["detail"]
+    assert "GLENGARRY_API_TOKEN" in answer.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_full_is_a_json_boolean_only(fresh_engine: Engine, tmp_path: Path, full:
     client = TestClient(create_app(runtime))
     answer = client.post("/connections/acme/resync", json={"full": full}, headers=AUTH)
     assert answer.status_code == 422
-    (problem,) = answer.json()["detail"]
+    (problem,) = answer.json()["error"]["details"]
     assert problem["loc"] == ["body", "full"]
     assert "boolean" in problem["msg"]
     assert cast(RecordingWaker, runtime.wake).syncs == []
@@ -121,7 +121,7 @@ def test_a_422_never_repeats_the_input(fresh_engine: Engine, tmp_path: Path) -> 
         )
         assert answer.status_code == 422
         assert "MARKER" not in answer.text
-        assert "input" not in answer.json()["detail"][0]
+        assert "input" not in answer.json()["error"]["details"][0]
 
 
 def test_unknown_keys_are_ignored_named_in_a_warning_and_in_the_answer(
@@ -176,5 +176,5 @@ def test_a_resync_the_queue_cannot_take_is_503_and_counted(
     before = REGISTRY.get_sample_value("glengarry_queue_wakeups_failed_total", labels) or 0.0
     answer = client.post("/connections/acme/resync", headers=AUTH)
     assert answer.status_code == 503
-    assert "not queued" in answer.json()["detail"]
+    assert "not queued" in answer.json()["error"]["message"]
     assert REGISTRY.get_sample_value("glengarry_queue_wakeups_failed_total", labels) == before + 1
