@@ -12,7 +12,7 @@ Conversions are the outcomes `CONVERSIONS` (became an opportunity, a customer, o
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -173,6 +173,7 @@ def effectiveness_report(data: ReportInput) -> dict[str, Any]:
         **_deals(cohort, data.outcomes_missing),
         "forecast": _forecast(cohort),
         "flows": _flows(cohort),
+        "status_mix": _status_mix(cohort),
         "time_to_conversion": _time_to_conversion(cohort),
         "left_unworked": _left_unworked(cohort),
         "speed_to_lead": _speed_to_lead(cohort),
@@ -393,6 +394,40 @@ def _flows(cohort: _Cohort) -> dict[str, Any]:
         "n": total,
         "matrix": {f: dict(sorted(to.items())) for f, to in sorted(matrix.items())},
     }
+
+
+def _status_mix(cohort: _Cohort) -> list[dict[str, Any]]:
+    """How many contacts held each status at `since`, at the end of each week after it, and
+    at `until`: one sweep over the changes in time order, not a look-up per contact and week."""
+    points = [cohort.since]
+    while points[-1] + WEEK < cohort.until:
+        points.append(points[-1] + WEEK)
+    if points[-1] < cohort.until:
+        points.append(cohort.until)
+    changes = sorted(
+        (change for history in cohort.contacts.values() for change in history.changes), key=_at
+    )
+    held: dict[int, str] = {}
+    counts: Counter[str] = Counter()
+    mix: list[dict[str, Any]] = []
+    i = 0
+    for point in points:
+        while i < len(changes) and changes[i].at <= point:
+            change = changes[i]
+            before = held.get(change.contact)
+            if before is not None:
+                counts[before] -= 1
+            held[change.contact] = change.to_status
+            counts[change.to_status] += 1
+            i += 1
+        mix.append(
+            {
+                "at": point.isoformat(),
+                "n": len(held),
+                "counts": {status: n for status, n in sorted(counts.items()) if n},
+            }
+        )
+    return mix
 
 
 def _days(values: Iterable[timedelta]) -> dict[str, Any]:

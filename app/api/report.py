@@ -72,6 +72,12 @@ class FlowsView(BaseModel):
     matrix: dict[str, dict[str, int]]
 
 
+class StatusMixPoint(BaseModel):
+    at: str
+    n: int
+    counts: dict[str, int]
+
+
 class DaysView(BaseModel):
     n: int
     median_days: float | None
@@ -134,6 +140,7 @@ class ReportView(BaseModel):
     won_amount: dict[str, dict[str, float]] | str
     forecast: ForecastView
     flows: FlowsView
+    status_mix: list[StatusMixPoint]
     time_to_conversion: TimeToConversionView
     left_unworked: LeftUnworkedView
     speed_to_lead: SpeedToLeadView

@@ -122,6 +122,29 @@ def test_flows_go_both_ways_and_left_unworked_and_speed_to_lead() -> None:
     assert ttc["converted_without_sales_ready"] == 4  # 43 to 46
 
 
+def test_status_mix_counts_each_status_at_since_and_at_each_weeks_end() -> None:
+    mix = _report()["status_mix"]
+    # Weekly from T while a week fits before `until` (T+98d), then `until` itself.
+    assert [point["at"] for point in mix] == [
+        *((T + 7 * k * D).isoformat() for k in range(15)),
+        (T + 100 * D).isoformat(),
+    ]
+    assert mix[0] == {
+        "at": T.isoformat(),
+        "n": 155,
+        "counts": {ACTIVE: 10, RISK: 5, NURTURE: 100, READY: 40},
+    }
+    assert mix[1]["counts"] == {ACTIVE: 10, RISK: 5, NURTURE: 98, READY: 42}  # 41, 42 ready
+    assert mix[2]["counts"] == {ACTIVE: 11, RISK: 4, NURTURE: 98, READY: 42}  # 210 recovered
+    # By T+21d: 211 fell to nurture and 1 was sold (a change at a week's end is in that week).
+    assert mix[3]["counts"] == {ACTIVE: 12, RISK: 3, NURTURE: 99, READY: 41}
+    assert mix[-1] == {
+        "at": (T + 100 * D).isoformat(),
+        "n": 155,
+        "counts": {ACTIVE: 12, RISK: 3, NURTURE: 100, READY: 40},
+    }  # 42 dropped back at T+30d
+
+
 def test_customers_at_risk_and_what_became_of_them() -> None:
     customers = _report()["customers"]
     assert customers["at_risk_share"] == {"n": 15, "at_risk": 5, "rate": 0.3333, "small": True}
