@@ -103,7 +103,8 @@ def progress_of(run: SyncRun, now: datetime) -> dict[str, Any]:
     # A sync counts contacts pulled; a rescore (criteria activated), contacts scored.
     done = int(progress.get("done", progress.get("pulled", progress.get("scored", 0))) or 0)
     total = progress.get("total")
-    total = int(total) if isinstance(total, int) else None
+    # A resync's total is the contacts stored when it began; the CRM may hold more by now.
+    total = max(int(total), done) if isinstance(total, int) else None
     began = progress.get("running_since")
     end = run.finished_at or now
     elapsed = (end - datetime.fromisoformat(began)).total_seconds() if began else 0.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,15 @@ from app.criteria_store import active_criteria
 from app.errors import GlengarryError
 from app.logging import bound, get_logger
 from app.metrics import SYNC_SECONDS
-from app.models import Connection, ConnectionLease, SyncCursor, SyncKind, SyncRun, SyncState
+from app.models import (
+    Connection,
+    ConnectionLease,
+    Contact,
+    SyncCursor,
+    SyncKind,
+    SyncRun,
+    SyncState,
+)
 from app.runtime import Runtime
 from app.sync import lease
 from app.sync.lease import LeaseHeld
@@ -155,13 +163,21 @@ class SyncRunner:
                 cursor = None if self.full or stored is None else stored.cursor
                 if run is not None:
                     run.kind, run.state, run.started_at = kind, SyncState.RUNNING, now()
+                    # What a progress bar counts to: the ids asked for; for a full resync,
+                    # the contacts stored (it re-reads them all; a first backfill has none to
+                    # count, so its total stays unknown). One assignment: a query between an
+                    # assignment and an in-place change would flush the first half only.
+                    total: int | None = None
+                    if self.contact_ids:
+                        total = len(self.contact_ids)
+                    elif kind == SyncKind.BACKFILL and stored is not None:
+                        total = _stored_contacts(session, connection_id) or None
                     run.progress = {
                         **(run.progress or {}),
                         "done": 0,
                         "running_since": now().isoformat(),
+                        **({"total": total} if total is not None else {}),
                     }
-                    if self.contact_ids:
-                        run.progress["total"] = len(self.contact_ids)
                     session.flush()
                     report = SyncReport(run.id, SyncState.RUNNING)
         except BaseException:
@@ -413,6 +429,11 @@ class SyncRunner:
                     SYNC_SECONDS.labels(run.kind, report.state.value).observe(report.seconds)
                     run.state = report.state
                     run.finished_at = rt.clock.now()
+                    if report.state in (SyncState.SUCCEEDED, SyncState.PARTIAL):
+                        # Finished: what was done is the whole (contacts added or deleted in
+                        # the CRM during the run make the first total an estimate).
+                        done = (run.progress or {}).get("done", report.pulled)
+                        run.progress = {**(run.progress or {}), "total": done}
                     run.counts = report.counts()
                     run.error = report.message or None
         except SQLAlchemyError as exc:
@@ -422,6 +443,17 @@ class SyncRunner:
 
 
 ABANDONED = "abandoned: the process running it stopped (its lease expired)"
+
+
+def _stored_contacts(session: Session, connection_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Contact)
+            .where(Contact.connection_id == connection_id, Contact.deleted_at.is_(None))
+        )
+        or 0
+    )
 
 
 def fail_abandoned_runs(

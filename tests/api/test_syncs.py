@@ -276,3 +276,31 @@ async def test_a_command_line_sync_leaves_a_queued_one_to_the_workers(runtime: R
     report = await SyncRunner(runtime, "acme", connector_factory=Crm(pages=1).factory).run()
     assert report.run_id != queued["id"]
     assert client.get(f"/syncs/{queued['id']}", headers=ADMIN).json()["state"] == "queued"
+
+
+async def test_a_resyncs_total_is_what_is_stored_and_is_exact_at_the_end(
+    runtime: Runtime,
+) -> None:
+    first = Crm(pages=2)
+    for gate in first.gates:
+        gate.set()
+    await SyncRunner(runtime, "acme", connector_factory=first.factory).run()  # 2,000 stored
+    client = TestClient(create_app(runtime))
+    run = client.post("/connections/acme/syncs", json={"kind": "full"}, headers=ADMIN).json()
+    crm = Crm(pages=3)  # the CRM holds 1,000 more by now
+    work = asyncio.ensure_future(
+        SyncRunner(runtime, "acme", run_id=run["id"], connector_factory=crm.factory).run()
+    )
+
+    def progress() -> dict[str, Any]:
+        shown = client.get(f"/syncs/{run['id']}", headers=ADMIN).json()
+        return cast(dict[str, Any], shown["progress"])
+
+    await _until(lambda: progress()["done"] == 1000, "the first batch counted")
+    assert progress() == {"done": 1000, "total": 2000}  # an intermediate value: half way
+    crm.gates[1].set()
+    await _until(lambda: progress()["done"] == 2000, "the second batch counted")
+    crm.gates[2].set()
+    report = await asyncio.wait_for(work, 30)
+    assert report.state == "succeeded"
+    assert progress() == {"done": 3000, "total": 3000}
