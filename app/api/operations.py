@@ -14,6 +14,7 @@ from app.api.auth import Admin, Operator, Principal, Reader, authenticate, beare
 from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from app.audit import record
+from app.connection_health import Health, health_of
 from app.connection_settings import delete_connection, set_interval, set_paused
 from app.connections import lookup
 from app.logging import get_logger
@@ -95,6 +96,10 @@ class ConnectionView(BaseModel):
     statuses: dict[str, int]
     outbox: dict[str, int]
     last_run: RunView | None
+    health: Health = Field(
+        description="The last sync and the last good one, cursor and webhook ages, what waits "
+        "in the inbox and outbox, rejects, and today's API calls against the day's budget"
+    )
 
 
 def _run_view(run: SyncRun) -> RunView:
@@ -139,6 +144,7 @@ def _view(runtime: Runtime, connection: Connection) -> ConnectionView:
             statuses=statuses,
             outbox=outbox,
             last_run=_run_view(run) if run else None,
+            health=health_of(session, runtime.settings, connection, runtime.clock.now()),
         )
 
 

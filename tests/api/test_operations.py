@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import cast
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from structlog.testing import capture_logs
 
 from app.api import create_app
 from app.db import session_factory
 from app.metrics import REGISTRY
+from app.models import (
+    ApiUsage,
+    Connection,
+    Contact,
+    InboxEvent,
+    OutboxEntry,
+    SyncCursor,
+    SyncRun,
+)
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.vault import Vault
@@ -178,3 +188,84 @@ def test_a_resync_the_queue_cannot_take_is_503_and_counted(
     assert answer.status_code == 503
     assert "not queued" in answer.json()["error"]["message"]
     assert REGISTRY.get_sample_value("glengarry_queue_wakeups_failed_total", labels) == before + 1
+
+
+def test_a_connections_health_shows_what_a_sync_health_page_does(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    runtime = _runtime(fresh_engine, tmp_path, TOKEN)
+    now = runtime.clock.now()
+    hour = timedelta(hours=1)
+    with runtime.sessions.begin() as session:
+        cid = session.scalars(select(Connection.id)).one()
+        session.add_all(
+            [
+                SyncRun(
+                    connection_id=cid,
+                    kind="backfill",
+                    state="succeeded",
+                    started_at=now - 3 * hour,
+                    finished_at=now - 2 * hour,
+                ),
+                SyncRun(
+                    connection_id=cid,
+                    kind="incremental",
+                    state="succeeded",
+                    dry_run=True,
+                    started_at=now - 2 * hour,
+                    finished_at=now - 90 * timedelta(minutes=1),
+                ),
+                SyncRun(
+                    connection_id=cid,
+                    kind="incremental",
+                    state="failed",
+                    started_at=now - hour,
+                    finished_at=now - hour,
+                ),
+                SyncCursor(
+                    connection_id=cid, object_type="contacts", cursor="c", updated_at=now - 2 * hour
+                ),
+            ]
+        )
+        contact = Contact(connection_id=cid, crm_id="1")
+        session.add(contact)
+        session.flush()
+        for n, processed in enumerate((None, None, now)):
+            session.add(
+                InboxEvent(
+                    source="hubspot",
+                    connection_id=cid,
+                    dedup_key=str(n),
+                    event={},
+                    received_at=now - (3 - n) * hour,
+                    processed_at=processed,
+                )
+            )
+        for state in ("pending", "pending", "failed", "sent"):
+            session.add(
+                OutboxEntry(connection_id=cid, contact_id=contact.id, field_values={}, state=state)
+            )
+        session.add(
+            ApiUsage(connection_id=cid, day=now.date(), endpoint="a", calls=20, rate_limited=2)
+        )
+        session.add(ApiUsage(connection_id=cid, day=now.date(), endpoint="b", calls=10))
+        session.add(
+            ApiUsage(
+                connection_id=cid,
+                day=now.date() - timedelta(days=1),
+                endpoint="a",
+                calls=1000,
+                rate_limited=9,
+            )
+        )
+    client = TestClient(create_app(runtime))
+    health = client.get("/connections/acme", headers=AUTH).json()["health"]
+    assert health["last_sync_state"] == "failed"
+    # The last good run is the backfill: a dry run changes nothing in the CRM.
+    assert datetime.fromisoformat(health["last_success_at"]) == now - 2 * hour
+    assert 2 * 3600 <= health["cursor_age_seconds"] < 2 * 3600 + 60
+    assert 3600 <= health["webhook_age_seconds"] < 3600 + 60
+    assert (health["inbox_backlog"], health["outbox_pending"], health["rejects"]) == (2, 2, 1)
+    assert (health["api_calls_today"], health["api_rate_limited_today"]) == (30, 2)
+    assert health["api_budget_per_day"] == 325_000  # half of a Pro portal's 650,000
+    assert client.get("/connections", headers=AUTH).json()[0]["health"] == health
