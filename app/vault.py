@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.errors import SecretKeyError
 from app.logging import get_logger, register_secret
@@ -158,6 +160,13 @@ class Vault:
             self._fernet = MultiFernet([Fernet(k) for k in source.keys])
         log.info("secret keys read again: they were rotated", keys=len(source.keys))
         return True
+
+    def derived(self, label: str) -> bytes:
+        """A secret of its own for `label` (the console's session signing, say), derived from
+        the newest key with HKDF: nothing new to keep, and it changes when the keys rotate."""
+        self._current()
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label.encode())
+        return hkdf.derive(self._keys[0])
 
     def encrypt(self, credentials: dict[str, Any]) -> bytes:
         return self._current().encrypt(json.dumps(credentials, sort_keys=True).encode())

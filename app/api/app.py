@@ -23,11 +23,13 @@ from app.api import (
     report,
     syncs,
     webhooks,
+    whoami,
 )
 from app.api.access import RequestObservation
 from app.api.auth import invalid_or_unauthenticated
 from app.api.body_limit import OperationsBodyLimit
 from app.api.errors import http_error
+from app.console import install as install_console
 from app.crms import REGISTRY
 from app.logging import register_secret
 from app.runtime import Runtime
@@ -61,7 +63,9 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
     app.include_router(criteria.router)
     app.include_router(alerts.router)
     app.include_router(admin.router)
+    app.include_router(whoami.router)
     docs.install(app)
+    install_console(app, runtime)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_or_unauthenticated)
     app.add_middleware(OperationsBodyLimit)
