@@ -30,7 +30,7 @@
   new Chart(document.getElementById("chart-status-mix"), {
     type: "bar",
     data: {
-      labels: report.status_mix.map(function (p) { return p.at.slice(0, 10); }),
+      labels: report.status_mix.map(function (p) { return p.at.slice(0, 16).replace("T", " "); }),
       datasets: statuses.map(function (s, i) {
         return { label: s, backgroundColor: COLORS[i % COLORS.length],
                  data: report.status_mix.map(function (p) { return p.counts[s] || 0; }) };
