@@ -223,3 +223,22 @@ def test_whoami_names_the_key_its_scope_and_connection(runtime: Runtime) -> None
     admin = client.get("/whoami", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert admin == {"name": "GLENGARRY_API_TOKEN", "scope": "admin", "connection": None}
     assert client.get("/whoami").status_code == 401
+
+
+def test_wrong_keys_at_the_login_count_against_the_browsers_address(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    settings = load_settings(data_dir=tmp_path, api_token=TOKEN, api_auth_failures_per_minute=3)
+    runtime = Runtime(
+        settings, fresh_engine, session_factory(fresh_engine), Vault.from_settings(settings)
+    )
+    client = TestClient(create_app(runtime), follow_redirects=False)
+    csrf = _csrf(client.get("/console/login").text)
+    answers = [
+        client.post("/console/login", data={"key": f"guess-{n}", "csrf": csrf}).status_code
+        for n in range(4)
+    ]
+    assert answers == [401, 401, 401, 429]
+    refused = client.post("/console/login", data={"key": TOKEN, "csrf": csrf})
+    assert refused.status_code == 429  # the right key too, until the minute has passed
+    assert "too many failed authentications" in refused.text
