@@ -102,4 +102,6 @@ def csrf_token(request: Request) -> str:
 
 def csrf_ok(request: Request, given: str | None) -> bool:
     token = request.session.get("csrf")
-    return isinstance(token, str) and hmac.compare_digest(token, given or "")
+    # As bytes: compare_digest refuses str with anything but ASCII in it.
+    given_bytes = (given or "").encode("utf-8", "replace")
+    return isinstance(token, str) and hmac.compare_digest(token.encode(), given_bytes)

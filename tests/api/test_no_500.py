@@ -205,3 +205,35 @@ def test_no_operations_request_answers_500(
     ):
         answer = client.request(method, path, content=content, headers=headers)
         assert answer.status_code < 500, (method, path, answer.text)
+
+
+@EXAMPLES
+@given(ref=refs, value=st.one_of(header_text, hostile_text), number=numbers.map(str))
+def test_no_console_page_or_form_answers_500(
+    client: TestClient, ref: str, value: str, number: str
+) -> None:
+    if "glengarry_console" not in client.cookies:  # one login for every example
+        form = client.get("/console/login").text
+        csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        logged_in = client.post(
+            "/console/login", data={"key": TOKEN, "csrf": csrf}, follow_redirects=False
+        )
+        assert logged_in.status_code == 303
+    where = f"/console/connections/{_path(ref)}"
+    value = value.encode("utf-8", "replace").decode()  # a browser sends no lone surrogate
+    text = quote(value, safe="")
+    num = quote(number, safe="")
+    for method, path, data in (
+        ("GET", where, None),
+        ("GET", f"{where}/contacts?status={text}&q={text}&cursor={num}", None),
+        ("GET", f"{where}/report?since={text}&horizon={text}", None),
+        ("GET", f"{where}/rejects", None),
+        ("GET", f"/console/contacts/{num}", None),
+        ("GET", f"/console/syncs/{num}/progress", None),
+        ("POST", f"{where}/syncs", {"kind": value, "csrf": value}),
+        ("POST", f"{where}/rejects/retry", {"id": [number, value], "csrf": value}),
+        ("POST", "/console/criteria/dry-run", {"criteria": value, "csrf": value}),
+        ("POST", "/console/login", {"key": value, "csrf": value}),
+    ):
+        answer = client.request(method, path, data=data, follow_redirects=False)
+        assert answer.status_code < 500, (method, path, answer.text)
