@@ -55,6 +55,18 @@ class DatabaseFactory:
         self._engines.append(engine)
         return engine
 
+    def drop(self, engine: Engine) -> None:
+        """The database of `engine` dropped now, at its test's end: dropping hundreds at the end
+        of the pass takes minutes on a busy machine, all of it in the last test's teardown."""
+        engine.dispose()
+        name = engine.url.database
+        if BACKEND == "sqlite" or name not in self._pg_databases:
+            return
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._pg_databases.remove(name)
+        self._engines.remove(engine)
+
     def close(self) -> None:
         for engine in self._engines:
             engine.dispose()
@@ -93,9 +105,11 @@ def session(migrated_engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def blank_engine(databases: DatabaseFactory) -> Engine:
+def blank_engine(databases: DatabaseFactory) -> Iterator[Engine]:
     """A database of its own, with no schema, for migration tests."""
-    return databases.new_engine()
+    engine = databases.new_engine()
+    yield engine
+    databases.drop(engine)
 
 
 @pytest.fixture
@@ -104,9 +118,9 @@ def fresh_engine(databases: DatabaseFactory) -> Iterator[Engine]:
     engine = databases.new_engine()
     upgrade(engine)
     yield engine
-    # Its pooled connections are closed now, not at the end of the pass: hundreds of tests
-    # each holding some would exhaust a shared PostgreSQL's connection slots.
-    engine.dispose()
+    # Its pooled connections are closed now, not at the end of the pass (hundreds of tests
+    # each holding some would exhaust a shared PostgreSQL's connection slots), and it is dropped.
+    databases.drop(engine)
 
 
 @pytest.fixture
