@@ -67,6 +67,8 @@ import httpx
 import structlog
 
 from connectors.base import (
+    SUPPORT,
+    SURVEYS,
     ContactBatch,
     CrmActivity,
     CrmContact,
@@ -80,6 +82,7 @@ from connectors.errors import CrmRequestError
 from connectors.http import ApiClient, RateLimiter, RetryPolicy, Sleep, UsageRecorder
 from connectors.salesforce import activities as acts
 from connectors.salesforce import outcomes as ends
+from connectors.salesforce import service as svc
 from connectors.salesforce import soql
 from connectors.salesforce import writes as saving
 from connectors.salesforce.auth import SalesforceLogin, verify_for
@@ -224,6 +227,9 @@ class SalesforceConnector:
         self._overlap = timedelta(seconds=options.overlap_seconds)
         self._in_flight = asyncio.Semaphore(options.concurrency)
         self._plans: dict[str, _Plan] = {}
+        # What the connection may not read (connectors.base.SaysUnavailable), with why.
+        self.unavailable: dict[str, str] = {}
+        self._currency: tuple[str | None] | None = None  # the org's, once asked
 
     async def aclose(self) -> None:
         await self.api.aclose()
@@ -683,8 +689,13 @@ class SalesforceConnector:
         ids = [c.crm_id for c in contacts if not c.archived and c.kind != "lead"]
         if not ids:
             return []
+        opportunity = await self.schema.fields(self.rest, "Opportunity")
+        # Multi-currency on: each Opportunity's own currency; the org's for the rest.
+        fields = [*ends.ROLE_FIELDS]
+        if ends.CURRENCY.lower() in opportunity:
+            fields.append(f"Opportunity.{ends.CURRENCY}")
         roles = soql.in_chunks(
-            lambda chunk: soql.select(ends.ROLE_FIELDS, ends.ROLES, soql.id_in("ContactId", chunk)),
+            lambda chunk: soql.select(fields, ends.ROLES, soql.id_in("ContactId", chunk)),
             ids,
             self.rest.fits,
         )
@@ -698,8 +709,90 @@ class SalesforceConnector:
             self.rest.fits,
         )
         return ends.outcomes_of(
-            await self._records(list(roles)), await self._records(list(converted))
+            await self._records(list(roles)),
+            await self._records(list(converted)),
+            currency=await self.org_currency(),
         )
+
+    async def org_currency(self) -> str | None:
+        """The org's default currency (`Organization.DefaultCurrencyIsoCode`), asked once; None
+        when the user may not read it."""
+        if self._currency is None:
+            statement = soql.select(["DefaultCurrencyIsoCode"], "Organization")
+            try:
+                rows = await self.rest.records(statement)
+            except CrmRequestError as exc:
+                log.warning("Salesforce org currency not readable", reason=str(exc))
+                rows = []
+            self._currency = (
+                (str(rows[0].get("DefaultCurrencyIsoCode") or "") or None,) if rows else (None,)
+            )
+        return self._currency[0]
+
+    # -- what customers ask and say ---------------------------------------------------------
+
+    async def _has(self, sobject: str, kind: str, why: str) -> bool:
+        """Whether the org has `sobject` for the user; if not, `kind` is said unavailable."""
+        if await self.schema.has(self.rest, sobject):
+            return True
+        self._cannot(kind, why)
+        return False
+
+    def _cannot(self, kind: str, why: str) -> None:
+        if kind not in self.unavailable:
+            self.unavailable[kind] = why[:300]
+            log.warning("Salesforce records not readable", kind=kind, reason=why)
+
+    async def probe_unavailable(self) -> None:
+        """Cases and survey answers, from describe global (asked once per connector)."""
+        await self._has(svc.CASE, SUPPORT, svc.NO_CASES)
+        await self._has(svc.ANSWERS, SURVEYS, svc.UNLICENSED)
+
+    async def _optional(self, kind: str, statements: Sequence[str]) -> Rows:
+        """Rows of statements on an object the connection may lack: a query Salesforce refuses
+        for the object or a field (`INVALID_TYPE`, `INVALID_FIELD`) says `kind` unavailable."""
+        if kind in self.unavailable:
+            return []
+        try:
+            return await self._records(statements)
+        except CrmRequestError as exc:
+            errors = errors_of_body(exc.body)
+            if not {e.code for e in errors} & {"INVALID_TYPE", "INVALID_FIELD"}:
+                raise
+            self._cannot(kind, f"not readable: {errors[0].code}: {errors[0].message}")
+            return []
+
+    async def _service(self, people: Sequence[str], contacts: Sequence[str]) -> list[CrmActivity]:
+        """The Contacts' Cases and the people's survey answers (service.py), each object read
+        only where the org has it."""
+        found: list[CrmActivity] = []
+        if contacts and await self._has(svc.CASE, SUPPORT, svc.NO_CASES):
+            fields = await self.schema.visible(self.rest, svc.CASE, svc.CASE_FIELDS)
+            statements = soql.in_chunks(
+                lambda ids: soql.select(fields, svc.CASE, soql.id_in("ContactId", ids)),
+                contacts,
+                self.rest.fits,
+            )
+            for row in await self._optional(SUPPORT, list(statements)):
+                if (activity := svc.from_case(row)) is not None:
+                    found.append(activity)
+        if people and await self._has(svc.ANSWERS, SURVEYS, svc.UNLICENSED):
+            direct = await self.schema.visible(self.rest, svc.ANSWERS, svc.ANSWER_FIELDS)
+            fields = [*direct, *svc.ANSWER_PATHS]
+            questions = soql.id_in("Question.QuestionType", list(svc.QUESTION_TYPES))
+            statements = soql.in_chunks(
+                lambda ids: soql.select(
+                    fields, svc.ANSWERS, soql.both(questions, soql.id_in(svc.ANSWER_PERSON, ids))
+                ),
+                people,
+                self.rest.fits,
+            )
+            wanted = set(people)
+            for row in await self._optional(SURVEYS, list(statements)):
+                activity = svc.from_answer(row)
+                if activity is not None and activity.contact_crm_id in wanted:
+                    found.append(activity)
+        return found
 
     async def activities(self, contacts: Sequence[CrmContact]) -> Sequence[CrmActivity]:
         live = [c for c in contacts if not c.archived]
@@ -726,11 +819,15 @@ class SalesforceConnector:
             build = by(member, acts.CAMPAIGN_MEMBER, key, "HasResponded = true")
             for statement in soql.in_chunks(build, ids, self.rest.fits) if ids else ():
                 jobs.append((acts.CAMPAIGN_MEMBER, key, statement))
-        answers = await self._gather([self.rest.records(s) for _, _, s in jobs])
+        answers, service = await asyncio.gather(
+            self._gather([self.rest.records(s) for _, _, s in jobs]),
+            self._service(people, others),
+        )
         wanted = set(people)
         found: dict[str, CrmActivity] = {
             a.crm_id: a for person in live for a in acts.from_touches(person, self.map.touches)
         }
+        found.update((a.crm_id, a) for a in service)
         for (stream, key, _), rows in zip(jobs, answers, strict=True):
             for row in rows:
                 person = str(row.get(key) or "")
