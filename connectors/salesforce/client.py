@@ -8,8 +8,9 @@ id in `merged_crm_ids` (the pipeline moves the Lead's history there); a merged l
 
 Syncing. A full sync lists Leads then Contacts by `SystemModstamp`; an incremental one reads
 each stream from its own mark (cursor.py) through `queryAll`: Leads and Contacts that changed
-(deleted ones included), then the people named by Accounts, Opportunities, Tasks, Events and
-CampaignMembers that changed, since an activity logged on a Lead leaves the Lead unchanged.
+(deleted ones included), then the people named by Accounts, Opportunities, Tasks, Events,
+CampaignMembers, Cases and survey answers that changed (the last two where the org has them),
+since an activity logged on a Lead leaves the Lead unchanged.
 Those are re-read by id (`POST composite/sobjects/{type}`, 2,000 a call). The deleted log
 (`sobjects/{type}/deleted`) is read every run: when its `earliestDateAvailable` is later than
 the last run's end, deletions were forgotten (the recycle bin was emptied), so the first batch
@@ -43,6 +44,8 @@ Activities (the engine's types; qualification/engagement.py):
 | CampaignMember responded, any other Campaign.Type  | form_submission | FirstRespondedDate |
 | (Webinar, Conference, Trade Show, Other, ...)      | (form: the Campaign's Name)          |
 | CampaignMember that has not responded              | none            |                    |
+| Case of a Contact; SurveyQuestionResponse (NPS,   | ticket;         | (service.py)       |
+| CSAT, Rating question)                             | survey_response |                    |
 | Last_Page_Seen_Date__c (URL: Last_Page_Seen__c)    | page_view       | the field's value  |
 | Last_Email_Open_Date__c                            | email_open      | the field's value  |
 | First_/Recent_Conversion_Date__c (form: *__c)      | form_submission | the field's value  |
@@ -110,6 +113,7 @@ from connectors.salesforce.mapping import (
     PropertyMap,
     object_of,
     parse_time,
+    read,
 )
 from connectors.salesforce.marketing import touches
 from connectors.salesforce.rest import (
@@ -425,6 +429,10 @@ class SalesforceConnector:
             fields = ["LeadId", "ContactId", "SystemModstamp"]
         elif stream == "Opportunity":
             fields, where = ["AccountId", "SystemModstamp"], soql.both(where, "AccountId != null")
+        elif stream == svc.CASE:
+            fields, where = ["ContactId", "SystemModstamp"], soql.both(where, "ContactId != null")
+        elif stream == svc.ANSWERS:
+            fields = [svc.ANSWER_PERSON, "SystemModstamp"]
         else:
             fields = ["Id", "SystemModstamp"]
         statement = soql.select(fields, stream, where, order_by="SystemModstamp")
@@ -435,8 +443,16 @@ class SalesforceConnector:
                 accounts = [str(r.get("Id") or r.get("AccountId")) for r in rows]
                 yield await self._contacts_of(accounts), last
                 continue
-            named = [str(r[f]) for r in rows for f in fields[:-1] if r.get(f)]
+            named = [str(read(r, f)) for r in rows for f in fields[:-1] if read(r, f)]
             yield list(dict.fromkeys(named)), last
+
+    async def _readable(self, stream: str) -> bool:
+        """Whether a stream's object is there to read (Cases and survey answers may not be)."""
+        if stream == svc.CASE:
+            return await self._has(svc.CASE, SUPPORT, svc.NO_CASES)
+        if stream == svc.ANSWERS:
+            return await self._has(svc.ANSWERS, SURVEYS, svc.UNLICENSED)
+        return True
 
     async def _contacts_of(self, account_ids: Sequence[str]) -> list[str]:
         if not account_ids:
@@ -627,7 +643,7 @@ class SalesforceConnector:
         seen: set[str] = set()
         for stream in STREAMS:
             mark = cursor.mark(stream)
-            if mark is not None:
+            if mark is not None and await self._readable(stream):
                 pages = (
                     self._people_changed(stream, mark, seen)
                     if stream in PEOPLE

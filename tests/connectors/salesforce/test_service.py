@@ -16,9 +16,10 @@ import pytest
 
 from connectors.base import SUPPORT, SURVEYS, CrmActivity, OutcomeKind, SaysUnavailable
 from connectors.salesforce.sandbox import SandboxServer
+from connectors.salesforce.sandbox.seed import Seeder
 from connectors.salesforce.service import from_answer, from_case
 
-from .conftest import connector, drain, member, population, start_org
+from .conftest import connector, drain, last_cursor, member, population, start_org
 
 QUERY = "GET /services/data/v62.0/query"
 QUERY_MORE = "GET /services/data/v62.0/query/{locator}"
@@ -255,3 +256,37 @@ def test_only_numeric_answers_to_nps_and_rating_questions_count() -> None:
     assert from_answer({**row, "Question": {"QuestionType": "FreeText"}}) is None
     assert from_answer({**row, "NumberValue": None}) is None
     assert from_answer({**row, "Invitation": None}) is None
+
+
+async def test_a_new_case_or_answer_brings_its_person_to_the_next_incremental_sync(
+    org: SandboxServer,
+) -> None:
+    delta, lead = org.ids["p202"], org.ids["p203"]
+    sf = connector(org)
+    try:
+        batches, _ = await drain(sf, None)
+        store = org.store
+        store.create("Case", {"ContactId": delta, "Subject": "Billing", "Priority": "Low"})
+        person = store.get("Lead", lead)
+        assert person is not None
+        Seeder(store).answer(person, datetime.now(UTC), {"survey": "nps", "score": "2"})
+        _, people = await drain(sf, last_cursor(batches))
+    finally:
+        await sf.aclose()
+    assert set(people) == {delta, lead}
+
+
+async def test_an_incremental_sync_of_an_org_without_surveys_skips_their_stream(
+    unlicensed: SandboxServer,
+) -> None:
+    delta = unlicensed.ids["p202"]
+    sf = connector(unlicensed)
+    try:
+        batches, _ = await drain(sf, None)
+        unlicensed.store.create("Case", {"ContactId": delta, "Subject": "Billing"})
+        _, people = await drain(sf, last_cursor(batches))
+    finally:
+        await sf.aclose()
+    assert set(people) == {delta}
+    assert set(sf.unavailable) == {SURVEYS}
+    assert "400" not in unlicensed.stats()["calls"].get(QUERY, {})
