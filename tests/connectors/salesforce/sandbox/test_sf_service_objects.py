@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from connectors.salesforce.sandbox import SandboxConfig, SandboxServer, Store
+from connectors.salesforce.sandbox.cli import serve
+from connectors.salesforce.sandbox.command import COMMAND
 from qualification.population import generate_population
 
 from .conftest import api, member, population
@@ -216,3 +218,15 @@ def test_a_generated_population_leaves_one_case_per_ticket_and_one_answer_per_su
         Counter((r["Invitation"]["ParticipantId"], r["NumberValue"]) for r in answers)
         == expected_answers
     )
+
+
+def test_the_sandbox_command_takes_the_org_settings_and_names_a_bad_currency(
+    tmp_path: Path,
+) -> None:
+    flags = {option.flag for option in COMMAND.options}
+    assert {"--multi-currency", "--currency", "--no-feedback-management"} <= flags
+    with pytest.raises(ValueError, match="--currency must be an ISO 4217 code"):
+        serve(
+            port=0, contacts=0, seed=1, cert_dir=tmp_path, latency_ms=0, daily_api_limit=10,
+            session_ttl_seconds=60, echo=print, currency="dollars",
+        )  # fmt: skip
