@@ -19,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.errors import GlengarryError
 from app.models import Activity, Connection, Contact, OutcomeRecord, Transition
-from app.sync.outcomes import OUTCOMES, SURVEYS
+from connectors.base import OUTCOMES, SURVEYS
 from qualification.effectiveness import (
     SALES,
     Change,

@@ -155,6 +155,33 @@ class Reconciling(Protocol):
     async def live_crm_ids(self) -> frozenset[str]: ...
 
 
+# Kinds of record a connection may not read, as `SaysUnavailable.unavailable` names them beside
+# the CRM's own object types (HubSpot's "feedback_submissions", "tickets", "deals"): survey
+# answers, support requests (tickets, cases), and outcomes read at all.
+SURVEYS = "surveys"
+SUPPORT = "support"
+OUTCOMES = "outcomes"
+
+
+@runtime_checkable
+class SaysUnavailable(Protocol):
+    """A connector that keeps the kinds of record it may not read, with why ("not licensed:
+    ...", "scope missing: ..."), as it finds out while reading them: a kind it says is
+    reported in words, never as none of them."""
+
+    unavailable: dict[str, str]
+
+
+@runtime_checkable
+class ProbesUnavailable(Protocol):
+    """A connector that can tell what it may not read without reading any record (Salesforce's
+    describe): asked once per whole sync, so that a sync that read nobody still knows."""
+
+    async def probe_unavailable(self) -> None:
+        """Fill `unavailable` (see `SaysUnavailable`)."""
+        ...
+
+
 @runtime_checkable
 class OutcomeSource(Protocol):
     """A connector that can read what became of contacts (issue 14's outcomes table).

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
 
 from sqlalchemy import and_, delete, or_
 from sqlalchemy.orm import Session
 
 from app.models import Connection, OutcomeRecord
 from app.sql import upsert_insert
-from connectors.base import Connector, CrmContact, CrmOutcome, OutcomeKind, OutcomeSource
-
-# Keys of `Connection.unavailable` beside the CRM's own object types ("deals",
-# "feedback_submissions", "tickets"): a connector that reads no outcomes or no surveys at all.
-OUTCOMES = "outcomes"
-SURVEYS = "surveys"
+from connectors.base import (
+    OUTCOMES,
+    SURVEYS,
+    Connector,
+    CrmContact,
+    CrmOutcome,
+    OutcomeKind,
+    OutcomeSource,
+    ProbesUnavailable,
+    SaysUnavailable,
+)
 
 _OPPOSITE = {
     OutcomeKind.DEAL_WON.value: OutcomeKind.DEAL_LOST.value,
@@ -29,18 +33,17 @@ _OPPOSITE = {
 }
 
 
-@runtime_checkable
-class SaysUnavailable(Protocol):
-    """A connector that keeps the kinds of record it may not read, with why."""
-
-    unavailable: dict[str, str]
-
-
 async def read_outcomes(connector: Connector, contacts: Sequence[CrmContact]) -> list[CrmOutcome]:
     """The connector's outcomes for these contacts; none from a CRM that cannot read them."""
     if not contacts or not isinstance(connector, OutcomeSource):
         return []
     return list(await connector.outcomes(contacts))
+
+
+async def probe_unavailable(connector: Connector) -> None:
+    """Let a connector that can find out what it may not read before a whole sync's end."""
+    if isinstance(connector, ProbesUnavailable):
+        await connector.probe_unavailable()
 
 
 def unavailable_of(connector: Connector) -> dict[str, str]:

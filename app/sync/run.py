@@ -36,7 +36,13 @@ from app.models import (
 from app.runtime import Runtime
 from app.sync import lease
 from app.sync.lease import LeaseHeld
-from app.sync.outcomes import read_outcomes, record_unavailable, store_outcomes, unavailable_of
+from app.sync.outcomes import (
+    probe_unavailable,
+    read_outcomes,
+    record_unavailable,
+    store_outcomes,
+    unavailable_of,
+)
 from app.sync.scoring import ScoreCounts, score_contacts
 from app.sync.store import reconcile, store_activities, store_contacts
 from app.sync.usage import UsageCounter
@@ -226,7 +232,9 @@ class SyncRunner:
                         )
                     if not self.dry_run:
                         # A whole sync asked for every kind: what it could not read replaces
-                        # what was kept (a scope granted since clears).
+                        # what was kept (a scope granted since clears); even one that read
+                        # nobody, where the connector can tell without reading.
+                        await probe_unavailable(connector)
                         with rt.sessions.begin() as session:
                             record_unavailable(
                                 session, connection_id, unavailable_of(connector), complete=True

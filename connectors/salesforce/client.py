@@ -8,8 +8,9 @@ id in `merged_crm_ids` (the pipeline moves the Lead's history there); a merged l
 
 Syncing. A full sync lists Leads then Contacts by `SystemModstamp`; an incremental one reads
 each stream from its own mark (cursor.py) through `queryAll`: Leads and Contacts that changed
-(deleted ones included), then the people named by Accounts, Opportunities, Tasks, Events and
-CampaignMembers that changed, since an activity logged on a Lead leaves the Lead unchanged.
+(deleted ones included), then the people named by Accounts, Opportunities, Tasks, Events,
+CampaignMembers, Cases and survey answers that changed (the last two where the org has them),
+since an activity logged on a Lead leaves the Lead unchanged.
 Those are re-read by id (`POST composite/sobjects/{type}`, 2,000 a call). The deleted log
 (`sobjects/{type}/deleted`) is read every run: when its `earliestDateAvailable` is later than
 the last run's end, deletions were forgotten (the recycle bin was emptied), so the first batch
@@ -43,6 +44,8 @@ Activities (the engine's types; qualification/engagement.py):
 | CampaignMember responded, any other Campaign.Type  | form_submission | FirstRespondedDate |
 | (Webinar, Conference, Trade Show, Other, ...)      | (form: the Campaign's Name)          |
 | CampaignMember that has not responded              | none            |                    |
+| Case of a Contact; SurveyQuestionResponse (NPS,   | ticket;         | (service.py)       |
+| CSAT, Rating question)                             | survey_response |                    |
 | Last_Page_Seen_Date__c (URL: Last_Page_Seen__c)    | page_view       | the field's value  |
 | Last_Email_Open_Date__c                            | email_open      | the field's value  |
 | First_/Recent_Conversion_Date__c (form: *__c)      | form_submission | the field's value  |
@@ -67,6 +70,8 @@ import httpx
 import structlog
 
 from connectors.base import (
+    SUPPORT,
+    SURVEYS,
     ContactBatch,
     CrmActivity,
     CrmContact,
@@ -80,6 +85,7 @@ from connectors.errors import CrmRequestError
 from connectors.http import ApiClient, RateLimiter, RetryPolicy, Sleep, UsageRecorder
 from connectors.salesforce import activities as acts
 from connectors.salesforce import outcomes as ends
+from connectors.salesforce import service as svc
 from connectors.salesforce import soql
 from connectors.salesforce import writes as saving
 from connectors.salesforce.auth import SalesforceLogin, verify_for
@@ -107,6 +113,7 @@ from connectors.salesforce.mapping import (
     PropertyMap,
     object_of,
     parse_time,
+    read,
 )
 from connectors.salesforce.marketing import touches
 from connectors.salesforce.rest import (
@@ -224,6 +231,9 @@ class SalesforceConnector:
         self._overlap = timedelta(seconds=options.overlap_seconds)
         self._in_flight = asyncio.Semaphore(options.concurrency)
         self._plans: dict[str, _Plan] = {}
+        # What the connection may not read (connectors.base.SaysUnavailable), with why.
+        self.unavailable: dict[str, str] = {}
+        self._currency: tuple[str | None] | None = None  # the org's, once asked
 
     async def aclose(self) -> None:
         await self.api.aclose()
@@ -419,6 +429,10 @@ class SalesforceConnector:
             fields = ["LeadId", "ContactId", "SystemModstamp"]
         elif stream == "Opportunity":
             fields, where = ["AccountId", "SystemModstamp"], soql.both(where, "AccountId != null")
+        elif stream == svc.CASE:
+            fields, where = ["ContactId", "SystemModstamp"], soql.both(where, "ContactId != null")
+        elif stream == svc.ANSWERS:
+            fields = [svc.ANSWER_PERSON, "SystemModstamp"]
         else:
             fields = ["Id", "SystemModstamp"]
         statement = soql.select(fields, stream, where, order_by="SystemModstamp")
@@ -429,8 +443,16 @@ class SalesforceConnector:
                 accounts = [str(r.get("Id") or r.get("AccountId")) for r in rows]
                 yield await self._contacts_of(accounts), last
                 continue
-            named = [str(r[f]) for r in rows for f in fields[:-1] if r.get(f)]
+            named = [str(read(r, f)) for r in rows for f in fields[:-1] if read(r, f)]
             yield list(dict.fromkeys(named)), last
+
+    async def _readable(self, stream: str) -> bool:
+        """Whether a stream's object is there to read (Cases and survey answers may not be)."""
+        if stream == svc.CASE:
+            return await self._has(svc.CASE, SUPPORT, svc.NO_CASES)
+        if stream == svc.ANSWERS:
+            return await self._has(svc.ANSWERS, SURVEYS, svc.UNLICENSED)
+        return True
 
     async def _contacts_of(self, account_ids: Sequence[str]) -> list[str]:
         if not account_ids:
@@ -621,7 +643,7 @@ class SalesforceConnector:
         seen: set[str] = set()
         for stream in STREAMS:
             mark = cursor.mark(stream)
-            if mark is not None:
+            if mark is not None and await self._readable(stream):
                 pages = (
                     self._people_changed(stream, mark, seen)
                     if stream in PEOPLE
@@ -683,8 +705,13 @@ class SalesforceConnector:
         ids = [c.crm_id for c in contacts if not c.archived and c.kind != "lead"]
         if not ids:
             return []
+        opportunity = await self.schema.fields(self.rest, "Opportunity")
+        # Multi-currency on: each Opportunity's own currency; the org's for the rest.
+        fields = [*ends.ROLE_FIELDS]
+        if ends.CURRENCY.lower() in opportunity:
+            fields.append(f"Opportunity.{ends.CURRENCY}")
         roles = soql.in_chunks(
-            lambda chunk: soql.select(ends.ROLE_FIELDS, ends.ROLES, soql.id_in("ContactId", chunk)),
+            lambda chunk: soql.select(fields, ends.ROLES, soql.id_in("ContactId", chunk)),
             ids,
             self.rest.fits,
         )
@@ -698,8 +725,90 @@ class SalesforceConnector:
             self.rest.fits,
         )
         return ends.outcomes_of(
-            await self._records(list(roles)), await self._records(list(converted))
+            await self._records(list(roles)),
+            await self._records(list(converted)),
+            currency=await self.org_currency(),
         )
+
+    async def org_currency(self) -> str | None:
+        """The org's default currency (`Organization.DefaultCurrencyIsoCode`), asked once; None
+        when the user may not read it."""
+        if self._currency is None:
+            statement = soql.select(["DefaultCurrencyIsoCode"], "Organization")
+            try:
+                rows = await self.rest.records(statement)
+            except CrmRequestError as exc:
+                log.warning("Salesforce org currency not readable", reason=str(exc))
+                rows = []
+            self._currency = (
+                (str(rows[0].get("DefaultCurrencyIsoCode") or "") or None,) if rows else (None,)
+            )
+        return self._currency[0]
+
+    # -- what customers ask and say ---------------------------------------------------------
+
+    async def _has(self, sobject: str, kind: str, why: str) -> bool:
+        """Whether the org has `sobject` for the user; if not, `kind` is said unavailable."""
+        if await self.schema.has(self.rest, sobject):
+            return True
+        self._cannot(kind, why)
+        return False
+
+    def _cannot(self, kind: str, why: str) -> None:
+        if kind not in self.unavailable:
+            self.unavailable[kind] = why[:300]
+            log.warning("Salesforce records not readable", kind=kind, reason=why)
+
+    async def probe_unavailable(self) -> None:
+        """Cases and survey answers, from describe global (asked once per connector)."""
+        await self._has(svc.CASE, SUPPORT, svc.NO_CASES)
+        await self._has(svc.ANSWERS, SURVEYS, svc.UNLICENSED)
+
+    async def _optional(self, kind: str, statements: Sequence[str]) -> Rows:
+        """Rows of statements on an object the connection may lack: a query Salesforce refuses
+        for the object or a field (`INVALID_TYPE`, `INVALID_FIELD`) says `kind` unavailable."""
+        if kind in self.unavailable:
+            return []
+        try:
+            return await self._records(statements)
+        except CrmRequestError as exc:
+            errors = errors_of_body(exc.body)
+            if not {e.code for e in errors} & {"INVALID_TYPE", "INVALID_FIELD"}:
+                raise
+            self._cannot(kind, f"not readable: {errors[0].code}: {errors[0].message}")
+            return []
+
+    async def _service(self, people: Sequence[str], contacts: Sequence[str]) -> list[CrmActivity]:
+        """The Contacts' Cases and the people's survey answers (service.py), each object read
+        only where the org has it."""
+        found: list[CrmActivity] = []
+        if contacts and await self._has(svc.CASE, SUPPORT, svc.NO_CASES):
+            fields = await self.schema.visible(self.rest, svc.CASE, svc.CASE_FIELDS)
+            statements = soql.in_chunks(
+                lambda ids: soql.select(fields, svc.CASE, soql.id_in("ContactId", ids)),
+                contacts,
+                self.rest.fits,
+            )
+            for row in await self._optional(SUPPORT, list(statements)):
+                if (activity := svc.from_case(row)) is not None:
+                    found.append(activity)
+        if people and await self._has(svc.ANSWERS, SURVEYS, svc.UNLICENSED):
+            direct = await self.schema.visible(self.rest, svc.ANSWERS, svc.ANSWER_FIELDS)
+            fields = [*direct, *svc.ANSWER_PATHS]
+            questions = soql.id_in("Question.QuestionType", list(svc.QUESTION_TYPES))
+            statements = soql.in_chunks(
+                lambda ids: soql.select(
+                    fields, svc.ANSWERS, soql.both(questions, soql.id_in(svc.ANSWER_PERSON, ids))
+                ),
+                people,
+                self.rest.fits,
+            )
+            wanted = set(people)
+            for row in await self._optional(SURVEYS, list(statements)):
+                activity = svc.from_answer(row)
+                if activity is not None and activity.contact_crm_id in wanted:
+                    found.append(activity)
+        return found
 
     async def activities(self, contacts: Sequence[CrmContact]) -> Sequence[CrmActivity]:
         live = [c for c in contacts if not c.archived]
@@ -726,11 +835,15 @@ class SalesforceConnector:
             build = by(member, acts.CAMPAIGN_MEMBER, key, "HasResponded = true")
             for statement in soql.in_chunks(build, ids, self.rest.fits) if ids else ():
                 jobs.append((acts.CAMPAIGN_MEMBER, key, statement))
-        answers = await self._gather([self.rest.records(s) for _, _, s in jobs])
+        answers, service = await asyncio.gather(
+            self._gather([self.rest.records(s) for _, _, s in jobs]),
+            self._service(people, others),
+        )
         wanted = set(people)
         found: dict[str, CrmActivity] = {
             a.crm_id: a for person in live for a in acts.from_touches(person, self.map.touches)
         }
+        found.update((a.crm_id, a) for a in service)
         for (stream, key, _), rows in zip(jobs, answers, strict=True):
             for row in rows:
                 person = str(row.get(key) or "")

@@ -1,9 +1,11 @@
 """The sync cursor, as stored between runs: one position per stream, packed in one string.
 
-Each stream (Lead, Contact, Account, Opportunity, Task, Event, CampaignMember) has its own
-mark: the `SystemModstamp` from which its next query reads. The deleted log has its own (the
-`latestDateCovered` of the last call, as Salesforce says to use it). A full listing under way
-says which object it lists and the `SystemModstamp` it reached, so a run that stops resumes it.
+Each stream (Lead, Contact, Account, Opportunity, Task, Event, CampaignMember, Case,
+SurveyQuestionResponse) has its own mark: the `SystemModstamp` from which its next query
+reads (a stream whose object the org lacks is not read, its mark moves on). The deleted log has
+its own (the `latestDateCovered` of the last call, as Salesforce says to use it). A full
+listing under way says which object it lists and the `SystemModstamp` it reached, so a run that
+stops resumes it.
 A listing that went through a Bulk API 2.0 job goes in `Id` order instead (Bulk results are
 not sorted by `SystemModstamp`): then `after_id` is the last Id handed out, read on from with
 `Id > after_id` (`after`, if any, stays the listing's fixed lower bound), so a listing that
@@ -21,8 +23,11 @@ from connectors.errors import ConnectorError
 
 PEOPLE = ("Lead", "Contact")
 # Streams that name people without changing them: a Task logged on a Lead leaves the Lead's
-# SystemModstamp alone, an Opportunity won makes its Account's Contacts customers.
-RELATED = ("Account", "Opportunity", "Task", "Event", "CampaignMember")
+# SystemModstamp alone, an Opportunity won makes its Account's Contacts customers, a Case or a
+# survey answer changes a customer's health.
+RELATED = (
+    "Account", "Opportunity", "Task", "Event", "CampaignMember", "Case", "SurveyQuestionResponse",
+)  # fmt: skip
 STREAMS = (*PEOPLE, *RELATED)
 VERSION = 1
 

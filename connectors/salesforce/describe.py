@@ -1,7 +1,9 @@
 """What the integration user can see, from describe ("sObject Describe", REST API Developer
 Guide): describe leaves out the fields field-level security hides from the user, and a query
 naming one fails whole (`INVALID_FIELD`). So only visible fields are queried; each hidden one
-is reported once (a warning, and `hidden`), never sent.
+is reported once (a warning, and `hidden`), never sent. Likewise an object the org lacks (a
+product it is not licensed for) or the user may not read is not in describe global ("Describe
+Global"), and a query naming it fails (`INVALID_TYPE`): `has` says which objects are there.
 
 One `Schema` may outlive a connector (the app can keep one per connection): describes are
 asked once per object, and again only after `forget()` (the fields were just installed).
@@ -28,10 +30,24 @@ class Schema:
         self._account = account
         self._objects: dict[str, dict[str, schemas.FieldDescribe]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._global: frozenset[str] | None = None  # queryable objects, lower-cased
         self.hidden: dict[str, set[str]] = {}  # object -> fields the user cannot see
 
     def forget(self) -> None:
         self._objects.clear()
+        self._global = None
+
+    async def has(self, rest: SalesforceRest, sobject: str) -> bool:
+        """Whether the org has `sobject` and the user may query it (describe global, asked
+        once)."""
+        if self._global is None:
+            async with self._locks.setdefault("", asyncio.Lock()):
+                if self._global is None:
+                    described = await rest.describe_global()
+                    self._global = frozenset(
+                        o.name.lower() for o in described.sobjects if o.queryable
+                    )
+        return sobject.lower() in self._global
 
     async def fields(self, rest: SalesforceRest, sobject: str) -> dict[str, schemas.FieldDescribe]:
         """The visible fields of `sobject`, by lower-cased name."""

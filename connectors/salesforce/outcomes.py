@@ -6,8 +6,9 @@ the Leads converted into a Contact with an Opportunity (`ConvertedDate`,
 A Contact became an opportunity when the first of these was created (or its Lead converted);
 a closed Opportunity is a deal won or lost on its close date. `CloseDate` and `ConvertedDate`
 are dates: they are dated at the day's last instant (UTC), so that a report as of an earlier
-time of that day does not see what may not have happened yet. Amounts are in the org's currency
-(`CurrencyIsoCode` is read only where multi-currency is on, which the connector does not assume).
+time of that day does not see what may not have happened yet. An amount is in its
+Opportunity's `CurrencyIsoCode` where multi-currency is on (the field exists only then: describe
+says so), else in the org's default currency (`Organization.DefaultCurrencyIsoCode`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ROLE_FIELDS = (
     "Opportunity.Amount",
 )
 CONVERSION_FIELDS = ("ConvertedContactId", "ConvertedDate", "ConvertedOpportunityId")
+CURRENCY = "CurrencyIsoCode"  # on Opportunity, in a multi-currency org
 
 
 def _day_end(value: object) -> datetime | None:
@@ -40,8 +42,13 @@ def _day_end(value: object) -> datetime | None:
 
 
 def outcomes_of(
-    roles: Iterable[Mapping[str, Any]], conversions: Iterable[Mapping[str, Any]]
+    roles: Iterable[Mapping[str, Any]],
+    conversions: Iterable[Mapping[str, Any]],
+    *,
+    currency: str | None = None,
 ) -> list[CrmOutcome]:
+    """Outcomes from contact-role and converted-Lead rows; `currency` is the org's, for an
+    Opportunity without its own `CurrencyIsoCode`."""
     found: list[CrmOutcome] = []
     opened: dict[str, datetime] = {}  # contact -> when it first became an opportunity
 
@@ -64,6 +71,7 @@ def outcomes_of(
                     OutcomeKind.DEAL_WON if won else OutcomeKind.DEAL_LOST,
                     closed_at,
                     amount=float(amount) if isinstance(amount, int | float) else None,
+                    currency=str(read(row, f"Opportunity.{CURRENCY}") or "") or currency,
                     deal_crm_id=str(row.get("OpportunityId") or "") or None,
                 )
             )

@@ -148,6 +148,13 @@ class SalesforceRest:
         endpoint = f"PATCH {self.data}/sobjects/{sobject}/{{id}}"
         await self.call("PATCH", path, endpoint=endpoint, json=dict(values))
 
+    async def describe_global(self) -> schemas.DescribeGlobal:
+        """The objects the user may reach ("Describe Global"): an object the org lacks (a
+        product not licensed) or the user may not read is not listed."""
+        path = f"{self.data}/sobjects"
+        response = await self.call("GET", path)
+        return schemas.parse(schemas.DescribeGlobal, response, f"GET {path}")
+
     async def describe(self, sobject: str) -> schemas.ObjectDescribe:
         path = f"{self.data}/sobjects/{sobject}/describe"
         response = await self.call("GET", path)

@@ -1,7 +1,8 @@
 """Salesforce's response bodies, validated at the edge: a malformed answer fails loudly, by name.
 
 Records stay dictionaries (their fields are whatever was asked for); everything around them is
-checked: query pages, SaveResults, describe, the deleted log, created ids.
+checked: query pages, SaveResults, describe (global and per object), the deleted log, created
+ids.
 """
 
 from __future__ import annotations
@@ -60,6 +61,15 @@ class FieldDescribe(_Body):
 class ObjectDescribe(_Body):
     name: str
     fields: list[FieldDescribe]
+
+
+class ObjectSummary(_Body):
+    name: str
+    queryable: bool = True
+
+
+class DescribeGlobal(_Body):
+    sobjects: list[ObjectSummary]
 
 
 class DeletedRecord(_Body):

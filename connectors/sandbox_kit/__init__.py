@@ -7,6 +7,7 @@ and loading a generated population. The CRM sandboxes (`connectors.hubspot.sandb
 it (import-linter contracts in pyproject.toml).
 """
 
+from connectors.sandbox_kit.currencies import CURRENCY_OF_COUNTRY
 from connectors.sandbox_kit.dump import DumpRecord, dump_body
 from connectors.sandbox_kit.faults import Draw, FaultConfig, Faults
 from connectors.sandbox_kit.holds import Holds
@@ -17,6 +18,7 @@ from connectors.sandbox_kit.stats import CallStats
 from connectors.sandbox_kit.turnstile import Turnstile, respond_json
 
 __all__ = [
+    "CURRENCY_OF_COUNTRY",
     "POPULATION_DAYS",
     "CallStats",
     "Draw",

@@ -48,7 +48,7 @@ from connectors.hubspot.sandbox.properties import (
     parse_moment,
 )
 from connectors.hubspot.sandbox.store import Store
-from connectors.sandbox_kit import SeedMember
+from connectors.sandbox_kit import CURRENCY_OF_COUNTRY, SeedMember
 
 ANALYTICS_SOURCE = "ANALYTICS"
 _NOTE_BODIES = {"chat": "chat", "product_usage": "product usage"}
@@ -333,20 +333,6 @@ _DEAL_SIZE = {
     "500-1000": 48_000,
     "1000+": 90_000,
 }
-_CURRENCY = {
-    "United States": "USD",
-    "Canada": "CAD",
-    "United Kingdom": "GBP",
-    "Germany": "EUR",
-    "France": "EUR",
-    "Netherlands": "EUR",
-    "Spain": "EUR",
-    "Australia": "AUD",
-    "Sweden": "SEK",
-    "India": "INR",
-    "Brazil": "BRL",
-    "Mexico": "MXN",
-}
 _OPEN_STAGES = ("qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent")
 LOST_SHARE = 0.3  # sales-qualified leads whose deal was lost
 
@@ -376,7 +362,7 @@ def sales_history(
         "dealname": f"{values.get('company') or 'New'} deal",
         "pipeline": "default",
         "amount": str(int(round(base * rng.uniform(0.6, 1.4), -2))),
-        "deal_currency_code": _CURRENCY.get(values.get("country") or "", "USD"),
+        "deal_currency_code": CURRENCY_OF_COUNTRY.get(values.get("country") or "", "USD"),
     }
     if stage == "customer":
         won_at = entered["customer"]

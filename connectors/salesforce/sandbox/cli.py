@@ -22,8 +22,13 @@ def serve(
     session_ttl_seconds: int,
     echo: Callable[[str], None],
     outbound_url: str | None = None,
+    multi_currency: bool = False,
+    currency: str = "USD",
+    no_feedback_management: bool = False,
 ) -> None:
     """Serve until Ctrl-C. ValueError names a bad option; SandboxError: it could not start."""
+    if not (len(currency) == 3 and currency.isalpha() and currency.isupper()):
+        raise ValueError(f"--currency must be an ISO 4217 code like USD, not {currency!r}")
     config = SandboxConfig(
         port=port,
         contacts=contacts,
@@ -33,6 +38,9 @@ def serve(
         daily_api_limit=daily_api_limit,
         session_ttl_seconds=session_ttl_seconds,
         outbound_url=outbound_url,
+        multi_currency=multi_currency,
+        currency=currency,
+        feedback_management=not no_feedback_management,
     )
     server = SandboxServer(config).start()
     echo(server.instance_url)

@@ -53,6 +53,21 @@ COMMAND = SandboxCommand(
         CliOption(
             "outbound_url", "--outbound-url", "Send Lead and Contact Outbound Messages here."
         ),
+        CliOption(
+            "multi_currency",
+            "--multi-currency",
+            "Turn multi-currency on: each Opportunity in its country's currency.",
+            type=bool,
+            default=False,
+        ),
+        CliOption("currency", "--currency", "The org's corporate currency.", default="USD"),
+        CliOption(
+            "no_feedback_management",
+            "--no-feedback-management",
+            "An org without the Feedback Management licence: no survey objects.",
+            type=bool,
+            default=False,
+        ),
     ),
     serve=serve,
 )

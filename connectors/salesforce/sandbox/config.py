@@ -7,6 +7,7 @@ from pathlib import Path
 
 from connectors.salesforce.sandbox.faults import FaultConfig
 from connectors.salesforce.sandbox.outbound import check_url
+from connectors.salesforce.sandbox.schema import OrgSettings
 
 DEVELOPER_EDITION_DAILY_CALLS = 15_000
 
@@ -28,6 +29,11 @@ class SandboxConfig:
     client_secret: str = "sandbox-consumer-secret"  # noqa: S105 - a known test value
     username: str = "integration@glengarry-sandbox.example"
     faults: FaultConfig = field(default_factory=FaultConfig)
+    # The org's settings (schema.OrgSettings): multi-currency (Opportunity.CurrencyIsoCode),
+    # its corporate currency, and the Feedback Management licence (the survey objects).
+    multi_currency: bool = False
+    currency: str = "USD"
+    feedback_management: bool = True
     # Outbound Messages (outbound.py, outbox.py): at start, Lead and Contact messages to this URL.
     outbound_url: str | None = None
     outbound_send_session_id: bool = False
@@ -56,3 +62,12 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be positive")
         if self.outbound_batch_window_seconds < 0:
             raise ValueError("outbound_batch_window_seconds must not be negative")
+        _ = self.org_settings  # a currency that is no ISO code is refused here
+
+    @property
+    def org_settings(self) -> OrgSettings:
+        return OrgSettings(
+            multi_currency=self.multi_currency,
+            currency=self.currency,
+            feedback_management=self.feedback_management,
+        )

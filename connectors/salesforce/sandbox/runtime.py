@@ -19,23 +19,28 @@ from connectors.salesforce.sandbox.outbound import DEFAULT_OBJECTS
 from connectors.salesforce.sandbox.outbox import Outbox, OutboxSettings
 from connectors.salesforce.sandbox.permissions import Access
 from connectors.salesforce.sandbox.query import Cursors
+from connectors.salesforce.sandbox.schema import SURVEY_OBJECTS
 from connectors.salesforce.sandbox.store import Store
 from connectors.salesforce.sandbox.values import to_json
 from connectors.salesforce.sandbox.writes import Faults as WriteFaults
 from connectors.salesforce.sandbox.writes import Writer
 from connectors.sandbox_kit import CallStats, DumpRecord, Holds
 
-# What `query` may read: the CRM objects and the permission objects (Setup's others are not).
+# What `query` may read: the CRM objects, the Organization and the permission objects (Setup's
+# others are not); the survey objects where the org has them (Feedback Management).
 QUERYABLE = (
     "Lead",
     "Contact",
     "Account",
     "Opportunity",
     "OpportunityContactRole",
+    "Case",
+    *SURVEY_OBJECTS,
     "Campaign",
     "CampaignMember",
     "Task",
     "Event",
+    "Organization",
     "User",
     "PermissionSet",
     "ObjectPermissions",

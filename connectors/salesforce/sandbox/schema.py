@@ -1,8 +1,15 @@
 """The org's objects and fields as describe reports them (Object Reference for Salesforce and
 Lightning Platform: Lead, Contact, Account, Task, Event, Campaign, CampaignMember, Opportunity,
-OpportunityContactRole, User, PermissionSet, ObjectPermissions, FieldPermissions,
-PermissionSetAssignment), and custom fields added through the Tooling API. Only the fields
-Glengarry and its tests use are modelled.
+OpportunityContactRole, Case, Organization, User, PermissionSet, ObjectPermissions,
+FieldPermissions, PermissionSetAssignment; with Feedback Management, Survey, SurveyVersion,
+SurveyQuestion, SurveyInvitation, SurveyResponse and SurveyQuestionResponse), and custom fields
+added through the Tooling API. Only the fields Glengarry and its tests use are modelled.
+
+What an org has depends on its settings (`OrgSettings`): with multi-currency on, Opportunity
+has `CurrencyIsoCode` (a picklist of the org's active currencies, defaulting to the corporate
+one: "Manage Multiple Currencies", Salesforce Help; "CurrencyIsoCode", Object Reference); without
+the Feedback Management licence the survey objects do not exist (absent from describe, a query
+naming one is `INVALID_TYPE`).
 """
 
 from __future__ import annotations
@@ -45,11 +52,53 @@ STAGES = (
     "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won",
     "Closed Lost",
 )  # fmt: skip
+CASE_STATUSES = ("New", "Working", "Escalated", "Closed")
+# Salesforce's standard Case priorities, and the value this org added for its worst cases
+# (Priority is unrestricted, like Industry).
+CASE_PRIORITIES = ("High", "Medium", "Low", "Critical")
+CASE_ORIGINS = ("Phone", "Email", "Web")
+# SurveyQuestion.QuestionType ("SurveyQuestion", Object Reference, API v55.0 and later).
+QUESTION_TYPES = (
+    "Boolean", "CSAT", "Currency", "Date", "DateTime", "FreeText", "Image", "Matrix",
+    "MultipleChoice", "MultiSelectPicklist", "NPS", "Number", "Picklist", "RadioButton",
+    "StackRank", "Rating", "ShortText", "Slider", "Toggle",
+)  # fmt: skip
+RESPONSE_DATATYPES = ("Boolean", "Date", "Double", "Int", "Number", "String")
+SURVEY_OBJECTS = (
+    "Survey",
+    "SurveyVersion",
+    "SurveyQuestion",
+    "SurveyInvitation",
+    "SurveyResponse",
+    "SurveyQuestionResponse",
+)
 LONG_TEXT = 32_768  # a long text area's length in describe
 # Objects that hold records an admin manages in Setup: FLS does not apply to their fields.
 SETUP_OBJECTS = frozenset(
     {"User", "PermissionSet", "ObjectPermissions", "FieldPermissions", "PermissionSetAssignment"}
 )
+
+
+@dataclass(frozen=True, slots=True)
+class OrgSettings:
+    """What the org's admin (or its licences) decided, which changes its schema."""
+
+    multi_currency: bool = False
+    currency: str = "USD"  # the corporate currency (the org's default, with or without)
+    # The other active currencies, with multi-currency on.
+    currencies: tuple[str, ...] = ("EUR", "GBP", "CAD", "AUD", "SEK", "INR", "BRL", "MXN")
+    feedback_management: bool = True  # the licence that brings the survey objects
+
+    def __post_init__(self) -> None:
+        for code in (self.currency, *self.currencies):
+            if not (len(code) == 3 and code.isalpha() and code.isupper()):
+                raise ValueError(f"a currency is an ISO 4217 code like USD, not {code!r}")
+
+    @property
+    def active_currencies(self) -> tuple[str, ...]:
+        if not self.multi_currency:
+            return (self.currency,)
+        return (self.currency, *(c for c in self.currencies if c != self.currency))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +275,8 @@ def _object(
     return found
 
 
-def standard_objects() -> dict[str, ObjectDef]:
+def standard_objects(settings: OrgSettings | None = None) -> dict[str, ObjectDef]:
+    settings = settings or OrgSettings()
     fixed: dict[str, Any] = {"createable": False, "updateable": False}
     objects = [
         _object(
@@ -305,6 +355,32 @@ def standard_objects() -> dict[str, ObjectDef]:
                 _pick("Role", "Role", CONTACT_ROLES),
                 _flag("IsPrimary", "Primary"),
             ],
+        ),
+        _object(
+            "Case", "Case", "Cases", "500",
+            [
+                _owner(),
+                _ref("ContactId", "Contact ID", "Contact", "Contact"),
+                _ref("AccountId", "Account ID", "Account", "Account"),
+                _text("Subject", "Subject", 255),
+                _pick("Status", "Status", CASE_STATUSES, nillable=False, default="New"),
+                _pick("Priority", "Priority", CASE_PRIORITIES, default="Medium"),
+                _pick("Origin", "Case Origin", CASE_ORIGINS),
+                _flag("IsClosed", "Closed", **fixed),
+                FieldDef("ClosedDate", T.DATETIME, "Closed Date", **fixed),
+                _flag("IsEscalated", "Escalated"),
+                FieldDef("Description", T.TEXTAREA, "Description", length=LONG_TEXT),
+            ],
+        ),
+        _object(
+            "Organization", "Organization", "Organizations", "00D",
+            [
+                _text("Name", "Name", 80, nillable=False),
+                _pick("DefaultCurrencyIsoCode", "Locale Currency", settings.active_currencies),
+                _text("OrganizationType", "Edition", 40, **fixed),
+                _flag("IsSandbox", "Is Sandbox", **fixed),
+            ],
+            createable=False, deletable=False, replicateable=False,
         ),
         _object(
             "Campaign", "Campaign", "Campaigns", "701",
@@ -427,7 +503,107 @@ def standard_objects() -> dict[str, ObjectDef]:
             updateable=False,
         ),
     ]  # fmt: skip
-    return {found.name: found for found in objects}
+    if settings.feedback_management:
+        objects += _survey_objects()
+    found = {obj.name: obj for obj in objects}
+    if settings.multi_currency:
+        found["Opportunity"].fields["CurrencyIsoCode"] = _pick(
+            "CurrencyIsoCode",
+            "Opportunity Currency",
+            settings.active_currencies,
+            restricted=True,
+            default=settings.currency,
+        )
+    return found
+
+
+def _survey_objects() -> list[ObjectDef]:
+    """Feedback Management ("Survey", "SurveyVersion", "SurveyQuestion", "SurveyInvitation",
+    "SurveyResponse", "SurveyQuestionResponse", Object Reference): responses and their answers
+    are made by the survey runtime, never through the API (neither createable nor updateable).
+    Key prefixes other than Survey's 0Kd are the sandbox's."""
+    fixed: dict[str, Any] = {"createable": False, "updateable": False}
+    read_only: dict[str, Any] = {"createable": False, "updateable": False, "deletable": False}
+    return [
+        _object(
+            "Survey", "Survey", "Surveys", "0Kd",
+            [
+                _owner(),
+                _text("Name", "Survey Name", 80, nillable=False),
+                _text("DeveloperName", "Survey API Name", 80, nillable=False),
+            ],
+        ),
+        _object(
+            "SurveyVersion", "Survey Version", "Survey Versions", "0Kv",
+            [
+                _ref("SurveyId", "Survey ID", "Survey", "Survey", nillable=False, **fixed),
+                _text("Name", "Version Name", 80, nillable=False, **fixed),
+                FieldDef("VersionNumber", T.INT, "Version Number", precision=9, **fixed),
+            ],
+            **read_only,
+        ),
+        _object(
+            "SurveyQuestion", "Survey Question", "Survey Questions", "0Kq",
+            [
+                _ref("SurveyVersionId", "Survey Version ID", "SurveyVersion", "SurveyVersion",
+                     nillable=False, **fixed),
+                _text("DeveloperName", "API Name", 80, nillable=False, **fixed),
+                _text("Name", "Question", 250, nillable=False, **fixed),
+                FieldDef("QuestionName", T.TEXTAREA, "Question Label", length=LONG_TEXT,
+                         **fixed),
+                _pick("QuestionType", "Question Type", QUESTION_TYPES, restricted=True,
+                      nillable=False, **fixed),
+                _flag("IsDeprecated", "Deprecated", **fixed),
+            ],
+            **read_only,
+        ),
+        _object(
+            "SurveyInvitation", "Survey Invitation", "Survey Invitations", "0Ki",
+            [
+                _owner(),
+                _text("Name", "Invitation Name", 80, nillable=False),
+                _ref("SurveyId", "Survey ID", "Survey", "Survey", nillable=False),
+                # Polymorphic: a Contact, a Lead or a User (its id's prefix says which).
+                _ref("ParticipantId", "Participant ID", "Contact", "Participant"),
+                _ref("ContactId", "Contact ID", "Contact", "Contact", **fixed),
+                _pick("ResponseStatus", "Response Status", ("Completed", "Started")),
+            ],
+        ),
+        _object(
+            "SurveyResponse", "Survey Response", "Survey Responses", "0Kr",
+            [
+                _ref("SurveyId", "Survey ID", "Survey", "Survey", nillable=False, **fixed),
+                _ref("SurveyVersionId", "Survey Version ID", "SurveyVersion", "SurveyVersion",
+                     nillable=False, **fixed),
+                _ref("InvitationId", "Invitation ID", "SurveyInvitation", "Invitation", **fixed),
+                _ref("SubmitterId", "Submitter ID", "Contact", "Submitter", **fixed),
+                _text("Name", "Response Name", 80, **fixed),
+                _pick("Status", "Status", ("Completed", "Started"), **fixed),
+                FieldDef("CompletionDateTime", T.DATETIME, "Completion Date", **fixed),
+            ],
+            createable=False, updateable=False,
+        ),
+        _object(
+            "SurveyQuestionResponse", "Survey Question Response", "Survey Question Responses",
+            "0Kx",
+            [
+                _ref("ResponseId", "Response ID", "SurveyResponse", "Response", nillable=False,
+                     **fixed),
+                _ref("QuestionId", "Question ID", "SurveyQuestion", "Question", nillable=False,
+                     **fixed),
+                _ref("InvitationId", "Invitation ID", "SurveyInvitation", "Invitation", **fixed),
+                _ref("SurveyVersionId", "Survey Version ID", "SurveyVersion", "SurveyVersion",
+                     nillable=False, **fixed),
+                _pick("Datatype", "Data Type", RESPONSE_DATATYPES, restricted=True, **fixed),
+                FieldDef("NumberValue", T.INT, "Number Value", precision=9, **fixed),
+                FieldDef("ResponseValue", T.TEXTAREA, "Response Value", length=255, **fixed),
+                _text("ResponseShortText", "Response Short Text", 255, **fixed),
+                FieldDef("IsTrueOrFalse", T.BOOLEAN, "True or False", nillable=False,
+                         default=False, **fixed),
+            ],
+            **read_only,
+        ),
+    ]  # fmt: skip
 
 
 def with_field(found: ObjectDef, definition: FieldDef) -> None:

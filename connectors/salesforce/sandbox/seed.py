@@ -32,9 +32,20 @@ name, each holding what its people say. Everyone else is a Lead, not converted.
 |                                 | its URL, the latest email open, the first and the most recent |
 |                                 | conversion (the form's name)                                  |
 | chat                            | Task, TaskSubtype Task, Subject "Chat"                        |
+| ticket (a Contact's)            | Case: ContactId, AccountId, Subject, Priority (LOW, MEDIUM,   |
+|                                 | HIGH as Low, Medium, High; URGENT as the org's own Critical), |
+|                                 | Status New (OPEN) or Closed with ClosedDate 30 hours later    |
+|                                 | (CLOSED); a Lead has no Cases                                 |
+| survey_response                 | with Feedback Management: a SurveyInvitation to the person    |
+|                                 | (ParticipantId), its SurveyResponse (Completed, at the        |
+|                                 | answer's time) and a SurveyQuestionResponse to the survey's   |
+|                                 | NPS question (`survey` nps, NumberValue its `score`) or CSAT  |
+|                                 | question (csat, its `rating`); without it, nothing            |
 | product_usage                   | not kept: Salesforce has no home for it                       |
 
 Activities set the person's `LastActivityDate` (a system change: `SystemModstamp` only).
+An Account's Opportunity is in the org's currency; with multi-currency on, in its country's
+(`CURRENCY_OF_COUNTRY`) where the org has that currency active.
 """
 
 from __future__ import annotations
@@ -47,7 +58,7 @@ from typing import Any
 from connectors.salesforce.sandbox.clock import parse_datetime
 from connectors.salesforce.sandbox.schema import MARKETING_FIELDS
 from connectors.salesforce.sandbox.store import Record, Store
-from connectors.sandbox_kit import SeedMember
+from connectors.sandbox_kit import CURRENCY_OF_COUNTRY, SeedMember
 from qualification.records import Activity
 
 INDUSTRY = {
@@ -103,6 +114,15 @@ BOUNCES = {
     "OTHER": "554 5.0.0 Delivery failed",
 }
 NOT_PROVIDED = "[not provided]"
+CASE_PRIORITY = {"LOW": "Low", "MEDIUM": "Medium", "HIGH": "High", "URGENT": "Critical"}
+# How long a closed Case took: Salesforce keeps when it closed, the population only that it did.
+CASE_CLOSED_AFTER = timedelta(hours=30)
+# The customer survey's questions: (DeveloperName, label, QuestionType), by the population's
+# `survey` and the property holding the answer.
+QUESTIONS = {
+    "nps": ("recommend", "How likely are you to recommend us to a colleague?", "NPS", "score"),
+    "csat": ("satisfied", "How satisfied are you with us?", "CSAT", "rating"),
+}
 _ACCOUNT_STAGES = ("customer", "opportunity")
 
 
@@ -178,6 +198,91 @@ class Seeder:
         self.store = store
         self.campaigns: dict[str, Record] = {}
         self.members: dict[tuple[str, str], Record] = {}
+        self.questions: dict[str, Record] = {}  # by the population's `survey`
+        self._survey: tuple[Record, Record] | None = None  # the Survey and its version
+
+    def case(self, person: Record, at: datetime, details: Mapping[str, Any]) -> None:
+        closed = str(details.get("status") or "OPEN").upper() == "CLOSED"
+        priority = str(details.get("priority") or "MEDIUM").upper()
+        values: dict[str, Any] = {
+            "ContactId": person.id,
+            "AccountId": person.get("AccountId"),
+            "Subject": str(details.get("subject") or "Support request")[:255],
+            "Priority": CASE_PRIORITY.get(priority, "Medium"),
+            "Origin": "Email",
+            "Status": "Closed" if closed else "New",
+        }
+        if closed:
+            values["ClosedDate"] = min(at + CASE_CLOSED_AFTER, self.store.clock.now())
+        self.store.create("Case", values, at=at)
+
+    def question(self, kind: str, at: datetime) -> Record | None:
+        """The customer survey's question for `kind` (made on first use), or None."""
+        if kind not in QUESTIONS:
+            return None
+        found = self.questions.get(kind)
+        if found is not None:
+            return found
+        survey, version = self.survey(at)
+        name, label, question_type, _ = QUESTIONS[kind]
+        found = self.store.create(
+            "SurveyQuestion",
+            {"SurveyVersionId": version.id, "DeveloperName": name, "Name": label,
+             "QuestionName": label, "QuestionType": question_type},
+            at=survey.get("CreatedDate"),
+        )  # fmt: skip
+        self.questions[kind] = found
+        return found
+
+    def survey(self, at: datetime) -> tuple[Record, Record]:
+        if self._survey is None:
+            survey = self.store.create(
+                "Survey", {"Name": "Customer survey", "DeveloperName": "customer_survey"}, at=at
+            )
+            version = self.store.create(
+                "SurveyVersion",
+                {"SurveyId": survey.id, "Name": "Customer survey", "VersionNumber": 1},
+                at=at,
+            )
+            self._survey = (survey, version)
+        return self._survey
+
+    def answer(self, person: Record, at: datetime, details: Mapping[str, Any]) -> None:
+        """A survey answered: its invitation, response and the answer to its one question."""
+        if self.store.sobject("SurveyQuestionResponse") is None:
+            return  # no Feedback Management licence: the org keeps no survey answers
+        kind = str(details.get("survey") or "nps").lower()
+        question = self.question(kind, at)
+        raw = details.get(QUESTIONS[kind][3]) if question is not None else None
+        try:
+            value = int(float(str(raw))) if raw not in (None, "") else None
+        except ValueError:
+            value = None
+        if question is None or value is None:
+            return
+        survey, version = self.survey(at)
+        invitation = self.store.create(
+            "SurveyInvitation",
+            {"Name": f"Customer survey {person.id}", "SurveyId": survey.id,
+             "ParticipantId": person.id,
+             "ContactId": person.id if person.type == "Contact" else None,
+             "ResponseStatus": "Completed"},
+            at=at,
+        )  # fmt: skip
+        response = self.store.create(
+            "SurveyResponse",
+            {"SurveyId": survey.id, "SurveyVersionId": version.id, "InvitationId": invitation.id,
+             "SubmitterId": person.id, "Name": f"Response {invitation.id}",
+             "Status": "Completed", "CompletionDateTime": at},
+            at=at,
+        )  # fmt: skip
+        self.store.create(
+            "SurveyQuestionResponse",
+            {"ResponseId": response.id, "QuestionId": question.id,
+             "InvitationId": invitation.id, "SurveyVersionId": version.id, "Datatype": "Int",
+             "NumberValue": value, "ResponseValue": str(value)},
+            at=at,
+        )  # fmt: skip
 
     def campaign(self, name: str, kind: str, at: datetime) -> Record:
         found = self.campaigns.get(name)
@@ -240,6 +345,13 @@ class Seeder:
         if activity.type == "email_click":
             campaign = self.campaign(str(details.get("campaign") or "Newsletter"), "Email", at)
             self.respond(person, campaign, at, responded=True)
+            return None
+        if activity.type == "ticket":
+            if person.type == "Contact":  # a Case names a Contact; a Lead has none
+                self.case(person, at, details)
+            return None
+        if activity.type == "survey_response":
+            self.answer(person, at, details)
             return None
         # Page views, opens and forms: the person's marketing fields (_marketing); product
         # usage: Salesforce keeps no such thing.
@@ -359,17 +471,18 @@ def _seed_account(store: Store, seeder: Seeder, company: _Company, ids: dict[str
                 on_deal.append(contact)
     assert main is not None
     won_at = created + (store.clock.now() - created) / 2
-    deal = store.create(
-        "Opportunity",
-        {
-            "Name": f"{company.name[:100]} - {'New Business' if customer else 'Evaluation'}",
-            "AccountId": main.id,
-            "StageName": "Closed Won" if customer else "Qualification",
-            "CloseDate": (won_at if customer else store.clock.now() + timedelta(days=30)).date(),
-            "Amount": 24_000.0,
-        },
-        at=won_at if customer else created,
-    )
+    opportunity: dict[str, Any] = {
+        "Name": f"{company.name[:100]} - {'New Business' if customer else 'Evaluation'}",
+        "AccountId": main.id,
+        "StageName": "Closed Won" if customer else "Qualification",
+        "CloseDate": (won_at if customer else store.clock.now() + timedelta(days=30)).date(),
+        "Amount": 24_000.0,
+    }
+    if store.settings.multi_currency:
+        local = CURRENCY_OF_COUNTRY.get(str(main.get("BillingCountry") or ""))
+        active = store.settings.active_currencies
+        opportunity["CurrencyIsoCode"] = local if local in active else store.settings.currency
+    deal = store.create("Opportunity", opportunity, at=won_at if customer else created)
     for rank, contact in enumerate(on_deal):
         store.create(
             "OpportunityContactRole",
@@ -383,8 +496,15 @@ def _seed_account(store: Store, seeder: Seeder, company: _Company, ids: dict[str
         )
 
 
-def seed_org(store: Store, username: str) -> Record:
-    """The integration user and the profile's own permission set (IsOwnedByProfile)."""
+def seed_org(store: Store, username: str, org_id: str = "00D5e0000000001EAA") -> Record:
+    """The Organization, the integration user and the profile's own permission set
+    (IsOwnedByProfile)."""
+    store.create(
+        "Organization",
+        {"Name": "Glengarry Sandbox", "DefaultCurrencyIsoCode": store.settings.currency,
+         "OrganizationType": "Developer Edition", "IsSandbox": False},
+        record_id=org_id,
+    )  # fmt: skip
     user = store.create(
         "User",
         {"Username": username, "FirstName": "Integration", "LastName": "User",

@@ -61,8 +61,8 @@ class SandboxServer:
         except OSError as exc:
             raise SandboxError(f"cannot write the certificates to {self.directory}: {exc}") from exc
         self.jwt_keys = make_jwt_keys()
-        self.store = store or Store()
-        self.user = seed_org(self.store, self.config.username)
+        self.store = store or Store(settings=self.config.org_settings)
+        self.user = seed_org(self.store, self.config.username, self.config.org_id)
         self.ids: dict[str, str] = {}  # population id -> Lead or Contact id
         if members is not None:
             self.ids = seed(self.store, members)

@@ -19,7 +19,12 @@ from typing import Any
 
 from connectors.salesforce.sandbox.clock import Clock
 from connectors.salesforce.sandbox.ids import IdFactory, to18
-from connectors.salesforce.sandbox.schema import FieldDef, ObjectDef, standard_objects
+from connectors.salesforce.sandbox.schema import (
+    FieldDef,
+    ObjectDef,
+    OrgSettings,
+    standard_objects,
+)
 
 RECYCLE_BIN_DAYS = 15
 
@@ -86,11 +91,17 @@ class StoreError(Exception):
 
 
 class Store:
-    def __init__(self, clock: Clock | None = None, ids: IdFactory | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
+        settings: OrgSettings | None = None,
+    ) -> None:
         self._lock = threading.RLock()
         self.clock = clock or Clock()
         self.ids = ids or IdFactory()
-        self.objects: dict[str, ObjectDef] = standard_objects()
+        self.settings = settings or OrgSettings()
+        self.objects: dict[str, ObjectDef] = standard_objects(self.settings)
         self._records: dict[str, dict[str, Record]] = {name: {} for name in self.objects}
         self._by_prefix = {obj.key_prefix: obj.name for obj in self.objects.values()}
         self._bins: dict[str, _Bin] = {name: _Bin() for name in self.objects}
@@ -370,6 +381,13 @@ def _derive(record: Record) -> None:
         values["IsWon"] = stage == "Closed Won"
     if record.type == "Task":
         values["IsClosed"] = values.get("Status") == "Completed"
+    if record.type == "Case":
+        closed = values.get("Status") == "Closed"
+        values["IsClosed"] = closed
+        if not closed:
+            values["ClosedDate"] = None  # reopened
+        elif values.get("ClosedDate") is None:
+            values["ClosedDate"] = values["SystemModstamp"]
     if record.type == "CampaignMember":
         responded = values.get("Status") == "Responded"
         values["HasResponded"] = responded

@@ -51,7 +51,8 @@ async def test_a_full_sync_pages_through_every_lead_and_contact(big_org: Sandbox
     assert final is not None
     assert final.full is None
     assert set(final.marks) == {
-        "Lead", "Contact", "Account", "Opportunity", "Task", "Event", "CampaignMember"
+        "Lead", "Contact", "Account", "Opportunity", "Task", "Event", "CampaignMember", "Case",
+        "SurveyQuestionResponse",
     }  # fmt: skip
     acme = [c for c in people.values() if c.properties.get("company") == "Acme"]
     assert {c.properties["lifecyclestage"] for c in acme} == {"customer"}
