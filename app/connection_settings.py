@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.audit import record
 from app.errors import InputError
 from app.models import Connection, SyncRun
-from app.models.sync import SyncKind
+from app.models.sync import SyncKind, SyncState
 
 # Shorter would spend the API budget on empty polls; longer than a day is not a safety net.
 MIN_INTERVAL_SECONDS = 60
@@ -120,7 +120,8 @@ TICK_SLACK = timedelta(seconds=30)
 
 def due_for_sync(session: Session, now: datetime, default_seconds: int) -> list[int]:
     """Live, unpaused connections whose interval (their own, or the default) has elapsed since
-    their last sync run started; one never synced is due."""
+    their last sync run started; one never synced is due. One whose latest run paused on the
+    API budget waits for its `resumes_at` (trying sooner would only spend calls on refusals)."""
     last = (
         select(SyncRun.connection_id, func.max(SyncRun.started_at).label("at"))
         .where(SyncRun.kind.in_(_SCHEDULED))
@@ -138,4 +139,27 @@ def due_for_sync(session: Session, now: datetime, default_seconds: int) -> list[
         interval = timedelta(seconds=own or default_seconds)
         if at is None or now - at >= interval - TICK_SLACK:
             due.append(connection_id)
-    return due
+    waiting = _budget_waits(session, due, now)
+    return [c for c in due if c not in waiting]
+
+
+def _budget_waits(session: Session, connection_ids: list[int], now: datetime) -> set[int]:
+    """Of these connections, those whose latest run paused on the budget resumes after `now`."""
+    if not connection_ids:
+        return set()
+    latest = (
+        select(func.max(SyncRun.id))
+        .where(SyncRun.connection_id.in_(connection_ids))
+        .group_by(SyncRun.connection_id)
+    )
+    paused = session.execute(
+        select(SyncRun.connection_id, SyncRun.progress).where(
+            SyncRun.id.in_(latest), SyncRun.state == SyncState.PAUSED
+        )
+    ).all()
+    waiting = set()
+    for connection_id, progress in paused:
+        resumes = (progress or {}).get("resumes_at")
+        if resumes and datetime.fromisoformat(resumes) > now:
+            waiting.add(connection_id)
+    return waiting

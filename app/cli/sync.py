@@ -70,6 +70,8 @@ def sync(
     result: dict[str, Any] = {"run": report.run_id, "state": report.state.value, **report.counts()}
     if report.message:
         result["message"] = report.message
+    if report.resumes_at is not None:  # paused on the API budget
+        result["resumes_at"] = report.resumes_at.isoformat()
     if dry_run:
         samples = report.scoring.write_samples
         # A sample, and it says so: the first writes of all those the run would make.
@@ -144,12 +146,16 @@ def _queue(connection: str, *, full: bool, dry_run: bool, follow: bool) -> None:
                 assert run is not None
                 shown = progress_of(run, runtime.clock.now())
                 state, counts, error = run.state, dict(run.counts or {}), run.error
+                resumes_at = shown["resumes_at"]
             done, total = shown["progress"]["done"], shown["progress"]["total"]
             bar.update(task, description=f"sync {run_id}: {state}", completed=done, total=total)
             if state in FINISHED:
                 break
             time.sleep(FOLLOW_EVERY_SECONDS)
-    typer.echo(json.dumps({"run": run_id, "state": state, **counts, "message": error}))
+    ended = {"run": run_id, "state": state, **counts, "message": error}
+    if resumes_at is not None:
+        ended["resumes_at"] = resumes_at
+    typer.echo(json.dumps(ended))
     if state == SyncState.FAILED:
         raise GlengarryError(f"sync {run_id} of {connection} failed: {error}")
 

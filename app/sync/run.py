@@ -34,7 +34,7 @@ from app.sync.store import reconcile, store_activities, store_contacts
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayPolicy, RelayResult, relay_outbox
 from connectors.base import Connector, CrmContact, Reconciling
-from connectors.errors import BudgetExhausted, ConnectorError, DailyLimitReached
+from connectors.errors import AllocationSpent, ConnectorError
 from qualification.criteria import Criteria
 
 log = get_logger(__name__)
@@ -64,6 +64,7 @@ class SyncReport:
     seconds: float = 0.0
     message: str = ""
     reconciled: int = 0  # stored contacts found absent from the CRM and marked deleted
+    resumes_at: datetime | None = None  # paused on an API budget: when it is to go on
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -228,8 +229,9 @@ class SyncRunner:
                 report.message = (
                     f"cancelled at a batch boundary: the {report.pulled} contacts done are kept"
                 )
-            except (BudgetExhausted, DailyLimitReached) as exc:
+            except AllocationSpent as exc:
                 report.state, report.message = SyncState.PAUSED, str(exc)
+                report.resumes_at = self._resumes_at(exc, connection)
             except (ConnectorError, GlengarryError) as exc:
                 report.state, report.message = SyncState.FAILED, f"{type(exc).__name__}: {exc}"
                 if isinstance(exc, LeaseHeld):
@@ -255,6 +257,16 @@ class SyncRunner:
             raise SyncFailed(f"sync of {connection.name} failed: {report.message}")
         return report
 
+    def _resumes_at(self, exc: AllocationSpent, connection: Connection) -> datetime:
+        """When the budget frees calls, where the connector knows it (its own moving window);
+        otherwise (a CRM's rolling or time-zoned day) the next scheduled try. The schedule
+        waits for it either way (`connection_settings.due_for_sync`)."""
+        if exc.resumes_at is not None:
+            return exc.resumes_at
+        default = self.runtime.settings.sync_interval_minutes * 60
+        interval = connection.sync_interval_seconds or default
+        return self.runtime.clock.now() + timedelta(seconds=interval)
+
     def _keep_lease(self, connection_id: int, ttl: timedelta) -> None:
         try:
             lease.renew(
@@ -270,7 +282,10 @@ class SyncRunner:
         if report.state is SyncState.FAILED:
             log.error("sync failed", reason=report.message, **report.counts())
         elif report.state is SyncState.PAUSED:
-            log.warning("sync paused", reason=report.message, **report.counts())
+            resumes_at = report.resumes_at.isoformat() if report.resumes_at else None
+            log.warning(
+                "sync paused", reason=report.message, resumes_at=resumes_at, **report.counts()
+            )
         else:
             log.info("sync finished", state=report.state.value, **report.counts())
 
@@ -415,6 +430,9 @@ class SyncRunner:
                     run.finished_at = rt.clock.now()
                     run.counts = report.counts()
                     run.error = report.message or None
+                    if report.resumes_at is not None:
+                        resumes = report.resumes_at.isoformat()
+                        run.progress = {**(run.progress or {}), "resumes_at": resumes}
         except SQLAlchemyError as exc:
             # The database is gone: the next run (or the sweeper) marks this one failed once
             # its lease has expired.
