@@ -41,6 +41,39 @@ def check_interval(seconds: int) -> None:
         )
 
 
+# Of the CRM's daily API allocation: a connection spending none could never sync, and more
+# than all of it is not there to spend. The command line and the API check the same bounds.
+MAX_BUDGET_SHARE = 1.0
+
+
+def check_budget_share(share: float) -> None:
+    if not 0 < share <= MAX_BUDGET_SHARE:  # NaN fails too
+        raise InputError(
+            f"API budget share {share:g}: more than 0 and at most {MAX_BUDGET_SHARE:g} "
+            "(a share of the CRM's daily allocation, e.g. 0.25)"
+        )
+
+
+def set_budget_share(
+    session: Session, connection: Connection, share: float, *, actor: str, at: datetime
+) -> bool:
+    """The share of the CRM's daily allocation this connection's syncs may spend; the rate
+    limiter is rebuilt for it at the next call (`app.ratelimits` keys limiters by it)."""
+    check_budget_share(share)
+    if connection.api_budget_share == share:
+        return False
+    record(
+        session,
+        actor=actor,
+        action="connection.settings",
+        at=at,
+        connection=connection.name,
+        details={"setting": "api_budget_share", "from": connection.api_budget_share, "to": share},
+    )
+    connection.api_budget_share = share
+    return True
+
+
 def set_paused(
     session: Session, connection: Connection, paused: bool, *, actor: str, at: datetime
 ) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.connection_settings import set_interval
+from app.connection_settings import check_budget_share, set_budget_share, set_interval
 from app.crms import crm_for
 from app.errors import GlengarryError, InputError
 from app.models import ApiUsage, Connection, FieldInstallState
@@ -94,6 +94,7 @@ def new_connection(
         crm.check_secrets(secrets)
     except CredentialsError as exc:
         raise InputError(str(exc)) from None
+    check_budget_share(budget_share)
     return Connection(
         kind=crm.kind,
         name=name,
@@ -353,8 +354,8 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
             changed.append(key)
     share = existing.api_budget_share
     if update.budget_share is not None and update.budget_share != share:
+        check_budget_share(update.budget_share)  # before the CRM is asked anything
         share = update.budget_share
-        changed.append("api_budget_share")
     report: list[FieldStatus] | None = None
     if crm.reaches_crm(set(new_secrets), set(changed)) or update.reinstall:
         # Not stored yet, and without an id: a token refreshed now is not written anywhere.
@@ -383,7 +384,8 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
         if new_secrets:
             connection.credentials = runtime.vault.encrypt(after)
         connection.options = options
-        connection.api_budget_share = share
+        if set_budget_share(session, connection, share, actor=update.actor, at=runtime.clock.now()):
+            changed.append("api_budget_share")
         if update.sync_interval_seconds is not None and set_interval(
             session,
             connection,

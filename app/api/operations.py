@@ -14,7 +14,13 @@ from app.api.auth import Admin, Operator, Principal, Reader, authenticate, beare
 from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from app.audit import record
-from app.connection_settings import delete_connection, set_interval, set_paused
+from app.connection_settings import (
+    MAX_BUDGET_SHARE,
+    delete_connection,
+    set_budget_share,
+    set_interval,
+    set_paused,
+)
 from app.connections import lookup
 from app.logging import get_logger
 from app.metrics import WAKEUPS_FAILED
@@ -246,7 +252,7 @@ class SettingsRequest(BaseModel):
 
     writes_enabled: StrictBool | None = None
     # A JSON number: never "0.5" or true.
-    api_budget_share: StrictFloat | StrictInt | None = Field(None, gt=0, le=1)
+    api_budget_share: StrictFloat | StrictInt | None = Field(None, gt=0, le=MAX_BUDGET_SHARE)
     # Seconds; the scheduled sync runs when this long has passed since the last one.
     sync_interval_seconds: StrictInt | None = Field(None, ge=60, le=86_400)
 
@@ -266,10 +272,9 @@ def change_settings(
         if request.writes_enabled is not None and request.writes_enabled != row.writes_enabled:
             changes.append(("writes_enabled", row.writes_enabled, request.writes_enabled))
             row.writes_enabled = request.writes_enabled
-        share = request.api_budget_share
-        if share is not None and share != row.api_budget_share:
-            changes.append(("api_budget_share", row.api_budget_share, share))
-            row.api_budget_share = share
+        if request.api_budget_share is not None:
+            share = float(request.api_budget_share)
+            set_budget_share(session, row, share, actor=principal.name, at=now)
         if request.sync_interval_seconds is not None:
             set_interval(session, row, request.sync_interval_seconds, actor=principal.name, at=now)
         for setting, before, after in changes:
