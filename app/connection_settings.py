@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.audit import record
-from app.errors import InputError
+from app.errors import GlengarryError, InputError
 from app.models import Connection, SyncRun
 from app.models.sync import SyncKind, SyncState
 
@@ -72,6 +72,21 @@ def set_budget_share(
     )
     connection.api_budget_share = share
     return True
+
+
+class ConnectionPaused(GlengarryError):
+    """A sync asked for a paused connection: none runs until it is resumed."""
+
+    exit_code = 5
+
+
+def refuse_paused(connection: Connection) -> None:
+    """The command line's refusal (the API answers 409 `connection_paused` instead)."""
+    if connection.paused:
+        raise ConnectionPaused(
+            f"connection {connection.name!r} is paused: no sync runs until "
+            f"`glengarry connections resume {connection.name}`"
+        )
 
 
 def set_paused(

@@ -20,6 +20,7 @@ from rich.progress import (
 
 from app.audit import cli_actor, record
 from app.cli import context
+from app.connection_settings import refuse_paused
 from app.connections import find
 from app.errors import GlengarryError
 from app.models import SyncRun, SyncState
@@ -48,7 +49,8 @@ def sync(
     """Pull -> store -> score -> write back, recording a sync run with its counts.
 
     Exits 0 when every write landed, 3 when the run finished but writes were refused (by the
-    CRM, or for fields in conflict: the message says which), 1 when it failed."""
+    CRM, or for fields in conflict: the message says which), 1 when it failed, 5 when the
+    connection is paused (nothing runs)."""
     runtime = context.runtime()
     if queue:
         _queue(connection, full=full, dry_run=dry_run, follow=follow)
@@ -113,6 +115,7 @@ def _queue(connection: str, *, full: bool, dry_run: bool, follow: bool) -> None:
     now = runtime.clock.now()
     with runtime.sessions.begin() as session:
         found = find(session, connection)
+        refuse_paused(found)
         asked = request_sync(
             session,
             found,

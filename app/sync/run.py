@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import connections
 from app.claims import Heartbeat
+from app.connection_settings import refuse_paused
 from app.criteria_store import active_criteria
 from app.errors import GlengarryError
 from app.logging import bound, get_logger
@@ -125,6 +126,9 @@ class SyncRunner:
         now = rt.clock.now
         with rt.sessions.begin() as session:
             connection = connections.find(session, self.ref)
+            # Paused: nothing runs, not even a run queued before the pause (it waits, queued,
+            # for the resume).
+            refuse_paused(connection)
             active = active_criteria(session, now(), rt.settings.criteria_file)
             stored = session.get(SyncCursor, (connection.id, CONTACTS))
             connection_id, writes_enabled = connection.id, connection.writes_enabled

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app import connections
 from app.claims import Heartbeat, skip_locked
-from app.connection_settings import due_for_sync
+from app.connection_settings import ConnectionPaused, due_for_sync
 from app.criteria_store import active_criteria, store_capacity_bar
 from app.errors import GlengarryError
 from app.inbox import document_event
@@ -335,7 +335,7 @@ async def incremental_sync(
     try:
         runner = SyncRunner(runtime, str(connection_id), full=full, run_id=run_id, take_queued=True)
         report = await runner.run()
-    except LeaseHeld:
+    except (LeaseHeld, ConnectionPaused):  # a queued run waits for the lease, or the resume
         return None
     except SyncFailed:
         return SyncState.FAILED
@@ -571,10 +571,15 @@ def _wake_queued_syncs(runtime: Runtime, now: datetime) -> None:
     """Syncs queued through the API whose wake-up was lost, or that waited for another sync's
     lease: woken again (the run row is the request; the queue only says 'look now')."""
     live = select(ConnectionLease.connection_id).where(ConnectionLease.expires_at > now)
+    stopped = select(Connection.id).where(Connection.paused.is_(True))  # deleted ones too
     with runtime.sessions() as session:
         queued = session.execute(
             select(SyncRun.connection_id, func.min(SyncRun.id))
-            .where(SyncRun.state == SyncState.QUEUED, SyncRun.connection_id.not_in(live))
+            .where(
+                SyncRun.state == SyncState.QUEUED,
+                SyncRun.connection_id.not_in(live),
+                SyncRun.connection_id.not_in(stopped),
+            )
             .group_by(SyncRun.connection_id)
         ).all()
     for connection_id, run_id in queued:

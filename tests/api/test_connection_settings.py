@@ -96,8 +96,18 @@ def test_a_paused_connection_refuses_syncs_skips_schedules_and_keeps_its_webhook
     client.post("/connections/acme/pause", headers=admin)
     refused = client.post("/connections/acme/syncs", json={}, headers=admin)
     assert refused.status_code == 409
-    assert refused.json()["error"]["code"] == "connection_paused"
-    assert client.post("/connections/acme/resync", headers=admin).status_code == 409
+    assert refused.json() == {
+        "error": {
+            "code": "connection_paused",
+            "message": "connection 'acme' is paused: no sync runs until "
+            "POST /connections/acme/resume",
+            "details": None,
+        }
+    }
+    resync = client.post("/connections/acme/resync", headers=admin)
+    assert (resync.status_code, resync.json()) == (409, refused.json())
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(SyncRun)) == 0
     assert acme not in jobs.due_syncs(runtime)
     assert _id(runtime, "other") in jobs.due_syncs(runtime)
     # Webhooks are still taken in, and wait: nothing is processed while paused.

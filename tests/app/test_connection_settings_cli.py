@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from app.models import AuditEntry, Connection, Contact
+from app.models import AuditEntry, Connection, Contact, SyncRun
 from app.ratelimits import limiter_for
 from app.runtime import Runtime
 from app.worker import jobs
 from connectors.http import RateLimiter
 from tests.api.test_connection_settings import runtime  # noqa: F401 (the fixture)
 from tests.cli import Glengarry
+from tests.wakers import RecordingWaker
 
 
 def _row(rt: Runtime, name: str) -> Connection | None:
@@ -125,3 +127,38 @@ def test_update_sets_the_budget_share_audited_and_the_limiter_follows_it(
     assert entry.actor.startswith("cli:")
     same = glengarry("connections", "update", "acme", "--budget-share", "0.005", env=env)
     assert same.json()["changed"] == []
+
+
+def test_sync_refuses_a_paused_connection_and_a_queued_run_waits_for_the_resume(
+    runtime: Runtime,  # noqa: F811
+    glengarry: Glengarry,
+    tmp_path: Path,
+) -> None:
+    env = {"GLENGARRY_DATA_DIR": str(tmp_path)}
+    queued = glengarry("sync", "acme", "--queue", env=env).json()["run"]
+    assert glengarry("connections", "pause", "acme").code == 0
+    for extra in ((), ("--queue",), ("--full", "--dry-run")):
+        refused = glengarry("sync", "acme", *extra, env=env)
+        assert refused.code == 5, extra
+        assert refused.stdout == ""
+        assert (
+            "connection 'acme' is paused: no sync runs until `glengarry connections resume acme`"
+            in refused.stderr
+        )
+    with runtime.sessions() as session:
+        runs = session.execute(select(SyncRun.id, SyncRun.state)).all()
+    assert [tuple(r) for r in runs] == [(queued, "queued")]  # none started, none added
+    # A worker woken for the run queued before the pause leaves it queued; the sweeper does not
+    # wake it again until the connection is resumed.
+    waker = cast(RecordingWaker, runtime.wake)
+    acme = _row(runtime, "acme")
+    assert acme is not None
+    assert asyncio.run(jobs.incremental_sync(runtime, acme.id, run_id=queued)) is None
+    waker.sync_runs.clear()
+    jobs.sweep(runtime)
+    assert waker.sync_runs == []
+    assert glengarry("connections", "resume", "acme").code == 0
+    jobs.sweep(runtime)
+    assert waker.sync_runs == [(acme.id, queued)]
+    with runtime.sessions() as session:
+        assert session.scalar(select(SyncRun.state).where(SyncRun.id == queued)) == "queued"
