@@ -306,10 +306,11 @@ def _set_paused(runtime: Runtime, principal: Principal, ref: str, paused: bool) 
         session.flush()
         session.expunge(row)
     if not paused:
-        try:  # the webhook events stored while paused are processed now
+        try:  # the webhook events stored and the writes held while paused go now
             runtime.wake.inbox(found.id)
+            runtime.wake.relay(found.id)
         except Exception as exc:  # the sweeper finds them within a minute
-            log.warning("could not wake the inbox", error=type(exc).__name__)
+            log.warning("could not wake the workers", error=type(exc).__name__)
     return _view(runtime, row)
 
 

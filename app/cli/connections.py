@@ -200,8 +200,9 @@ def _pause(connection: str, paused: bool) -> None:
         body = {"name": found.name, "paused": paused}
         connection_id = found.id
     if not paused:
-        try:  # the webhook events stored while paused are processed now
+        try:  # the webhook events stored and the writes held while paused go now
             runtime.wake.inbox(connection_id)
+            runtime.wake.relay(connection_id)
         except Exception as exc:  # the sweeper finds them within a minute
             typer.echo(
                 f"could not wake the worker ({type(exc).__name__}); the sweeper will", err=True

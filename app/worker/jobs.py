@@ -312,7 +312,8 @@ def _count_writes(name: str, relay: RelayResult) -> None:
 async def relay(runtime: Runtime, connection_id: int) -> RelayResult:
     with runtime.sessions() as session:
         connection = session.get(Connection, connection_id)
-        if connection is None or not connection.writes_enabled:
+        # Writes off, or paused: the rows wait, and no connector is opened for nothing.
+        if connection is None or not connection.writes_enabled or connection.paused:
             return RelayResult()
         session.expunge(connection)
     connector = connections.open_connector(runtime, connection)
@@ -535,17 +536,22 @@ def sweep(runtime: Runtime) -> dict[str, list[int]]:
             .where(*waiting, InboxEvent.claimed_until > now, InboxEvent.claimed_until <= soon)
             .group_by(InboxEvent.connection_id)
         ).all()
-        pending = OutboxEntry.state == OutboxState.PENDING
+        # A paused connection's rows wait for the resume, which wakes its relay.
+        paused = select(Connection.id).where(Connection.paused.is_(True))
+        pending = (
+            OutboxEntry.state == OutboxState.PENDING,
+            OutboxEntry.connection_id.not_in(paused),
+        )
         outbox = list(
             session.scalars(
                 select(OutboxEntry.connection_id)
-                .where(pending, OutboxEntry.next_attempt_at <= now)
+                .where(*pending, OutboxEntry.next_attempt_at <= now)
                 .distinct()
             )
         )
         outbox_later = session.execute(
             select(OutboxEntry.connection_id, func.min(OutboxEntry.next_attempt_at))
-            .where(pending, OutboxEntry.next_attempt_at > now, OutboxEntry.next_attempt_at <= soon)
+            .where(*pending, OutboxEntry.next_attempt_at > now, OutboxEntry.next_attempt_at <= soon)
             .group_by(OutboxEntry.connection_id)
         ).all()
     for connection_id in inbox:
