@@ -89,6 +89,24 @@ def refuse_paused(connection: Connection) -> None:
         )
 
 
+def set_writes(
+    session: Session, connection: Connection, enabled: bool, *, actor: str, at: datetime
+) -> bool:
+    """Write-back on, or off (shadow mode: scoring goes on); True when that changed."""
+    if connection.writes_enabled == enabled:
+        return False
+    record(
+        session,
+        actor=actor,
+        action="writes.on" if enabled else "writes.off",
+        at=at,
+        connection=connection.name,
+        details={"setting": "writes_enabled", "from": connection.writes_enabled, "to": enabled},
+    )
+    connection.writes_enabled = enabled
+    return True
+
+
 def set_paused(
     session: Session, connection: Connection, paused: bool, *, actor: str, at: datetime
 ) -> bool:

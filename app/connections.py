@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.audit import cli_actor, record
 from app.connection_settings import check_budget_share, set_budget_share, set_interval
 from app.crms import crm_for
 from app.errors import GlengarryError, InputError
@@ -278,6 +279,7 @@ async def connect(
     options: Mapping[str, Any],
     budget_share: float | None = None,
     install: bool = True,
+    actor: str | None = None,
 ) -> Connected:
     """Store a connection, read its account id and install the fields, all or nothing.
 
@@ -310,6 +312,19 @@ async def connect(
         connection.field_state = _install_state(report)
         connection.field_report = _field_report(report)
         session.add(connection)
+        record(
+            session,
+            actor=actor or cli_actor(),
+            action="connection.connect",
+            at=runtime.clock.now(),
+            connection=name,
+            details={
+                "kind": crm.kind,
+                "account_id": account,
+                "field_state": connection.field_state,
+                "api_budget_share": share,
+            },
+        )
     return Connected(connection, report, installed.summary)
 
 
@@ -322,7 +337,7 @@ class ConnectionUpdate:
     budget_share: float | None = None
     reinstall: bool = False
     sync_interval_seconds: int | None = None
-    actor: str = "cli"  # who the audit log names for a setting it records
+    actor: str = field(default_factory=cli_actor)  # whom the audit log names for the changes
 
 
 @dataclass(frozen=True)
@@ -400,6 +415,18 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
                 changed.append("field_state")
             connection.field_state = state
             connection.field_report = _field_report(report)
+        # The budget share and the interval have entries of their own, with from and to; the
+        # rest is named (credentials by name only, never their values).
+        others = [c for c in changed if c not in ("api_budget_share", "sync_interval_seconds")]
+        if others or update.reinstall:
+            record(
+                session,
+                actor=update.actor,
+                action="connection.update",
+                at=runtime.clock.now(),
+                connection=connection.name,
+                details={"changed": others, "reinstall": update.reinstall},
+            )
         session.flush()
         session.expunge(connection)
     return UpdateResult(connection, changed, report)

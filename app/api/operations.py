@@ -20,6 +20,7 @@ from app.connection_settings import (
     set_budget_share,
     set_interval,
     set_paused,
+    set_writes,
 )
 from app.connections import lookup
 from app.logging import get_logger
@@ -268,25 +269,13 @@ def change_settings(
     with runtime.sessions.begin() as session:
         row = session.get(Connection, found.id)
         assert row is not None
-        changes: list[tuple[str, Any, Any]] = []
-        if request.writes_enabled is not None and request.writes_enabled != row.writes_enabled:
-            changes.append(("writes_enabled", row.writes_enabled, request.writes_enabled))
-            row.writes_enabled = request.writes_enabled
+        if request.writes_enabled is not None:
+            set_writes(session, row, request.writes_enabled, actor=principal.name, at=now)
         if request.api_budget_share is not None:
             share = float(request.api_budget_share)
             set_budget_share(session, row, share, actor=principal.name, at=now)
         if request.sync_interval_seconds is not None:
             set_interval(session, row, request.sync_interval_seconds, actor=principal.name, at=now)
-        for setting, before, after in changes:
-            action = f"writes.{'on' if after else 'off'}" if setting == "writes_enabled" else None
-            record(
-                session,
-                actor=principal.name,
-                action=action or "connection.settings",
-                at=now,
-                connection=row.name,
-                details={"setting": setting, "from": before, "to": after},
-            )
         session.flush()
         session.expunge(row)
     if request.writes_enabled:

@@ -67,7 +67,9 @@ def sync(
                 f"API calls {report.api_calls:,}",
             )
 
-        runner = SyncRunner(runtime, connection, full=full, dry_run=dry_run, progress=progress)
+        runner = SyncRunner(
+            runtime, connection, full=full, dry_run=dry_run, progress=progress, actor=cli_actor()
+        )
         report = asyncio.run(runner.run())
     result: dict[str, Any] = {"run": report.run_id, "state": report.state.value, **report.counts()}
     if report.message:

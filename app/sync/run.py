@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import connections
+from app.audit import record
 from app.claims import Heartbeat
 from app.connection_settings import refuse_paused
 from app.criteria_store import active_criteria
@@ -107,6 +108,7 @@ class SyncRunner:
         connector_factory: Callable[..., Connector] = connections.open_connector,
         run_id: int | None = None,
         take_queued: bool = False,
+        actor: str | None = None,
     ) -> None:
         self.runtime = runtime
         # A run queued through the API: the one named, or (a worker's scheduled sync) the oldest
@@ -120,6 +122,8 @@ class SyncRunner:
         self.progress = progress
         self._factory = connector_factory
         self.holder = lease.new_holder("sync")
+        # An operator's own sync (the command line): its run is audited as theirs.
+        self.actor = actor
 
     async def run(self) -> SyncReport:
         rt = self.runtime
@@ -143,6 +147,7 @@ class SyncRunner:
                 # died (its lease expired): it is marked failed, not left running for good.
                 fail_abandoned_runs(session, now(), connection_id)
                 run = self._queued(session, connection_id)
+                run_is_new = run is None
                 if run is not None and run.state != SyncState.QUEUED:
                     # Cancelled while it waited (or taken up by another worker already).
                     ended = SyncReport(run.id, SyncState(run.state), message=run.error or "")
@@ -169,6 +174,16 @@ class SyncRunner:
                         run.progress["total"] = len(self.contact_ids)
                     session.flush()
                     report = SyncReport(run.id, SyncState.RUNNING)
+                    if self.actor is not None and run_is_new:
+                        record(
+                            session,
+                            actor=self.actor,
+                            action="sync.start",
+                            at=now(),
+                            connection=connection.name,
+                            target=str(run.id),
+                            details={"kind": kind.value, "dry_run": self.dry_run},
+                        )
         except BaseException:
             _release(rt, connection_id, self.holder)
             raise
