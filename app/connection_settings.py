@@ -12,9 +12,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.audit import record
-from app.errors import InputError
+from app.errors import GlengarryError, InputError
 from app.models import Connection, SyncRun
-from app.models.sync import SyncKind
+from app.models.sync import SyncKind, SyncState
 
 # Shorter would spend the API budget on empty polls; longer than a day is not a safety net.
 MIN_INTERVAL_SECONDS = 60
@@ -39,6 +39,72 @@ def check_interval(seconds: int) -> None:
         raise InputError(
             f"sync interval {seconds}s: between {MIN_INTERVAL_SECONDS}s and {MAX_INTERVAL_SECONDS}s"
         )
+
+
+# Of the CRM's daily API allocation: a connection spending none could never sync, and more
+# than all of it is not there to spend. The command line and the API check the same bounds.
+MAX_BUDGET_SHARE = 1.0
+
+
+def check_budget_share(share: float) -> None:
+    if not 0 < share <= MAX_BUDGET_SHARE:  # NaN fails too
+        raise InputError(
+            f"API budget share {share:g}: more than 0 and at most {MAX_BUDGET_SHARE:g} "
+            "(a share of the CRM's daily allocation, e.g. 0.25)"
+        )
+
+
+def set_budget_share(
+    session: Session, connection: Connection, share: float, *, actor: str, at: datetime
+) -> bool:
+    """The share of the CRM's daily allocation this connection's syncs may spend; the rate
+    limiter is rebuilt for it at the next call (`app.ratelimits` keys limiters by it)."""
+    check_budget_share(share)
+    if connection.api_budget_share == share:
+        return False
+    record(
+        session,
+        actor=actor,
+        action="connection.settings",
+        at=at,
+        connection=connection.name,
+        details={"setting": "api_budget_share", "from": connection.api_budget_share, "to": share},
+    )
+    connection.api_budget_share = share
+    return True
+
+
+class ConnectionPaused(GlengarryError):
+    """A sync asked for a paused connection: none runs until it is resumed."""
+
+    exit_code = 5
+
+
+def refuse_paused(connection: Connection) -> None:
+    """The command line's refusal (the API answers 409 `connection_paused` instead)."""
+    if connection.paused:
+        raise ConnectionPaused(
+            f"connection {connection.name!r} is paused: no sync runs until "
+            f"`glengarry connections resume {connection.name}`"
+        )
+
+
+def set_writes(
+    session: Session, connection: Connection, enabled: bool, *, actor: str, at: datetime
+) -> bool:
+    """Write-back on, or off (shadow mode: scoring goes on); True when that changed."""
+    if connection.writes_enabled == enabled:
+        return False
+    record(
+        session,
+        actor=actor,
+        action="writes.on" if enabled else "writes.off",
+        at=at,
+        connection=connection.name,
+        details={"setting": "writes_enabled", "from": connection.writes_enabled, "to": enabled},
+    )
+    connection.writes_enabled = enabled
+    return True
 
 
 def set_paused(
@@ -120,7 +186,8 @@ TICK_SLACK = timedelta(seconds=30)
 
 def due_for_sync(session: Session, now: datetime, default_seconds: int) -> list[int]:
     """Live, unpaused connections whose interval (their own, or the default) has elapsed since
-    their last sync run started; one never synced is due."""
+    their last sync run started; one never synced is due. One whose latest run paused on the
+    API budget waits for its `resumes_at` (trying sooner would only spend calls on refusals)."""
     last = (
         select(SyncRun.connection_id, func.max(SyncRun.started_at).label("at"))
         .where(SyncRun.kind.in_(_SCHEDULED))
@@ -138,4 +205,27 @@ def due_for_sync(session: Session, now: datetime, default_seconds: int) -> list[
         interval = timedelta(seconds=own or default_seconds)
         if at is None or now - at >= interval - TICK_SLACK:
             due.append(connection_id)
-    return due
+    waiting = _budget_waits(session, due, now)
+    return [c for c in due if c not in waiting]
+
+
+def _budget_waits(session: Session, connection_ids: list[int], now: datetime) -> set[int]:
+    """Of these connections, those whose latest run paused on the budget resumes after `now`."""
+    if not connection_ids:
+        return set()
+    latest = (
+        select(func.max(SyncRun.id))
+        .where(SyncRun.connection_id.in_(connection_ids))
+        .group_by(SyncRun.connection_id)
+    )
+    paused = session.execute(
+        select(SyncRun.connection_id, SyncRun.progress).where(
+            SyncRun.id.in_(latest), SyncRun.state == SyncState.PAUSED
+        )
+    ).all()
+    waiting = set()
+    for connection_id, progress in paused:
+        resumes = (progress or {}).get("resumes_at")
+        if resumes and datetime.fromisoformat(resumes) > now:
+            waiting.add(connection_id)
+    return waiting

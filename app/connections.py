@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.connection_settings import set_interval
+from app.audit import cli_actor, record
+from app.connection_settings import check_budget_share, set_budget_share, set_interval
 from app.crms import crm_for
 from app.errors import GlengarryError, InputError
 from app.models import ApiUsage, Connection, FieldInstallState
@@ -94,6 +95,7 @@ def new_connection(
         crm.check_secrets(secrets)
     except CredentialsError as exc:
         raise InputError(str(exc)) from None
+    check_budget_share(budget_share)
     return Connection(
         kind=crm.kind,
         name=name,
@@ -277,6 +279,7 @@ async def connect(
     options: Mapping[str, Any],
     budget_share: float | None = None,
     install: bool = True,
+    actor: str | None = None,
 ) -> Connected:
     """Store a connection, read its account id and install the fields, all or nothing.
 
@@ -309,6 +312,19 @@ async def connect(
         connection.field_state = _install_state(report)
         connection.field_report = _field_report(report)
         session.add(connection)
+        record(
+            session,
+            actor=actor or cli_actor(),
+            action="connection.connect",
+            at=runtime.clock.now(),
+            connection=name,
+            details={
+                "kind": crm.kind,
+                "account_id": account,
+                "field_state": connection.field_state,
+                "api_budget_share": share,
+            },
+        )
     return Connected(connection, report, installed.summary)
 
 
@@ -321,7 +337,7 @@ class ConnectionUpdate:
     budget_share: float | None = None
     reinstall: bool = False
     sync_interval_seconds: int | None = None
-    actor: str = "cli"  # who the audit log names for a setting it records
+    actor: str = field(default_factory=cli_actor)  # whom the audit log names for the changes
 
 
 @dataclass(frozen=True)
@@ -353,8 +369,8 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
             changed.append(key)
     share = existing.api_budget_share
     if update.budget_share is not None and update.budget_share != share:
+        check_budget_share(update.budget_share)  # before the CRM is asked anything
         share = update.budget_share
-        changed.append("api_budget_share")
     report: list[FieldStatus] | None = None
     if crm.reaches_crm(set(new_secrets), set(changed)) or update.reinstall:
         # Not stored yet, and without an id: a token refreshed now is not written anywhere.
@@ -383,7 +399,8 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
         if new_secrets:
             connection.credentials = runtime.vault.encrypt(after)
         connection.options = options
-        connection.api_budget_share = share
+        if set_budget_share(session, connection, share, actor=update.actor, at=runtime.clock.now()):
+            changed.append("api_budget_share")
         if update.sync_interval_seconds is not None and set_interval(
             session,
             connection,
@@ -398,6 +415,18 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
                 changed.append("field_state")
             connection.field_state = state
             connection.field_report = _field_report(report)
+        # The budget share and the interval have entries of their own, with from and to; the
+        # rest is named (credentials by name only, never their values).
+        others = [c for c in changed if c not in ("api_budget_share", "sync_interval_seconds")]
+        if others or update.reinstall:
+            record(
+                session,
+                actor=update.actor,
+                action="connection.update",
+                at=runtime.clock.now(),
+                connection=connection.name,
+                details={"changed": others, "reinstall": update.reinstall},
+            )
         session.flush()
         session.expunge(connection)
     return UpdateResult(connection, changed, report)

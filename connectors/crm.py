@@ -47,6 +47,17 @@ class CliOption:
     stores: str | None = None
 
 
+# Every CRM's `connect` and `connections update` take it, read the same way: declared once. Its
+# bounds (more than 0, at most 1) are the app's to check (`app.connection_settings`), the same
+# for the command line and the API.
+BUDGET_SHARE = CliOption(
+    "budget_share",
+    "--budget-share",
+    "Share of the CRM's daily API allocation this connection may use: more than 0, at most 1.",
+    type=float,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredConnection:
     """What a CRM package sees of a stored connection: secrets decrypted, in memory only."""

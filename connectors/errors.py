@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class ConnectorError(Exception):
     """A CRM call failed in a way retries did not fix."""
@@ -29,11 +31,20 @@ class RateLimited(ConnectorError):
         self.retry_after = retry_after
 
 
-class DailyLimitReached(ConnectorError):
+class AllocationSpent(ConnectorError):
+    """A daily allocation of API calls is spent: the run pauses cleanly. `resumes_at` is when
+    calls may start again, where the connector can tell (None: it cannot)."""
+
+    def __init__(self, message: str, *, resumes_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.resumes_at = resumes_at
+
+
+class DailyLimitReached(AllocationSpent):
     """The CRM's daily allocation is spent: stop the run cleanly and resume another day."""
 
 
-class BudgetExhausted(ConnectorError):
+class BudgetExhausted(AllocationSpent):
     """This connection's share of the daily allocation is spent: pause cleanly."""
 
 

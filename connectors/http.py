@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
@@ -31,6 +32,7 @@ from tenacity import (
 )
 
 from connectors.errors import (
+    AllocationSpent,
     AuthError,
     CrmRequestError,
     CrmUnavailable,
@@ -114,7 +116,7 @@ class Limit:
     """One rate limit of a bucket, and what happens when it is spent."""
 
     rate: str  # in `limits` notation, e.g. "190/10 seconds"
-    exhausted: type[Exception] | None = None  # None: wait for the window; else raise this
+    exhausted: type[AllocationSpent] | None = None  # None: wait for the window; else raise it
     # Limits with one scope share one window whichever bucket they are listed in (a search
     # call also counts against the general 10-second window and the day); None: the bucket's.
     scope: str | None = None
@@ -197,7 +199,7 @@ class RateLimiter:
                 scope = limit.scope or bucket
                 if not await self._strategy.test(limit.item, account, scope):
                     if limit.exhausted is not None:
-                        raise limit.exhausted(f"{scope} limit {limit.rate} reached")
+                        raise await self._spent(limit, account, scope)
                     stats = await self._strategy.get_window_stats(limit.item, account, scope)
                     waiting = max(waiting, stats.reset_time - self.clock())
             if waiting <= 0 and await self._take(account, bucket, limits):
@@ -211,9 +213,18 @@ class RateLimiter:
             scope = limit.scope or bucket
             if not await self._strategy.hit(limit.item, account, scope):
                 if limit.exhausted is not None:
-                    raise limit.exhausted(f"{scope} limit {limit.rate} reached")
+                    raise await self._spent(limit, account, scope)
                 return False
         return True
+
+    async def _spent(self, limit: Limit, account: str, scope: str) -> AllocationSpent:
+        """The budget's error, saying when its window frees a call again (the oldest call of
+        the moving window ages out then)."""
+        assert limit.exhausted is not None
+        stats = await self._strategy.get_window_stats(limit.item, account, scope)
+        # `limits` counts in wall-clock seconds, whatever `self.clock` is.
+        frees = datetime.fromtimestamp(stats.reset_time, UTC) if stats.reset_time > 0 else None
+        return limit.exhausted(f"{scope} limit {limit.rate} reached", resumes_at=frees)
 
 
 class _Retryable(Exception):

@@ -15,7 +15,14 @@ from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from app.audit import record
 from app.connection_health import Health, health_of
-from app.connection_settings import delete_connection, set_interval, set_paused
+from app.connection_settings import (
+    MAX_BUDGET_SHARE,
+    delete_connection,
+    set_budget_share,
+    set_interval,
+    set_paused,
+    set_writes,
+)
 from app.connections import lookup
 from app.logging import get_logger
 from app.metrics import WAKEUPS_FAILED
@@ -252,7 +259,7 @@ class SettingsRequest(BaseModel):
 
     writes_enabled: StrictBool | None = None
     # A JSON number: never "0.5" or true.
-    api_budget_share: StrictFloat | StrictInt | None = Field(None, gt=0, le=1)
+    api_budget_share: StrictFloat | StrictInt | None = Field(None, gt=0, le=MAX_BUDGET_SHARE)
     # Seconds; the scheduled sync runs when this long has passed since the last one.
     sync_interval_seconds: StrictInt | None = Field(None, ge=60, le=86_400)
 
@@ -268,26 +275,13 @@ def change_settings(
     with runtime.sessions.begin() as session:
         row = session.get(Connection, found.id)
         assert row is not None
-        changes: list[tuple[str, Any, Any]] = []
-        if request.writes_enabled is not None and request.writes_enabled != row.writes_enabled:
-            changes.append(("writes_enabled", row.writes_enabled, request.writes_enabled))
-            row.writes_enabled = request.writes_enabled
-        share = request.api_budget_share
-        if share is not None and share != row.api_budget_share:
-            changes.append(("api_budget_share", row.api_budget_share, share))
-            row.api_budget_share = share
+        if request.writes_enabled is not None:
+            set_writes(session, row, request.writes_enabled, actor=principal.name, at=now)
+        if request.api_budget_share is not None:
+            share = float(request.api_budget_share)
+            set_budget_share(session, row, share, actor=principal.name, at=now)
         if request.sync_interval_seconds is not None:
             set_interval(session, row, request.sync_interval_seconds, actor=principal.name, at=now)
-        for setting, before, after in changes:
-            action = f"writes.{'on' if after else 'off'}" if setting == "writes_enabled" else None
-            record(
-                session,
-                actor=principal.name,
-                action=action or "connection.settings",
-                at=now,
-                connection=row.name,
-                details={"setting": setting, "from": before, "to": after},
-            )
         session.flush()
         session.expunge(row)
     if request.writes_enabled:
@@ -307,10 +301,11 @@ def _set_paused(runtime: Runtime, principal: Principal, ref: str, paused: bool) 
         session.flush()
         session.expunge(row)
     if not paused:
-        try:  # the webhook events stored while paused are processed now
+        try:  # the webhook events stored and the writes held while paused go now
             runtime.wake.inbox(found.id)
+            runtime.wake.relay(found.id)
         except Exception as exc:  # the sweeper finds them within a minute
-            log.warning("could not wake the inbox", error=type(exc).__name__)
+            log.warning("could not wake the workers", error=type(exc).__name__)
     return _view(runtime, row)
 
 

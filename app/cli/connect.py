@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from app.audit import cli_actor
 from app.cli import context
 from app.cli.connection_report import echo_update, refuse_conflicts, warn
 from app.cli.options import command, given
@@ -96,7 +97,9 @@ def _connect(crm: Crm, ctx: typer.Context, **values: Any) -> None:
         # Settings change only when given: their defaults are a new connection's.
         chosen = {k: v for k, v in values.items() if options[k].secret or given(ctx, k)}
         update = settings_of(crm, chosen, new=False)
-        change = ConnectionUpdate(update.secrets, update.options, update.budget_share, True)
+        change = ConnectionUpdate(
+            update.secrets, update.options, update.budget_share, True, actor=cli_actor()
+        )
         result = asyncio.run(update_connection(context.runtime(), name, change))
         echo_update(result)
         refuse_conflicts(result.connection)

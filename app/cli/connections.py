@@ -16,7 +16,7 @@ from app.cli import context
 from app.cli.connect import prepared, read_secrets, settings_of
 from app.cli.connection_report import echo_update, refuse_conflicts
 from app.cli.options import command, from_environment, given, union
-from app.connection_settings import delete_connection, parse_interval, set_paused
+from app.connection_settings import delete_connection, parse_interval, set_paused, set_writes
 from app.connections import (
     ConnectionUpdate,
     conflicts,
@@ -185,10 +185,18 @@ def writes(
     enabled: bool = typer.Option(..., "--on/--off", help="Write qualifications back, or not."),
 ) -> None:
     """Switch the write-back on or off (scoring goes on either way)."""
-    with context.sessions().begin() as session:
+    runtime = context.runtime()
+    with runtime.sessions.begin() as session:
         found = find(session, connection)
-        found.writes_enabled = enabled
-        name = found.name
+        set_writes(session, found, enabled, actor=cli_actor(), at=runtime.clock.now())
+        name, connection_id = found.name, found.id
+    if enabled:
+        try:  # what waited while writes were off goes out now
+            runtime.wake.relay(connection_id)
+        except Exception as exc:  # the sweeper finds the due rows within a minute
+            typer.echo(
+                f"could not wake the relay ({type(exc).__name__}); the sweeper will", err=True
+            )
     typer.echo(json.dumps({"name": name, "writes_enabled": enabled}))
 
 
@@ -200,8 +208,9 @@ def _pause(connection: str, paused: bool) -> None:
         body = {"name": found.name, "paused": paused}
         connection_id = found.id
     if not paused:
-        try:  # the webhook events stored while paused are processed now
+        try:  # the webhook events stored and the writes held while paused go now
             runtime.wake.inbox(connection_id)
+            runtime.wake.relay(connection_id)
         except Exception as exc:  # the sweeper finds them within a minute
             typer.echo(
                 f"could not wake the worker ({type(exc).__name__}); the sweeper will", err=True

@@ -71,7 +71,8 @@ def runs(
                 .limit(limit)
             )
         ]
-    _show(rows, ("id", "kind", "state", "started_at", "finished_at", "progress", "error"))
+    columns = ("id", "kind", "state", "started_at", "finished_at", "progress", "resumes_at")
+    _show(rows, (*columns, "error"))
 
 
 def rejects(

@@ -20,6 +20,7 @@ from rich.progress import (
 
 from app.audit import cli_actor, record
 from app.cli import context
+from app.connection_settings import refuse_paused
 from app.connections import find
 from app.errors import GlengarryError
 from app.models import SyncRun, SyncState
@@ -48,7 +49,8 @@ def sync(
     """Pull -> store -> score -> write back, recording a sync run with its counts.
 
     Exits 0 when every write landed, 3 when the run finished but writes were refused (by the
-    CRM, or for fields in conflict: the message says which), 1 when it failed."""
+    CRM, or for fields in conflict: the message says which), 1 when it failed, 5 when the
+    connection is paused (nothing runs)."""
     runtime = context.runtime()
     if queue:
         _queue(connection, full=full, dry_run=dry_run, follow=follow)
@@ -65,11 +67,15 @@ def sync(
                 f"API calls {report.api_calls:,}",
             )
 
-        runner = SyncRunner(runtime, connection, full=full, dry_run=dry_run, progress=progress)
+        runner = SyncRunner(
+            runtime, connection, full=full, dry_run=dry_run, progress=progress, actor=cli_actor()
+        )
         report = asyncio.run(runner.run())
     result: dict[str, Any] = {"run": report.run_id, "state": report.state.value, **report.counts()}
     if report.message:
         result["message"] = report.message
+    if report.resumes_at is not None:  # paused on the API budget
+        result["resumes_at"] = report.resumes_at.isoformat()
     if dry_run:
         samples = report.scoring.write_samples
         # A sample, and it says so: the first writes of all those the run would make.
@@ -111,6 +117,7 @@ def _queue(connection: str, *, full: bool, dry_run: bool, follow: bool) -> None:
     now = runtime.clock.now()
     with runtime.sessions.begin() as session:
         found = find(session, connection)
+        refuse_paused(found)
         asked = request_sync(
             session,
             found,
@@ -144,12 +151,16 @@ def _queue(connection: str, *, full: bool, dry_run: bool, follow: bool) -> None:
                 assert run is not None
                 shown = progress_of(run, runtime.clock.now())
                 state, counts, error = run.state, dict(run.counts or {}), run.error
+                resumes_at = shown["resumes_at"]
             done, total = shown["progress"]["done"], shown["progress"]["total"]
             bar.update(task, description=f"sync {run_id}: {state}", completed=done, total=total)
             if state in FINISHED:
                 break
             time.sleep(FOLLOW_EVERY_SECONDS)
-    typer.echo(json.dumps({"run": run_id, "state": state, **counts, "message": error}))
+    ended = {"run": run_id, "state": state, **counts, "message": error}
+    if resumes_at is not None:
+        ended["resumes_at"] = resumes_at
+    typer.echo(json.dumps(ended))
     if state == SyncState.FAILED:
         raise GlengarryError(f"sync {run_id} of {connection} failed: {error}")
 

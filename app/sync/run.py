@@ -19,7 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import connections
+from app.audit import record
 from app.claims import Heartbeat
+from app.connection_settings import refuse_paused
 from app.criteria_store import active_criteria
 from app.errors import GlengarryError
 from app.logging import bound, get_logger
@@ -48,7 +50,7 @@ from app.sync.store import reconcile, store_activities, store_contacts
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayPolicy, RelayResult, relay_outbox
 from connectors.base import Connector, CrmContact, Reconciling
-from connectors.errors import BudgetExhausted, ConnectorError, DailyLimitReached
+from connectors.errors import AllocationSpent, ConnectorError
 from qualification.criteria import Criteria
 
 log = get_logger(__name__)
@@ -78,6 +80,7 @@ class SyncReport:
     seconds: float = 0.0
     message: str = ""
     reconciled: int = 0  # stored contacts found absent from the CRM and marked deleted
+    resumes_at: datetime | None = None  # paused on an API budget: when it is to go on
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -119,6 +122,7 @@ class SyncRunner:
         connector_factory: Callable[..., Connector] = connections.open_connector,
         run_id: int | None = None,
         take_queued: bool = False,
+        actor: str | None = None,
     ) -> None:
         self.runtime = runtime
         # A run queued through the API: the one named, or (a worker's scheduled sync) the oldest
@@ -132,12 +136,17 @@ class SyncRunner:
         self.progress = progress
         self._factory = connector_factory
         self.holder = lease.new_holder("sync")
+        # An operator's own sync (the command line): its run is audited as theirs.
+        self.actor = actor
 
     async def run(self) -> SyncReport:
         rt = self.runtime
         now = rt.clock.now
         with rt.sessions.begin() as session:
             connection = connections.find(session, self.ref)
+            # Paused: nothing runs, not even a run queued before the pause (it waits, queued,
+            # for the resume).
+            refuse_paused(connection)
             active = active_criteria(session, now(), rt.settings.criteria_file)
             stored = session.get(SyncCursor, (connection.id, CONTACTS))
             connection_id, writes_enabled = connection.id, connection.writes_enabled
@@ -152,6 +161,7 @@ class SyncRunner:
                 # died (its lease expired): it is marked failed, not left running for good.
                 fail_abandoned_runs(session, now(), connection_id)
                 run = self._queued(session, connection_id)
+                run_is_new = run is None
                 if run is not None and run.state != SyncState.QUEUED:
                     # Cancelled while it waited (or taken up by another worker already).
                     ended = SyncReport(run.id, SyncState(run.state), message=run.error or "")
@@ -186,6 +196,16 @@ class SyncRunner:
                     }
                     session.flush()
                     report = SyncReport(run.id, SyncState.RUNNING)
+                    if self.actor is not None and run_is_new:
+                        record(
+                            session,
+                            actor=self.actor,
+                            action="sync.start",
+                            at=now(),
+                            connection=connection.name,
+                            target=str(run.id),
+                            details={"kind": kind.value, "dry_run": self.dry_run},
+                        )
         except BaseException:
             _release(rt, connection_id, self.holder)
             raise
@@ -252,8 +272,9 @@ class SyncRunner:
                 report.message = (
                     f"cancelled at a batch boundary: the {report.pulled} contacts done are kept"
                 )
-            except (BudgetExhausted, DailyLimitReached) as exc:
+            except AllocationSpent as exc:
                 report.state, report.message = SyncState.PAUSED, str(exc)
+                report.resumes_at = self._resumes_at(exc, connection)
             except (ConnectorError, GlengarryError) as exc:
                 report.state, report.message = SyncState.FAILED, f"{type(exc).__name__}: {exc}"
                 if isinstance(exc, LeaseHeld):
@@ -279,6 +300,16 @@ class SyncRunner:
             raise SyncFailed(f"sync of {connection.name} failed: {report.message}")
         return report
 
+    def _resumes_at(self, exc: AllocationSpent, connection: Connection) -> datetime:
+        """When the budget frees calls, where the connector knows it (its own moving window);
+        otherwise (a CRM's rolling or time-zoned day) the next scheduled try. The schedule
+        waits for it either way (`connection_settings.due_for_sync`)."""
+        if exc.resumes_at is not None:
+            return exc.resumes_at
+        default = self.runtime.settings.sync_interval_minutes * 60
+        interval = connection.sync_interval_seconds or default
+        return self.runtime.clock.now() + timedelta(seconds=interval)
+
     def _keep_lease(self, connection_id: int, ttl: timedelta) -> None:
         try:
             lease.renew(
@@ -294,7 +325,10 @@ class SyncRunner:
         if report.state is SyncState.FAILED:
             log.error("sync failed", reason=report.message, **report.counts())
         elif report.state is SyncState.PAUSED:
-            log.warning("sync paused", reason=report.message, **report.counts())
+            resumes_at = report.resumes_at.isoformat() if report.resumes_at else None
+            log.warning(
+                "sync paused", reason=report.message, resumes_at=resumes_at, **report.counts()
+            )
         else:
             log.info("sync finished", state=report.state.value, **report.counts())
 
@@ -444,6 +478,9 @@ class SyncRunner:
                         run.progress = {**(run.progress or {}), "total": done}
                     run.counts = report.counts()
                     run.error = report.message or None
+                    if report.resumes_at is not None:
+                        resumes = report.resumes_at.isoformat()
+                        run.progress = {**(run.progress or {}), "resumes_at": resumes}
         except SQLAlchemyError as exc:
             # The database is gone: the next run (or the sweeper) marks this one failed once
             # its lease has expired.

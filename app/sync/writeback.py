@@ -181,11 +181,14 @@ async def relay_outbox(
     """Send every due row; stops early (rows kept) when the CRM is down or the budget spent.
 
     Nothing is sent while the connection's fields are not installed (a CRM property in
-    conflict): the rows wait, and go once a reinstall finds the fields fixed."""
+    conflict): the rows wait, and go once a reinstall finds the fields fixed. Nor while it is
+    paused (or deleted): the rows wait for the resume."""
     result = RelayResult()
     with sessions() as session:
         connection = session.get(Connection, connection_id)
-        result.blocked = "" if connection is None else write_block(connection)
+        if connection is None or connection.paused:
+            return result
+        result.blocked = write_block(connection)
     if result.blocked:
         return result
     while True:

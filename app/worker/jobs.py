@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app import connections
 from app.claims import Heartbeat, skip_locked
-from app.connection_settings import due_for_sync
+from app.connection_settings import ConnectionPaused, due_for_sync
 from app.criteria_store import active_criteria, store_capacity_bar
 from app.errors import GlengarryError
 from app.inbox import document_event
@@ -312,7 +312,8 @@ def _count_writes(name: str, relay: RelayResult) -> None:
 async def relay(runtime: Runtime, connection_id: int) -> RelayResult:
     with runtime.sessions() as session:
         connection = session.get(Connection, connection_id)
-        if connection is None or not connection.writes_enabled:
+        # Writes off, or paused: the rows wait, and no connector is opened for nothing.
+        if connection is None or not connection.writes_enabled or connection.paused:
             return RelayResult()
         session.expunge(connection)
     connector = connections.open_connector(runtime, connection)
@@ -335,7 +336,7 @@ async def incremental_sync(
     try:
         runner = SyncRunner(runtime, str(connection_id), full=full, run_id=run_id, take_queued=True)
         report = await runner.run()
-    except LeaseHeld:
+    except (LeaseHeld, ConnectionPaused):  # a queued run waits for the lease, or the resume
         return None
     except SyncFailed:
         return SyncState.FAILED
@@ -535,17 +536,22 @@ def sweep(runtime: Runtime) -> dict[str, list[int]]:
             .where(*waiting, InboxEvent.claimed_until > now, InboxEvent.claimed_until <= soon)
             .group_by(InboxEvent.connection_id)
         ).all()
-        pending = OutboxEntry.state == OutboxState.PENDING
+        # A paused connection's rows wait for the resume, which wakes its relay.
+        paused = select(Connection.id).where(Connection.paused.is_(True))
+        pending = (
+            OutboxEntry.state == OutboxState.PENDING,
+            OutboxEntry.connection_id.not_in(paused),
+        )
         outbox = list(
             session.scalars(
                 select(OutboxEntry.connection_id)
-                .where(pending, OutboxEntry.next_attempt_at <= now)
+                .where(*pending, OutboxEntry.next_attempt_at <= now)
                 .distinct()
             )
         )
         outbox_later = session.execute(
             select(OutboxEntry.connection_id, func.min(OutboxEntry.next_attempt_at))
-            .where(pending, OutboxEntry.next_attempt_at > now, OutboxEntry.next_attempt_at <= soon)
+            .where(*pending, OutboxEntry.next_attempt_at > now, OutboxEntry.next_attempt_at <= soon)
             .group_by(OutboxEntry.connection_id)
         ).all()
     for connection_id in inbox:
@@ -571,10 +577,15 @@ def _wake_queued_syncs(runtime: Runtime, now: datetime) -> None:
     """Syncs queued through the API whose wake-up was lost, or that waited for another sync's
     lease: woken again (the run row is the request; the queue only says 'look now')."""
     live = select(ConnectionLease.connection_id).where(ConnectionLease.expires_at > now)
+    stopped = select(Connection.id).where(Connection.paused.is_(True))  # deleted ones too
     with runtime.sessions() as session:
         queued = session.execute(
             select(SyncRun.connection_id, func.min(SyncRun.id))
-            .where(SyncRun.state == SyncState.QUEUED, SyncRun.connection_id.not_in(live))
+            .where(
+                SyncRun.state == SyncState.QUEUED,
+                SyncRun.connection_id.not_in(live),
+                SyncRun.connection_id.not_in(stopped),
+            )
             .group_by(SyncRun.connection_id)
         ).all()
     for connection_id, run_id in queued:

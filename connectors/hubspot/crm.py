@@ -11,6 +11,7 @@ from typing import Any
 
 from connectors.base import ChangeEvent, Connector, WebhookSource
 from connectors.crm import (
+    BUDGET_SHARE,
     CliOption,
     Command,
     ConnectorEnv,
@@ -114,14 +115,6 @@ _SECRETS = (
         "app_client_secret",
     ),
 )
-_BUDGET = CliOption(
-    "budget_share",
-    "--budget-share",
-    "Share of the daily API allocation this connection may use.",
-    type=float,
-    minimum=0.01,
-    maximum=1.0,
-)
 
 
 def _settings_options(*, defaults: bool) -> tuple[CliOption, ...]:
@@ -155,8 +148,16 @@ class HubSpot:
     account_noun = "portal"
     account_key = "portal_id"
     receiver = Receiver()  # signed deliveries; 401 for every refusal
-    connect_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(defaults=True), _BUDGET)
-    update_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(defaults=False), _BUDGET)
+    connect_options: Sequence[CliOption] = (
+        *_SECRETS,
+        *_settings_options(defaults=True),
+        BUDGET_SHARE,
+    )
+    update_options: Sequence[CliOption] = (
+        *_SECRETS,
+        *_settings_options(defaults=False),
+        BUDGET_SHARE,
+    )
     shared_app_setting = "hubspot_app_client_secret"
     sandbox_module = "connectors.hubspot.sandbox.command"
     commands: Sequence[Command] = ()

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from connectors.base import ChangeEvent, Connector, WebhookSource
 from connectors.crm import (
+    BUDGET_SHARE,
     CliOption,
     Command,
     ConnectorEnv,
@@ -60,14 +61,6 @@ _SECRETS = (
         "PEM file of the key whose certificate the connected app holds (JWT bearer flow).",
         type=Path,
     ),
-)
-_BUDGET = CliOption(
-    "budget_share",
-    "--budget-share",
-    "Share of the org's daily API allocation this connection may use.",
-    type=float,
-    minimum=0.01,
-    maximum=1.0,
 )
 
 
@@ -161,10 +154,10 @@ class Salesforce:
     connect_options: Sequence[CliOption] = (
         *_SECRETS,
         *_settings_options(new=True),
-        _BUDGET,
+        BUDGET_SHARE,
         _NO_INSTALL,
     )
-    update_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(new=False), _BUDGET)
+    update_options: Sequence[CliOption] = (*_SECRETS, *_settings_options(new=False), BUDGET_SHARE)
     shared_app_setting = ""
     sandbox_module = "connectors.salesforce.sandbox.command"
     commands: Sequence[Command] = (

@@ -355,6 +355,7 @@ def test_writes_and_budget_are_changed_by_an_admin_and_audited(
         {"writes_enabled": "no"},
         {"api_budget_share": "0.5"},
         {"api_budget_share": 2},
+        {"api_budget_share": 0},
         {"api_budget_share": True},
         {"paused": True},
     ):

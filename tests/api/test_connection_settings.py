@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +19,10 @@ from app.models import (
     AuditEntry,
     Connection,
     Contact,
+    FieldInstallState,
     InboxEvent,
+    OutboxEntry,
+    QualificationRecord,
     SyncCursor,
     SyncRun,
 )
@@ -25,6 +30,7 @@ from app.models.base import Base
 from app.models.sync import SyncKind, SyncState
 from app.runtime import Runtime
 from app.worker import jobs
+from connectors.base import FieldWrite, WriteOutcome
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.webhook import SignatureVersion
 from tests.api.test_access import _key, bearer
@@ -32,6 +38,7 @@ from tests.api.test_webhooks import _runtime as webhook_runtime
 from tests.api.test_webhooks import event, inbox_rows, post
 from tests.cli import Glengarry
 from tests.hubspot_connections import HubSpotCredentials, create_hubspot
+from tests.wakers import RecordingWaker
 
 
 @pytest.fixture
@@ -96,8 +103,18 @@ def test_a_paused_connection_refuses_syncs_skips_schedules_and_keeps_its_webhook
     client.post("/connections/acme/pause", headers=admin)
     refused = client.post("/connections/acme/syncs", json={}, headers=admin)
     assert refused.status_code == 409
-    assert refused.json()["error"]["code"] == "connection_paused"
-    assert client.post("/connections/acme/resync", headers=admin).status_code == 409
+    assert refused.json() == {
+        "error": {
+            "code": "connection_paused",
+            "message": "connection 'acme' is paused: no sync runs until "
+            "POST /connections/acme/resume",
+            "details": None,
+        }
+    }
+    resync = client.post("/connections/acme/resync", headers=admin)
+    assert (resync.status_code, resync.json()) == (409, refused.json())
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(SyncRun)) == 0
     assert acme not in jobs.due_syncs(runtime)
     assert _id(runtime, "other") in jobs.due_syncs(runtime)
     # Webhooks are still taken in, and wait: nothing is processed while paused.
@@ -216,3 +233,75 @@ def test_purge_removes_everything_of_the_connection_and_nothing_else(
             select(AuditEntry).where(AuditEntry.action == "connection.delete")
         ).one()
     assert (audit.actor, audit.connection, audit.details) == ("ops", "acme", {"purge": True})
+
+
+class Writer:
+    """A CRM that takes every write, and remembers them."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
+        self.written += [w.contact_crm_id for w in writes]
+        return WriteOutcome([w.contact_crm_id for w in writes], {})
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_the_outbox_holds_while_paused_and_sends_after_the_resume(
+    runtime: Runtime, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = TestClient(create_app(runtime))
+    acme = _id(runtime, "acme")
+    crm = Writer()
+    monkeypatch.setattr(jobs.connections, "open_connector", lambda *_a, **_k: crm)
+    with runtime.sessions.begin() as session:
+        row = session.get(Connection, acme)
+        assert row is not None
+        row.field_state = FieldInstallState.INSTALLED
+        contact = Contact(connection_id=acme, crm_id="501", properties={})
+        session.add(contact)
+        session.flush()
+        now = runtime.clock.now()
+        session.add(
+            QualificationRecord(
+                contact_id=contact.id,
+                status="sales_ready",
+                status_since=now,
+                score=80,
+                fit=40,
+                engagement=40,
+                engagement_state={},
+                profile={},
+                reasons=[],
+                reasons_text="",
+                criteria_version="v",
+                computed_at=now,
+            )
+        )
+        session.add(
+            OutboxEntry(
+                connection_id=acme,
+                contact_id=contact.id,
+                field_values={"glengarry_status": "sales_ready"},
+                next_attempt_at=now - timedelta(minutes=1),
+            )
+        )
+    waker = cast(RecordingWaker, runtime.wake)
+    client.post("/connections/acme/pause", headers=admin)
+    assert acme not in jobs.sweep(runtime)["outbox"]  # not woken every minute for nothing
+    assert waker.relays == []
+    held = asyncio.run(jobs.relay(runtime, acme))  # a wake-up from before the pause
+    assert (held.sent, crm.written) == (0, [])
+
+    def states() -> list[str]:
+        with runtime.sessions() as session:
+            return list(session.scalars(select(OutboxEntry.state)))
+
+    assert states() == ["pending"]
+    client.post("/connections/acme/resume", headers=admin)
+    assert waker.relays == [acme]
+    sent = asyncio.run(jobs.relay(runtime, acme))
+    assert (sent.sent, crm.written) == (1, ["501"])
+    assert states() == ["sent"]

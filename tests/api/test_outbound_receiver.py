@@ -4,6 +4,7 @@ and the SOAP `Ack` sent once stored. Both databases."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from app.api import create_app
+from app.connection_settings import delete_connection
 from app.connections import create_connection
 from app.db import session_factory
-from app.models import InboxEvent
+from app.models import Connection, InboxEvent
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.vault import Vault
@@ -185,3 +187,21 @@ def test_a_notification_without_its_dates_is_stored_and_counted_as_sparse(
     assert _post(client, bare).status_code == 200
     assert sparse() - before == 1  # the second Notification carried no date; the first did
     assert len(_stored(runtime)) == 2
+
+
+def test_a_deleted_connection_answers_as_an_unknown_one_and_stores_nothing(
+    client: TestClient, runtime: Runtime
+) -> None:
+    unknown = _post(client, SAMPLE, name="nobody")
+    with runtime.sessions.begin() as session:
+        found = session.scalars(select(Connection).where(Connection.name == "sf")).one()
+        delete_connection(session, found, purge=False, actor="test", at=datetime.now(UTC))
+    gone = _post(client, SAMPLE)  # its own, right token
+    assert (gone.status_code, gone.headers["content-type"], gone.content) == (
+        unknown.status_code,
+        unknown.headers["content-type"],
+        unknown.content,
+    )
+    assert (gone.status_code, gone.json()) == (404, {"detail": "not found"})
+    assert _stored(runtime) == []
+    assert runtime.wake.inboxes == []  # type: ignore[attr-defined]

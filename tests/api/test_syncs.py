@@ -7,7 +7,7 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from app.syncs import cancel
 from app.vault import Vault
 from app.worker import jobs
 from connectors.base import ContactBatch, CrmActivity, CrmContact, FieldWrite, WriteOutcome
+from connectors.errors import BudgetExhausted, DailyLimitReached
 from tests.sync.helpers import NOW, add_connection
 from tests.wakers import RecordingWaker
 
@@ -304,3 +305,60 @@ async def test_a_resyncs_total_is_what_is_stored_and_is_exact_at_the_end(
     report = await asyncio.wait_for(work, 30)
     assert report.state == "succeeded"
     assert progress() == {"done": 3000, "total": 3000}
+
+
+class SpentCrm(Crm):
+    """Its first page comes, then the API budget is spent (`error`)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(pages=2)
+        self.gates[1].set()
+        self.error = error
+
+    async def contacts(self, since: str | None) -> AsyncIterator[ContactBatch]:
+        async for batch in super().contacts(since):
+            if self.pages_read == 2:
+                raise self.error
+            yield batch
+
+
+async def test_a_run_paused_on_the_budget_says_when_it_resumes_and_the_schedule_waits(
+    runtime: Runtime,
+) -> None:
+    client = TestClient(create_app(runtime))
+    acme = 1
+    frees = NOW + timedelta(hours=7)
+    run = client.post("/connections/acme/syncs", json={}, headers=ADMIN).json()
+    assert run["resumes_at"] is None
+    crm = SpentCrm(BudgetExhausted("day limit 10/day reached", resumes_at=frees))
+    runner = SyncRunner(runtime, "acme", run_id=run["id"], connector_factory=crm.factory)
+    report = await runner.run()
+    assert (report.state, report.resumes_at) == ("paused", frees)
+    shown = client.get(f"/syncs/{run['id']}", headers=ADMIN).json()
+    assert (shown["state"], shown["progress"]["done"]) == ("paused", 1000)
+    assert datetime.fromisoformat(shown["resumes_at"]) == frees
+    assert (
+        client.get("/connections/acme/syncs", headers=ADMIN).json()[0]["resumes_at"]
+        == (shown["resumes_at"])
+    )
+    # The schedule does not spend calls on refusals before then; the other connection is due.
+    clock = cast(ManualClock, runtime.clock)
+    clock.advance(timedelta(hours=1))
+    assert jobs.due_syncs(runtime) == [2]
+    clock.advance(timedelta(hours=6, seconds=1))
+    assert jobs.due_syncs(runtime) == [acme, 2]
+
+
+async def test_a_budget_the_crm_keeps_resumes_at_the_next_scheduled_try(runtime: Runtime) -> None:
+    # A CRM's own day (HubSpot's DAILY 429, Salesforce's rolling 24 hours) does not say when it
+    # frees calls: the run resumes with the connection's own interval, or the default.
+    with runtime.sessions.begin() as session:
+        acme = session.get(Connection, 1)
+        assert acme is not None
+        acme.sync_interval_seconds = 1800
+    for name, interval in (("acme", timedelta(minutes=30)), ("other", timedelta(minutes=5))):
+        crm = SpentCrm(DailyLimitReached("HubSpot daily limit reached"))
+        report = await SyncRunner(runtime, name, connector_factory=crm.factory).run()
+        assert report.state == "paused"
+        shown = TestClient(create_app(runtime)).get(f"/syncs/{report.run_id}", headers=ADMIN)
+        assert datetime.fromisoformat(shown.json()["resumes_at"]) == NOW + interval

@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from app.api import create_app
+from app.connection_settings import delete_connection
 from app.db import session_factory
 from app.inbox import document_event
 from app.metrics import REGISTRY
-from app.models import InboxEvent
+from app.models import Connection, InboxEvent
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.vault import Vault
@@ -449,3 +450,38 @@ async def test_a_content_length_of_unicode_digits_is_no_500(runtime: Runtime) ->
     }
     await create_app(runtime)(scope, receive, send)
     assert sent[0]["status"] == 401
+
+
+def _delete(runtime: Runtime, name: str) -> None:
+    with runtime.sessions.begin() as session:
+        found = session.scalars(select(Connection).where(Connection.name == name)).one()
+        delete_connection(session, found, purge=False, actor="test", at=runtime.clock.now())
+
+
+def test_a_deleted_connection_answers_as_an_unknown_one_and_stores_nothing(
+    app_runtime: Runtime,
+) -> None:
+    client = TestClient(create_app(app_runtime))
+    body = json.dumps([event(1)]).encode()
+    unknown = post(client, "/webhooks/hubspot/nope", body)
+    unserved = post(
+        client,
+        "/webhooks/hubspot",
+        json.dumps([event(1, portalId=424)]).encode(),
+        secret=APP_SECRET,
+    )
+    _delete(app_runtime, "acme")
+    before = refused("connection", "", "unknown_connection")
+    gone = post(client, "/webhooks/hubspot/acme", body)  # signed with acme's own secret
+    assert (gone.status_code, gone.headers["content-type"], gone.content) == (
+        unknown.status_code,
+        unknown.headers["content-type"],
+        unknown.content,
+    )
+    assert (gone.status_code, gone.json()) == (401, {"detail": "signature refused"})
+    assert refused("connection", "", "unknown_connection") == before + 1
+    # The app-wide URL routes its portal nowhere, as a portal never connected.
+    routed = post(client, "/webhooks/hubspot", body, secret=APP_SECRET)
+    assert (routed.status_code, routed.json()) == (200, unserved.json())
+    assert inbox_rows(app_runtime.sessions) == 0
+    assert cast(RecordingWaker, app_runtime.wake).inboxes == []

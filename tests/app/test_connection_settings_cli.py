@@ -1,17 +1,22 @@
-"""`glengarry connections pause|resume|delete` and `update --sync-interval`."""
+"""`glengarry connections pause|resume|delete` and `update --sync-interval|--budget-share`."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from app.models import Connection, Contact
+from app.models import AuditEntry, Connection, Contact, SyncRun
+from app.ratelimits import limiter_for
 from app.runtime import Runtime
 from app.worker import jobs
+from connectors.http import RateLimiter
 from tests.api.test_connection_settings import runtime  # noqa: F401 (the fixture)
 from tests.cli import Glengarry
+from tests.wakers import RecordingWaker
 
 
 def _row(rt: Runtime, name: str) -> Connection | None:
@@ -70,3 +75,90 @@ def test_delete_asks_unless_yes_and_purges_only_when_told(
         )
     assert contacts == (0 if purge else 1)
     assert (_row(runtime, "acme") is None) is purge
+
+
+@pytest.mark.parametrize("share", ["0", "-0.5", "1.5", "nan"])
+def test_update_refuses_a_budget_share_outside_its_bounds(
+    runtime: Runtime,  # noqa: F811
+    glengarry: Glengarry,
+    tmp_path: Path,
+    share: str,
+) -> None:
+    env = {"GLENGARRY_DATA_DIR": str(tmp_path)}
+    refused = glengarry("connections", "update", "acme", "--budget-share", share, env=env)
+    assert refused.code == 2
+    assert "more than 0 and at most 1" in refused.stderr
+    row = _row(runtime, "acme")
+    assert row is not None
+    assert row.api_budget_share == 0.5
+
+
+def test_update_sets_the_budget_share_audited_and_the_limiter_follows_it(
+    runtime: Runtime,  # noqa: F811
+    glengarry: Glengarry,
+    tmp_path: Path,
+) -> None:
+    row = _row(runtime, "acme")
+    assert row is not None
+    limiters: dict[Any, RateLimiter] = {}
+
+    def day_limit(connection: Connection) -> str:
+        limiter = limiter_for(runtime.settings, limiters, connection)
+        (day,) = [limit for limit in limiter.buckets["general"] if limit.scope == "day"]
+        return day.rate
+
+    assert day_limit(row) == "325000/day"  # half a Pro portal's 650,000
+    env = {"GLENGARRY_DATA_DIR": str(tmp_path)}
+    done = glengarry("connections", "update", "acme", "--budget-share", "0.005", env=env)
+    assert done.code == 0, done.stderr
+    assert done.json()["changed"] == ["api_budget_share"]
+    row = _row(runtime, "acme")
+    assert row is not None
+    assert row.api_budget_share == 0.005
+    # The process's limiters are keyed by the share: the next call draws on the new budget.
+    assert day_limit(row) == "3250/day"
+    with runtime.sessions() as session:
+        entry = session.scalars(select(AuditEntry)).one()
+    assert (entry.action, entry.connection, entry.details) == (
+        "connection.settings",
+        "acme",
+        {"setting": "api_budget_share", "from": 0.5, "to": 0.005},
+    )
+    assert entry.actor.startswith("cli:")
+    same = glengarry("connections", "update", "acme", "--budget-share", "0.005", env=env)
+    assert same.json()["changed"] == []
+
+
+def test_sync_refuses_a_paused_connection_and_a_queued_run_waits_for_the_resume(
+    runtime: Runtime,  # noqa: F811
+    glengarry: Glengarry,
+    tmp_path: Path,
+) -> None:
+    env = {"GLENGARRY_DATA_DIR": str(tmp_path)}
+    queued = glengarry("sync", "acme", "--queue", env=env).json()["run"]
+    assert glengarry("connections", "pause", "acme").code == 0
+    for extra in ((), ("--queue",), ("--full", "--dry-run")):
+        refused = glengarry("sync", "acme", *extra, env=env)
+        assert refused.code == 5, extra
+        assert refused.stdout == ""
+        assert (
+            "connection 'acme' is paused: no sync runs until `glengarry connections resume acme`"
+            in refused.stderr
+        )
+    with runtime.sessions() as session:
+        runs = session.execute(select(SyncRun.id, SyncRun.state)).all()
+    assert [tuple(r) for r in runs] == [(queued, "queued")]  # none started, none added
+    # A worker woken for the run queued before the pause leaves it queued; the sweeper does not
+    # wake it again until the connection is resumed.
+    waker = cast(RecordingWaker, runtime.wake)
+    acme = _row(runtime, "acme")
+    assert acme is not None
+    assert asyncio.run(jobs.incremental_sync(runtime, acme.id, run_id=queued)) is None
+    waker.sync_runs.clear()
+    jobs.sweep(runtime)
+    assert waker.sync_runs == []
+    assert glengarry("connections", "resume", "acme").code == 0
+    jobs.sweep(runtime)
+    assert waker.sync_runs == [(acme.id, queued)]
+    with runtime.sessions() as session:
+        assert session.scalar(select(SyncRun.state).where(SyncRun.id == queued)) == "queued"

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
-from app.models import AuditEntry, Contact, OutboxEntry, SyncRun
+from app.cli import context
+from app.models import ApiUsage, AuditEntry, Contact, FieldInstallState, OutboxEntry, SyncRun
 from app.runtime import Runtime
+from connectors.hubspot.limits import AppType
+from connectors.hubspot.webhook import SignatureVersion
 from tests.api.test_explain import synced
 from tests.cli import Glengarry
+from tests.hubspot_connections import HubSpotCredentials, create_hubspot
 
 
 @pytest.fixture
@@ -75,3 +80,36 @@ def test_sync_queue_hands_the_run_to_the_workers(runtime: Runtime, glengarry: Gl
     again = glengarry("sync", "acme", "--queue")
     assert again.code == 4
     assert f"sync {answer['run']} of acme is queued" in again.stderr
+
+
+def test_a_sync_paused_on_the_budget_says_when_it_resumes(
+    fresh_engine: Engine, glengarry: Glengarry
+) -> None:
+    # The day's budget (1% of a Pro portal's 650,000) is spent already: the limiter refuses the
+    # first call, before any reaches the (absent) CRM, and knows when its window frees one.
+    cli_runtime = context.runtime()
+    today = datetime.now(UTC)
+    with cli_runtime.sessions.begin() as session:
+        acme = create_hubspot(
+            session,
+            cli_runtime.vault,
+            name="acme",
+            credentials=HubSpotCredentials(token="pat"),
+            base_url="http://127.0.0.1:9",
+            app_type=AppType.PRIVATE_PRO,
+            signature=SignatureVersion.V3,
+            budget_share=0.01,
+        )
+        acme.field_state = FieldInstallState.INSTALLED
+        session.flush()
+        session.add(ApiUsage(connection_id=acme.id, day=today.date(), endpoint="x", calls=6500))
+    context.reset()
+    done = glengarry("sync", "acme")
+    assert done.code == 0, done.stderr
+    paused = done.json()
+    assert paused["state"] == "paused"
+    assert "day limit 6500/day reached" in paused["message"]
+    resumes_at = datetime.fromisoformat(paused["resumes_at"])
+    assert today + timedelta(days=1) <= resumes_at <= datetime.now(UTC) + timedelta(days=1)
+    (run,) = [json.loads(line) for line in glengarry("runs", "acme").stdout.splitlines()]
+    assert (run["state"], run["resumes_at"]) == ("paused", paused["resumes_at"])

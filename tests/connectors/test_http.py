@@ -6,6 +6,7 @@ import itertools
 import socket
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -178,10 +179,16 @@ async def test_the_limiter_keeps_calls_within_its_moving_window_and_counts_them(
 
 async def test_a_spent_budget_raises_instead_of_waiting() -> None:
     limiter = RateLimiter({"general": [Limit("2/day", exhausted=BudgetExhausted)]})
+    before = datetime.now(UTC)
     await limiter.acquire("acct", "general")
+    after = datetime.now(UTC)
     await limiter.acquire("acct", "general")
-    with pytest.raises(BudgetExhausted, match="2/day"):
+    with pytest.raises(BudgetExhausted, match="2/day") as spent:
         await limiter.acquire("acct", "general")
+    # It says when the window frees a call: a day after its oldest call.
+    resumes_at = spent.value.resumes_at
+    assert resumes_at is not None
+    assert before + timedelta(days=1) <= resumes_at <= after + timedelta(days=1)
     # Another account has its own allowance.
     await limiter.acquire("other", "general")
 
