@@ -4,9 +4,10 @@ before T, and the conversions the outcomes table dates after T.
 Point in time: a contact's lifecycle stage at T is rebuilt from its dated outcomes (a customer
 by T, an opportunity by T, else none), never read from today's properties; a property whose
 value is an instant after T (a stage reached, a last visit, the last modification) and
-Glengarry's own written fields are dropped; activities dated after T are not read. Other
-properties are today's (the syncs read no history of them): a field filled in after T could
-still leak, which the calibration's holdout would show as an implausible gain.
+Glengarry's own written fields are dropped; activities dated after T are not read. A contact
+stored again after T is read with the properties kept with its last status change at or before
+T (each transition keeps them); only one with no change by T (first synced after T, or changed
+before migration 0007) is read with today's, where a field filled in after T could still leak.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.connections import find
-from app.models import Activity, Contact, OutcomeRecord
+from app.models import Activity, Contact, OutcomeRecord, Transition
 from qualification import records
 from qualification.calibration import Member
 from qualification.effectiveness import CONVERSIONS
@@ -63,9 +64,10 @@ def members_at(session: Session, connection_ref: str, at: datetime) -> list[Memb
         activities[contact_id].append(
             records.Activity(str(contact_id), kind, occurred, properties or {})
         )
+    known = _properties_at(session, connection.id, at)
     members: list[Member] = []
-    for contact_id, properties in session.execute(
-        select(Contact.id, Contact.properties)
+    for contact_id, properties, stored_at in session.execute(
+        select(Contact.id, Contact.properties, Contact.updated_at)
         .where(
             Contact.connection_id == connection.id,
             Contact.merged_into_id.is_(None),
@@ -74,12 +76,32 @@ def members_at(session: Session, connection_ref: str, at: datetime) -> list[Memb
         .order_by(Contact.id)
         .execution_options(yield_per=_ROWS)
     ):
+        # Stored by T: today's values were known then. Stored since: as at the last change.
+        then = properties if stored_at <= at else known.get(contact_id, properties)
         contact = records.Contact(
-            str(contact_id), as_of(properties or {}, reached.get(contact_id, {}), at)
+            str(contact_id), as_of(then or {}, reached.get(contact_id, {}), at)
         )
         outcome = records.Outcome(str(contact_id), after.get(contact_id))
         members.append((contact, activities.get(contact_id, []), outcome))
     return members
+
+
+def _properties_at(session: Session, connection_id: int, at: datetime) -> dict[int, Any]:
+    """Each contact's properties as stored with its last status change at or before `at`."""
+    known: dict[int, Any] = {}
+    for contact_id, properties in session.execute(
+        select(Transition.contact_id, Transition.properties)
+        .join(Contact, Contact.id == Transition.contact_id)
+        .where(
+            Contact.connection_id == connection_id,
+            Transition.at <= at,
+            Transition.properties.is_not(None),
+        )
+        .order_by(Transition.contact_id, Transition.at, Transition.id)
+        .execution_options(yield_per=_ROWS)
+    ):
+        known[contact_id] = properties  # in time order: the last one stays
+    return known
 
 
 def as_of(

@@ -51,6 +51,9 @@ class Transition(Base):
     # effectiveness report's forecast and calibration table read as of a past instant.
     score: Mapped[int | None]
     conversion_probability: Mapped[float | None]
+    # The contact's stored properties at the change: live calibration reads a past instant
+    # from these, not from today's values (null on rows older than migration 0007).
+    properties: Mapped[dict[str, Any] | None]
 
 
 class CriteriaVersion(Base):

@@ -198,6 +198,7 @@ def _record(
                     "criteria_version": current.criteria_version,
                     "score": current.score,
                     "conversion_probability": current.probability,
+                    "properties": contact.properties or {},
                 }
             )
             counts.status_changes += 1

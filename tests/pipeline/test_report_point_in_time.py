@@ -19,7 +19,7 @@ from app.api import create_app
 from app.clock import ManualClock
 from app.effectiveness import report
 from app.live_calibration import members_at
-from app.models import Connection, Contact, OutcomeRecord, QualificationRecord
+from app.models import Connection, Contact, OutcomeRecord, QualificationRecord, Transition
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.sync.run import SyncRunner
@@ -212,3 +212,31 @@ async def test_live_calibration_learns_nothing_from_what_was_planted_after_t(
     neither = glengarry("calibrate", "--out", str(tmp_path / "y"))
     assert neither.code == 2
     assert "give --connection, or the files" in neither.stderr
+
+
+async def test_live_calibration_reads_the_properties_a_contact_had_at_t(
+    runtime: Runtime, sandbox: SandboxServer
+) -> None:
+    await connect_hubspot(runtime, name="acme", credentials=TOKEN, base_url=sandbox.base_url)
+    await SyncRunner(runtime, "acme").run()
+    # The backfill's status changes are dated a week back, so that T falls after them.
+    with runtime.sessions.begin() as session:
+        for row in session.scalars(select(Transition)):
+            row.at -= timedelta(days=7)
+    t = datetime.now(UTC) - timedelta(days=1)
+    before = {c.id: c.properties for c, _, _ in members_at_once(runtime, t)}
+    with runtime.sessions() as session:
+        ids = dict(session.execute(select(Contact.crm_id, Contact.id)).all())
+    changed = sorted(ids)[:20]
+    for crm_id in changed:  # after T, in the CRM: a new job title
+        sandbox.store.update("contacts", crm_id, {"jobtitle": "Chief Planted Officer"})
+    await SyncRunner(runtime, "acme", full=True).run()
+    with runtime.sessions() as session:
+        stored = session.scalars(
+            select(Contact.properties).where(Contact.id == ids[changed[0]])
+        ).one()
+    assert stored["jobtitle"] == "Chief Planted Officer"  # the plant arrived ...
+    at_t = {c.id: c.properties for c, _, _ in members_at_once(runtime, t)}
+    assert at_t == before  # ... and calibration as of T still reads the title of then
+    now = {c.id: c.properties for c, _, _ in members_at_once(runtime, datetime.now(UTC))}
+    assert {now[str(ids[crm_id])]["jobtitle"] for crm_id in changed} == {"Chief Planted Officer"}
