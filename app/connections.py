@@ -22,7 +22,13 @@ from app.models import ApiUsage, Connection, FieldInstallState
 from app.ratelimits import limiter_for
 from app.runtime import Runtime
 from app.vault import Vault
-from connectors.base import Connector, FieldState, FieldStatus, WebhookSource
+from connectors.base import (
+    Connector,
+    FieldState,
+    FieldStatus,
+    ProbesUnavailable,
+    WebhookSource,
+)
 from connectors.crm import ConnectorEnv, CredentialsError, Crm, Installed, StoredConnection
 from connectors.errors import ConnectorError, CrmUnavailable
 from connectors.http import RateLimiter, RetryPolicy, UsageRecorder
@@ -243,24 +249,28 @@ def write_block(connection: Connection) -> str:
 
 async def _check_crm(
     runtime: Runtime, candidate: Connection, *, fields: bool | None
-) -> tuple[str, Installed | None]:
-    """The account id the credentials reach, and the field check's report: fields=True
-    installs them, False only checks them, None leaves them alone."""
+) -> tuple[str, Installed | None, dict[str, str] | None]:
+    """The account id the credentials reach, the field check's report (fields=True installs
+    them, False only checks them, None leaves them alone) and, with a field check, what the
+    connection may not read (a scope or licence lacking), where the connector can tell."""
     crm = crm_for(candidate.kind)
     connector = open_connector(runtime, candidate)
     statuses = [s.value for s in Status]
     try:
         account = await connector.account_id()
-        installed = None
+        installed, unavailable = None, None
         if fields is not None:
             installed = await crm.install(connector, statuses, install=fields)
+            if isinstance(connector, ProbesUnavailable):
+                await connector.probe_unavailable()
+                unavailable = dict(getattr(connector, "unavailable", {}))
     except CrmUnavailable as exc:  # nothing (useful) answered: say so, not "refused"
         raise ConnectFailed(f"{crm.label} could not be reached: {exc}") from None
     except ConnectorError as exc:
         raise ConnectFailed(f"{crm.label} refused the connection: {exc}") from None
     finally:
         await connector.aclose()
-    return account, installed
+    return account, installed, unavailable
 
 
 @dataclass(frozen=True)
@@ -268,6 +278,7 @@ class Connected:
     connection: Connection
     fields: list[FieldStatus]
     summary: Mapping[str, Any]  # what else the CRM tells the admin (permission sets, to-do)
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # kind of record -> why not
 
 
 async def connect(
@@ -296,7 +307,7 @@ async def connect(
         _refuse_taken_name(session, name)
     # The CRM is asked before anything is stored, and outside any transaction (a token refresh
     # may need the database): a failed connect leaves nothing behind.
-    account, installed = await _check_crm(runtime, connection, fields=install)
+    account, installed, unavailable = await _check_crm(runtime, connection, fields=install)
     assert installed is not None
     report = list(installed.fields)
     with runtime.sessions.begin() as session:
@@ -311,6 +322,7 @@ async def connect(
         connection.account_id = account
         connection.field_state = _install_state(report)
         connection.field_report = _field_report(report)
+        connection.unavailable = unavailable or {}
         session.add(connection)
         record(
             session,
@@ -325,7 +337,7 @@ async def connect(
                 "api_budget_share": share,
             },
         )
-    return Connected(connection, report, installed.summary)
+    return Connected(connection, report, installed.summary, unavailable or {})
 
 
 @dataclass(frozen=True)
@@ -382,7 +394,7 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
             options=options,
             api_budget_share=share,
         )
-        account, checked = await _check_crm(
+        account, checked, unavailable = await _check_crm(
             runtime, candidate, fields=True if update.reinstall else None
         )
         if existing.account_id and account != existing.account_id:
@@ -415,6 +427,8 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
                 changed.append("field_state")
             connection.field_state = state
             connection.field_report = _field_report(report)
+        if unavailable is not None:  # a reinstall also asks again what it may read
+            connection.unavailable = unavailable
         # The budget share and the interval have entries of their own, with from and to; the
         # rest is named (credentials by name only, never their values).
         others = [c for c in changed if c not in ("api_budget_share", "sync_interval_seconds")]

@@ -120,9 +120,13 @@ def _connect(crm: Crm, ctx: typer.Context, **values: Any) -> None:
     body: dict[str, Any] = {"connection": name, crm.account_key: connection.account_id}
     body["fields"] = {f.name: f.state.value for f in connected.fields}
     body.update(connected.summary)
+    body["unavailable"] = dict(connected.unavailable)
     body["realtime"] = realtime_setup(context.runtime(), connection)
     typer.echo(json.dumps(body))
     warn(crm.webhook_hint(name, new.secrets, _app_secret_set(crm)))
+    for kind, why in sorted(connected.unavailable.items()):
+        # The sync goes on without them; the report says so in words, never as a zero.
+        warn(f"warning: {name} cannot read {kind}: {why}")
     refuse_conflicts(connection)
 
 

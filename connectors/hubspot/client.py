@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -267,6 +268,18 @@ class HubSpotConnector:
             for raw, contact_id in rows
             if (activity := to_service_activity(object_type, raw, contact_id)) is not None
         ]
+
+    async def probe_unavailable(self) -> None:
+        """One listing call of one record per optional object type: what the token may not read
+        is known before any record is (a sync that read nobody, and `connect`, say so)."""
+        for object_type in READ_SCOPES:
+            await self._optional(object_type, partial(self._probe, object_type))
+
+    async def _probe(self, object_type: str) -> list[tuple[dict[str, Any], str]]:
+        endpoint = "GET /crm/v3/objects/{objectType}"
+        path = f"/crm/v3/objects/{object_type}"
+        await self.api.request("GET", path, endpoint=endpoint, params={"limit": 1})
+        return []
 
     async def _optional(
         self,

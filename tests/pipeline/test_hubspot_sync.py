@@ -22,6 +22,7 @@ from app.models import (
 )
 from app.runtime import Runtime
 from app.sync.run import SyncRunner
+from connectors.hubspot.mapping import READ_SCOPES
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
 from tests.hubspot_connections import HubSpotCredentials, connect_hubspot
@@ -101,7 +102,10 @@ async def test_backfill_scores_everyone_writes_back_in_batches_and_a_resync_writ
     assert _calls(sandbox, "POST /crm/v3/objects/contacts/batch/update") == math.ceil(
         CONTACTS / 100
     )
-    assert _calls(sandbox, "GET /crm/v3/objects/{objectType}") == math.ceil(CONTACTS / 100)
+    # The contact list pages, and one probe of each optional object type (deals, tickets,
+    # feedback submissions) at `connect` and at the whole sync: what the token may not read.
+    probes = 2 * len(READ_SCOPES)
+    assert _calls(sandbox, "GET /crm/v3/objects/{objectType}") == math.ceil(CONTACTS / 100) + probes
     assert _calls(sandbox, "GET /crm/v3/objects/{objectType}/{objectId}") == 0
     # One association read per associated type (5 engagement types, survey answers, tickets,
     # deals for the outcomes) for these 300 contacts (1,000 ids a call).
@@ -195,10 +199,11 @@ async def test_a_spent_api_budget_pauses_the_sync_cleanly_even_in_a_fresh_proces
             )
         )
     runtime.limiters.clear()  # a new process: nothing in memory about today
+    listed = _calls(sandbox, "GET /crm/v3/objects/{objectType}")  # connect's probes
     report = await SyncRunner(runtime, "acme").run()
     assert report.state == "paused"
     assert "limit" in report.message
-    assert _calls(sandbox, "GET /crm/v3/objects/{objectType}") == 0
+    assert _calls(sandbox, "GET /crm/v3/objects/{objectType}") == listed
     with runtime.sessions() as session:
         run = session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
         assert run is not None

@@ -3,17 +3,22 @@ read is kept for the report."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from app.models import Connection, Contact, OutcomeRecord
 from app.runtime import Runtime
+from app.settings import load_settings
 from app.sync.run import SyncRunner
+from app.vault import Vault
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import SandboxServer
+from tests.cli import Glengarry
 from tests.hubspot_connections import HubSpotCredentials, connect_hubspot
 from tests.pipeline.conftest import population
 from tests.pipeline.test_continuous import _backfilled, _deliver_and_process, live
@@ -87,6 +92,32 @@ async def test_a_connection_without_the_survey_scope_says_so_and_keeps_its_outco
         assert list(unavailable) == ["feedback_submissions"]
         assert "crm.objects.feedback_submissions.read" in unavailable["feedback_submissions"]
         assert session.scalar(select(func.count()).select_from(OutcomeRecord))
+
+
+def test_connect_says_what_the_token_may_not_read_and_a_sync_of_nobody_keeps_it(
+    runtime: Runtime, sandbox_without_surveys: SandboxServer, glengarry: Glengarry, tmp_path: Path
+) -> None:
+    sandbox = sandbox_without_surveys
+    connected = glengarry(
+        "connect", "hubspot", "--name", "acme", "--token", "sandbox-token",
+        "--base-url", sandbox.base_url,
+    )  # fmt: skip
+    assert connected.code == 0, connected.stderr
+    said = connected.json()["unavailable"]
+    assert list(said) == ["feedback_submissions"]
+    assert "crm.objects.feedback_submissions.read" in said["feedback_submissions"]
+    assert "acme cannot read feedback_submissions: scope missing" in connected.stderr
+    with runtime.sessions() as session:
+        assert session.scalars(select(Connection.unavailable)).one() == said
+    # A whole sync that reads nobody (every contact gone) still knows, and says so.
+    for contact in sandbox.store.all("contacts"):
+        sandbox.store.archive("contacts", contact.id)
+    settings = load_settings(data_dir=tmp_path / "data")  # the command's, with its secret key
+    cli = Runtime(settings, runtime.engine, runtime.sessions, Vault.from_settings(settings))
+    report = asyncio.run(SyncRunner(cli, "acme").run())  # the command ran its own loop too
+    assert (report.state, report.pulled) == ("succeeded", 0)
+    with runtime.sessions() as session:
+        assert session.scalars(select(Connection.unavailable)).one() == said
 
 
 async def test_a_contact_becoming_a_customer_reaches_the_outcomes_through_its_webhook(
