@@ -384,6 +384,7 @@ async def update_connection(runtime: Runtime, ref: str, update: ConnectionUpdate
         check_budget_share(update.budget_share)  # before the CRM is asked anything
         share = update.budget_share
     report: list[FieldStatus] | None = None
+    unavailable: dict[str, str] | None = None  # asked again with a field check
     if crm.reaches_crm(set(new_secrets), set(changed)) or update.reinstall:
         # Not stored yet, and without an id: a token refreshed now is not written anywhere.
         candidate = Connection(

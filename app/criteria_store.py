@@ -45,20 +45,41 @@ def activate(
         criteria = parse_criteria(text, source)
     except CriteriaError as exc:
         raise InputError(str(exc)) from None
-    row = session.scalars(
-        select(CriteriaVersion).where(CriteriaVersion.version == criteria.version)
-    ).one_or_none()
-    if row is not None and row.active:
+    row, _ = _stored(session, criteria, text, now)
+    if row.active:
         return ActiveCriteria(criteria, criteria.version, changed=False)
     session.execute(
         update(CriteriaVersion).where(CriteriaVersion.active.is_(True)).values(active=False)
     )
-    if row is None:
-        row = CriteriaVersion(version=criteria.version, content=text, created_at=now)
-        session.add(row)
     row.active, row.activated_at = True, now
     session.flush()
     return ActiveCriteria(criteria, criteria.version, changed=True)
+
+
+def store_version(
+    session: Session, text: str, now: datetime, source: str = "criteria"
+) -> tuple[CriteriaVersion, bool]:
+    """Keep this content as a version without activating it (to diff, dry-run, activate
+    later); True when it was not stored before."""
+    try:
+        criteria = parse_criteria(text, source)
+    except CriteriaError as exc:
+        raise InputError(str(exc)) from None
+    return _stored(session, criteria, text, now)
+
+
+def _stored(
+    session: Session, criteria: Criteria, text: str, now: datetime
+) -> tuple[CriteriaVersion, bool]:
+    row = session.scalars(
+        select(CriteriaVersion).where(CriteriaVersion.version == criteria.version)
+    ).one_or_none()
+    if row is not None:
+        return row, False
+    row = CriteriaVersion(version=criteria.version, content=text, created_at=now)
+    session.add(row)
+    session.flush()
+    return row, True
 
 
 def stored_version(session: Session, ref: str) -> CriteriaVersion:

@@ -7,7 +7,7 @@ import difflib
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,11 +17,11 @@ from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError
 from app.audit import record
 from app.criteria_dry_run import dry_run
-from app.criteria_store import activate, active_criteria, stored_version
+from app.criteria_store import activate, active_criteria, store_version, stored_version
 from app.errors import InputError
 from app.logging import get_logger
 from app.models import AuditEntry, CriteriaVersion
-from qualification.criteria import CriteriaError, parse_criteria
+from qualification.criteria import Criteria, CriteriaError, parse_criteria
 
 log = get_logger(__name__)
 router = APIRouter(tags=["criteria"], responses=ERROR_RESPONSES)
@@ -160,6 +160,51 @@ def list_versions(runtime: RuntimeDep, principal: Reader) -> list[VersionOut]:
         ]
 
 
+@router.post("/criteria/versions", status_code=201)
+def post_version(
+    request: ActivateRequest, response: Response, runtime: RuntimeDep, principal: Admin
+) -> VersionOut:
+    """Upload a version without activating it, to diff and dry-run first: 201 when new, 200
+    when this content is stored already; 422 names each problem's key path. Audited."""
+    if principal.connection_id is not None:
+        raise ApiError(403, "a key bound to one connection cannot change every connection's")
+    candidate = _parsed(request.criteria)
+    now = runtime.clock.now()
+    with runtime.sessions.begin() as session:
+        row, created = store_version(session, request.criteria, now, "api")
+        if created:
+            record(
+                session,
+                actor=principal.name,
+                action="criteria.upload",
+                at=now,
+                target=row.version,
+                details={"name": candidate.name},
+            )
+        else:
+            response.status_code = 200
+        return VersionOut(
+            version=row.version,
+            name=candidate.name,
+            active=row.active,
+            created_at=row.created_at,
+            activated_at=row.activated_at,
+            activated_by=None,
+        )
+
+
+def _parsed(text: str) -> Criteria:
+    try:
+        return parse_criteria(text, "criteria")
+    except CriteriaError as exc:
+        raise ApiError(
+            422,
+            "the criteria are invalid",
+            code="invalid_criteria",
+            details=[_problem(p) for p in exc.problems],
+        ) from None
+
+
 @router.get("/criteria/diff")
 def diff_versions(
     runtime: RuntimeDep,
@@ -185,15 +230,7 @@ def post_activate(request: ActivateRequest, runtime: RuntimeDep, principal: Admi
     a sync, listed and followed at /syncs/{id}). 422 names each problem's key path."""
     if principal.connection_id is not None:
         raise ApiError(403, "a key bound to one connection cannot change every connection's")
-    try:
-        candidate = parse_criteria(request.criteria, "criteria")
-    except CriteriaError as exc:
-        raise ApiError(
-            422,
-            "the criteria are invalid",
-            code="invalid_criteria",
-            details=[_problem(p) for p in exc.problems],
-        ) from None
+    candidate = _parsed(request.criteria)
     now = runtime.clock.now()
     with runtime.sessions.begin() as session:
         result = activate(session, request.criteria, now, "api")

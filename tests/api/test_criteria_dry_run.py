@@ -148,3 +148,32 @@ def test_the_cli_diffs_two_stored_versions(
         (entry,) = session.scalars(select(AuditEntry)).all()
     assert (entry.action, entry.target) == ("criteria.activate", after)
     assert entry.actor.startswith("cli:")
+
+
+def test_a_version_is_uploaded_without_activating_it_then_diffed_and_activated(
+    runtime: Runtime,
+) -> None:
+    client = TestClient(create_app(runtime))
+    active = client.get("/criteria/active", headers=ADMIN).json()["version"]
+    uploaded = client.post("/criteria/versions", json={"criteria": CANDIDATE}, headers=ADMIN)
+    assert uploaded.status_code == 201
+    version = uploaded.json()["version"]
+    assert (uploaded.json()["active"], uploaded.json()["activated_at"]) == (False, None)
+    assert client.get("/criteria/active", headers=ADMIN).json()["version"] == active
+    assert cast(RecordingWaker, runtime.wake).rescores == 0  # nothing rescored
+    again = client.post("/criteria/versions", json={"criteria": CANDIDATE}, headers=ADMIN)
+    assert (again.status_code, again.json()["version"]) == (200, version)
+    listed = client.get("/criteria/versions", headers=ADMIN).json()
+    assert [(v["version"], v["active"]) for v in listed] == [(version, False), (active, True)]
+    diff = client.get(f"/criteria/diff?a={active}&b={version[:10]}", headers=ADMIN).json()
+    assert "+    condition: {property: email_domain, in: [acme.test]}" in diff["diff"]
+    done = client.post("/criteria/activate", json={"criteria": CANDIDATE}, headers=ADMIN)
+    assert (done.json()["version"], done.json()["activated"]) == (version, True)
+    broken = client.post(
+        "/criteria/versions", json={"criteria": "name: x\nthresholds: {fit: lots}\n"}, headers=ADMIN
+    )
+    assert broken.status_code == 422
+    assert any(d["path"].startswith("thresholds") for d in broken.json()["error"]["details"])
+    with runtime.sessions() as session:
+        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions[-2:] == ["criteria.upload", "criteria.activate"]  # once: the second was stored
