@@ -59,8 +59,8 @@ def _age(now: datetime, moment: datetime | None) -> float | None:
 
 
 def daily_budget(settings: Settings, connection: Connection) -> int | None:
-    """The day-scoped client limit, when the CRM's connector keeps one (HubSpot's is the
-    connection's share of the portal's day; Salesforce reads the org's usage from each answer)."""
+    """The day-scoped client limit, when the CRM's connector keeps one (the connection's share
+    of the account's day); None where the CRM reports its org-wide usage on each answer."""
     _, buckets = crm_for(connection.kind).rate_limits(
         connection.options or {}, connection.api_budget_share, settings.rate_limit_headroom
     )
