@@ -288,8 +288,8 @@ class SalesforceConnector:
         return list(await asyncio.gather(*(one(job) for job in jobs)))
 
     async def _records(self, statements: Sequence[str]) -> Rows:
-        pages = await self._gather([self.rest.records(s) for s in statements])
-        return [row for page in pages for row in page]
+        answers = await self.rest.records_each(statements, gather=self._gather)
+        return [row for rows in answers for row in rows]
 
     async def _won_accounts(self, account_ids: Sequence[str]) -> set[str]:
         if not account_ids or not self.map.customer.won_opportunity:
@@ -726,7 +726,8 @@ class SalesforceConnector:
             build = by(member, acts.CAMPAIGN_MEMBER, key, "HasResponded = true")
             for statement in soql.in_chunks(build, ids, self.rest.fits) if ids else ():
                 jobs.append((acts.CAMPAIGN_MEMBER, key, statement))
-        answers = await self._gather([self.rest.records(s) for _, _, s in jobs])
+        # Five statements a call (rest.records_each): a group of 2,000 people costs 3 calls.
+        answers = await self.rest.records_each([s for _, _, s in jobs], gather=self._gather)
         wanted = set(people)
         found: dict[str, CrmActivity] = {
             a.crm_id: a for person in live for a in acts.from_touches(person, self.map.touches)
