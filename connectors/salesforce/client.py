@@ -28,6 +28,11 @@ Id): no record is handed out twice or missed. Results out of Id order (never see
 object through REST from where this run began it, which may repeat records (stored
 idempotently) but loses none.
 
+The queries by id list (a batch's Tasks, Events and CampaignMembers, its Contacts' won
+Opportunities, roles and conversions, an Account's Contacts) each stay under the 16 KB a URI
+may take (about 500 ids) and go five at a time through `POST composite` (rest.py), next
+batches included: one call where five GETs were.
+
 Activities (the engine's types; qualification/engagement.py):
 
 | Salesforce                                         | engine type     | at                 |
