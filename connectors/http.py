@@ -344,6 +344,16 @@ class ApiClient:
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
+    def judge(self, endpoint: str, response: httpx.Response) -> Decision:
+        """What the policy makes of an answer that came inside another one (a Salesforce
+        composite subrequest's): OK, or a transient action (retry, wait, refresh) returned for
+        the caller to send the request again through `request`; a final one raises what
+        `request` would have raised for that answer."""
+        decision = self._classify(response)
+        if decision.action in (Action.FAIL, Action.STOP_DAILY):
+            raise _final_error(endpoint, decision, response)
+        return decision
+
     def _observe(self, response: httpx.Response) -> None:
         spacing = self._pace(response)
         if spacing is not None:

@@ -27,6 +27,7 @@ from connectors.base import (
     SaysUnavailable,
 )
 
+_SWITCHED_PER_DELETE = 200
 _OPPOSITE = {
     OutcomeKind.DEAL_WON.value: OutcomeKind.DEAL_LOST.value,
     OutcomeKind.DEAL_LOST.value: OutcomeKind.DEAL_WON.value,
@@ -112,11 +113,12 @@ def store_outcomes(
         for contact_id, kind, deal_key in latest
         if kind in _OPPOSITE and (contact_id, _OPPOSITE[kind], deal_key) not in latest
     ]
-    if switched:
+    # A few hundred terms a statement: SQLite refuses an expression tree deeper than 1,000,
+    # which one OR over a 100,000-person backfill's batch of deals passed.
+    for start in range(0, len(switched), _SWITCHED_PER_DELETE):
+        chunk = switched[start : start + _SWITCHED_PER_DELETE]
         session.execute(
-            delete(OutcomeRecord).where(
-                OutcomeRecord.connection_id == connection_id, or_(*switched)
-            )
+            delete(OutcomeRecord).where(OutcomeRecord.connection_id == connection_id, or_(*chunk))
         )
     insert = upsert_insert(session, OutcomeRecord)
     statement = insert.on_conflict_do_update(

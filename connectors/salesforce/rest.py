@@ -5,18 +5,26 @@ goes through `ApiClient` (retries, the error policy, counts). A request's URI an
 together may not pass 16,384 bytes ("Maximum number of rows returned by SOQL queries over the
 REST API", Salesforce Help: 414/431 otherwise): `fits` says whether a query does, and the
 builders in soql.py split theirs until each one does.
+
+Many queries at once (`records_each`) go through `POST composite`, five query operations a call
+(first pages and next batches alike: "Send Multiple Requests Using Composite" counts the whole
+series as one call, and allows at most 5 query operations among its 25 subrequests). Each
+subrequest stays a URI that would fit on its own. A subrequest's error is judged by the same
+policy as the GET's answer would be (`ApiClient.judge`): a final one raises what the GET would
+have raised; a transient one (a lock, a time-out, an expired session) sends that GET on its
+own, through the whole policy (retries, backoff, a new session).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from connectors.errors import CrmResponseError
-from connectors.http import ApiClient
+from connectors.http import Action, ApiClient
 from connectors.salesforce import schemas
 from connectors.salesforce.limits import OrgUsage
 
@@ -25,8 +33,20 @@ MAX_REQUEST_BYTES = 16_384
 HEADER_ALLOWANCE = 1_024  # Authorization (a session id is ~112 bytes), Host, User-Agent, ...
 RETRIEVE_IDS = 2_000  # POST composite/sobjects/{type}: ids per call
 COLLECTION_RECORDS = 200  # PATCH composite/sobjects: records per call
+COMPOSITE_QUERIES = 5  # POST composite: query operations per call (Query More included)
 
 T = TypeVar("T")
+Rows = list[dict[str, Any]]
+
+
+class Gather(Protocol):
+    """Runs jobs, answering their results in order (the connector's bounds what is in flight)."""
+
+    def __call__(self, jobs: Sequence[Awaitable[T]]) -> Awaitable[list[T]]: ...
+
+
+async def in_turn(jobs: Sequence[Awaitable[T]]) -> list[T]:
+    return [await job for job in jobs]
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -102,6 +122,77 @@ class SalesforceRest:
         async for page in self.query(soql, include_deleted=include_deleted):
             found.extend(page.records)
         return found
+
+    async def records_each(
+        self,
+        statements: Sequence[str],
+        *,
+        include_deleted: bool = False,
+        gather: Gather = in_turn,
+    ) -> list[Rows]:
+        """Each statement's rows, in order, read through `POST composite`: the queries and then
+        the next batches of those not done, five a call."""
+        for soql in statements:
+            if not self.fits(soql):
+                raise ValueError(f"a query of {self.uri_bytes(soql)} bytes was built: split it")
+        resource = f"{self.data}/{'queryAll' if include_deleted else 'query'}"
+        first, more = f"GET {resource}", f"GET {resource}/{{locator}}"
+        rows: list[Rows] = [[] for _ in statements]
+        # (statement, subrequest url, the GET's endpoint name)
+        pending = [
+            (index, str(httpx.URL(resource, params={"q": soql})), first)
+            for index, soql in enumerate(statements)
+        ]
+        while pending:
+            calls = list(chunks(pending, COMPOSITE_QUERIES))
+            answers = await gather([self._composite_pages(call) for call in calls])
+            pending = []
+            for call, pages in zip(calls, answers, strict=True):
+                for (index, _, _), page in zip(call, pages, strict=True):
+                    rows[index].extend(page.records)
+                    if not page.done and page.nextRecordsUrl:
+                        pending.append((index, page.nextRecordsUrl, more))
+        return rows
+
+    async def _composite_pages(
+        self, subrequests: Sequence[tuple[int, str, str]]
+    ) -> list[schemas.QueryPage]:
+        path = f"{self.data}/composite"
+        body = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {"method": "GET", "url": url, "referenceId": f"q{n}"}
+                for n, (_, url, _) in enumerate(subrequests)
+            ],
+        }
+        response = await self.call("POST", path, json=body)
+        slots = schemas.parse(schemas.CompositeAnswer, response, f"POST {path}").compositeResponse
+        if [slot.referenceId for slot in slots] != [f"q{n}" for n in range(len(subrequests))]:
+            raise CrmResponseError(
+                f"POST {path} answered {len(slots)} subrequests out of order or missing for "
+                f"{len(subrequests)} sent"
+            )
+        return [
+            await self._subrequest_page(url, endpoint, slot)
+            for (_, url, endpoint), slot in zip(subrequests, slots, strict=True)
+        ]
+
+    async def _subrequest_page(
+        self, url: str, endpoint: str, slot: schemas.SubrequestResult
+    ) -> schemas.QueryPage:
+        if not 200 <= slot.httpStatusCode < 300:  # every policy reads a 2xx as OK
+            # The subrequest's answer as the GET would have had it, for the shared policy.
+            answer = httpx.Response(
+                slot.httpStatusCode,
+                json=slot.body,
+                headers=slot.httpHeaders,
+                request=httpx.Request("GET", url),
+            )
+            decision = self.api.judge(endpoint, answer)  # a final error raises here
+            if decision.action is not Action.OK:
+                response = await self.call("GET", url, endpoint=endpoint)
+                return schemas.parse(schemas.QueryPage, response, endpoint)
+        return schemas.query_page(slot.body, endpoint)
 
     # -- records ----------------------------------------------------------------------------
 

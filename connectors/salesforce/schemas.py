@@ -1,8 +1,8 @@
 """Salesforce's response bodies, validated at the edge: a malformed answer fails loudly, by name.
 
 Records stay dictionaries (their fields are whatever was asked for); everything around them is
-checked: query pages, SaveResults, describe (global and per object), the deleted log, created
-ids.
+checked: query pages, composite answers, SaveResults, describe (global and per object), the
+deleted log, created ids.
 """
 
 from __future__ import annotations
@@ -24,6 +24,19 @@ class QueryPage(_Body):
     done: bool
     nextRecordsUrl: str | None = None
     records: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SubrequestResult(_Body):
+    """One slot of a `POST composite` answer: the subrequest's own status and body."""
+
+    body: Any = None
+    httpHeaders: dict[str, str] = Field(default_factory=dict)
+    httpStatusCode: int
+    referenceId: str
+
+
+class CompositeAnswer(_Body):
+    compositeResponse: list[SubrequestResult]
 
 
 class SaveError(_Body):
@@ -110,6 +123,14 @@ def _refused(endpoint: str, exc: ValidationError) -> CrmResponseError:
 def parse(model: type[BodyT], response: httpx.Response, endpoint: str) -> BodyT:
     try:
         return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise _refused(endpoint, exc) from None
+
+
+def query_page(body: Any, endpoint: str) -> QueryPage:
+    """A query page that came as a composite subrequest's body."""
+    try:
+        return QueryPage.model_validate(body)
     except ValidationError as exc:
         raise _refused(endpoint, exc) from None
 

@@ -54,6 +54,21 @@ def test_outcomes_are_one_row_each_and_a_deal_that_changed_sides_keeps_one(
     ]
 
 
+def test_a_batch_of_many_deals_that_changed_sides_is_stored(session: Session) -> None:
+    # More than SQLite takes in one expression (a depth of 1,000): deleted in parts.
+    conn = add_connection(session)
+    people = [CrmContact(str(n), {}, NOW) for n in range(1_200)]
+    ids = store_contacts(session, conn, people, NOW)
+    lost = [CrmOutcome(p.crm_id, LOST, NOW - timedelta(days=9), None, None, f"d{p.crm_id}")
+            for p in people]  # fmt: skip
+    assert store_outcomes(session, conn, ids, lost, NOW) == 1_200
+    won = [CrmOutcome(p.crm_id, WON, NOW, None, None, f"d{p.crm_id}") for p in people]
+    assert store_outcomes(session, conn, ids, won, NOW) == 1_200
+    rows = _rows(session)
+    assert len(rows) == 1_200
+    assert {kind for _, kind, _, _, _ in rows} == {"deal_won"}
+
+
 def test_a_sync_replaces_what_is_unavailable_and_a_webhook_only_adds(session: Session) -> None:
     conn = add_connection(session)
     record_unavailable(session, conn, {"deals": "scope missing"}, complete=False)

@@ -20,6 +20,7 @@ from connectors.salesforce.sandbox.oauth import ConnectedApp
 from connectors.salesforce.sandbox.routes import (
     bulk,
     collections,
+    composite,
     limits,
     oauth,
     outbound,
@@ -42,7 +43,18 @@ def create_app(
 ) -> FastAPI:
     """The app; its `state.sandbox` is the `Runtime`."""
     app = FastAPI(title="Salesforce sandbox (Glengarry)", docs_url=None, redoc_url=None)
-    modules = (oauth, query, sobjects, collections, tooling, limits, sandbox, outbound, bulk)
+    modules = (
+        oauth,
+        query,
+        composite,
+        sobjects,
+        collections,
+        tooling,
+        limits,
+        sandbox,
+        outbound,
+        bulk,
+    )
     for module in modules:
         app.include_router(module.router)
     routes = [r for m in modules for r in m.router.routes if isinstance(r, APIRoute)]

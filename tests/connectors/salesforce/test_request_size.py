@@ -3,6 +3,8 @@ across statements, and a field list too long for one is read partly by id, in a 
 
 from __future__ import annotations
 
+import json
+import math
 import ssl
 from collections.abc import Iterator
 
@@ -24,11 +26,17 @@ class Recording(httpx.AsyncBaseTransport):
         trust = ssl.create_default_context(cafile=str(org.ca_file))
         self.inner = httpx.AsyncHTTPTransport(verify=trust)
         self.sizes: list[tuple[int, str]] = []
+        self.composites: list[list[str]] = []  # each POST composite's subrequest urls
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         headers = sum(len(k) + len(v) + 4 for k, v in request.headers.raw)
         size = len(request.method) + len(request.url.raw_path) + 11 + headers  # "GET  HTTP/1.1\r\n"
         self.sizes.append((size, request.url.path))
+        if request.method == "POST" and request.url.path.endswith("/composite"):
+            # Each subrequest, sized as the GET it stands for would be on its own.
+            urls = [sub["url"] for sub in json.loads(request.content)["compositeRequest"]]
+            self.composites.append(urls)
+            self.sizes += [(len(f"GET {url} HTTP/1.1\r\n") + headers, url) for url in urls]
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -49,13 +57,27 @@ async def test_activity_reads_for_many_people_are_split_under_the_limit(
     sf = connector(crowd, transport=recording)
     try:
         _, people = await drain(sf, None)
+        recording.composites.clear()
         activities = await sf.activities(list(people.values()))
     finally:
         await sf.aclose()
     assert len(people) == 1_503
     assert max(size for size, _ in recording.sizes) <= MAX_REQUEST_BYTES
-    task_reads = [s for s, path in recording.sizes if path.endswith("/query") and s > 8_000]
-    assert len(task_reads) >= 6  # 1,503 ids of 27 encoded bytes: at least three per object
+    # The activity statements went through POST composite, five a call at most.
+    statements = [url for urls in recording.composites for url in urls]
+    assert max(len(urls) for urls in recording.composites) == 5
+    # Each read packs its own: the activity objects together, the Contacts' Cases, the survey
+    # answers (they are read side by side).
+    families = [
+        ("FROM+Task", "FROM+Event", "FROM+CampaignMember"),
+        ("FROM+Case",),
+        ("FROM+Survey",),
+    ]
+    per_family = [sum(any(f in u for f in family) for u in statements) for family in families]
+    assert sum(per_family) == len(statements)
+    assert len(recording.composites) == sum(math.ceil(n / 5) for n in per_family)
+    task_reads = [u for u in statements if "FROM+Task" in u and len(u) > 8_000]
+    assert len(task_reads) >= 3  # 1,503 ids of 27 encoded bytes: at least three statements
     calls = {a.contact_crm_id for a in activities if a.type == "call"}
     clicks = {a.contact_crm_id for a in activities if a.type == "email_click"}
     leads = {c.crm_id for c in people.values() if c.kind == "lead"}

@@ -86,6 +86,35 @@ def test_restful_collections_patch_answers_save_results_in_order(org: SandboxSer
     assert sf.api_usage["api-usage"].used >= 1
 
 
+def test_restful_composite_runs_queries_as_one_call(org: SandboxServer) -> None:
+    sf = jwt_client(org)
+    sf.query("SELECT COUNT() FROM Lead")
+    before = sf.api_usage["api-usage"].used
+    answer = sf.restful(
+        "composite",
+        method="POST",
+        json={
+            "allOrNone": False,
+            "compositeRequest": [
+                {
+                    "method": "GET",
+                    "url": f"/services/data/v62.0/query/?q={soql}",
+                    "referenceId": ref,
+                }
+                for ref, soql in (
+                    ("leads", "SELECT+Id+FROM+Lead"),
+                    ("contacts", "SELECT+Id+FROM+Contact"),
+                )
+            ],
+        },
+    )
+    leads, contacts = answer["compositeResponse"]
+    assert (leads["referenceId"], leads["httpStatusCode"]) == ("leads", 200)
+    assert {r["Id"] for r in leads["body"]["records"]} == {r.id for r in org.store.records("Lead")}
+    assert contacts["body"]["totalSize"] == len(org.store.records("Contact"))
+    assert sf.api_usage["api-usage"].used == before + 1
+
+
 def test_a_jwt_signed_with_another_key_is_refused(org: SandboxServer, tmp_path: Path) -> None:
     other = tmp_path / "other-key.pem"
     other.write_bytes(make_jwt_keys().private_key_pem)
