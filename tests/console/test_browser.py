@@ -183,7 +183,9 @@ def _outbox_state(data: Path, row_id: int) -> str:
     runtime = Runtime.from_settings(load_settings(data_dir=data))
     try:
         with runtime.sessions() as session:
-            return str(session.get(OutboxEntry, row_id).state)  # type: ignore[union-attr]
+            row = session.get(OutboxEntry, row_id)
+            assert row is not None
+            return str(row.state)
     finally:
         runtime.engine.dispose()
 

@@ -7,6 +7,7 @@ import base64
 import json
 import re
 from pathlib import Path
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -56,6 +57,10 @@ def _key(runtime: Runtime, name: str, scope: str, connection: str | None = None)
             session, name=name, scope=scope, connection=connection, now=runtime.clock.now()
         )
     return key
+
+
+def _waker(runtime: Runtime) -> RecordingWaker:
+    return cast(RecordingWaker, runtime.wake)
 
 
 def _csrf(page: str) -> str:
@@ -136,7 +141,7 @@ def test_every_form_needs_the_sessions_csrf_token(runtime: Runtime) -> None:
             "/console/connections/acme/syncs", data={"kind": "full", "csrf": token}
         )
         assert refused.status_code == 403
-    assert runtime.wake.sync_runs == []  # type: ignore[attr-defined]
+    assert _waker(runtime).sync_runs == []
     client.cookies.clear()  # a login form posted from elsewhere has no session token either
     assert client.post("/console/login", data={"key": TOKEN, "csrf": "x"}).status_code == 403
     client = _logged_in(runtime, TOKEN)
@@ -145,7 +150,7 @@ def test_every_form_needs_the_sessions_csrf_token(runtime: Runtime) -> None:
         "/console/connections/acme/syncs", data={"kind": "full", "csrf": _csrf(page.text)}
     )
     assert (started.status_code, started.headers["location"]) == (303, "/console/connections/acme")
-    assert len(runtime.wake.sync_runs) == 1  # type: ignore[attr-defined]
+    assert len(_waker(runtime).sync_runs) == 1
     shown = client.get("/console/connections/acme")
     assert "full sync 1 queued" in shown.text
     assert 'data-run="1"' in shown.text
@@ -155,7 +160,7 @@ def test_every_form_needs_the_sessions_csrf_token(runtime: Runtime) -> None:
     )
     assert again.status_code == 303  # 409 from the API: told on the page, not a second run
     assert "sync 1 of acme is queued: one at a time" in client.get("/console/connections/acme").text
-    assert len(runtime.wake.sync_runs) == 1  # type: ignore[attr-defined]
+    assert len(_waker(runtime).sync_runs) == 1
 
 
 def test_a_read_key_sees_no_button_and_the_api_refuses_what_it_posts(runtime: Runtime) -> None:
