@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -204,4 +204,4 @@ def test_a_deleted_connection_answers_as_an_unknown_one_and_stores_nothing(
     )
     assert (gone.status_code, gone.json()) == (404, {"detail": "not found"})
     assert _stored(runtime) == []
-    assert runtime.wake.inboxes == []  # type: ignore[attr-defined]
+    assert cast(RecordingWaker, runtime.wake).inboxes == []
