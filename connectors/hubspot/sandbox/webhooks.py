@@ -144,6 +144,8 @@ class WebhookDispatcher:
         self.delivered = 0
         self.failed_attempts = 0
         self.dropped = 0
+        # The delivery log: every event id a 2xx answered, in order (a redelivered one twice).
+        self._acknowledged: list[int] = []
         self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
 
     def start(self) -> None:
@@ -177,6 +179,11 @@ class WebhookDispatcher:
                 "pending": self._pending(),
                 "dropped": self.dropped,
             }
+
+    def acknowledged(self) -> list[int]:
+        """The ids of the events the receiver answered 2xx, in delivery order."""
+        with self._cond:
+            return list(self._acknowledged)
 
     def reset_stats(self) -> None:
         with self._cond:
@@ -230,6 +237,7 @@ class WebhookDispatcher:
                 batch.attempt += 1
                 if ok:
                     self.delivered += len(batch.events)
+                    self._acknowledged.extend(event["eventId"] for event in batch.events)
                 else:
                     self.failed_attempts += 1
                     if batch.attempt < self._max_attempts:

@@ -1,0 +1,35 @@
+"""One scaled cluster per module (private PostgreSQL and Redis, two `serve` behind a balancer,
+three workers); each test brings its own CRM accounts, under connection names of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.cluster import Cluster
+from tests.harness.services import postgres_available
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    missing = postgres_available()
+    if missing is not None:
+        pytest.fail(f"the scaled set-up cannot run here: {missing}")
+    root: Path = tmp_path_factory.mktemp("cluster")
+    settings = {
+        # Short claims and leases: a killed worker's work is taken over within seconds.
+        "GLENGARRY_CLAIM_TTL_SECONDS": "5",
+        "GLENGARRY_LEASE_TTL_SECONDS": "10",
+        "GLENGARRY_HTTP_BACKOFF_INITIAL_SECONDS": "0.2",
+        "GLENGARRY_WRITEBACK_BACKOFF_SECONDS": "0.5",
+    }
+    with Cluster(root, settings=settings) as started:
+        yield started
+        broken = started.tracebacks()
+    assert not broken, "a process logged a traceback:\n" + "\n".join(
+        f"--- {name}\n{text[-4000:]}" for name, text in broken.items()
+    )
