@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import Connection, SyncKind, SyncRun, SyncState
+from app.sync.run import fail_abandoned_runs
 
 ACTIVE = (SyncState.QUEUED, SyncState.RUNNING, SyncState.CANCELLING)
 FINISHED = (
@@ -66,6 +67,9 @@ def request_sync(
         .where(Connection.id == connection.id)
         .values(updated_at=Connection.updated_at)
     )
+    # A sync whose process died (its lease lapsed) is no obstacle: it is marked failed here, not
+    # a sweep later, so an operator's new request is not refused for a run nobody is running.
+    fail_abandoned_runs(session, now, connection.id, holding_lease=False)
     running = active_run(session, connection.id)
     if running is not None:
         return Requested(running, created=False)

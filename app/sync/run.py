@@ -502,13 +502,18 @@ def _stored_contacts(session: Session, connection_id: int) -> int:
 
 
 def fail_abandoned_runs(
-    session: Session, now: datetime, connection_id: int | None = None
+    session: Session,
+    now: datetime,
+    connection_id: int | None = None,
+    *,
+    holding_lease: bool = True,
 ) -> list[int]:
     """Mark failed the syncs left `running` by a process that died.
 
-    With `connection_id`, the caller holds that connection's lease, so every running sync of it
-    is another's, abandoned. Without, the sweeper's view: running syncs whose connection has no
-    live lease. Rescores (no connection) resume by themselves and are left alone."""
+    With `connection_id` (and `holding_lease`), the caller holds that connection's lease, so
+    every running sync of it is another's, abandoned. Otherwise the sweeper's view, for every
+    connection or the one named: running syncs whose connection has no live lease. Rescores (no
+    connection) resume by themselves and are left alone."""
     query = select(SyncRun).where(
         SyncRun.state.in_([SyncState.RUNNING, SyncState.CANCELLING]),
         SyncRun.kind.in_([SyncKind.BACKFILL, SyncKind.INCREMENTAL, SyncKind.CONTACTS]),
@@ -516,7 +521,7 @@ def fail_abandoned_runs(
     )
     if connection_id is not None:
         query = query.where(SyncRun.connection_id == connection_id)
-    else:
+    if connection_id is None or not holding_lease:
         live = select(ConnectionLease.connection_id).where(ConnectionLease.expires_at > now)
         query = query.where(SyncRun.connection_id.not_in(live))
     failed = []

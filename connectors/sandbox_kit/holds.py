@@ -21,6 +21,7 @@ from starlette.types import Message, Receive
 @dataclass(eq=False)
 class _Waiter:
     loop: asyncio.AbstractEventLoop
+    client: str  # "host:port" of the caller: a test finds the process that made the call
     event: asyncio.Event = field(default_factory=asyncio.Event)
     discard: bool = False
 
@@ -57,13 +58,20 @@ class Holds:
             return {
                 "holding": sorted(self._held),
                 "waiting": {route: len(w) for route, w in sorted(self._waiting.items()) if w},
+                "clients": {
+                    route: [w.client for w in waiters]
+                    for route, waiters in sorted(self._waiting.items())
+                    if waiters
+                },
             }
 
     def is_held(self, endpoint: str) -> bool:
         with self._lock:
             return endpoint in self._held
 
-    async def admit(self, endpoint: str, receive: Receive) -> Receive | None:
+    async def admit(
+        self, endpoint: str, receive: Receive, client: tuple[str, int] | None = None
+    ) -> Receive | None:
         """`receive` at once for a route not held; else, after the release, a `receive` that
         replays the request read in full (None when the release discarded it)."""
         if not self.is_held(endpoint):
@@ -74,7 +82,8 @@ class Holds:
             messages.append(message)
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
-        waiter = _Waiter(asyncio.get_running_loop())
+        caller = f"{client[0]}:{client[1]}" if client else ""
+        waiter = _Waiter(asyncio.get_running_loop(), caller)
         with self._lock:
             if endpoint in self._held:
                 self._waiting.setdefault(endpoint, []).append(waiter)

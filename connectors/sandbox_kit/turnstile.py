@@ -69,7 +69,7 @@ class Turnstile:
             await send(message)
 
         try:
-            admitted = await self.holds.admit(endpoint, receive)
+            admitted = await self.holds.admit(endpoint, receive, scope.get("client"))
             if admitted is None:
                 await respond_json(counting, 503, self.discarded())
                 return

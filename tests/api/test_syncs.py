@@ -21,6 +21,7 @@ from app.db import session_factory
 from app.models import AuditEntry, Connection, Contact, SyncRun
 from app.runtime import Runtime
 from app.settings import load_settings
+from app.sync import lease
 from app.sync.run import SyncRunner
 from app.syncs import cancel
 from app.vault import Vault
@@ -81,6 +82,35 @@ def test_a_sync_is_queued_once_and_a_second_is_409_with_the_first(runtime: Runti
     with runtime.sessions() as session:
         actions = session.scalars(select(AuditEntry.action)).all()
     assert actions == ["sync.start", "sync.start"]
+
+
+def test_a_run_whose_process_died_does_not_block_a_new_one_but_a_live_one_does(
+    runtime: Runtime,
+) -> None:
+    client = TestClient(create_app(runtime))
+    with runtime.sessions.begin() as session:
+        acme = session.scalars(select(Connection).where(Connection.name == "acme")).one()
+        dead = SyncRun(connection_id=acme.id, kind="backfill", state="running", started_at=NOW)
+        session.add(dead)
+        session.flush()
+        dead_id = dead.id
+    # Running, with no lease: its process is gone. The request fails it and queues a new run.
+    answer = client.post("/connections/acme/syncs", json={"kind": "full"}, headers=ADMIN)
+    assert answer.status_code == 202, answer.text
+    shown = client.get(f"/syncs/{dead_id}", headers=ADMIN).json()
+    assert shown["state"] == "failed"
+    assert "abandoned" in json.dumps(shown), shown
+    # A running sync whose lease is live is another process at work: 409 with it.
+    with runtime.sessions.begin() as session:
+        cancel(session, answer.json()["id"], NOW)
+        live = SyncRun(connection_id=acme.id, kind="backfill", state="running", started_at=NOW)
+        session.add(live)
+        session.flush()
+        live_id = live.id
+    lease.acquire(runtime.sessions, acme.id, "worker@elsewhere", NOW, timedelta(minutes=2))
+    again = client.post("/connections/acme/syncs", json={"kind": "full"}, headers=ADMIN)
+    assert again.status_code == 409
+    assert again.json()["error"]["details"]["id"] == live_id
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ address the CRMs send to) and `glengarry worker` processes. Used by the reliabil
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -200,6 +201,23 @@ class Cluster:
 
     def named(self, prefix: str) -> list[Process]:
         return [p for p in self.processes if p.name.startswith(prefix)]
+
+    def caller(self, client: str) -> Process:
+        """The process on this machine whose socket is `client` ("127.0.0.1:PORT"), as a
+        sandbox's hold names who made a held call."""
+        port = client.rpartition(":")[2]
+        listed = subprocess.run(
+            ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        pids = {int(found) for found in re.findall(r"pid=(\d+)", listed)}
+        for process in self.processes:
+            if process.popen is not None and process.popen.pid in pids:
+                return process
+        raise LookupError(f"no process of the cluster owns {client}: {listed!r}")
 
     def restart(self, process: Process) -> None:
         process.stop()

@@ -139,6 +139,7 @@ async def test_a_held_call_reads_its_body_then_waits_for_release() -> None:
     assert holds.snapshot() == {
         "holding": ["POST /things/{thingId}/poke"],
         "waiting": {"POST /things/{thingId}/poke": 1},
+        "clients": {"POST /things/{thingId}/poke": [""]},  # the test's scope names no client
     }
     assert read == 2  # the whole request was read before waiting
     assert seen == []

@@ -54,7 +54,7 @@ def test_a_held_call_waits_unanswered_until_released(
     assert _jobtitle(sandbox) != "Held CFO"
     assert answers == []
     released = httpx.post(f"{sandbox.base_url}/_sandbox/release", json={"route": UPDATE}).json()
-    assert released == {"released": 1, "holding": [], "waiting": {}}
+    assert released == {"released": 1, "holding": [], "waiting": {}, "clients": {}}
     sender.join(timeout=20)
     assert [answer.status_code for answer in answers] == [200]
     assert _jobtitle(sandbox) == "Held CFO"
