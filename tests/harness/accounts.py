@@ -7,6 +7,7 @@ the dump of a clean run of the same scenario."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -23,6 +24,7 @@ from app.models import Connection, InboxEvent, OutboxEntry, OutboxState, SyncRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.sync.run import SyncRunner
+from connectors.salesforce.sandbox.ids import to18
 from connectors.sandbox_kit import SeedMember
 from qualification.population import generate_population
 from tests.harness.cluster import Cluster
@@ -37,10 +39,17 @@ def people(count: int, seed: int) -> list[SeedMember]:
     return list(generate_population(count, seed, end - timedelta(days=90), end))
 
 
-def sandbox(kind: str, name: str, folder: Path) -> DemoSandbox:
-    side: DemoSandbox = (
-        HubSpotDemo(APP_SECRET) if kind == "hubspot" else SalesforceDemo(folder / name)
-    )
+_numbers = itertools.count(1)
+
+
+def sandbox(kind: str, name: str, folder: Path, number: int) -> DemoSandbox:
+    """The demo's sandbox of `kind` as account `number`: its own portal or org id, so that
+    several accounts of one CRM connect side by side (a twin reuses its account's number)."""
+    side: DemoSandbox
+    if kind == "hubspot":
+        side = HubSpotDemo(APP_SECRET, portal_id=90_000_100 + number)
+    else:
+        side = SalesforceDemo(folder / name, org_id=to18(f"00D5e{number:010d}"))
     side.connection = name
     return side
 
@@ -50,6 +59,7 @@ class Account:
     """One sandbox account, connected to the cluster as connection `side.connection`."""
 
     side: DemoSandbox
+    number: int
     simulations: list[dict[str, int]] = field(default_factory=list)
 
     @property
@@ -74,6 +84,24 @@ class Account:
         with self.side.control() as control:
             control.post("/faults", json=settings).raise_for_status()
 
+    def hold(self, *routes: str) -> None:
+        with self.side.control() as control:
+            for route in routes:
+                answer = control.post("/hold", json={"route": route})
+                assert answer.status_code == 200, answer.text
+
+    def release(self) -> int:
+        with self.side.control() as control:
+            answer = control.post("/release", json={})
+            answer.raise_for_status()
+            return int(answer.json()["released"])
+
+    def held_clients(self) -> list[str]:
+        """Who made the calls waiting on held routes ("host:port" each)."""
+        with self.side.control() as control:
+            clients = control.get("/stats").json()["held"]["clients"]
+        return [client for waiting in clients.values() for client in waiting]
+
     def acknowledged(self) -> set[str]:
         """The ids of the notifications the receiver answered 2xx, as the sandbox logged them."""
         server: Any = getattr(self.side, "server")  # noqa: B009 - both demo sandboxes have it
@@ -96,11 +124,20 @@ def _event_id(kind: str, raw: Mapping[str, Any]) -> str:
 
 @contextmanager
 def accounts(
-    cluster: Cluster, specs: Sequence[tuple[str, str]], members: Sequence[SeedMember], seed: int
+    cluster: Cluster,
+    specs: Sequence[tuple[str, str]],
+    members: Sequence[SeedMember],
+    seed: int,
+    *,
+    backfill: bool = True,
 ) -> Iterator[list[Account]]:
-    """Serve one sandbox per (kind, name), each seeded with `members`, connected and backfilled
-    through the cluster (a full sync asked of the operations API, run by a worker)."""
-    made = [Account(sandbox(kind, name, cluster.root / "orgs")) for kind, name in specs]
+    """Serve one sandbox per (kind, name), each seeded with `members`, connected and (unless
+    told not to) backfilled through the cluster: a full sync asked of the operations API, run
+    by a worker."""
+    made = []
+    for kind, name in specs:
+        number = next(_numbers)
+        made.append(Account(sandbox(kind, name, cluster.root / "orgs", number), number))
     with ExitStack() as stack:
         for account in made:
             stack.enter_context(account.side.serve(members, cluster.public_url, seed))
@@ -117,17 +154,30 @@ def accounts(
                 )
             )
             account.side.connected()  # the notifications, set up as the admin would
-        with cluster.api() as api:
+        if backfill:
             for account in made:
-                answer = api.post(f"/connections/{account.name}/syncs", json={"kind": "full"})
-                assert answer.status_code == 202, answer.text
-        for account in made:
-            wait_for_sync(runtime, account.name)
-        yield made
+                request_sync(cluster, account.name)
+            for account in made:
+                wait_for_sync(runtime, account.name)
+        try:
+            yield made
+        finally:  # gone with its sandbox: no scheduled sync may try a CRM that is not there
+            with cluster.api() as api:
+                for account in made:
+                    api.delete(f"/connections/{account.name}")
 
 
-def wait_for_sync(runtime: Runtime, name: str, seconds: float = 180) -> None:
-    """Until the connection's last run has ended; it must have succeeded."""
+def request_sync(cluster: Cluster, name: str, kind: str = "full") -> int:
+    with cluster.api() as api:
+        answer = api.post(f"/connections/{name}/syncs", json={"kind": kind})
+    assert answer.status_code == 202, answer.text
+    return int(answer.json()["id"])
+
+
+def wait_for_sync(
+    runtime: Runtime, name: str, seconds: float = 180, *, must_succeed: bool = True
+) -> None:
+    """Until the connection's last run has ended (and succeeded, unless told otherwise)."""
     last: list[SyncRun] = []
 
     def ended() -> bool:
@@ -143,7 +193,8 @@ def wait_for_sync(runtime: Runtime, name: str, seconds: float = 180) -> None:
             return run is not None and run.finished_at is not None
 
     until(ended, f"{name}'s sync ends", seconds)
-    assert last[0].state == "succeeded", f"{name}: {last[0].state}: {last[0].error}"
+    if must_succeed:
+        assert last[0].state == "succeeded", f"{name}: {last[0].state}: {last[0].error}"
 
 
 def settle(runtime: Runtime, made: Sequence[Account], seconds: float = 180) -> None:
@@ -230,7 +281,7 @@ def clean_dump(
     """The same scenario without faults: a twin sandbox, seeded alike and given the same
     simulations, qualified by a fresh embedded Glengarry (SQLite, one process, no queue)."""
     folder = cluster.root / "clean" / account.name
-    twin = Account(sandbox(account.side.crm.kind, account.name, folder))
+    twin = Account(sandbox(account.side.crm.kind, account.name, folder, account.number), 0)
     settings = load_settings(data_dir=folder, database_url=None, queue_url=None)
     runtime = Runtime.from_settings(settings)
     with twin.side.serve(members, "http://127.0.0.1:9", seed):  # nobody listens: no webhooks

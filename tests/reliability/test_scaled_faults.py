@@ -1,29 +1,287 @@
 """The scaled set-up under faults, as separate processes on PostgreSQL and Redis: both CRMs,
-every notification answered 2xx processed, no outbox row failed, `glengarry verify` finding no
-drift and the sandboxes' dumps equal to a clean run's of the same scenario."""
+and after each fault every notification answered 2xx stored and processed, no outbox row
+failed, `glengarry verify` finding no drift and each sandbox's dump equal to a clean run's of
+the same scenario (`tests.harness.accounts.check`). Small populations: each test is bounded."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import httpx
 import pytest
+from sqlalchemy import func, select
 
-from tests.harness.accounts import accounts, check, people, settle
-from tests.harness.cluster import Cluster
+from app.models import Connection, InboxEvent
+from app.runtime import Runtime
+from tests.harness.accounts import (
+    Account,
+    Findings,
+    accounts,
+    check,
+    people,
+    request_sync,
+    settle,
+    wait_for_sync,
+)
+from tests.harness.cluster import Cluster, Process
+from tests.harness.services import until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
-SEED = 23
+HUBSPOT_READ = "POST /crm/v3/objects/{objectType}/batch/read"
+SALESFORCE_QUERIES = ("GET /services/data/v62.0/query", "GET /services/data/v62.0/queryAll")
+
+
+def _clean(findings: Findings) -> str:
+    return json.dumps(dataclasses.asdict(findings), indent=1)
+
+
+def _holder(cluster: Cluster, account: Account) -> Process:
+    """The process that made the first call waiting on the account's held routes."""
+    until(account.held_clients, f"a call to {account.name}'s held route", 120)
+    return cluster.caller(account.held_clients()[0])
+
+
+@contextmanager
+def _replaced(cluster: Cluster, process: Process) -> Iterator[None]:
+    """The process is started again once the test is done with its absence."""
+    try:
+        yield
+    finally:
+        if not process.alive:
+            cluster.restart(process)
 
 
 def test_both_crms_without_faults_settle_with_zero_drift(cluster: Cluster) -> None:
-    members = people(120, SEED)
+    members = people(120, 23)
     specs = [("hubspot", "calm-hs"), ("salesforce", "calm-sf")]
-    with accounts(cluster, specs, members, SEED) as made:
+    with accounts(cluster, specs, members, 23) as made:
         for account in made:
             account.simulate(15, 2)
         settle(cluster.runtime(), made)
-        findings = check(cluster, made, members, SEED)
-        assert sum(len(a.acknowledged()) for a in made) > 0
-    assert not findings, json.dumps(dataclasses.asdict(findings), indent=1)
+        findings = check(cluster, made, members, 23)
+        assert all(account.acknowledged() for account in made)
+    assert not findings, _clean(findings)
+
+
+def test_a_worker_killed_in_the_middle_of_a_webhook_batch_loses_nothing(
+    cluster: Cluster,
+) -> None:
+    members = people(100, 31)
+    with accounts(cluster, [("hubspot", "kill-hs")], members, 31) as made:
+        (portal,) = made
+        portal.hold(HUBSPOT_READ)  # the worker's re-read of the people the events name
+        portal.simulate(12, 2)
+        victim = _holder(cluster, portal)
+        assert victim.name.startswith("worker")
+        with _replaced(cluster, victim):
+            victim.kill()
+            assert victim.popen is not None
+            assert victim.popen.returncode == -signal.SIGKILL
+            portal.release()  # answered to nobody: the batch's claim lapses, another worker
+            settle(cluster.runtime(), made)  # takes the events over
+            findings = check(cluster, made, members, 31)
+    assert not findings, _clean(findings)
+
+
+def test_a_worker_killed_in_the_middle_of_a_backfill_is_followed_by_a_run_that_completes(
+    cluster: Cluster,
+) -> None:
+    members = people(100, 37)
+    with accounts(cluster, [("salesforce", "kill-sf")], members, 37, backfill=False) as made:
+        (org,) = made
+        org.hold(*SALESFORCE_QUERIES)
+        first = request_sync(cluster, org.name)
+        victim = _holder(cluster, org)
+        with _replaced(cluster, victim):
+            victim.kill()
+            org.release()
+            # Its lease lapses; the next request fails the abandoned run and runs anew.
+            ran: list[int] = []
+
+            def requested() -> bool:
+                with cluster.api() as api:
+                    answer = api.post(f"/connections/{org.name}/syncs", json={"kind": "full"})
+                if answer.status_code == 202:
+                    ran.append(answer.json()["id"])
+                return answer.status_code == 202
+
+            until(requested, "a new sync is accepted once the dead one's lease lapses", 60)
+            runtime = cluster.runtime()
+            wait_for_sync(runtime, org.name)
+            with cluster.api() as api:
+                abandoned = api.get(f"/syncs/{first}").json()
+            assert abandoned["state"] == "failed", abandoned
+            assert "abandoned" in json.dumps(abandoned)
+            org.simulate(10, 2)
+            settle(runtime, made)
+            findings = check(cluster, made, members, 37)
+    assert not findings, _clean(findings)
+
+
+def test_a_serve_process_killed_while_accepting_deliveries_loses_no_acknowledged_event(
+    cluster: Cluster,
+) -> None:
+    members = people(100, 41)
+    specs = [("hubspot", "serve-hs"), ("salesforce", "serve-sf")]
+    with accounts(cluster, specs, members, 41) as made:
+        victim = cluster.named("serve-1")[0]
+        stop = threading.Event()
+
+        def activity() -> None:
+            while not stop.is_set():
+                for account in made:
+                    account.simulate(3, 2)
+                stop.wait(0.2)
+
+        busy = threading.Thread(target=activity, daemon=True)
+        busy.start()
+        try:
+            until(lambda: all(a.acknowledged() for a in made), "deliveries flow", 60)
+            with _replaced(cluster, victim):
+                victim.kill()  # mid-stream: some deliveries die with it (502: redelivered)
+                before = sum(len(a.acknowledged()) for a in made)
+                until(  # the CRMs keep sending while one receiver is gone
+                    lambda: sum(len(a.acknowledged()) for a in made) > before + 20,
+                    "deliveries acknowledged by the other serve",
+                    60,
+                )
+        finally:
+            stop.set()
+            busy.join(timeout=30)
+        settle(cluster.runtime(), made)
+        findings = check(cluster, made, members, 41)
+    assert not findings, _clean(findings)
+
+
+def test_postgresql_restarted_during_intake_and_a_sync_loses_nothing(cluster: Cluster) -> None:
+    assert cluster.postgres is not None
+    members = people(100, 43)
+    specs = [("hubspot", "pg-hs"), ("salesforce", "pg-sf")]
+    with accounts(cluster, specs, members, 43) as made:
+        portal, org = made
+        org.faults(latency_ms=150)  # the sync below is still reading when the database goes
+        request_sync(cluster, org.name)
+        portal.simulate(15, 2)
+        cluster.postgres.restart()  # `restart -m immediate`: every connection cut
+        org.faults(latency_ms=0)
+        portal.simulate(10, 2)  # and intake goes on once it is back
+        runtime = cluster.runtime()
+        wait_for_sync(runtime, org.name, must_succeed=False)
+        request_sync(cluster, org.name, "incremental")  # the operator's, or the schedule's
+        wait_for_sync(runtime, org.name)
+        settle(runtime, made)
+        findings = check(cluster, made, members, 43)
+    assert not findings, _clean(findings)
+
+
+def test_redis_restarted_with_queued_tasks_the_work_is_found_again_from_the_tables(
+    cluster: Cluster,
+) -> None:
+    assert cluster.redis is not None
+    members = people(100, 47)
+    with accounts(cluster, [("hubspot", "redis-hs")], members, 47) as made:
+        (portal,) = made
+        workers = cluster.named("worker")
+        for worker in workers:  # frozen: the wake-ups the receivers queue stay in Redis
+            assert worker.popen is not None
+            worker.popen.send_signal(signal.SIGSTOP)
+        try:
+            portal.simulate(12, 2)
+            until(lambda: portal.side.flush(0.05), "the portal delivered its events", 60)
+            cluster.redis.restart()  # the queued wake-ups are gone with it
+        finally:
+            for worker in workers:
+                assert worker.popen is not None
+                worker.popen.send_signal(signal.SIGCONT)
+        settle(cluster.runtime(), made, seconds=240)  # the sweeper finds the stored events
+        findings = check(cluster, made, members, 47)
+    assert not findings, _clean(findings)
+
+
+def test_crm_faults_storms_errors_time_outs_and_expired_sessions_are_survived(
+    cluster: Cluster,
+) -> None:
+    members = people(100, 53)
+    specs = [("hubspot", "storm-hs"), ("salesforce", "storm-sf")]
+    with accounts(cluster, specs, members, 53) as made:
+        portal, org = made
+        portal.faults(storm_429=25, error_rate=0.2, timeout_rate=0.05, slow_ms=6000, latency_ms=20)
+        org.faults(error_rate=0.2, lock_row_rate=0.3, timeout_rate=0.05, slow_ms=6000)
+        org.faults(expire_sessions=True)
+        for _ in range(3):
+            for account in made:
+                account.simulate(6, 2)
+        org.faults(expire_sessions=True)  # again, mid-stream
+        request_sync(cluster, org.name, "incremental")
+        runtime = cluster.runtime()
+        wait_for_sync(runtime, org.name, must_succeed=False)
+        for account in made:  # the storm passes; what was refused is retried, not dropped
+            account.faults(error_rate=0.0, timeout_rate=0.0, latency_ms=0, **_extra_off(account))
+        settle(runtime, made, seconds=240)
+        findings = check(cluster, made, members, 53)
+        stats = {a.name: _calls(a) for a in made}
+    assert not findings, _clean(findings)
+    refused = {name: {s for s in calls if s >= 429} for name, calls in stats.items()}
+    assert refused["storm-hs"] & {429, 500, 502, 503}, stats  # the faults did happen
+    assert refused["storm-sf"], stats
+
+
+def _extra_off(account: Account) -> dict[str, float]:
+    return {"lock_row_rate": 0.0} if account.side.crm.kind == "salesforce" else {}
+
+
+def _calls(account: Account) -> set[int]:
+    with account.side.control() as control:
+        calls = control.get("/stats").json()["calls"]
+    return {int(status) for per_route in calls.values() for status in per_route}
+
+
+def test_one_account_answering_after_30_s_does_not_hold_up_the_others(cluster: Cluster) -> None:
+    members = people(80, 59)
+    specs = [("hubspot", "slow-hs"), ("hubspot", "quick-hs")]
+    with accounts(cluster, specs, members, 59) as made:
+        slow, quick = made
+        slow.faults(latency_ms=30_000)
+        slow.simulate(10, 2)  # its work waits on a CRM that takes 30 s an answer
+        runtime = cluster.runtime()
+        until(lambda: _claimed(runtime, slow.name), "a worker is at the slow account's work", 60)
+        started = time.monotonic()
+        touched = set(quick.simulate(10, 2))
+        settle(runtime, [quick], seconds=60)
+        took = time.monotonic() - started
+        slow.faults(latency_ms=0)
+        settle(runtime, made, seconds=240)
+        findings = check(cluster, made, members, 59)
+    assert touched
+    assert took < 15, f"the quick account's events took {took:.1f} s beside a 30 s CRM"
+    assert not findings, _clean(findings)
+
+
+def _claimed(runtime: Runtime, name: str) -> int:
+    with runtime.sessions() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(InboxEvent)
+                .join(Connection, Connection.id == InboxEvent.connection_id)
+                .where(Connection.name == name, InboxEvent.claim_token.is_not(None))
+            )
+            or 0
+        )
+
+
+def test_the_balancer_spreads_deliveries_over_both_serve_processes(cluster: Cluster) -> None:
+    assert cluster.balancer is not None
+    forwarded = cluster.balancer.forwarded
+    assert len(forwarded) == 2
+    assert all(count > 0 for count in forwarded.values()), forwarded
+    with httpx.Client() as client:
+        for serve in cluster.named("serve"):
+            assert client.get(f"http://127.0.0.1:{serve.port}/readyz").status_code == 200
