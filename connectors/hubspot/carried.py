@@ -13,6 +13,7 @@ such a contact is read.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from connectors.base import ChangeEvent, ChangeKind
 from connectors.crm_fields import own_fields
@@ -31,6 +32,16 @@ _COMPANIONS: Mapping[str, str] = {
     d.at_property: d.detail[1] for d in DERIVED_ACTIVITIES if d.detail is not None
 }
 KIND = "hubspot"
+# Date properties a read returns as ISO 8601 and a webhook may send as epoch milliseconds:
+# stored as a read stores them, so that comparing with the value held means the same.
+_DATES = frozenset(d.at_property for d in DERIVED_ACTIVITIES)
+
+
+def _as_read(name: str, value: str | None) -> str | None:
+    if value is None or name not in _DATES or not value.isdigit():
+        return value
+    at = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def carried(
@@ -47,7 +58,7 @@ def carried(
             return None
         if "propertyValue" not in event.raw:  # an event that does not say the value
             return None
-        value = event.property_value or None  # HubSpot sends "" for a value cleared
+        value = _as_read(name, event.property_value or None)  # "" is a value cleared
         found: dict[str, str | None] = {name: value}
         found.update({alias: value for alias, field in aliases.items() if field == name})
         values.append(found)

@@ -17,6 +17,7 @@ from app.runtime import Runtime
 from app.sync.store import store_contacts
 from app.worker import jobs
 from connectors.base import CrmContact
+from connectors.hubspot.carried import carried
 from connectors.hubspot.sandbox.server import SandboxServer
 from connectors.hubspot.webhook import parse_delivery
 from tests.pipeline.test_continuous import UPDATES, _backfilled, _deliver_and_process, live
@@ -244,3 +245,12 @@ async def test_a_read_older_than_a_carried_value_does_not_regress_it(
         store_contacts(session, cid, [read(at + timedelta(seconds=1), "Manager")], at)
     after = _stored(runtime, target)
     assert (after.properties["jobtitle"], after.property_times) == ("Manager", None)
+
+
+def test_an_epoch_millisecond_date_is_stored_as_a_read_stores_it() -> None:
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    raw = [_change("5", at, "hs_email_last_open_date", str(int(at.timestamp() * 1000)))]
+    events = parse_delivery(json.dumps(raw).encode())
+    assert carried(events, ["jobtitle"]) == [
+        {"hs_email_last_open_date": "2026-05-01T12:00:00.000Z"}
+    ]
