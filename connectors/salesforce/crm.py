@@ -327,7 +327,9 @@ class Salesforce:
     def carried(
         self, events: Sequence[ChangeEvent], criteria_properties: Sequence[str]
     ) -> Sequence[Mapping[str, str | None]] | None:
-        return None  # see below
+        # Outbound Messages as set up (realtime.CARRIED) carry the dates alone, and a Contact's
+        # Account fields cannot ride on a message about the Contact: every person is read.
+        return None
 
     def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
         return ()
