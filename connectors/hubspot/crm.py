@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connectors.base import ChangeEvent, Connector, WebhookSource
+from connectors.base import ChangeEvent, Connector, CrmActivity, CrmContact, WebhookSource
 from connectors.crm import (
     BUDGET_SHARE,
     CliOption,
@@ -26,9 +26,10 @@ from connectors.crm import (
 from connectors.errors import AuthError
 from connectors.http import Limit
 from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken, exchange_code
+from connectors.hubspot.carried import carried
 from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
 from connectors.hubspot.limits import AppType, buckets_for
-from connectors.hubspot.mapping import watched_properties
+from connectors.hubspot.mapping import property_activities, watched_properties
 from connectors.hubspot.webhook import SUBSCRIPTIONS, HubSpotWebhooks, SignatureVersion
 
 HUBSPOT_API = "https://api.hubapi.com"
@@ -337,6 +338,14 @@ class HubSpot:
 
     def sparse(self, event: ChangeEvent) -> bool:
         return False
+
+    def carried(
+        self, events: Sequence[ChangeEvent], criteria_properties: Sequence[str]
+    ) -> Sequence[Mapping[str, str | None]] | None:
+        return carried(events, criteria_properties)
+
+    def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
+        return property_activities(contact)
 
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         # The criteria's properties and those the connector derives activities from.

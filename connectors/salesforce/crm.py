@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.base import ChangeEvent, Connector, WebhookSource
+from connectors.base import ChangeEvent, Connector, CrmActivity, CrmContact, WebhookSource
 from connectors.crm import (
     BUDGET_SHARE,
     CliOption,
@@ -323,6 +323,16 @@ class Salesforce:
     def sparse(self, event: ChangeEvent) -> bool:
         fields = event.raw.get("fields") or {}
         return not any(fields.get(name) for name in realtime.DATED)
+
+    def carried(
+        self, events: Sequence[ChangeEvent], criteria_properties: Sequence[str]
+    ) -> Sequence[Mapping[str, str | None]] | None:
+        # Outbound Messages as set up (realtime.CARRIED) carry the dates alone, and a Contact's
+        # Account fields cannot ride on a message about the Contact: every person is read.
+        return None
+
+    def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
+        return ()
 
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         return (
