@@ -11,7 +11,7 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.audit import cli_actor
+from app.audit import cli_actor, record
 from app.cli import context
 from app.cli.connect import prepared, read_secrets, settings_of
 from app.cli.connection_report import echo_update, refuse_conflicts
@@ -93,6 +93,14 @@ def rotate_token(connection: str = typer.Argument(..., help="Connection name or 
                 f"{crm.label} connections have no path token: their deliveries are signed"
             )
         found.credentials = runtime.vault.encrypt(rotated)
+        # Audited with the rotation, in its transaction; the token itself is never logged.
+        record(
+            session,
+            actor=cli_actor(),
+            action="connection.rotate_token",
+            at=runtime.clock.now(),
+            connection=found.name,
+        )
         session.flush()
         body = {"connection": found.name, "realtime": realtime_setup(runtime, found)}
     typer.echo(json.dumps(body))

@@ -27,6 +27,7 @@ from app.vault import Vault
 from app.worker import jobs
 from connectors.base import ContactBatch, CrmActivity, CrmContact, FieldWrite, WriteOutcome
 from connectors.errors import BudgetExhausted, DailyLimitReached
+from tests.cli import Glengarry
 from tests.sync.helpers import NOW, add_connection
 from tests.wakers import RecordingWaker
 
@@ -224,6 +225,31 @@ async def test_progress_is_seen_before_the_end_and_a_cancel_stops_at_a_batch_bou
     ended = shown()
     assert (ended["state"], ended["progress"]["done"]) == ("cancelled", 2000)
     assert "2000 contacts done are kept" in ended["error"]
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == 2000
+
+
+async def test_the_command_lines_cancel_stops_a_running_sync_at_a_batch_boundary(
+    runtime: Runtime, glengarry: Glengarry
+) -> None:
+    client = TestClient(create_app(runtime))
+    run = client.post("/connections/acme/syncs", json={"kind": "full"}, headers=ADMIN).json()
+    crm = Crm(pages=3)
+    work = asyncio.ensure_future(
+        SyncRunner(runtime, "acme", run_id=run["id"], connector_factory=crm.factory).run()
+    )
+
+    def shown() -> dict[str, Any]:
+        return cast(dict[str, Any], client.get(f"/syncs/{run['id']}", headers=ADMIN).json())
+
+    await _until(lambda: shown()["progress"]["done"] == 1000, "the first batch counted")
+    asked = glengarry("cancel", str(run["id"]))
+    assert asked.code == 0, asked.stderr
+    assert (asked.json()["state"], asked.json()["progress"]["done"]) == ("cancelling", 1000)
+    crm.gates[1].set()  # the second page's batch is stored, then the sync stops
+    report = await asyncio.wait_for(work, 30)
+    assert (report.state, crm.pages_read) == ("cancelled", 2)
+    assert (shown()["state"], shown()["progress"]["done"]) == ("cancelled", 2000)
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Contact)) == 2000
 
