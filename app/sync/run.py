@@ -81,6 +81,8 @@ class SyncReport:
     message: str = ""
     reconciled: int = 0  # stored contacts found absent from the CRM and marked deleted
     resumes_at: datetime | None = None  # paused on an API budget: when it is to go on
+    # What a progress bar counts to (the run's `progress.total`), None while it is unknown.
+    total: int | None = None
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -195,7 +197,7 @@ class SyncRunner:
                         **({"total": total} if total is not None else {}),
                     }
                     session.flush()
-                    report = SyncReport(run.id, SyncState.RUNNING)
+                    report = SyncReport(run.id, SyncState.RUNNING, total=total)
                     if self.actor is not None and run_is_new:
                         record(
                             session,
