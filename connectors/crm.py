@@ -253,6 +253,12 @@ class Crm(Protocol):
         """What `criteria check` tells an admin to subscribe the CRM's notifications to."""
         ...
 
+    def cursor_at(self, cursor: str) -> datetime | None:
+        """The instant a stored sync cursor reads people's changes from (for an operator:
+        `connections show`), or None while a full listing is under way; an unreadable cursor
+        raises ConnectorError."""
+        ...
+
 
 def _loopback(host: str) -> bool:
     if host == "localhost":

@@ -42,15 +42,16 @@ def _show(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     Console().print(table)
 
 
-def _show_one(row: dict[str, Any]) -> None:
+def show_one(row: dict[str, Any]) -> None:
     """One record: a JSON line, or on a terminal a field-and-value table (a row of nine columns
-    would not fit 80 characters)."""
+    would not fit 80 characters), what is nested in it shown whole, as indented JSON."""
     if not _terminal():
         typer.echo(json.dumps(row, default=str))
         return
     table = Table("field", "value", show_header=False)
     for name, value in row.items():
-        table.add_row(name, _cell(value))
+        nested = isinstance(value, dict | list) and value
+        table.add_row(name, json.dumps(value, default=str, indent=2) if nested else _cell(value))
     Console().print(table)
 
 
@@ -62,7 +63,7 @@ def _cell(value: Any) -> str:
     return str(value)[:80]
 
 
-def _run_row(run: SyncRun, now: datetime) -> dict[str, Any]:
+def run_row(run: SyncRun, now: datetime) -> dict[str, Any]:
     """A run as `glengarry runs` and `cancel` print it (the fields of `GET /syncs/{id}`)."""
     return {
         "id": run.id,
@@ -87,7 +88,7 @@ def runs(
     with runtime.sessions() as session:
         found = find(session, connection)
         rows = [
-            _run_row(run, now)
+            run_row(run, now)
             for run in session.scalars(
                 select(SyncRun)
                 .where(SyncRun.connection_id == found.id)
@@ -134,10 +135,10 @@ def cancel_command(
                 target=str(run_id),
                 details={"state": run.state},
             )
-            row = {"connection": owner.name if owner else None, **_run_row(run, now)}
+            row = {"connection": owner.name if owner else None, **run_row(run, now)}
     except NotCancellable as exc:
         raise RunEnded(str(exc)) from None
-    _show_one(row)
+    show_one(row)
 
 
 def rejects(
