@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
+from structlog.testing import capture_logs
 
 from app.api import create_app
 from app.clock import ManualClock
@@ -388,3 +389,19 @@ async def test_a_budget_the_crm_keeps_resumes_at_the_next_scheduled_try(runtime:
         assert report.state == "paused"
         shown = TestClient(create_app(runtime)).get(f"/syncs/{report.run_id}", headers=ADMIN)
         assert datetime.fromisoformat(shown.json()["resumes_at"]) == NOW + interval
+
+
+async def test_a_sync_logs_one_info_line_per_batch_not_per_contact(runtime: Runtime) -> None:
+    crm = Crm(pages=3)
+    for gate in crm.gates:
+        gate.set()
+    with capture_logs() as logs:
+        report = await SyncRunner(runtime, "acme", connector_factory=crm.factory).run()
+    assert report.state == "succeeded"
+    batches = [e for e in logs if e["event"] == "sync batch stored"]
+    assert [(e["log_level"], e["contacts"], e["done"]) for e in batches] == [
+        ("info", 1000, 1000),
+        ("info", 1000, 2000),
+        ("info", 1000, 3000),
+    ]
+    assert len(logs) < 10  # started, three batches, finished: nothing per contact
