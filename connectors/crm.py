@@ -273,6 +273,12 @@ class Crm(Protocol):
         """The activities a contact's properties alone hold, as a read derives them (no call)."""
         ...
 
+    def cursor_at(self, cursor: str) -> datetime | None:
+        """The instant a stored sync cursor reads people's changes from (for an operator:
+        `connections show`), or None while a full listing is under way; an unreadable cursor
+        raises ConnectorError."""
+        ...
+
 
 def _loopback(host: str) -> bool:
     if host == "localhost":

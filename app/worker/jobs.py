@@ -191,6 +191,17 @@ async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
                 lambda: _renew_inbox(rt, claim, ttl), ttl.total_seconds() / 3, what="inbox"
             ):
                 await _work(rt, connection, claim, rows, result)
+            # One line per batch of events, never one per event.
+            scoring = result.scoring or ScoreCounts()
+            log.info(
+                "webhook events processed",
+                echoes=result.echoes,
+                read=result.read,
+                deleted=result.deleted,
+                scored=scoring.scored,
+                status_changes=scoring.status_changes,
+                to_write=scoring.to_write,
+            )
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             _release_inbox(rt, claim, None)  # stopped, not failed: due again at once
             raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import ChangeEvent, Connector, CrmActivity, CrmContact, WebhookSource
@@ -28,6 +28,7 @@ from connectors.http import Limit
 from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken, exchange_code
 from connectors.hubspot.carried import carried
 from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
+from connectors.hubspot.cursor import SyncCursor
 from connectors.hubspot.limits import AppType, buckets_for
 from connectors.hubspot.mapping import property_activities, watched_properties
 from connectors.hubspot.webhook import SUBSCRIPTIONS, HubSpotWebhooks, SignatureVersion
@@ -351,6 +352,12 @@ class HubSpot:
         # The criteria's properties and those the connector derives activities from.
         watched = watched_properties(criteria_properties)
         return "HubSpot webhooks: subscribe contact.propertyChange to " + ", ".join(watched)
+
+    def cursor_at(self, cursor: str) -> datetime | None:
+        loaded = SyncCursor.loads(cursor)
+        if loaded is None or loaded.since_ms is None:  # a full listing under way
+            return None
+        return datetime.fromtimestamp(loaded.since_ms / 1000, UTC)
 
 
 def _app_type(options: Mapping[str, Any]) -> AppType:

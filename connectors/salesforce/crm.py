@@ -29,6 +29,7 @@ from connectors.http import Limit
 from connectors.salesforce import realtime
 from connectors.salesforce.client import SalesforceConnector, SalesforceOptions
 from connectors.salesforce.credentials import SalesforceCredentials, login_for
+from connectors.salesforce.cursor import PEOPLE, SyncCursor
 from connectors.salesforce.install import todo
 from connectors.salesforce.outbound import (
     CONTENT_TYPE,
@@ -339,6 +340,14 @@ class Salesforce:
             "Salesforce Outbound Messages: send Id and the Glengarry fields of Lead and Contact "
             "from a record-triggered Flow (see `glengarry connections show NAME`)"
         )
+
+    def cursor_at(self, cursor: str) -> datetime | None:
+        loaded = SyncCursor.loads(cursor)
+        if loaded is None or loaded.full is not None:  # a full listing under way
+            return None
+        # People's changes are read from the earliest of their objects' marks.
+        marks = [m for m in (loaded.mark(stream) for stream in PEOPLE) if m is not None]
+        return min(marks) if marks else None
 
 
 CRM = Salesforce()

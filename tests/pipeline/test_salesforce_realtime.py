@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.api import create_app
+from app.audit import cli_actor
 from app.cli import context
 from app.connections import connect
-from app.models import Connection, Contact, QualificationRecord
+from app.models import AuditEntry, Connection, Contact, QualificationRecord
 from app.runtime import Runtime
 from app.serving import ServerThread
 from app.sync.run import SyncRunner
@@ -148,6 +149,15 @@ def test_connect_prints_the_set_up_and_a_rotated_token_retires_the_old_url(
     new_url = rotated.json()["realtime"]["endpoint_url"]
     assert new_url != url
     assert new_url.startswith(f"{PUBLIC}/webhooks/salesforce/sf/")
+    # An operator action: audited with who did it, and neither token is in the log.
+    with context.runtime().sessions() as session:
+        (entry,) = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "connection.rotate_token")
+        )
+        assert (entry.actor, entry.connection, entry.target) == (cli_actor(), "sf", None)
+        logged = f"{entry.details}"
+        assert token not in logged
+        assert new_url.rpartition("/")[2] not in logged
 
     sample = Path(__file__).resolve().parents[1] / "fixtures" / "salesforce"
     body = (sample / "outbound-lead-sample.xml").read_bytes()
@@ -176,6 +186,8 @@ def test_rotate_token_is_refused_for_a_crm_that_signs_its_deliveries(
     refused = glengarry("connections", "rotate-token", "hs")
     assert refused.code == 2
     assert "HubSpot connections have no path token" in refused.stderr
+    with runtime.sessions() as session:  # nothing was rotated, so nothing is audited
+        assert session.scalars(select(AuditEntry)).all() == []
 
 
 def test_the_package_of_a_connection_carries_its_outbound_messages_and_flows(
