@@ -265,7 +265,9 @@ def store_activities(
     contact_ids: Mapping[str, int],
     activities: Sequence[CrmActivity],
 ) -> set[int]:
-    """Insert activities not seen before; return the local ids of contacts that gained any."""
+    """Insert activities not seen before, and update those whose properties moved since (a
+    ticket or Case closed, a survey answer changed: the CRM keeps one record that changes);
+    return the local ids of contacts that gained or changed any."""
     rows = [
         {
             "connection_id": connection_id,
@@ -280,9 +282,10 @@ def store_activities(
     ]
     if not rows:
         return set()
-    statement = (
-        upsert_insert(session, Activity)
-        .on_conflict_do_nothing(index_elements=["connection_id", "crm_id"])
-        .returning(Activity.contact_id)
-    )
+    insert = upsert_insert(session, Activity)
+    statement = insert.on_conflict_do_update(
+        index_elements=["connection_id", "crm_id"],
+        set_={"properties": insert.excluded.properties},
+        where=Activity.properties.is_distinct_from(insert.excluded.properties),
+    ).returning(Activity.contact_id)
     return {contact_id for (contact_id,) in session.execute(statement, rows).all()}

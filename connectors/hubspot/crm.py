@@ -31,7 +31,12 @@ from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
 from connectors.hubspot.cursor import SyncCursor
 from connectors.hubspot.limits import AppType, buckets_for
 from connectors.hubspot.mapping import property_activities, watched_properties
-from connectors.hubspot.webhook import SUBSCRIPTIONS, HubSpotWebhooks, SignatureVersion
+from connectors.hubspot.webhook import (
+    RELATED_SUBSCRIPTIONS,
+    SUBSCRIPTIONS,
+    HubSpotWebhooks,
+    SignatureVersion,
+)
 
 HUBSPOT_API = "https://api.hubapi.com"
 _OAUTH = ("oauth_client_id", "oauth_client_secret", "refresh_token")
@@ -328,7 +333,12 @@ class HubSpot:
         base = (public_url or "<GLENGARRY_PUBLIC_URL>").rstrip("/")
         return {
             "webhook_url": f"{base}/webhooks/hubspot/{connection.name}",
-            "subscriptions": sorted(SUBSCRIPTIONS),
+            "subscriptions": sorted([*SUBSCRIPTIONS, *RELATED_SUBSCRIPTIONS]),
+            # Feedback submissions have no legacy subscription: the generic ones (beta).
+            "generic_subscriptions": [
+                {"subscriptionType": kind, "objectType": "feedback_submission"}
+                for kind in ("object.creation", "object.propertyChange")
+            ],
         }
 
     def completed(self, secrets: Mapping[str, Any]) -> dict[str, Any]:
