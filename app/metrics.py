@@ -47,6 +47,28 @@ PROCESSING_LAG = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
     registry=REGISTRY,
 )
+INBOX_STAGE = Histogram(
+    "glengarry_inbox_stage_seconds",
+    "Where inbox processing's time goes: waiting (per event, from receipt to its batch's "
+    "claim), and per batch claim, crm_read (reads, the API budget's pacing included), "
+    "database (storing what was read or carried, and the commit), scoring, write_back.",
+    ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+INBOX_CONTACTS = Counter(
+    "glengarry_inbox_contacts_total",
+    "Contacts inbox batches updated, by how: read (from the CRM) or carried (the values "
+    "their events carried, no CRM call).",
+    ["connection", "how"],
+    registry=REGISTRY,
+)
+INBOX_CRM_CALLS = Counter(
+    "glengarry_inbox_crm_calls_total",
+    "CRM API calls made by inbox batches: read (contacts, activities, outcomes) or write_back.",
+    ["connection", "what"],
+    registry=REGISTRY,
+)
 API_CALLS = Counter(
     "glengarry_crm_api_calls_total",
     "CRM API calls by connection and HTTP status (0: no answer).",

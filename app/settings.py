@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     inbox_max_attempts: int = Field(
         10, ge=1, description="Attempts at an inbox event before it is kept as failed."
     )
+    carry_event_values: bool = Field(
+        True,
+        description="Apply the values webhook events carry instead of re-reading the contact "
+        "from the CRM (false: re-read every contact an event changed, as before).",
+    )
     sync_interval_minutes: int = Field(
         5, ge=1, le=59, description="Incremental sync of every connection (the safety net)."
     )

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from connectors.base import ChangeEvent, Connector, FieldStatus, WebhookSource
+from connectors.base import (
+    ChangeEvent,
+    Connector,
+    CrmActivity,
+    CrmContact,
+    FieldStatus,
+    WebhookSource,
+)
 from connectors.http import Limit, RateLimiter, RetryPolicy, UsageRecorder
 
 
@@ -251,6 +258,25 @@ class Crm(Protocol):
 
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         """What `criteria check` tells an admin to subscribe the CRM's notifications to."""
+        ...
+
+    def carried(
+        self, events: Sequence[ChangeEvent], criteria_properties: Sequence[str]
+    ) -> Sequence[Mapping[str, str | None]] | None:
+        """One contact's property changes (oldest first): per event, the engine properties it
+        gives the new value of, as of its `occurred_at`, when together they are all a re-read
+        would change for a connection reading `criteria_properties`; None when the record must
+        be read (a creation, an association, an activity of its own, a field not carried)."""
+        ...
+
+    def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
+        """The activities a contact's properties alone hold, as a read derives them (no call)."""
+        ...
+
+    def cursor_at(self, cursor: str) -> datetime | None:
+        """The instant a stored sync cursor reads people's changes from (for an operator:
+        `connections show`), or None while a full listing is under way; an unreadable cursor
+        raises ConnectorError."""
         ...
 
 

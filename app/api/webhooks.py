@@ -126,6 +126,13 @@ def _store(
         EVENTS.labels(name, "received").inc(result.new)
         EVENTS.labels(name, "duplicate").inc(result.duplicates)
         LAST_WEBHOOK.labels(name).set(now.timestamp())
+        # One line per delivery (a batch of events), never one per event.
+        log.info(
+            "webhook events received",
+            connection=name,
+            stored=result.new,
+            duplicates=result.duplicates,
+        )
         totals["stored"] += result.new
         totals["duplicates"] += result.duplicates
         if result.new:

@@ -11,11 +11,13 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.audit import cli_actor
+from app.audit import cli_actor, record
 from app.cli import context
 from app.cli.connect import prepared, read_secrets, settings_of
 from app.cli.connection_report import echo_update, refuse_conflicts
+from app.cli.operations import run_row, show_one
 from app.cli.options import command, from_environment, given, union
+from app.connection_health import health_of
 from app.connection_settings import delete_connection, parse_interval, set_paused, set_writes
 from app.connections import (
     ConnectionUpdate,
@@ -28,11 +30,23 @@ from app.connections import (
 )
 from app.crms import REGISTRY, crm_for
 from app.errors import InputError, SecretKeyError
-from app.models import Connection, SyncCursor
+from app.models import Connection, SyncCursor, SyncRun
 from app.runtime import Runtime
 from connectors.crm import CliOption
+from connectors.errors import ConnectorError
 
 connections_cli = typer.Typer(help="Inspect and configure connections.", no_args_is_help=True)
+
+
+def _cursor_at(connection: Connection, cursor: SyncCursor | None) -> str | None:
+    """The stored cursor as the instant changes are read from (None: a full listing)."""
+    if cursor is None or not cursor.cursor:
+        return None
+    try:
+        moment = crm_for(connection.kind).cursor_at(cursor.cursor)
+    except ConnectorError:  # the next sync says so; showing the connection must not fail
+        return None
+    return moment.isoformat() if moment else None
 
 
 def _summary(runtime: Runtime, session: Session, connection: Connection) -> dict[str, Any]:
@@ -53,6 +67,7 @@ def _summary(runtime: Runtime, session: Session, connection: Connection) -> dict
         "paused": connection.paused,
         "sync_interval_seconds": connection.sync_interval_seconds,
         "cursor": cursor.cursor if cursor else None,
+        "cursor_at": _cursor_at(connection, cursor),
     }
 
 
@@ -66,17 +81,33 @@ def list_connections() -> None:
             typer.echo(json.dumps(_summary(runtime, session, connection)))
 
 
+LAST_RUNS = 5
+
+
 @connections_cli.command("show")
 def show(connection: str = typer.Argument(..., help="Connection name or id.")) -> None:
-    """One connection as JSON, with what the admin sets up in the CRM for real time (its
-    webhook or Outbound Message URL on GLENGARRY_PUBLIC_URL, with the exact values)."""
+    """One connection (JSON; a table on a terminal): its settings, the cursor as a date, its
+    health (as `GET /connections/{name}` shows it), its last runs, and what the admin sets up
+    in the CRM for real time (its webhook or Outbound Message URL on GLENGARRY_PUBLIC_URL,
+    with the exact values)."""
     runtime = context.runtime()
+    now = runtime.clock.now()
     with runtime.sessions() as session:
         found = find(session, connection)
         body = _summary(runtime, session, found)
+        body["health"] = health_of(session, runtime.settings, found, now).as_dict()
+        body["last_runs"] = [
+            run_row(run, now)
+            for run in session.scalars(
+                select(SyncRun)
+                .where(SyncRun.connection_id == found.id)
+                .order_by(SyncRun.id.desc())
+                .limit(LAST_RUNS)
+            )
+        ]
         body["field_report"] = found.field_report or {}
         body["realtime"] = realtime_setup(runtime, found)
-    typer.echo(json.dumps(body))
+    show_one(json.loads(json.dumps(body, default=str)))  # dates as the JSON line has them
 
 
 @connections_cli.command("rotate-token")
@@ -93,6 +124,14 @@ def rotate_token(connection: str = typer.Argument(..., help="Connection name or 
                 f"{crm.label} connections have no path token: their deliveries are signed"
             )
         found.credentials = runtime.vault.encrypt(rotated)
+        # Audited with the rotation, in its transaction; the token itself is never logged.
+        record(
+            session,
+            actor=cli_actor(),
+            action="connection.rotate_token",
+            at=runtime.clock.now(),
+            connection=found.name,
+        )
         session.flush()
         body = {"connection": found.name, "realtime": realtime_setup(runtime, found)}
     typer.echo(json.dumps(body))

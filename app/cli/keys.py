@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from cryptography.fernet import Fernet
 
+from app.audit import cli_actor
 from app.cli import context
 from app.key_rotation import rotate_keys
 
@@ -19,5 +20,5 @@ def generate() -> None:
 
 @keys_cli.command("rotate")
 def rotate() -> None:
-    """Re-encrypt every stored credential under a new key (all or nothing)."""
-    typer.echo(rotate_keys(context.settings(), context.sessions()))
+    """Re-encrypt every stored credential under a new key (all or nothing; audited)."""
+    typer.echo(rotate_keys(context.settings(), context.sessions(), actor=cli_actor()))

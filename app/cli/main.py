@@ -18,7 +18,7 @@ from app.cli.db import db_cli
 from app.cli.demo import demo
 from app.cli.keys import keys_cli
 from app.cli.offline import calibrate_command, criteria_cli, evaluate_command, population, score
-from app.cli.operations import explain_command, rejects, runs
+from app.cli.operations import cancel_command, explain_command, rejects, runs
 from app.cli.report import report_command
 from app.cli.sandbox import sandbox_cli
 from app.cli.serve import serve, worker
@@ -70,6 +70,7 @@ for _kind, _group in crm_groups():
 cli.command()(sync)
 cli.command()(verify)
 cli.command()(runs)
+cli.command("cancel")(cancel_command)
 cli.command()(rejects)
 cli.command("explain")(explain_command)
 cli.command()(demo)

@@ -1,5 +1,5 @@
-"""`glengarry runs`, `rejects` and `explain`: what the operations API shows, from the command
-line. JSON lines on stdout; a table when stdout is a terminal."""
+"""`glengarry runs`, `cancel`, `rejects` and `explain`: what the operations API shows and does,
+from the command line. JSON lines on stdout; a table when stdout is a terminal."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -17,15 +18,21 @@ from sqlalchemy import select
 from app.audit import cli_actor, record
 from app.cli import context
 from app.connections import find
-from app.errors import InputError
+from app.errors import GlengarryError, InputError
 from app.explain import explain
-from app.models import Contact, SyncRun
+from app.models import Connection, Contact, SyncRun
 from app.rejects import list_rejects, retry_rejects
-from app.syncs import progress_of
+from app.syncs import NotCancellable, cancel, progress_of
+
+RUN_COLUMNS = ("id", "kind", "state", "started_at", "finished_at", "progress", "resumes_at")
+
+
+def _terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 def _show(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    if not sys.stdout.isatty():
+    if not _terminal():
         for row in rows:
             typer.echo(json.dumps(row, default=str))
         return
@@ -35,12 +42,40 @@ def _show(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     Console().print(table)
 
 
+def show_one(row: dict[str, Any]) -> None:
+    """One record: a JSON line, or on a terminal a field-and-value table (a row of nine columns
+    would not fit 80 characters), what is nested in it shown whole, as indented JSON."""
+    if not _terminal():
+        typer.echo(json.dumps(row, default=str))
+        return
+    table = Table("field", "value", show_header=False)
+    for name, value in row.items():
+        nested = isinstance(value, dict | list) and value
+        table.add_row(name, json.dumps(value, default=str, indent=2) if nested else _cell(value))
+    Console().print(table)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)[:80]
+
+
+def run_row(run: SyncRun, now: datetime) -> dict[str, Any]:
+    """A run as `glengarry runs` and `cancel` print it (the fields of `GET /syncs/{id}`)."""
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "state": run.state,
+        "dry_run": run.dry_run,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        **progress_of(run, now),
+        "counts": run.counts,
+        "error": run.error,
+    }
 
 
 def runs(
@@ -53,17 +88,7 @@ def runs(
     with runtime.sessions() as session:
         found = find(session, connection)
         rows = [
-            {
-                "id": run.id,
-                "kind": run.kind,
-                "state": run.state,
-                "dry_run": run.dry_run,
-                "started_at": run.started_at.isoformat(),
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                **progress_of(run, now),
-                "counts": run.counts,
-                "error": run.error,
-            }
+            run_row(run, now)
             for run in session.scalars(
                 select(SyncRun)
                 .where(SyncRun.connection_id == found.id)
@@ -71,8 +96,49 @@ def runs(
                 .limit(limit)
             )
         ]
-    columns = ("id", "kind", "state", "started_at", "finished_at", "progress", "resumes_at")
-    _show(rows, (*columns, "error"))
+    _show(rows, (*RUN_COLUMNS, "error"))
+
+
+class UnknownRun(GlengarryError):
+    exit_code = 2  # as an unknown connection
+
+
+class RunEnded(GlengarryError):
+    exit_code = 4  # the run's state refuses it, as `sync` while another runs (the API's 409)
+
+
+def cancel_command(
+    run_id: int = typer.Argument(
+        ..., min=1, max=2**31 - 1, help="The run's id (`glengarry sync --queue`, `runs`)."
+    ),
+) -> None:
+    """Cancel a sync, or a criteria rescore, as `POST /syncs/{id}/cancel` does: a queued one at
+    once, a running one at its next batch boundary, keeping everything it did so far.
+
+    Prints the run (state `cancelled`, or `cancelling` until the worker reaches the boundary;
+    `glengarry runs NAME` shows when it has stopped). Exits 0 when it is cancelled or
+    cancelling, 2 when there is no such run, 4 when it has ended already."""
+    runtime = context.runtime()
+    now = runtime.clock.now()
+    try:
+        with runtime.sessions.begin() as session:
+            run = cancel(session, run_id, now)
+            if run is None:
+                raise UnknownRun(f"no sync {run_id}")
+            owner = session.get(Connection, run.connection_id) if run.connection_id else None
+            record(
+                session,
+                actor=cli_actor(),
+                action="sync.cancel",
+                at=now,
+                connection=owner.name if owner else None,
+                target=str(run_id),
+                details={"state": run.state},
+            )
+            row = {"connection": owner.name if owner else None, **run_row(run, now)}
+    except NotCancellable as exc:
+        raise RunEnded(str(exc)) from None
+    show_one(row)
 
 
 def rejects(

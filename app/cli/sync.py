@@ -59,9 +59,13 @@ def sync(
         task = bar.add_task("pulling contacts", total=None)
 
         def progress(report: SyncReport) -> None:
+            # A resync counts to the contacts stored (a count and an ETA); a first backfill
+            # has none to count, so its bar pulses with the count until the end.
+            total = max(report.total, report.pulled) if report.total is not None else None
             bar.update(
                 task,
                 completed=report.pulled,
+                total=total,
                 description=f"pulled {report.pulled:,} · scored {report.scoring.scored:,} · "
                 f"status changes {report.scoring.status_changes:,} · "
                 f"API calls {report.api_calls:,}",

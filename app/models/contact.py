@@ -6,10 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, JSONType, utcnow
+
+# None is SQL NULL here (not JSON null), so that "no event-carried values" is `IS NULL`.
+TIMES = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class ContactKind(StrEnum):
@@ -37,6 +41,9 @@ class Contact(Base):
     )
     deleted_at: Mapped[datetime | None]
     crm_modified_at: Mapped[datetime | None]
+    # Property -> ISO instant of the value held, for values a webhook event carried after the
+    # last read of the record (`crm_modified_at` dates everything else); SQL NULL when none.
+    property_times: Mapped[dict[str, Any] | None] = mapped_column(TIMES)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

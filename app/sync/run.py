@@ -81,6 +81,8 @@ class SyncReport:
     message: str = ""
     reconciled: int = 0  # stored contacts found absent from the CRM and marked deleted
     resumes_at: datetime | None = None  # paused on an API budget: when it is to go on
+    # What a progress bar counts to (the run's `progress.total`), None while it is unknown.
+    total: int | None = None
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -195,7 +197,7 @@ class SyncRunner:
                         **({"total": total} if total is not None else {}),
                     }
                     session.flush()
-                    report = SyncReport(run.id, SyncState.RUNNING)
+                    report = SyncReport(run.id, SyncState.RUNNING, total=total)
                     if self.actor is not None and run_is_new:
                         record(
                             session,
@@ -404,9 +406,10 @@ class SyncRunner:
             ids = store_contacts(session, connection.id, contacts, at)
             store_activities(session, connection.id, ids, activities)
             stored_outcomes = store_outcomes(session, connection.id, ids, outcomes, at)
-            report.scoring.add(
-                score_contacts(session, connection.id, ids.values(), criteria, at, enqueue=enqueue)
+            scored = score_contacts(
+                session, connection.id, ids.values(), criteria, at, enqueue=enqueue
             )
+            report.scoring.add(scored)
             if self.dry_run:
                 # A dry run leaves no trace but its report: what it stored to score is rolled
                 # back, the cursor included, so the next real run sees (and writes) it all.
@@ -440,6 +443,13 @@ class SyncRunner:
             self.holder,
             rt.clock.now(),
             timedelta(seconds=rt.settings.lease_ttl_seconds),
+        )
+        log.info(  # one line per batch of contacts, never one per contact
+            "sync batch stored",
+            contacts=len(contacts),
+            done=report.pulled,
+            status_changes=scored.status_changes,
+            to_write=scored.to_write,
         )
         if self.progress is not None:
             self.progress(report)

@@ -214,8 +214,16 @@ async def relay_outbox(
             # so the rows fall due again now, not when the claim would have lapsed.
             _release(sessions, token, claimed, now())
             raise
+        sent, retrying, failed = result.sent, result.retrying, result.failed
         _settle(
             sessions, token, claimed, set(outcome.written), outcome.failed, now(), policy, result
+        )
+        log.info(  # one line per batch of writes
+            "writes sent",
+            connection_id=connection_id,
+            sent=result.sent - sent,
+            retrying=result.retrying - retrying,
+            failed=result.failed - failed,
         )
 
 

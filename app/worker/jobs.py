@@ -7,10 +7,12 @@ that is lost or run twice changes nothing: the sweeper and the schedules pick th
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Row, delete, func, or_, select, update
@@ -21,10 +23,18 @@ from app import connections
 from app.claims import Heartbeat, skip_locked
 from app.connection_settings import ConnectionPaused, due_for_sync
 from app.criteria_store import active_criteria, store_capacity_bar
+from app.crms import crm_for
 from app.errors import GlengarryError
 from app.inbox import document_event
 from app.logging import bound, get_logger
-from app.metrics import EVENTS, PROCESSING_LAG, WRITES
+from app.metrics import (
+    EVENTS,
+    INBOX_CONTACTS,
+    INBOX_CRM_CALLS,
+    INBOX_STAGE,
+    PROCESSING_LAG,
+    WRITES,
+)
 from app.models import (
     Connection,
     ConnectionLease,
@@ -43,10 +53,18 @@ from app.sync.lease import LeaseHeld
 from app.sync.outcomes import read_outcomes, record_unavailable, store_outcomes, unavailable_of
 from app.sync.run import SyncFailed, SyncRunner, fail_abandoned_runs, relay_policy
 from app.sync.scoring import ScoreCounts, rescore_due, score_contacts
-from app.sync.store import mark_deleted, store_activities, store_contacts
+from app.sync.store import (
+    apply_carried,
+    mark_deleted,
+    property_times,
+    store_activities,
+    store_contacts,
+)
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayResult, relay_outbox
-from app.worker.events import plan
+from app.worker.events import Carry, Held, plan
+from connectors.base import CrmActivity, CrmContact, CrmOutcome
+from connectors.crm import Crm
 from connectors.errors import ConnectorError
 from qualification.capacity import size_bar
 from qualification.criteria import CapacityBar
@@ -69,6 +87,8 @@ class InboxResult:
     read: int = 0
     deleted: int = 0
     purged: int = 0
+    carried: int = 0  # contacts updated from the values their events carried, no CRM read
+    stale: int = 0  # carried events older than the value held: nothing applied
     scoring: ScoreCounts | None = None
     relay: RelayResult | None = None
     error: str | None = None
@@ -131,6 +151,8 @@ async def process_inbox(runtime: Runtime, connection_id: int) -> InboxResult:
         total.read += batch.read
         total.deleted += batch.deleted
         total.purged += batch.purged
+        total.carried += batch.carried
+        total.stale += batch.stale
         if batch.scoring is not None and total.scoring is not None:
             total.scoring.add(batch.scoring)
         if batch.relay is not None and total.relay is not None:
@@ -144,16 +166,23 @@ async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
     result = InboxResult()
     rt = runtime
     ttl = timedelta(seconds=rt.settings.claim_ttl_seconds)
+    started = time.perf_counter()
     with rt.sessions.begin() as session:
         connection = session.get(Connection, connection_id)
         if connection is None:
             return result
+        claimed_at = rt.clock.now()
         token, rows = claim_inbox(
-            session, connection_id, rt.clock.now(), rt.settings.inbox_max_attempts, ttl
+            session, connection_id, claimed_at, rt.settings.inbox_max_attempts, ttl
         )
         if not rows:
             return result
         session.expunge(connection)
+    INBOX_STAGE.labels("claim").observe(time.perf_counter() - started)
+    for row in rows:
+        INBOX_STAGE.labels("waiting").observe(
+            max(0.0, (claimed_at - row.received_at).total_seconds())
+        )
     claim = _Claim(token, [row.id for row in rows])
     result.events = len(rows)
     with bound(connection=connection.name, job="inbox", events=len(rows)):
@@ -162,6 +191,17 @@ async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
                 lambda: _renew_inbox(rt, claim, ttl), ttl.total_seconds() / 3, what="inbox"
             ):
                 await _work(rt, connection, claim, rows, result)
+            # One line per batch of events, never one per event.
+            scoring = result.scoring or ScoreCounts()
+            log.info(
+                "webhook events processed",
+                echoes=result.echoes,
+                read=result.read,
+                deleted=result.deleted,
+                scored=scoring.scored,
+                status_changes=scoring.status_changes,
+                to_write=scoring.to_write,
+            )
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             _release_inbox(rt, claim, None)  # stopped, not failed: due again at once
             raise
@@ -188,33 +228,57 @@ async def _work(
         active = active_criteria(session, rt.clock.now(), rt.settings.criteria_file)
         crm_ids = {event.crm_id for event, _ in claimed}
         known = {
-            c.crm_id: c.properties
+            c.crm_id: Held(
+                c.properties,
+                c.crm_modified_at,
+                property_times(c.property_times),
+                deleted=c.deleted_at is not None,
+            )
             for c in session.scalars(
                 select(Contact).where(
                     Contact.connection_id == connection_id, Contact.crm_id.in_(crm_ids)
                 )
             )
         }
-    todo = plan([event for event, _ in claimed], known)
+    criteria_properties = sorted(active.criteria.contact_properties)
+    crm = crm_for(connection.kind)
+    carry: Carry | None = None
+    if rt.settings.carry_event_values:
+        carry = partial(crm.carried, criteria_properties=criteria_properties)
+    todo = plan([event for event, _ in claimed], known, carry)
     result.echoes = todo.echoes
     usage = UsageCounter(connection_id, connection.name)
     connector = connections.open_connector(
-        rt, connection, properties=sorted(active.criteria.contact_properties), usage=usage
+        rt, connection, properties=criteria_properties, usage=usage
     )
     try:
-        fetched = list(await connector.read_contacts(sorted(todo.reread)))
-        activities = await connector.activities(fetched) if fetched else []
-        outcomes = await read_outcomes(connector, fetched)
+        started = time.perf_counter()
+        fetched: list[CrmContact] = []
+        activities: Sequence[CrmActivity] = []
+        outcomes: list[CrmOutcome] = []
+        if todo.reread:
+            fetched = list(await connector.read_contacts(sorted(todo.reread)))
+            activities = await connector.activities(fetched) if fetched else []
+            outcomes = await read_outcomes(connector, fetched)
+        read_calls = usage.total_calls
+        stored = time.perf_counter()
+        INBOX_STAGE.labels("crm_read").observe(stored - started)
         at = rt.clock.now()
         with rt.sessions.begin() as session:
             gone = todo.deleted | (todo.reread - {c.crm_id for c in fetched})
             result.deleted = _mark_deleted(session, connection_id, gone, at)
             result.purged = _purge(session, connection_id, todo.purged)
+            carried = apply_carried(session, connection_id, todo.carried, at)
             ids = store_contacts(session, connection_id, fetched, at)
+            ids.update({crm_id: row.id for crm_id, row in carried.items()})
+            activities = [*activities, *_property_activities(crm, carried.values())]
             store_activities(session, connection_id, ids, activities)
             store_outcomes(session, connection_id, ids, outcomes, at)
             record_unavailable(session, connection_id, unavailable_of(connector), complete=False)
             result.read = len(fetched)
+            result.carried = len(carried)
+            result.stale = todo.stale
+            scoring = time.perf_counter()
             result.scoring = score_contacts(
                 session,
                 connection_id,
@@ -223,6 +287,7 @@ async def _work(
                 at,
                 enqueue=connection.writes_enabled,
             )
+            scored = time.perf_counter()
             session.execute(
                 update(InboxEvent)
                 .where(InboxEvent.id.in_(claim.ids), InboxEvent.claim_token == claim.token)
@@ -230,16 +295,41 @@ async def _work(
                 .execution_options(synchronize_session=False)
             )
             usage.flush(session, at.date())
+        committed = time.perf_counter()
+        INBOX_STAGE.labels("scoring").observe(scored - scoring)
+        INBOX_STAGE.labels("database").observe((scoring - stored) + (committed - scored))
         for _, received in claimed:
             PROCESSING_LAG.observe(max(0.0, (at - received).total_seconds()))
         EVENTS.labels(connection.name, "processed").inc(len(claimed))
+        INBOX_CONTACTS.labels(connection.name, "read").inc(len(fetched))
+        INBOX_CONTACTS.labels(connection.name, "carried").inc(len(carried))
+        INBOX_CRM_CALLS.labels(connection.name, "read").inc(read_calls)
         if connection.writes_enabled:
             result.relay = await relay_outbox(
                 rt.sessions, connector, connection_id, rt.clock.now, relay_policy(rt)
             )
             _count_writes(connection.name, result.relay)
+            INBOX_STAGE.labels("write_back").observe(time.perf_counter() - committed)
+        INBOX_CRM_CALLS.labels(connection.name, "write_back").inc(usage.total_calls - read_calls)
     finally:
         await connector.aclose()
+
+
+def _property_activities(crm: Crm, contacts: Iterable[Contact]) -> list[CrmActivity]:
+    """The activities carried values hold (a new last email open, ...), derived as a read
+    derives them: their ids come from the property and its value, so none is counted twice."""
+    return [
+        activity
+        for row in contacts
+        for activity in crm.property_activities(
+            CrmContact(
+                row.crm_id,
+                row.properties,
+                row.crm_modified_at or row.updated_at,
+                kind=row.kind,
+            )
+        )
+    ]
 
 
 def _renew_inbox(runtime: Runtime, claim: _Claim, ttl: timedelta) -> None:

@@ -49,6 +49,7 @@ from connectors.hubspot.mapping import (
     to_service_activity,
 )
 from connectors.hubspot.paging import SearchSweep
+from connectors.hubspot.webhook import split_related
 
 BATCH = 100  # HubSpot's batch limit for object reads and writes
 ASSOCIATION_BATCH = 1_000  # associations v4 batch read
@@ -228,11 +229,41 @@ class HubSpotConnector:
         return found
 
     async def read_contacts(self, crm_ids: Sequence[str]) -> Sequence[CrmContact]:
-        """The contacts that still exist; archived or merged-away ids are simply absent."""
+        """The contacts that still exist, and those associated with the deals, tickets and
+        feedback submissions named (`webhook.related_id`, from their webhooks); archived or
+        merged-away ids are simply absent."""
+        contacts: list[str] = []
+        related: dict[str, list[str]] = {}
+        for crm_id in crm_ids:
+            split = split_related(crm_id)
+            if split is None:
+                contacts.append(crm_id)
+            elif split[0] in READ_SCOPES:
+                related.setdefault(split[0], []).append(split[1])
+        for object_type, ids in related.items():
+            contacts += await self._contacts_of(object_type, ids)
         return [
             to_contact(obj.model_dump(), self.aliases)
-            for obj in await self._batch_read(list(dict.fromkeys(crm_ids)))
+            for obj in await self._batch_read(list(dict.fromkeys(contacts)))
         ]
+
+    async def _contacts_of(self, object_type: str, ids: Sequence[str]) -> list[str]:
+        """The contacts associated with records of `object_type` (associations v4 batch
+        reads); none when the connection may not read that type (said in `unavailable`)."""
+
+        async def reading() -> list[tuple[dict[str, Any], str]]:
+            path = f"/crm/v4/associations/{object_type}/contacts/batch/read"
+            endpoint = "POST /crm/v4/associations/{fromObjectType}/contacts/batch/read"
+            found: list[tuple[dict[str, Any], str]] = []
+            for chunk in chunks(list(dict.fromkeys(ids)), ASSOCIATION_BATCH):
+                response = await self.api.request(
+                    "POST", path, endpoint=endpoint, json={"inputs": [{"id": i} for i in chunk]}
+                )
+                for row in schemas.parse(schemas.AssociationBatch, response, endpoint).results:
+                    found += [({}, str(target.toObjectId)) for target in row.to]
+            return found
+
+        return [contact for _, contact in await self._optional(object_type, reading)]
 
     # -- activities -------------------------------------------------------------------------
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import ChangeEvent, Connector, WebhookSource
+from connectors.base import ChangeEvent, Connector, CrmActivity, CrmContact, WebhookSource
 from connectors.crm import (
     BUDGET_SHARE,
     CliOption,
@@ -26,10 +26,17 @@ from connectors.crm import (
 from connectors.errors import AuthError
 from connectors.http import Limit
 from connectors.hubspot.auth import OAuthRefresh, OAuthTokens, PrivateAppToken, exchange_code
+from connectors.hubspot.carried import carried
 from connectors.hubspot.client import HubSpotConnector, HubSpotOptions
+from connectors.hubspot.cursor import SyncCursor
 from connectors.hubspot.limits import AppType, buckets_for
-from connectors.hubspot.mapping import watched_properties
-from connectors.hubspot.webhook import SUBSCRIPTIONS, HubSpotWebhooks, SignatureVersion
+from connectors.hubspot.mapping import property_activities, watched_properties
+from connectors.hubspot.webhook import (
+    RELATED_SUBSCRIPTIONS,
+    SUBSCRIPTIONS,
+    HubSpotWebhooks,
+    SignatureVersion,
+)
 
 HUBSPOT_API = "https://api.hubapi.com"
 _OAUTH = ("oauth_client_id", "oauth_client_secret", "refresh_token")
@@ -326,7 +333,12 @@ class HubSpot:
         base = (public_url or "<GLENGARRY_PUBLIC_URL>").rstrip("/")
         return {
             "webhook_url": f"{base}/webhooks/hubspot/{connection.name}",
-            "subscriptions": sorted(SUBSCRIPTIONS),
+            "subscriptions": sorted([*SUBSCRIPTIONS, *RELATED_SUBSCRIPTIONS]),
+            # Feedback submissions have no legacy subscription: the generic ones (beta).
+            "generic_subscriptions": [
+                {"subscriptionType": kind, "objectType": "feedback_submission"}
+                for kind in ("object.creation", "object.propertyChange")
+            ],
         }
 
     def completed(self, secrets: Mapping[str, Any]) -> dict[str, Any]:
@@ -338,10 +350,24 @@ class HubSpot:
     def sparse(self, event: ChangeEvent) -> bool:
         return False
 
+    def carried(
+        self, events: Sequence[ChangeEvent], criteria_properties: Sequence[str]
+    ) -> Sequence[Mapping[str, str | None]] | None:
+        return carried(events, criteria_properties)
+
+    def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
+        return property_activities(contact)
+
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         # The criteria's properties and those the connector derives activities from.
         watched = watched_properties(criteria_properties)
         return "HubSpot webhooks: subscribe contact.propertyChange to " + ", ".join(watched)
+
+    def cursor_at(self, cursor: str) -> datetime | None:
+        loaded = SyncCursor.loads(cursor)
+        if loaded is None or loaded.since_ms is None:  # a full listing under way
+            return None
+        return datetime.fromtimestamp(loaded.since_ms / 1000, UTC)
 
 
 def _app_type(options: Mapping[str, Any]) -> AppType:

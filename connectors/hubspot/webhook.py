@@ -43,6 +43,45 @@ SUBSCRIPTIONS: Mapping[str, ChangeKind] = {
     "contact.privacyDeletion": ChangeKind.PRIVACY_DELETED,
     "contact.associationChange": ChangeKind.ASSOCIATION_CHANGED,
 }
+# What became of contacts, said by the deal, ticket or feedback submission that changed: the
+# worker re-reads the contacts associated with it (`related_id`), so a deal won, a ticket
+# closed or a survey answered reaches the outcomes and the score without a sync. Legacy
+# subscriptions for deals and tickets ("Webhooks API": deal.* and ticket.*); feedback
+# submissions only through the generic `object.*` subscriptions (public beta since August
+# 2024), which name the type by `objectTypeId`. Deletions, merges and restores of these are
+# left to the sync: their associations are gone by then.
+RELATED_SUBSCRIPTIONS: Mapping[str, ChangeKind] = {
+    "deal.creation": ChangeKind.CREATED,
+    "deal.propertyChange": ChangeKind.PROPERTY_CHANGED,
+    "deal.associationChange": ChangeKind.ASSOCIATION_CHANGED,
+    "ticket.creation": ChangeKind.CREATED,
+    "ticket.propertyChange": ChangeKind.PROPERTY_CHANGED,
+    "ticket.associationChange": ChangeKind.ASSOCIATION_CHANGED,
+}
+GENERIC_SUBSCRIPTIONS: Mapping[str, ChangeKind] = {
+    "object.creation": ChangeKind.CREATED,
+    "object.propertyChange": ChangeKind.PROPERTY_CHANGED,
+    "object.associationChange": ChangeKind.ASSOCIATION_CHANGED,
+}
+_LEGACY_TYPES = {"deal": "deals", "ticket": "tickets"}
+# objectTypeId -> object type ("0-3" deals, "0-5" tickets, "0-19" feedback submissions).
+OBJECT_TYPE_IDS: Mapping[str, str] = {
+    "0-3": "deals",
+    "0-5": "tickets",
+    "0-19": "feedback_submissions",
+}
+RELATED_SEPARATOR = ":"  # never in a HubSpot id, which is a number
+
+
+def related_id(object_type: str, object_id: str) -> str:
+    """The event's `crm_id` for a record that is not a contact: `deals:123`."""
+    return f"{object_type}{RELATED_SEPARATOR}{object_id}"
+
+
+def split_related(crm_id: str) -> tuple[str, str] | None:
+    """(object type, id) of a `related_id`; None for a contact's id."""
+    object_type, separator, object_id = crm_id.partition(RELATED_SEPARATOR)
+    return (object_type, object_id) if separator else None
 
 
 # HubSpot ids are Java longs; bounding them keeps every id within the 64-character columns.
@@ -78,6 +117,7 @@ class HubSpotEvent(BaseModel):
     fromObjectId: HubSpotId | None = None
     toObjectId: HubSpotId | None = None
     associationType: str | None = None
+    objectTypeId: str | None = None  # generic `object.*` subscriptions: "0-3" for deals
 
 
 _DELIVERY = TypeAdapter(list[HubSpotEvent])
@@ -139,7 +179,8 @@ class HubSpotWebhooks:
 
 
 def parse_delivery(body: bytes) -> list[ChangeEvent]:
-    """Contact events of a delivery; other object types are left out (nothing to qualify)."""
+    """Contact events of a delivery, and deal, ticket and feedback submission events (about
+    that record: `related_id`); other object types are left out (nothing to qualify)."""
     try:
         raw = load_json(body)
     except PayloadError as exc:
@@ -154,6 +195,10 @@ def parse_delivery(body: bytes) -> list[ChangeEvent]:
         raise WebhookPayloadError(f"event {where}: {first['msg']}") from None
     parsed: list[ChangeEvent] = []
     for source, event in zip(raw, events, strict=True):
+        related = _related(event, source)
+        if related is not None:
+            parsed.append(related)
+            continue
         kind = SUBSCRIPTIONS.get(event.subscriptionType)
         if kind is None:
             continue
@@ -182,3 +227,28 @@ def parse_delivery(body: bytes) -> list[ChangeEvent]:
             )
         )
     return parsed
+
+
+def _related(event: HubSpotEvent, source: Mapping[str, Any]) -> ChangeEvent | None:
+    """A deal, ticket or feedback submission event, about that record; None otherwise."""
+    kind = RELATED_SUBSCRIPTIONS.get(event.subscriptionType)
+    if kind is not None:
+        object_type = _LEGACY_TYPES[event.subscriptionType.partition(".")[0]]
+    else:
+        kind = GENERIC_SUBSCRIPTIONS.get(event.subscriptionType)
+        object_type = OBJECT_TYPE_IDS.get(event.objectTypeId or "", "")
+        if kind is None or not object_type:
+            return None
+    target = event.objectId or event.fromObjectId
+    if target is None:
+        raise WebhookPayloadError(f"{event.subscriptionType} event {event.eventId} has no object")
+    return ChangeEvent(
+        dedup_key=dedup_key(source),
+        account_id=str(event.portalId),
+        kind=kind,
+        crm_id=related_id(object_type, str(target)),
+        occurred_at=datetime.fromtimestamp(event.occurredAt / 1000, tz=UTC),
+        property_name=event.propertyName,
+        property_value=event.propertyValue,
+        raw=source,
+    )

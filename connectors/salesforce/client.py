@@ -90,8 +90,8 @@ from connectors.errors import CrmRequestError
 from connectors.http import ApiClient, RateLimiter, RetryPolicy, Sleep, UsageRecorder
 from connectors.salesforce import activities as acts
 from connectors.salesforce import outcomes as ends
+from connectors.salesforce import related, soql
 from connectors.salesforce import service as svc
-from connectors.salesforce import soql
 from connectors.salesforce import writes as saving
 from connectors.salesforce.auth import SalesforceLogin, verify_for
 from connectors.salesforce.bulk import (
@@ -339,14 +339,39 @@ class SalesforceConnector:
                 people += [str(row["WhoId"]) for row in rows if row.get("WhoId")]
         return people
 
+    async def _notified_people(self, notified: Mapping[str, list[str]]) -> list[str]:
+        """The people Cases, Opportunities, their contact roles and survey responses name
+        (related.py); an object the org does not have for the user is not asked about."""
+        jobs: list[tuple[related.Named, str]] = []
+        for sobject, wanted in notified.items():
+            how = related.NAMED[sobject]
+            if not wanted or not await self.schema.has(self.rest, how.source):
+                continue
+            for statement in soql.in_chunks(how.statement, wanted, self.rest.fits):
+                jobs.append((how, statement))
+        answers = await self.rest.records_each([s for _, s in jobs], gather=self._gather)
+        return [
+            str(person)
+            for (how, _), rows in zip(jobs, answers, strict=True)
+            for row in rows
+            if (person := read(row, how.person))
+        ]
+
     async def _by_id(self, ids: Sequence[str]) -> dict[str, Rows]:
-        """Live Leads and Contacts by id, and those Tasks and Events name (other ids are left
-        out)."""
+        """Live Leads and Contacts by id, and those the Tasks, Events, Cases, Opportunities,
+        contact roles and survey responses of these ids name (other ids are left out)."""
         activities: dict[str, list[str]] = {"Task": [], "Event": []}
+        notified: dict[str, list[str]] = {name: [] for name in related.NAMED}
         for crm_id in ids:
-            if (sobject := object_of(crm_id)) in activities:
+            # Survey objects' prefixes are not documented: the org's describe global says.
+            sobject = object_of(crm_id) or await self.schema.object_of(self.rest, crm_id)
+            if sobject in activities:
                 activities[sobject].append(crm_id)
+            elif sobject in notified:
+                notified[sobject].append(crm_id)
         named = await self._who(activities) if any(activities.values()) else []
+        if any(notified.values()):
+            named += await self._notified_people(notified)
         grouped: dict[str, list[str]] = {LEAD: [], CONTACT: []}
         for crm_id in dict.fromkeys([*ids, *named]):
             sobject = object_of(crm_id)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.base import ChangeEvent, Connector, WebhookSource
+from connectors.base import ChangeEvent, Connector, CrmActivity, CrmContact, WebhookSource
 from connectors.crm import (
     BUDGET_SHARE,
     CliOption,
@@ -29,6 +29,7 @@ from connectors.http import Limit
 from connectors.salesforce import realtime
 from connectors.salesforce.client import SalesforceConnector, SalesforceOptions
 from connectors.salesforce.credentials import SalesforceCredentials, login_for
+from connectors.salesforce.cursor import PEOPLE, SyncCursor
 from connectors.salesforce.install import todo
 from connectors.salesforce.outbound import (
     CONTENT_TYPE,
@@ -324,11 +325,29 @@ class Salesforce:
         fields = event.raw.get("fields") or {}
         return not any(fields.get(name) for name in realtime.DATED)
 
+    def carried(
+        self, events: Sequence[ChangeEvent], criteria_properties: Sequence[str]
+    ) -> Sequence[Mapping[str, str | None]] | None:
+        # Outbound Messages as set up (realtime.CARRIED) carry the dates alone, and a Contact's
+        # Account fields cannot ride on a message about the Contact: every person is read.
+        return None
+
+    def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
+        return ()
+
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         return (
             "Salesforce Outbound Messages: send Id and the Glengarry fields of Lead and Contact "
             "from a record-triggered Flow (see `glengarry connections show NAME`)"
         )
+
+    def cursor_at(self, cursor: str) -> datetime | None:
+        loaded = SyncCursor.loads(cursor)
+        if loaded is None or loaded.full is not None:  # a full listing under way
+            return None
+        # People's changes are read from the earliest of their objects' marks.
+        marks = [m for m in (loaded.mark(stream) for stream in PEOPLE) if m is not None]
+        return min(marks) if marks else None
 
 
 CRM = Salesforce()

@@ -31,6 +31,7 @@ class Schema:
         self._objects: dict[str, dict[str, schemas.FieldDescribe]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._global: frozenset[str] | None = None  # queryable objects, lower-cased
+        self._prefixes: dict[str, str] = {}  # key prefix -> queryable object, from the same
         self.hidden: dict[str, set[str]] = {}  # object -> fields the user cannot see
 
     def forget(self) -> None:
@@ -44,10 +45,16 @@ class Schema:
             async with self._locks.setdefault("", asyncio.Lock()):
                 if self._global is None:
                     described = await rest.describe_global()
-                    self._global = frozenset(
-                        o.name.lower() for o in described.sobjects if o.queryable
-                    )
+                    queryable = [o for o in described.sobjects if o.queryable]
+                    self._prefixes = {o.keyPrefix: o.name for o in queryable if o.keyPrefix}
+                    self._global = frozenset(o.name.lower() for o in queryable)
         return sobject.lower() in self._global
+
+    async def object_of(self, rest: SalesforceRest, record_id: str) -> str | None:
+        """The object a record id names, by its key prefix as the org's describe global says
+        (objects whose prefixes are not the documented standard ones: the survey objects)."""
+        await self.has(rest, "")
+        return self._prefixes.get(record_id[:3])
 
     async def fields(self, rest: SalesforceRest, sobject: str) -> dict[str, schemas.FieldDescribe]:
         """The visible fields of `sobject`, by lower-cased name."""

@@ -22,6 +22,7 @@ from simple_salesforce.format import format_soql
 from connectors.base import FieldState, FieldStatus
 from connectors.errors import CrmRequestError
 from connectors.salesforce import fields as glengarry
+from connectors.salesforce import realtime
 from connectors.salesforce.describe import Schema
 from connectors.salesforce.fields import OBJECTS, PERMISSION_SETS, SPECS, FieldSpec
 from connectors.salesforce.limits import errors_of_body
@@ -250,5 +251,10 @@ def todo(report: Sequence[FieldStatus]) -> list[str]:
         + ", ".join(f"{s.api_name} -> {s.api_name}" for s in SPECS),
         "in an org that also runs HubSpot's Salesforce sync, exclude these fields from it: "
         + labels,
+        "for real time, create an Outbound Message and a record-triggered Flow on each of "
+        + ", ".join(realtime.OBJECTS)
+        + " with the values under `realtime` (or deploy them: `glengarry salesforce package "
+        "--out DIR --connection NAME`); Case needs Cases, SurveyResponse Feedback Management: "
+        "without them, leave those two out (their records arrive with the scheduled sync)",
     ]
     return steps

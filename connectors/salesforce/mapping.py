@@ -61,6 +61,9 @@ PREFIXES: Mapping[str, str] = {
     "001": ACCOUNT,
     "00T": "Task",
     "00U": "Event",
+    "500": "Case",
+    "006": "Opportunity",
+    "00K": "OpportunityContactRole",
 }
 
 # Salesforce's standard Industry picklist (Lead and Account share it) -> HubSpot's `industry`.

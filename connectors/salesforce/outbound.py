@@ -17,8 +17,10 @@ Parsing uses `defusedxml`: a document type declaration (and so any entity, inter
 external) is refused, as SOAP forbids one; the `SessionId` is taken out of the tree before
 anything else is read and is never returned. Lead and Contact notifications become events
 about the person; Task and Event ones (an org may send those too) carry the `WhoId` they name,
-if the message carries it, so that the person can be rescored; other objects are left out
-(counted in `ignored`). Every refusal is a `WebhookPayloadError` naming the problem
+if the message carries it, so that the person can be rescored; Case, Opportunity,
+OpportunityContactRole, SurveyResponse and SurveyQuestionResponse ones are events about that
+record, whose people the connector finds when it re-reads it (related.py); other objects are
+left out (counted in `ignored`). Every refusal is a `WebhookPayloadError` naming the problem
 (`UnsafeXml` for a declaration); a wrong organisation is `OrganizationMismatch`.
 """
 
@@ -47,6 +49,7 @@ from defusedxml.ElementTree import fromstring
 
 from connectors.base import ChangeEvent, ChangeKind
 from connectors.errors import SignatureError, WebhookPayloadError
+from connectors.salesforce.related import NAMED
 
 SOAP_ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
@@ -56,6 +59,9 @@ MAX_NOTIFICATIONS = 100
 CONTENT_TYPE = "text/xml; charset=utf-8"  # of the message, and of the acknowledgement
 PERSON_TYPES = frozenset({"Lead", "Contact"})
 ACTIVITY_TYPES = frozenset({"Task", "Event"})
+# Records about people: the worker re-reads the people they name (related.py) and so their
+# tickets, survey answers and outcomes.
+RELATED_TYPES = frozenset(NAMED)
 TOKEN_BYTES = 32  # 256 bits; the issue asks for at least 128
 
 _HEADER_ELEMENTS = ("OrganizationId", "ActionId", "SessionId", "EnterpriseUrl", "PartnerUrl")
@@ -324,7 +330,7 @@ def _notification(
         raise WebhookPayloadError(f"{where}: the sObject has no sf:Id")
     if not _ID.match(record_id):
         raise WebhookPayloadError(f"{where}: sf:Id {record_id!r} is not a Salesforce id")
-    if sobject_type not in PERSON_TYPES | ACTIVITY_TYPES:
+    if sobject_type not in PERSON_TYPES | ACTIVITY_TYPES | RELATED_TYPES:
         return _Parsed(sobject_type, None, unknown)
     raw: dict[str, Any] = {
         "sobject": sobject_type,

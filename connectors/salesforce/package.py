@@ -6,6 +6,8 @@ Customize Application. The same fields (fields.py) the Tooling API install makes
     DIR/manifest/package.xml
     DIR/force-app/main/default/objects/{Lead,Contact}/fields/Glengarry_*__c.field-meta.xml
     DIR/force-app/main/default/permissionsets/Glengarry_{Integration,Reps}.permissionset-meta.xml
+    DIR/force-app/main/default/workflows/{Lead,Contact,Case,...}.workflow-meta.xml  (with a
+    DIR/force-app/main/default/flows/Glengarry_*_Changed.flow-meta.xml              connection)
     DIR/optional/LeadConvertSettings/LeadConvertSettings.LeadConvertSetting-meta.xml
     DIR/README.md
 
@@ -134,9 +136,10 @@ def manifest_xml(*, realtime: bool = False) -> bytes:
     }
     if realtime:
         members["WorkflowOutboundMessage"] = [
-            f"{sobject}.{realtime_setup.message_name(sobject)}" for sobject in OBJECTS
+            f"{sobject}.{realtime_setup.message_name(sobject)}"
+            for sobject in realtime_setup.OBJECTS
         ]
-        members["Flow"] = [realtime_setup.flow_name(sobject) for sobject in OBJECTS]
+        members["Flow"] = [realtime_setup.flow_name(sobject) for sobject in realtime_setup.OBJECTS]
     element = ET.Element("Package", xmlns=NAMESPACE)
     for kind, names in members.items():
         types = ET.SubElement(element, "types")
@@ -168,8 +171,12 @@ Then, by hand:
 Glengarry then only checks (describe) that the integration user can write every field.
 
 Written with the connection's Outbound Message URL (`glengarry salesforce package --out DIR
---connection NAME`), the package also holds the Outbound Messages on Lead and Contact and the
-record-triggered Flows that call them, skipping the integration user's own changes.
+--connection NAME`), the package also holds the Outbound Messages on Lead, Contact, Case,
+Opportunity, OpportunityContactRole and SurveyResponse and the record-triggered Flows that call
+them, skipping the integration user's own changes: a Case, a deal won or lost, a contact role
+or a completed survey rescores the people it names at once. In an org without Cases or without
+Feedback Management, drop that object's two files (and its lines in the manifest) before
+deploying; its records then reach Glengarry with the scheduled sync.
 """
 
 
@@ -211,7 +218,7 @@ def write_package(
         path = SOURCE / "permissionsets" / f"{permission_set.name}.permissionset-meta.xml"
         files[path] = permission_set_xml(permission_set)
     if endpoint_url is not None:
-        for sobject in OBJECTS:
+        for sobject in realtime_setup.OBJECTS:
             workflow = SOURCE / "workflows" / f"{sobject}.workflow-meta.xml"
             files[workflow] = realtime_setup.workflow_xml(sobject, endpoint_url, username)
             flow = SOURCE / "flows" / f"{realtime_setup.flow_name(sobject)}.flow-meta.xml"

@@ -1,7 +1,9 @@
-"""The set-up that sends Glengarry Lead and Contact changes as they happen: an Outbound Message
-on each object (Workflow metadata: its endpoint URL, the fields it carries) called by a
-record-triggered Flow ("A record is created or updated") whose condition leaves out the
-integration user's own changes, so Glengarry's write-backs do not come back.
+"""The set-up that sends Glengarry Lead and Contact changes as they happen, and the changes of
+the records that say what became of them (Cases, Opportunities and their contact roles, survey
+responses): an Outbound Message on each object (Workflow metadata: its endpoint URL, the
+fields it carries) called by a record-triggered Flow ("A record is created or updated") whose
+condition leaves out the integration user's own changes, so Glengarry's write-backs do not
+come back.
 
 `connect salesforce` and `connections show` print these values for an admin to click through;
 the SFDX package (`package.py`) writes them as metadata to deploy."""
@@ -14,12 +16,33 @@ from typing import Any
 
 from connectors.salesforce.rest import API_VERSION
 
-OBJECTS = ("Lead", "Contact")
+PEOPLE = ("Lead", "Contact")
+# What else changes a person's qualification or outcomes without changing the person: a Case
+# (a ticket), an Opportunity won or lost, a contact role added to one, a survey completed.
+RELATED = ("Case", "Opportunity", "OpportunityContactRole", "SurveyResponse")
+OBJECTS = (*PEOPLE, *RELATED)
 # The worker re-reads every notified record, so `Id` is all it needs; the dates let it order
 # the changes and tell a creation from an update. A message without them still works (counted
-# as sparse in `glengarry_webhook_events_sparse_total`).
+# as sparse in `glengarry_webhook_events_sparse_total`). The field naming the person (or what
+# leads to them) is carried too, for an admin reading the delivery log.
 CARRIED = ("Id", "CreatedDate", "LastModifiedDate")
-FIELDS: Mapping[str, tuple[str, ...]] = dict.fromkeys(OBJECTS, CARRIED)
+FIELDS: Mapping[str, tuple[str, ...]] = {
+    "Lead": CARRIED,
+    "Contact": CARRIED,
+    "Case": (*CARRIED, "ContactId"),
+    "Opportunity": CARRIED,
+    "OpportunityContactRole": (*CARRIED, "ContactId", "OpportunityId"),
+    "SurveyResponse": (*CARRIED, "InvitationId"),
+}
+# What each message is for, and where the org may not have the object.
+PURPOSE: Mapping[str, str] = {
+    "Lead": "the person changed",
+    "Contact": "the person changed",
+    "Case": "a ticket opened, escalated or closed (where the org has Cases)",
+    "Opportunity": "a deal created, won or lost",
+    "OpportunityContactRole": "a Contact added to a deal",
+    "SurveyResponse": "a survey answered (where Feedback Management is licensed)",
+}
 DATED = ("LastModifiedDate", "SystemModstamp")
 METADATA = "http://soap.sforce.com/2006/04/metadata"
 
@@ -50,6 +73,7 @@ def setup(endpoint_url: str, username: str | None) -> dict[str, Any]:
                 "fields": list(FIELDS[sobject]),
                 "send_session_id": False,
                 "user_to_send_as": username or "the integration user",
+                "for": PURPOSE[sobject],
             }
             for sobject in OBJECTS
         ],

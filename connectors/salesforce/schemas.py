@@ -79,6 +79,7 @@ class ObjectDescribe(_Body):
 class ObjectSummary(_Body):
     name: str
     queryable: bool = True
+    keyPrefix: str | None = None  # the first three characters of its records' ids
 
 
 class DescribeGlobal(_Body):

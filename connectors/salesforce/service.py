@@ -2,8 +2,11 @@
 NPS and rating questions of Feedback Management surveys, as the engine's `ticket` and
 `survey_response` activities (the ones the criteria's customer health and the effectiveness
 report read). Fields from the Object Reference: Case (`ContactId`, `CreatedDate`, `Priority`,
-`IsClosed`, `Status`, `ClosedDate`); SurveyQuestionResponse (`NumberValue`, its Question's
-`QuestionType`, its Invitation's `ParticipantId`, its Response's `CompletionDateTime`).
+`IsClosed`, `Status`, `ClosedDate`); SurveyQuestionResponse (`NumberValue`, an int for NPS,
+Rating, Score and Slider questions; through `QuestionId`, `InvitationId` and `ResponseId`: its
+Question's `QuestionType`, its Invitation's `ParticipantId`, its Response's
+`CompletionDateTime`). There is no `ResponseValue` on SurveyQuestionResponse (the Connect API
+names its request field so).
 
 | Salesforce                                   | activity        | properties                    |
 |----------------------------------------------|-----------------|-------------------------------|

@@ -190,6 +190,28 @@ def test_without_a_key_only_the_open_routes_answer(fresh_engine: Engine, tmp_pat
     assert "full" not in answer.text
 
 
+# Open by design (each checks its own signature or token, or shows nothing of a connection);
+# the console's pages send a visitor without a session to its login (tests/console).
+OPEN_PREFIXES = ("/healthz", "/readyz", "/webhooks/", "/docs", "/openapi.json", "/metrics")
+
+
+def test_every_other_route_is_401_without_a_key(fresh_engine: Engine, tmp_path: Path) -> None:
+    # Every refusal counts as a failed authentication: a limit above their number.
+    runtime = _runtime(fresh_engine, tmp_path, api_token=TOKEN, api_auth_failures_per_minute=500)
+    client = TestClient(create_app(runtime))
+    checked = 0
+    for route, operations in client.get("/openapi.json").json()["paths"].items():
+        if route.startswith(OPEN_PREFIXES):
+            continue
+        path = re.sub(r"\{[^}]+\}", "1", route)  # a name or an id: 1 is either
+        for method in operations:
+            answer = client.request(method, path)
+            assert answer.status_code == 401, (method, route, answer.text)
+            assert answer.json()["error"]["code"] == "unauthenticated", (method, route)
+            checked += 1
+    assert checked >= 30  # every operations route, not a few
+
+
 def test_metrics_can_be_put_behind_a_key(
     fresh_engine: Engine, tmp_path: Path, glengarry: Glengarry
 ) -> None:

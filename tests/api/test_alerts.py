@@ -17,7 +17,7 @@ from app.api import create_app
 from app.clock import ManualClock
 from app.db import session_factory
 from app.key_rotation import reencrypt_all
-from app.models import AlertTarget, Connection, Contact, OutboxEntry, SyncRun
+from app.models import AlertTarget, Connection, Contact, InboxEvent, OutboxEntry, SyncRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.vault import Vault, load_key_source
@@ -177,3 +177,47 @@ def test_alert_urls_are_rotated_with_the_credentials(runtime: Runtime) -> None:
         target = session.get(AlertTarget, 1)
         assert target is not None
         assert Vault((fresh,)).decrypt(target.url)["url"] == HOOK
+
+
+def test_a_webhook_backlog_and_an_outbox_lag_fire_and_resolve_when_they_clear(
+    runtime: Runtime,
+) -> None:
+    TestClient(create_app(runtime)).put(
+        "/connections/acme/alerts",
+        json={"url": HOOK, "inbox_backlog": 2, "outbox_lag_minutes": 30},
+        headers=ADMIN,
+    )
+    with runtime.sessions.begin() as session:
+        for i in range(3):  # one over the threshold
+            session.add(
+                InboxEvent(
+                    source="hubspot", connection_id=1, dedup_key=f"e{i}", event={}, received_at=NOW
+                )
+            )
+        contact = Contact(connection_id=1, crm_id="9")
+        session.add(contact)
+        session.flush()
+        session.add(
+            OutboxEntry(
+                connection_id=1,
+                contact_id=contact.id,
+                field_values={},
+                state="pending",
+                created_at=NOW - timedelta(minutes=20),
+            )
+        )
+    posts = Posts()
+    assert check_alerts(runtime, posts) == [("acme", "webhook_backlog", "firing")]
+    assert "3 webhook events waiting (threshold 2)" in posts.sent[-1][1]
+    _advance(runtime, 15)  # the write has waited 35 minutes now
+    assert check_alerts(runtime, posts) == [("acme", "outbox_lag", "firing")]
+    assert "waits for 35 minutes" in posts.sent[-1][1]
+    with runtime.sessions.begin() as session:
+        for event in session.scalars(select(InboxEvent)):
+            event.processed_at = runtime.clock.now()
+        for entry in session.scalars(select(OutboxEntry)):
+            entry.state = "sent"
+    assert sorted(check_alerts(runtime, posts)) == [
+        ("acme", "outbox_lag", "resolved"),
+        ("acme", "webhook_backlog", "resolved"),
+    ]

@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
+from structlog.testing import capture_logs
 
 from app.api import create_app
 from app.clock import ManualClock
@@ -28,6 +29,7 @@ from app.vault import Vault
 from app.worker import jobs
 from connectors.base import ContactBatch, CrmActivity, CrmContact, FieldWrite, WriteOutcome
 from connectors.errors import BudgetExhausted, DailyLimitReached
+from tests.cli import Glengarry
 from tests.sync.helpers import NOW, add_connection
 from tests.wakers import RecordingWaker
 
@@ -258,6 +260,31 @@ async def test_progress_is_seen_before_the_end_and_a_cancel_stops_at_a_batch_bou
         assert session.scalar(select(func.count()).select_from(Contact)) == 2000
 
 
+async def test_the_command_lines_cancel_stops_a_running_sync_at_a_batch_boundary(
+    runtime: Runtime, glengarry: Glengarry
+) -> None:
+    client = TestClient(create_app(runtime))
+    run = client.post("/connections/acme/syncs", json={"kind": "full"}, headers=ADMIN).json()
+    crm = Crm(pages=3)
+    work = asyncio.ensure_future(
+        SyncRunner(runtime, "acme", run_id=run["id"], connector_factory=crm.factory).run()
+    )
+
+    def shown() -> dict[str, Any]:
+        return cast(dict[str, Any], client.get(f"/syncs/{run['id']}", headers=ADMIN).json())
+
+    await _until(lambda: shown()["progress"]["done"] == 1000, "the first batch counted")
+    asked = glengarry("cancel", str(run["id"]))
+    assert asked.code == 0, asked.stderr
+    assert (asked.json()["state"], asked.json()["progress"]["done"]) == ("cancelling", 1000)
+    crm.gates[1].set()  # the second page's batch is stored, then the sync stops
+    report = await asyncio.wait_for(work, 30)
+    assert (report.state, crm.pages_read) == ("cancelled", 2)
+    assert (shown()["state"], shown()["progress"]["done"]) == ("cancelled", 2000)
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Contact)) == 2000
+
+
 async def test_a_contacts_sync_reads_the_contacts_asked_for(runtime: Runtime) -> None:
     client = TestClient(create_app(runtime))
     body = {"kind": "contacts", "contact_ids": ["11", "12"], "dry_run": True}
@@ -392,3 +419,19 @@ async def test_a_budget_the_crm_keeps_resumes_at_the_next_scheduled_try(runtime:
         assert report.state == "paused"
         shown = TestClient(create_app(runtime)).get(f"/syncs/{report.run_id}", headers=ADMIN)
         assert datetime.fromisoformat(shown.json()["resumes_at"]) == NOW + interval
+
+
+async def test_a_sync_logs_one_info_line_per_batch_not_per_contact(runtime: Runtime) -> None:
+    crm = Crm(pages=3)
+    for gate in crm.gates:
+        gate.set()
+    with capture_logs() as logs:
+        report = await SyncRunner(runtime, "acme", connector_factory=crm.factory).run()
+    assert report.state == "succeeded"
+    batches = [e for e in logs if e["event"] == "sync batch stored"]
+    assert [(e["log_level"], e["contacts"], e["done"]) for e in batches] == [
+        ("info", 1000, 1000),
+        ("info", 1000, 2000),
+        ("info", 1000, 3000),
+    ]
+    assert len(logs) < 10  # started, three batches, finished: nothing per contact

@@ -485,3 +485,22 @@ def test_a_deleted_connection_answers_as_an_unknown_one_and_stores_nothing(
     assert (routed.status_code, routed.json()) == (200, unserved.json())
     assert inbox_rows(app_runtime.sessions) == 0
     assert cast(RecordingWaker, app_runtime.wake).inboxes == []
+
+
+async def test_events_are_logged_at_info_one_line_per_batch_not_per_event(
+    runtime: Runtime,
+) -> None:
+    client = TestClient(create_app(runtime))
+    deletions = [
+        event(i, subscriptionType="contact.deletion", propertyName=None, propertyValue=None)
+        for i in range(1, 6)
+    ]
+    with capture_logs() as logs:
+        assert post(client, "/webhooks/hubspot/acme", json.dumps(deletions).encode()).is_success
+        result = await jobs.process_inbox(runtime, 1)  # deletions: no CRM read needed
+    assert (result.events, result.error) == (5, None)
+    received = [e for e in logs if e["event"] == "webhook events received"]
+    processed = [e for e in logs if e["event"] == "webhook events processed"]
+    assert [(e["log_level"], e["stored"], e["duplicates"]) for e in received] == [("info", 5, 0)]
+    assert [e["log_level"] for e in processed] == ["info"]
+    assert {"scored", "status_changes", "to_write"} <= set(processed[0])

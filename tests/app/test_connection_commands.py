@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.cli import context, secrets
+from app.cli import context, operations, secrets
 from app.cli.main import cli
 from app.connections import vault_credentials
 from app.models import Connection
@@ -191,3 +192,34 @@ def test_every_secret_option_reads_its_environment_variable_listed_in_the_readme
         for flag, variable in secrets.environment().items():
             assert options[flag].envvar == variable, (command.name, flag)
             assert f"| `{flag}` | `{variable}` |" in readme
+
+
+def test_show_has_the_health_the_cursor_as_a_date_and_the_last_runs(
+    glengarry: Glengarry, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert glengarry(*_connect(sandbox, "--token", TOKEN)).code == 0
+    before = datetime.now(UTC)
+    synced = glengarry("sync", "acme")
+    assert synced.code == 0, synced.stderr
+    shown = glengarry("connections", "show", "acme")
+    assert shown.code == 0, shown.stderr
+    body = shown.json()
+    # The cursor as the instant the next sync reads changes from: when this backfill began.
+    cursor_at = datetime.fromisoformat(body["cursor_at"])
+    assert before - timedelta(seconds=5) <= cursor_at <= datetime.now(UTC)
+    assert body["cursor"] != body["cursor_at"]
+    assert body["health"]["last_sync_state"] == "succeeded"
+    assert body["health"]["outbox_pending"] == 0
+    assert [(r["id"], r["kind"], r["state"]) for r in body["last_runs"]] == [
+        (synced.json()["run"], "backfill", "succeeded")
+    ]
+    assert (body["writes_enabled"], body["paused"]) == (True, False)  # the settings
+    assert "realtime" in body  # the set-up
+    listed = json.loads(glengarry("connections", "list").stdout)
+    assert listed["cursor_at"] == body["cursor_at"]
+    # On a terminal: one row per field, what is nested shown whole.
+    monkeypatch.setattr(operations, "_terminal", lambda: True)
+    table = glengarry("connections", "show", "acme").stdout
+    assert not table.lstrip().startswith("{")
+    assert "last_sync_state" in table
+    assert "cursor_at" in table

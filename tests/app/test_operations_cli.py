@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from app.cli import context
+from app.audit import cli_actor
+from app.cli import context, operations
 from app.models import ApiUsage, AuditEntry, Contact, FieldInstallState, OutboxEntry, SyncRun
 from app.runtime import Runtime
 from connectors.hubspot.limits import AppType
@@ -113,3 +114,67 @@ def test_a_sync_paused_on_the_budget_says_when_it_resumes(
     assert today + timedelta(days=1) <= resumes_at <= datetime.now(UTC) + timedelta(days=1)
     (run,) = [json.loads(line) for line in glengarry("runs", "acme").stdout.splitlines()]
     assert (run["state"], run["resumes_at"]) == ("paused", paused["resumes_at"])
+
+
+def test_cancel_stops_a_queued_run_at_once_and_asks_a_running_one_to_stop(
+    runtime: Runtime, glengarry: Glengarry
+) -> None:
+    queued = glengarry("sync", "acme", "--queue").json()["run"]
+    done = glengarry("cancel", str(queued))
+    assert done.code == 0, done.stderr
+    cancelled = done.json()
+    assert (cancelled["id"], cancelled["connection"], cancelled["state"]) == (
+        queued,
+        "acme",
+        "cancelled",
+    )
+    assert cancelled["finished_at"] is not None
+    assert cancelled["error"] == "cancelled before it started"
+
+    again = glengarry("cancel", str(queued))  # it has ended: the API's 409
+    assert again.code == 4
+    assert f"sync {queued} has ended (cancelled): nothing to cancel" in again.stderr
+    unknown = glengarry("cancel", "99999")
+    assert (unknown.code, unknown.stdout) == (2, "")
+    assert "no sync 99999" in unknown.stderr
+    assert glengarry("cancel", "0").code == 2  # not a run id at all (a usage error)
+
+    # A running one is asked to stop: the worker reads `cancelling` at its next batch boundary.
+    with runtime.sessions.begin() as session:
+        running = session.get(SyncRun, queued - 1)
+        assert running is not None
+        assert running.state == "succeeded"
+        running.state, running.finished_at = "running", None
+    stopping = glengarry("cancel", str(queued - 1))
+    assert stopping.code == 0, stopping.stderr
+    assert (stopping.json()["state"], stopping.json()["finished_at"]) == ("cancelling", None)
+    with runtime.sessions() as session:
+        stopped = session.get(SyncRun, queued - 1)
+        assert stopped is not None
+        assert stopped.state == "cancelling"
+        log = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.target, AuditEntry.details)
+            .where(AuditEntry.action == "sync.cancel")
+            .order_by(AuditEntry.id)
+        ).all()
+    me = cli_actor()
+    assert [tuple(row) for row in log] == [
+        (me, "sync.cancel", str(queued), {"state": "cancelled"}),
+        (me, "sync.cancel", str(queued - 1), {"state": "cancelling"}),
+    ]  # the refused ones are not
+
+
+def test_cancel_shows_a_table_on_a_terminal(
+    runtime: Runtime, glengarry: Glengarry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued = glengarry("sync", "acme", "--queue").json()["run"]
+    monkeypatch.setattr(operations, "_terminal", lambda: True)
+    done = glengarry("cancel", str(queued))
+    assert done.code == 0, done.stderr
+    cells = {
+        parts[0]: parts[1]
+        for line in done.stdout.splitlines()
+        if len(parts := [p.strip() for p in line.strip("│").split("│")]) == 2
+    }
+    assert (cells["id"], cells["connection"], cells["state"]) == (str(queued), "acme", "cancelled")
+    assert cells["error"] == "cancelled before it started"

@@ -10,11 +10,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
 
+from app.audit import cli_actor
+from app.db import session_factory
 from app.errors import SecretKeyError
 from app.key_rotation import rotate_keys
-from app.models import Connection
+from app.models import AuditEntry, Connection
 from app.settings import Settings
 from app.vault import KEY_FILE_NAME, Vault, load_key_source
+from tests.cli import Glengarry
 
 
 def test_a_missing_key_is_generated_owner_only_and_announced(
@@ -74,7 +77,7 @@ def test_rotation_with_a_key_file_reencrypts_everything_under_a_new_key(
     old_keys = load_key_source(settings).keys
     factory = _store(migrated_engine, Vault(old_keys), ["rot-a", "rot-b"])
 
-    message = rotate_keys(settings, factory)
+    message = rotate_keys(settings, factory, actor="cli:ops")
 
     new_keys = load_key_source(settings).keys
     assert len(new_keys) == 1
@@ -86,6 +89,16 @@ def test_rotation_with_a_key_file_reencrypts_everything_under_a_new_key(
             assert Vault(new_keys).decrypt(row.credentials) == {"access_token": f"token-{row.name}"}
             with pytest.raises(SecretKeyError):
                 Vault(old_keys).decrypt(row.credentials)
+        # An operator action, audited in the rotation's transaction (no key in it).
+        entry = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "secret_key.rotate")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+        assert entry is not None
+        assert (entry.actor, entry.connection) == ("cli:ops", None)
+        assert entry.details["connections"] >= 2
+        assert all(key.decode() not in str(entry.details) for key in (*old_keys, *new_keys))
         for row in rows:
             session.delete(row)
         session.commit()
@@ -110,8 +123,13 @@ def test_rotation_fails_whole_when_one_credential_cannot_be_read(
             for row in session.scalars(select(Connection).where(Connection.name.like("ok-%")))
         }
 
+    audited = select(AuditEntry.id).where(AuditEntry.action == "secret_key.rotate")
+    with factory() as session:
+        audited_before = session.scalars(audited).all()
     with pytest.raises(SecretKeyError, match="ok-b"):
         rotate_keys(settings, factory)
+    with factory() as session:  # nothing rotated, nothing audited
+        assert session.scalars(audited).all() == audited_before
 
     with factory() as session:
         rows = session.scalars(select(Connection).where(Connection.name.like("ok-%"))).all()
@@ -125,3 +143,15 @@ def test_rotation_from_the_environment_needs_the_new_key_first() -> None:
     settings = Settings(secret_key=Fernet.generate_key().decode())  # type: ignore[arg-type]
     with pytest.raises(SecretKeyError, match="NEW,OLD"):
         rotate_keys(settings, sessionmaker())
+
+
+def test_the_commands_rotation_is_audited_with_who_ran_it(
+    glengarry: Glengarry, fresh_engine: Engine
+) -> None:
+    done = glengarry("keys", "rotate")
+    assert done.code == 0, done.stderr
+    with session_factory(fresh_engine)() as session:
+        log = session.execute(select(AuditEntry.actor, AuditEntry.action, AuditEntry.details))
+        assert [tuple(row) for row in log] == [
+            (cli_actor(), "secret_key.rotate", {"connections": 0, "alert_urls": 0})
+        ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -108,7 +108,9 @@ async def test_new_activity_is_rescored_in_a_few_batch_reads_and_lands_in_the_cr
     calls_before = sandbox.stats()["calls"]
     touched = simulate(sandbox.store, random.Random(5), 25, 4)
     result = await _deliver_and_process(runtime, sandbox, cid)
-    assert result.read == len(touched)
+    # Read, or (email opens and clicks alone) updated from the values the events carried.
+    assert result.read + result.carried == len(touched)
+    assert result.carried > 0
     calls = sandbox.stats()["calls"]
     reads = sum(calls["POST /crm/v3/objects/{objectType}/batch/read"].values()) - sum(
         calls_before["POST /crm/v3/objects/{objectType}/batch/read"].values()
@@ -135,7 +137,7 @@ async def test_a_rep_override_is_rescored_and_pinned_with_its_reason(live: Live)
     target = sandbox.store.all("contacts")[7].id
     sandbox.store.update("contacts", target, {"glengarry_override": "sales_ready"}, source="CRM_UI")
     result = await _deliver_and_process(runtime, sandbox, cid)
-    assert result.read == 1
+    assert (result.read, result.carried) == (0, 1)  # the event carries the override's value
     in_crm = sandbox.store.get("contacts", target)
     assert in_crm is not None
     assert in_crm.properties["glengarry_status"] == "sales_ready"
@@ -302,3 +304,65 @@ async def test_an_interrupted_rescore_resumes_where_it_stopped(live: Live) -> No
     with runtime.sessions() as session:
         run = session.scalars(select(SyncRun).where(SyncRun.kind == "rescore")).one()
         assert (run.state, run.counts["scored"]) == ("succeeded", len(ids))
+
+
+async def test_a_deal_won_and_a_ticket_closed_reach_glengarry_by_their_own_webhooks(
+    live: Live,
+) -> None:
+    """Only `deal.propertyChange` and `ticket.propertyChange` events (the contacts themselves do
+    not change): the worker reads the contacts associated with them, stores the won deal and
+    the closed ticket, and rescores them, with no sync."""
+    from app.models import Activity, OutcomeRecord
+
+    runtime, sandbox = live
+    cid = await _backfilled(runtime, sandbox)
+    await _deliver_and_process(runtime, sandbox, cid)  # settle the echoes
+    sent = len(sandbox.store.changes)
+    rng = random.Random(7)
+    won = simulate(sandbox.store, rng, 3, 1, ["deal_won"])
+    closed = simulate(sandbox.store, rng, 3, 1, ["ticket_closed"])
+    assert won
+    assert closed
+    changes = sandbox.store.changes[sent:]
+    assert {c.object_type for c in changes} == {"deals", "tickets"}
+    deals = {c.object_id for c in changes if c.object_type == "deals"}
+    tickets = {c.object_id for c in changes if c.object_type == "tickets"}
+    before = runtime.clock.now()
+    result = await _deliver_and_process(runtime, sandbox, cid)
+    assert result.error is None, result.error
+    assert result.read >= len(set(won) | set(closed))
+    with runtime.sessions() as session:
+        ids = dict(
+            session.execute(
+                select(Contact.crm_id, Contact.id).where(Contact.crm_id.in_([*won, *closed]))
+            ).all()
+        )
+        outcomes = set(
+            session.scalars(
+                select(OutcomeRecord.deal_key).where(
+                    OutcomeRecord.contact_id.in_([ids[c] for c in won]),
+                    OutcomeRecord.kind == "deal_won",
+                )
+            )
+        )
+        statuses = {
+            row.crm_id: row.properties.get("status")
+            for row in session.scalars(
+                select(Activity).where(
+                    Activity.contact_id.in_([ids[c] for c in closed]), Activity.type == "ticket"
+                )
+            )
+        }
+        scored = session.scalars(
+            select(QualificationRecord.computed_at).where(
+                QualificationRecord.contact_id.in_(ids.values())
+            )
+        ).all()
+    assert deals <= outcomes
+    assert all(statuses.get(f"tickets:{t}") == "CLOSED" for t in tickets), statuses
+    assert len(scored) == len(ids)
+    assert all(_aware(at) >= _aware(before) for at in scored)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

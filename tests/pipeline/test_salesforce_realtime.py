@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.api import create_app
+from app.audit import cli_actor
 from app.cli import context
 from app.connections import connect
-from app.models import Connection, Contact, QualificationRecord
+from app.models import AuditEntry, Connection, Contact, QualificationRecord
 from app.runtime import Runtime
 from app.serving import ServerThread
 from app.sync.run import SyncRunner
@@ -132,7 +133,12 @@ def test_connect_prints_the_set_up_and_a_rotated_token_retires_the_old_url(
     assert url.startswith(f"{PUBLIC}/webhooks/salesforce/sf/")
     token = url.rpartition("/")[2]
     assert len(token) >= 22  # at least 128 bits, base64url
-    assert [m["object"] for m in realtime["outbound_messages"]] == ["Lead", "Contact"]
+    assert [m["object"] for m in realtime["outbound_messages"]] == [
+        "Lead", "Contact", "Case", "Opportunity", "OpportunityContactRole", "SurveyResponse",
+    ]  # fmt: skip
+    assert {f["object"] for f in realtime["flows"]} == {
+        m["object"] for m in realtime["outbound_messages"]
+    }
     assert all("Id" in m["fields"] for m in realtime["outbound_messages"])
     flows = realtime["flows"]
     assert {f["trigger"] for f in flows} == {"A record is created or updated"}
@@ -148,6 +154,15 @@ def test_connect_prints_the_set_up_and_a_rotated_token_retires_the_old_url(
     new_url = rotated.json()["realtime"]["endpoint_url"]
     assert new_url != url
     assert new_url.startswith(f"{PUBLIC}/webhooks/salesforce/sf/")
+    # An operator action: audited with who did it, and neither token is in the log.
+    with context.runtime().sessions() as session:
+        (entry,) = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "connection.rotate_token")
+        )
+        assert (entry.actor, entry.connection, entry.target) == (cli_actor(), "sf", None)
+        logged = f"{entry.details}"
+        assert token not in logged
+        assert new_url.rpartition("/")[2] not in logged
 
     sample = Path(__file__).resolve().parents[1] / "fixtures" / "salesforce"
     body = (sample / "outbound-lead-sample.xml").read_bytes()
@@ -176,6 +191,8 @@ def test_rotate_token_is_refused_for_a_crm_that_signs_its_deliveries(
     refused = glengarry("connections", "rotate-token", "hs")
     assert refused.code == 2
     assert "HubSpot connections have no path token" in refused.stderr
+    with runtime.sessions() as session:  # nothing was rotated, so nothing is audited
+        assert session.scalars(select(AuditEntry)).all() == []
 
 
 def test_the_package_of_a_connection_carries_its_outbound_messages_and_flows(
@@ -190,7 +207,7 @@ def test_the_package_of_a_connection_carries_its_outbound_messages_and_flows(
     assert written.code == 0, written.stderr
     ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
     source = out / "force-app" / "main" / "default"
-    for sobject in ("Lead", "Contact"):
+    for sobject in ("Lead", "Contact", *RELATED):
         workflow = ET.parse(source / "workflows" / f"{sobject}.workflow-meta.xml").getroot()
         assert workflow.findtext("m:outboundMessages/m:endpointUrl", namespaces=ns) == url
         flow = ET.parse(source / "flows" / f"Glengarry_{sobject}_Changed.flow-meta.xml").getroot()
@@ -201,8 +218,119 @@ def test_the_package_of_a_connection_carries_its_outbound_messages_and_flows(
         assert flow.findtext("m:actionCalls/m:actionType", namespaces=ns) == "outboundMessage"
     manifest = (out / "manifest" / "package.xml").read_text()
     assert "Glengarry_Lead_Changed" in manifest
+    assert "<members>Case.Glengarry_Case</members>" in manifest
+    assert "Glengarry_SurveyResponse_Changed" in manifest
     assert "WorkflowOutboundMessage" in manifest
 
     plain = tmp_path / "plain"
     assert glengarry("salesforce", "package", "--out", str(plain)).code == 0
     assert not (plain / "force-app" / "main" / "default" / "flows").exists()
+
+
+RELATED = ("Case", "Opportunity", "OpportunityContactRole", "SurveyResponse")
+
+
+async def test_a_case_a_deal_won_and_a_survey_answered_reach_the_outcomes_without_a_sync(
+    runtime: Runtime, org: SandboxServer
+) -> None:
+    """Outbound Messages on the related objects only (none on Contact): the Contact is not
+    changed, yet its ticket, survey answer and won deal are stored and it is rescored by the
+    inbox alone."""
+    from app.models import Activity, OutcomeRecord
+
+    runtime.wake = RecordingWaker()
+    connected = await connect(runtime, CRM, name="sf", secrets=_secrets(org), options=_options(org))
+    cid = connected.connection.id
+    await SyncRunner(runtime, "sf").run()
+    synced_at = runtime.clock.now()
+    with ServerThread(create_app(runtime)) as receiver, _control(org) as control:
+        setup = CRM.setup(_stored(runtime, cid), receiver.base_url)
+        assert [m["object"] for m in setup["outbound_messages"]][2:] == list(RELATED)
+        for sobject in RELATED:
+            answer = control.post(
+                "/outbound-message", json={"url": setup["endpoint_url"], "sobject": sobject}
+            )
+            assert answer.status_code == 200, answer.text
+        touched = control.post(
+            "/simulate",
+            json={"contacts": 3, "events_per_contact": 1, "kinds": ["ticket"]},
+        )
+        assert touched.status_code == 200, touched.text
+        cases = set(touched.json()["contact_ids"])
+        won = set(
+            control.post(
+                "/simulate", json={"contacts": 3, "events_per_contact": 1, "kinds": ["deal_won"]}
+            ).json()["contact_ids"]
+        )
+        surveyed = set(
+            control.post(
+                "/simulate",
+                json={"contacts": 3, "events_per_contact": 1, "kinds": ["survey_response"]},
+            ).json()["contact_ids"]
+        )
+        assert control.post("/deliveries/flush", json={"timeout": 30}).json()["queued"] == 0
+        deliveries = control.get("/deliveries").json()["deliveries"]
+    sent = {d["sobject"] for d in deliveries if d["acknowledged"]}
+    assert sent == set(RELATED), deliveries
+    assert cases
+    assert won
+    assert surveyed
+    store = org.store
+    case_ids = {r.id for r in store.records("Case") if r.get("ContactId") in cases}
+    deal_ids = {
+        str(r.get("OpportunityId"))
+        for r in store.records("OpportunityContactRole")
+        if r.get("ContactId") in won and r.get("CreatedDate") >= synced_at - timedelta(minutes=1)
+    }
+    result = await jobs.process_inbox(runtime, cid)
+    assert result.error is None, result.error
+    assert result.read >= len(cases | won | surveyed)
+    people = cases | won | surveyed
+    with runtime.sessions() as session:
+        ids = dict(
+            session.execute(
+                select(Contact.crm_id, Contact.id).where(Contact.crm_id.in_(people))
+            ).all()
+        )
+        assert set(ids) == people
+        tickets = set(
+            session.scalars(
+                select(Activity.crm_id).where(
+                    Activity.contact_id.in_([ids[c] for c in cases]), Activity.type == "ticket"
+                )
+            )
+        )
+        answers = session.execute(
+            select(Activity.contact_id, Activity.properties).where(
+                Activity.contact_id.in_([ids[c] for c in surveyed]),
+                Activity.type == "survey_response",
+                Activity.occurred_at >= synced_at - timedelta(minutes=1),
+            )
+        ).all()
+        deals = set(
+            session.scalars(
+                select(OutcomeRecord.deal_key).where(
+                    OutcomeRecord.contact_id.in_([ids[c] for c in won]),
+                    OutcomeRecord.kind == "deal_won",
+                )
+            )
+        )
+        computed = dict(
+            session.execute(
+                select(QualificationRecord.contact_id, QualificationRecord.computed_at).where(
+                    QualificationRecord.contact_id.in_(ids.values())
+                )
+            ).all()
+        )
+    assert {f"Case:{c}" for c in case_ids} <= tickets
+    assert {contact for contact, _ in answers} == {ids[c] for c in surveyed}
+    assert all(p["survey"] == "nps" and "score" in p for _, p in answers)
+    assert deal_ids
+    assert deal_ids <= deals
+    # Each of them was scored again by the inbox, not by a sync.
+    assert set(computed) == set(ids.values())
+    assert all(_aware(at) >= _aware(synced_at) for at in computed.values()), computed
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from app.models import Connection, FieldInstallState, OutboxEntry, OutboxState, QualificationRecord
 from app.sync.store import store_contacts
@@ -79,14 +80,20 @@ async def test_rows_go_in_batches_and_sent_values_are_recorded(
     sessions: sessionmaker[Session],
 ) -> None:
     conn = _setup(sessions, 250)
-    crm = ScriptedCrm()
-    result = await relay_outbox(sessions, crm, conn, Clock())
+    crm = ScriptedCrm(refuse={"7": WriteFailure("INVALID_EMAIL", permanent=True)})
+    with capture_logs() as logs:
+        result = await relay_outbox(sessions, crm, conn, Clock())
     assert [len(b) for b in crm.batches] == [100, 100, 50]
-    assert result.sent == 250
+    assert (result.sent, result.failed) == (249, 1)
+    # One info line per batch of writes, never one per write.
+    assert [
+        (e["log_level"], e["sent"], e["failed"]) for e in logs if e["event"] == "writes sent"
+    ] == [("info", 99, 1), ("info", 100, 0), ("info", 50, 0)]
     with sessions() as session:
-        assert {e.state for e in session.scalars(select(OutboxEntry))} == {OutboxState.SENT}
+        states = {e.state for e in session.scalars(select(OutboxEntry))}
+        assert states == {OutboxState.SENT, OutboxState.FAILED}
         written = session.scalars(select(QualificationRecord.written_values)).all()
-        assert all(w is not None and "glengarry_score" in w for w in written)
+        assert sum(w is not None and "glengarry_score" in w for w in written) == 249
 
 
 async def test_refused_rows_are_retried_with_backoff_then_kept_as_failed_with_the_reason(

@@ -1,11 +1,14 @@
 """Webhook deliveries: the store's changes as HubSpot's events, POSTed in signed batches.
 
 Each contact change becomes an event (`contact.creation`, `.propertyChange`, `.deletion`,
-`.merge`, `.restore`, `.privacyDeletion`, `.associationChange`); a background thread sends them
-as JSON arrays of at most 100, signed v3 (and v1, as HubSpot also sends) with the app's client
-secret. A non-2xx answer or a connection error retries the batch with exponential backoff
-(`base * 2**(attempt-1)`), `attemptNumber` counting up from 0, for at most `max_attempts`
-attempts. `flush(timeout)` waits until nothing is queued, in flight or awaiting a retry.
+`.merge`, `.restore`, `.privacyDeletion`, `.associationChange`); a deal's or ticket's creation
+and changes of what says it was won, lost or closed become `deal.*` / `ticket.*` events, a
+feedback submission's creation a generic `object.creation` (objectTypeId 0-19). A background
+thread sends them as JSON arrays of at most 100, signed v3 (and v1, as HubSpot also sends)
+with the app's client secret. A non-2xx answer or a connection error retries the batch with
+exponential backoff (`base * 2**(attempt-1)`), `attemptNumber` counting up from 0, for at most
+`max_attempts` attempts. `flush(timeout)` waits until nothing is queued, in flight or awaiting a
+retry.
 """
 
 from __future__ import annotations
@@ -40,7 +43,21 @@ SUBSCRIPTION_IDS = {
     "contact.restore": 1_005,
     "contact.privacyDeletion": 1_006,
     "contact.associationChange": 1_007,
+    "deal.creation": 1_101,
+    "deal.propertyChange": 1_102,
+    "ticket.creation": 1_201,
+    "ticket.propertyChange": 1_202,
+    "object.creation": 1_301,  # generic (beta): feedback submissions
 }
+# Deal and ticket events, as an app subscribed to these properties gets them (what says a
+# deal was won or lost, a ticket closed); feedback submissions only by the generic
+# `object.creation` (objectTypeId 0-19): HubSpot has no legacy subscription for them.
+RELATED_PROPERTIES = {
+    "deals": frozenset({"dealstage", "hs_is_closed", "hs_is_closed_won", "closedate", "amount"}),
+    "tickets": frozenset({"hs_pipeline_stage", "hs_ticket_priority", "closed_date"}),
+}
+_LEGACY = {"deals": "deal", "tickets": "ticket"}
+_GENERIC = {"feedback_submissions": "0-19"}
 _CHANGE_FLAGS = {
     ChangeKind.CREATION: "NEW",
     ChangeKind.PROPERTY_CHANGE: "UPDATED",
@@ -64,6 +81,12 @@ class EventFactory:
         self._lock = threading.Lock()
 
     def subscribes_to(self, change: Change) -> bool:
+        if change.object_type in RELATED_PROPERTIES:
+            if change.kind is ChangeKind.PROPERTY_CHANGE:
+                return change.property_name in RELATED_PROPERTIES[change.object_type]
+            return change.kind is ChangeKind.CREATION
+        if change.object_type in _GENERIC:
+            return change.kind is ChangeKind.CREATION
         if change.object_type != "contacts":
             return False
         if change.kind is ChangeKind.PROPERTY_CHANGE:
@@ -76,7 +99,11 @@ class EventFactory:
     def event(self, change: Change) -> dict[str, Any] | None:
         if not self.subscribes_to(change):
             return None
-        subscription_type = f"contact.{change.kind.value}"
+        if change.object_type in _GENERIC:
+            subscription_type = f"object.{change.kind.value}"
+        else:
+            prefix = _LEGACY.get(change.object_type, "contact")
+            subscription_type = f"{prefix}.{change.kind.value}"
         with self._lock:
             event_id = self._next_event_id
             self._next_event_id += 1
@@ -91,6 +118,8 @@ class EventFactory:
             "objectId": int(change.object_id),
             "changeSource": change.source,
         }
+        if change.object_type in _GENERIC:
+            event["objectTypeId"] = _GENERIC[change.object_type]
         flag = _CHANGE_FLAGS.get(change.kind)
         if flag is not None:
             event["changeFlag"] = flag

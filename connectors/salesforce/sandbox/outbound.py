@@ -44,8 +44,13 @@ SOBJECT = "urn:sobject.enterprise.soap.sforce.com"
 MAX_NOTIFICATIONS = 100
 CONTENT_TYPE = "text/xml; charset=utf-8"
 SOAP_ACTION = '""'  # the WSDL's binding: soapAction=""
-OBJECTS = ("Lead", "Contact", "Task", "Event")  # what a message may be set up on here
-DEFAULT_OBJECTS = ("Lead", "Contact")  # the Flows Glengarry's set-up asks for
+# What a message may be set up on here (an object the org lacks, such as SurveyResponse without
+# Feedback Management, is refused as Setup would not list it).
+OBJECTS = (
+    "Lead", "Contact", "Task", "Event", "Case", "Opportunity", "OpportunityContactRole",
+    "SurveyResponse", "SurveyQuestionResponse",
+)  # fmt: skip
+DEFAULT_OBJECTS = ("Lead", "Contact")  # the Flows Glengarry's set-up asks for first
 DEFAULT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "Lead": (
         "Company", "CreatedDate", "Email", "FirstName", "Industry", "IsConverted",
@@ -57,6 +62,11 @@ DEFAULT_FIELDS: Mapping[str, tuple[str, ...]] = {
     ),
     "Task": ("CreatedDate", "LastModifiedDate", "Status", "Subject", "TaskSubtype", "WhoId"),
     "Event": ("CreatedDate", "LastModifiedDate", "StartDateTime", "Subject", "WhoId"),
+    "Case": ("ContactId", "CreatedDate", "IsClosed", "LastModifiedDate", "Priority", "Status"),
+    "Opportunity": ("CreatedDate", "IsClosed", "IsWon", "LastModifiedDate", "StageName"),
+    "OpportunityContactRole": ("ContactId", "CreatedDate", "LastModifiedDate", "OpportunityId"),
+    "SurveyResponse": ("CreatedDate", "InvitationId", "LastModifiedDate", "Status"),
+    "SurveyQuestionResponse": ("CreatedDate", "InvitationId", "LastModifiedDate", "QuestionId"),
 }  # fmt: skip
 # Characters XML 1.0 cannot carry at all (what Salesforce would not have stored either).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

@@ -595,8 +595,12 @@ def _survey_objects() -> list[ObjectDef]:
                 _ref("SurveyVersionId", "Survey Version ID", "SurveyVersion", "SurveyVersion",
                      nillable=False, **fixed),
                 _pick("Datatype", "Data Type", RESPONSE_DATATYPES, restricted=True, **fixed),
+                # NPS, Rating, Score and Slider answers. The Object Reference has no
+                # ResponseValue here (that name is the Connect API's, in request bodies).
                 FieldDef("NumberValue", T.INT, "Number Value", precision=9, **fixed),
-                FieldDef("ResponseValue", T.TEXTAREA, "Response Value", length=255, **fixed),
+                FieldDef("ChoiceValue", T.TEXTAREA, "Choice Value", length=LONG_TEXT, **fixed),
+                FieldDef("DateValue", T.DATE, "Date Value", **fixed),
+                FieldDef("DateTimeValue", T.DATETIME, "Date Time Value", **fixed),
                 _text("ResponseShortText", "Response Short Text", 255, **fixed),
                 FieldDef("IsTrueOrFalse", T.BOOLEAN, "True or False", nillable=False,
                          default=False, **fixed),

@@ -280,7 +280,7 @@ class Seeder:
             "SurveyQuestionResponse",
             {"ResponseId": response.id, "QuestionId": question.id,
              "InvitationId": invitation.id, "SurveyVersionId": version.id, "Datatype": "Int",
-             "NumberValue": value, "ResponseValue": str(value)},
+             "NumberValue": value},
             at=at,
         )  # fmt: skip
 

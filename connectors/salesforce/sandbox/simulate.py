@@ -1,6 +1,9 @@
 """New activity, now, as a sales team makes it: `POST /_sandbox/simulate`. Each chosen Lead or
 Contact gets K of: a logged call, an email, a meeting, a campaign response, a title change, a
-Lead's status moving on or its rating changing, or a Lead's conversion into a Contact.
+Lead's status moving on or its rating changing, or a Lead's conversion into a Contact. Asked
+for `kinds`, only those, which may also be what says what became of a Contact: `ticket` (a new
+Case), `survey_response` (a completed NPS survey, where Feedback Management is licensed) or
+`deal_won` (a new Opportunity, Closed Won, with the Contact's role on it).
 Activities move the person's `LastActivityDate` (a system change: `SystemModstamp` only).
 Everything is done as a sales rep (a User made on the first run), not as the integration user,
 so that Flows skipping the integration user's changes still see these."""
@@ -8,6 +11,7 @@ so that Flows skipping the integration user's changes still see these."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from connectors.salesforce.sandbox.schema import LEAD_STATUSES
 from connectors.salesforce.sandbox.seed import Seeder
@@ -25,6 +29,10 @@ _KINDS = (
     "title",
     "convert",
 )
+# What becomes of a Contact (a Lead has no Cases and no contact roles): asked for by name only,
+# so that the default mix (and the demos built on it) stays as it was.
+OUTCOME_KINDS = ("ticket", "survey_response", "deal_won")
+KINDS = (*dict.fromkeys(_KINDS), *OUTCOME_KINDS)
 SALES_REP = "rep@glengarry-sandbox.example"
 _TITLES = ("VP Sales", "Head of Revenue Operations", "Sales Director", "CRO", "Account Executive")
 
@@ -55,16 +63,59 @@ def sales_rep(store: Store) -> Record:
         )  # fmt: skip
 
 
-def simulate(store: Store, rng: random.Random, people: int, per_person: int) -> list[str]:
-    """K activities or changes for N random live Leads and Contacts; the ids touched."""
+def _deal_won(store: Store, person: Record) -> None:
+    """A new Opportunity on the Contact's Account, won today, with the Contact's role on it."""
+    today = store.clock.now().date()
+    deal = store.create(
+        "Opportunity",
+        {"Name": "Expansion", "AccountId": person.get("AccountId"), "StageName": "Closed Won",
+         "CloseDate": today, "Amount": 12_000.0},
+    )  # fmt: skip
+    store.create(
+        "OpportunityContactRole",
+        {"OpportunityId": deal.id, "ContactId": person.id, "Role": "Decision Maker",
+         "IsPrimary": True},
+    )  # fmt: skip
+
+
+def _outcome(store: Store, seeder: Seeder, person: Record, kind: str, rng: random.Random) -> None:
+    now = store.clock.now()
+    if kind == "deal_won":
+        _deal_won(store, person)
+    elif kind == "ticket":
+        details = {"priority": rng.choice(("HIGH", "MEDIUM", "URGENT")), "subject": "Help"}
+        seeder.activity(person, Activity(person.id, "ticket", now, details))
+    else:
+        details = {"survey": "nps", "score": str(rng.randint(0, 10))}
+        seeder.activity(person, Activity(person.id, "survey_response", now, details))
+
+
+def simulate(
+    store: Store,
+    rng: random.Random,
+    people: int,
+    per_person: int,
+    kinds: Sequence[str] | None = None,
+) -> list[str]:
+    """K activities or changes (of `kinds`, else the default mix) for N random live Leads and
+    Contacts (Contacts only when every kind asked for is an outcome); the ids touched."""
+    mix = tuple(kinds) if kinds else _KINDS
+    unknown = sorted(set(mix) - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown kinds {unknown}: choose among {', '.join(KINDS)}")
+    objects = ("Contact",) if set(mix) <= set(OUTCOME_KINDS) else ("Lead", "Contact")
     with store.acting_as(sales_rep(store).id):
-        live = [r for sobject in ("Lead", "Contact") for r in store.records(sobject)]
+        live = [r for sobject in objects for r in store.records(sobject)]
         live = [r for r in live if not r.get("IsConverted")]
         chosen = rng.sample(live, min(people, len(live)))
         seeder = Seeder(store)
         for person in chosen:
             for _ in range(per_person):
-                kind = rng.choice(_KINDS)
+                kind = rng.choice(mix)
+                if kind in OUTCOME_KINDS:
+                    if person.type == "Contact":
+                        _outcome(store, seeder, person, kind, rng)
+                    continue
                 if kind == "title":
                     _change(store, person, rng)
                     continue

@@ -191,3 +191,44 @@ def test_nesting_within_the_bound_and_the_ends_of_the_time_range_are_taken() -> 
     first, last = parse_delivery(body)
     assert first.occurred_at == datetime(2000, 1, 1, tzinfo=UTC)
     assert last.occurred_at.year == 2099
+
+
+def _related_event(subscription: str, **extra: object) -> dict[str, object]:
+    return {
+        "eventId": 7, "subscriptionId": 9, "portalId": 62515, "occurredAt": 1_700_000_000_000,
+        "subscriptionType": subscription, "attemptNumber": 0, **extra,
+    }  # fmt: skip
+
+
+def test_deal_ticket_and_feedback_events_are_about_that_record() -> None:
+    import json
+
+    from connectors.hubspot.webhook import parse_delivery, split_related
+
+    body = json.dumps(
+        [
+            _related_event(
+                "deal.propertyChange",
+                objectId=11,
+                propertyName="dealstage",
+                propertyValue="closedwon",
+            ),
+            _related_event("ticket.creation", objectId=12),
+            _related_event(
+                "deal.associationChange",
+                fromObjectId=13,
+                toObjectId=5,
+                associationType="DEAL_TO_CONTACT",
+            ),
+            _related_event("object.creation", objectId=14, objectTypeId="0-19"),
+            _related_event("object.creation", objectId=15, objectTypeId="0-7"),  # products
+            _related_event("deal.deletion", objectId=16),  # left to the sync
+        ]
+    ).encode()
+    events = parse_delivery(body)
+    assert [e.crm_id for e in events] == [
+        "deals:11", "tickets:12", "deals:13", "feedback_submissions:14",
+    ]  # fmt: skip
+    assert events[0].property_value == "closedwon"
+    assert split_related("deals:11") == ("deals", "11")
+    assert split_related("501") is None

@@ -60,6 +60,7 @@ async def test_install_makes_the_fields_and_permission_sets_and_checks_them(
         assert "assigned to the integration user" in sets["Glengarry_Integration"].detail
         assert any(REPS.name in step for step in report.todo)
         assert any("Map Lead Fields" in step for step in report.todo)
+        assert any("SurveyResponse" in step and "Outbound Message" in step for step in report.todo)
 
         # What describe now says to the integration user: every field, writable.
         for sobject in ("Lead", "Contact"):

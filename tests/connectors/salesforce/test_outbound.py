@@ -138,6 +138,24 @@ def test_task_and_event_name_the_person_to_rescore(sobject: str) -> None:
     assert bare.raw["who_id"] is None  # not carried: the worker re-reads the activity
 
 
+@pytest.mark.parametrize(
+    ("sobject", "record"),
+    [
+        ("Case", "500R000000E5f6gMAF"),
+        ("Opportunity", "006R000000F6g7hMAG"),
+        ("OpportunityContactRole", "00KR000000G7h8iMAH"),
+        ("SurveyResponse", "0KrR000000H8i9jMAI"),
+        ("SurveyQuestionResponse", "0KxR000000I9j0kMAJ"),
+    ],
+)
+def test_what_became_of_people_is_an_event_about_that_record(sobject: str, record: str) -> None:
+    fields = "<sf:CreatedDate>2024-10-03T08:00:00.000Z</sf:CreatedDate>"
+    message = parse_notifications(envelope(notification(1, sobject, fields, record=record)))
+    (event,) = message.events
+    assert (event.crm_id, event.raw["sobject"], message.ignored) == (record, sobject, {})
+    assert "who_id" not in event.raw  # its people are found when the record is re-read
+
+
 def test_other_objects_are_left_out_and_counted() -> None:
     body = envelope(notification(1, "Account", record="001R000000B2c3dMAC") + notification(2))
     message = parse_notifications(body)

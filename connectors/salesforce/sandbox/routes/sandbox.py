@@ -72,7 +72,15 @@ async def run_simulation(request: Request, runtime: RuntimeDep) -> dict[str, Any
         raise _bad("contacts and events_per_contact must be integers")
     if contacts < 0 or per_contact < 0:
         raise _bad("contacts and events_per_contact must not be negative")
-    touched = simulate(runtime.store, runtime.rng, contacts, per_contact)
+    kinds = body.get("kinds")
+    if kinds is not None and (
+        not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds)
+    ):
+        raise _bad("kinds must be a list of strings")
+    try:
+        touched = simulate(runtime.store, runtime.rng, contacts, per_contact, kinds)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
     return {"contact_ids": touched, "events": len(touched) * per_contact}
 
 
