@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -56,6 +57,12 @@ __all__ = [
 ]
 
 PROPERTIES_PREFIX = "properties."
+# A contact's properties are flat and an activity's nest a level or two; deeper is no export.
+MAX_DEPTH = 16
+
+
+class PayloadError(ValueError):
+    """A JSON value these files do not hold: NaN, an infinity."""
 
 
 class FileFormat(StrEnum):
@@ -221,14 +228,46 @@ def _jsonl_rows(path: Path, handle: IO[str]) -> Iterator[tuple[int, Any]]:
         if not text.strip():
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{path}:{line}: invalid JSON ({exc.msg} at column {exc.colno})"
             ) from None
+        except PayloadError as exc:
+            raise InputError(f"{path}:{line}: {exc}") from None
+        except RecursionError:
+            raise InputError(f"{path}:{line}: nested deeper than {MAX_DEPTH} levels") from None
+        except ValueError as exc:  # an int of more than 4,300 digits
+            raise InputError(f"{path}:{line}: invalid JSON ({exc})"[:300]) from None
+        if _deeper_than(value, MAX_DEPTH):
+            raise InputError(f"{path}:{line}: nested deeper than {MAX_DEPTH} levels")
         if not isinstance(value, dict):
             raise InputError(f"{path}:{line}: expected a JSON object, got {type(value).__name__}")
         yield line, value
+
+
+def _no_constant(name: str) -> Any:
+    raise PayloadError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise PayloadError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children and depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _csv_rows(path: Path, handle: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -118,6 +118,8 @@ class Receiver:
     # The body sent once the events are stored (None: the counts, as JSON) and its type.
     acknowledgement: bytes | None = None
     media_type: str = "application/json"
+    # The media types of a delivery (a declared other one is refused, 415, once verified).
+    accepts: tuple[str, ...] = ("application/json",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,7 +189,11 @@ Scalar = Annotated[str | int | float | bool, BeforeValidator(_scalar)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # No NaN or infinity: a NaN range bound matches nothing silently, infinite points make every
+    # score NaN, and neither has a JSON form to hash or store.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class Range(_Model):
@@ -604,8 +608,32 @@ class CriteriaError(ValueError):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
+# The default criteria hold some 300 values nested 9 deep. A YAML alias repeats what it names
+# without copying it, so a kilobyte of aliases of aliases stands for billions of values, which
+# validation would walk one by one: such a document is refused before it is validated.
+MAX_VALUES = 50_000
+MAX_DEPTH = 40
+_NUL = "\x00"
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+    """SafeLoader that refuses duplicate keys instead of silently keeping the last one, and
+    nesting deeper than MAX_DEPTH (PyYAML composes nodes recursively: thousands of `[` would
+    end in a slow RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = parent.start_mark if parent is not None else None
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -632,10 +660,18 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+|\[key\]")
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):  # a key with ':', '.' or spaces, quoted whole
+            path += f"[{part[:60]!r}]"
+        else:
+            path += f".{part}" if path else part
     return path or "(top level)"
 
 
@@ -653,12 +689,45 @@ def _problems(exc: ValidationError) -> list[str]:
     return problems
 
 
+def _size_problem(data: Any) -> str | None:
+    """Why `data` (as loaded, aliases shared) is too large or holds an unstorable string."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    seen = 0
+    while stack:
+        value, path, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            return (
+                f"(top level): the document expands to more than {MAX_VALUES} values "
+                "(YAML aliases repeat what they name)"
+            )
+        if depth > MAX_DEPTH:
+            return f"{path or '(top level)'}: nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, str) and _NUL in value:
+            return f"{path or '(top level)'}: a text holds a NUL character"
+        if isinstance(value, dict):
+            for key, child in value.items():
+                if isinstance(key, str) and _NUL in key:
+                    return f"{path or '(top level)'}: a key holds a NUL character"
+                stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(value))
+    return None
+
+
 def parse_criteria(text: str, source: str = "<criteria>") -> Criteria:
     """Parse and validate criteria YAML; raises CriteriaError listing every problem found."""
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader  # nosec B506
     except yaml.YAMLError as exc:
         raise CriteriaError(source, [_yaml_problem(exc)]) from None
+    except RecursionError:  # a backstop: compose_node bounds the nesting
+        raise CriteriaError(source, [f"(yaml): nested deeper than {MAX_DEPTH} levels"]) from None
+    except ValueError as exc:  # a constructor's own refusal: an int of 5,000 digits, a date
+        raise CriteriaError(source, [f"(yaml): {exc}"[:300]]) from None
+    problem = _size_problem(data)
+    if problem is not None:
+        raise CriteriaError(source, [problem])
     if not isinstance(data, dict):
         raise CriteriaError(
             source, ["(top level): criteria must be a mapping (name, fit, engagement, ...)"]

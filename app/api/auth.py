@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response, Security
+from fastapi import Depends, Request, Response, Security, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -142,6 +142,15 @@ def authenticate(
     raise ApiError(401, _UNAUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
 
 
+def _insufficient(scope: Scope, principal: Principal) -> ApiError:
+    return ApiError(
+        403,
+        f"this needs a key with the {scope.value} scope; "
+        f"key {principal.name!r} has {principal.scope.value}",
+        code="insufficient_scope",
+    )
+
+
 def require(scope: Scope) -> Any:
     """A dependency: the caller's principal, whose scope includes `scope`."""
 
@@ -152,34 +161,58 @@ def require(scope: Scope) -> Any:
     ) -> Principal:
         principal = authenticate(request, runtime, credentials)
         if not principal.scope.allows(scope):
-            raise ApiError(
-                403,
-                f"this needs a key with the {scope.value} scope; "
-                f"key {principal.name!r} has {principal.scope.value}",
-                code="insufficient_scope",
-            )
+            raise _insufficient(scope, principal)
         return principal
 
     dependency.required_scope = scope  # type: ignore[attr-defined]
     return Depends(dependency)
 
 
-def _protected(request: Request) -> bool:
+def _required_scope(request: Request) -> Scope | None:
     dependant = getattr(request.scope.get("route"), "dependant", None)
     calls = [d.call for d in getattr(dependant, "dependencies", [])]
-    return any(hasattr(call, "required_scope") for call in calls)
+    scopes = [call.required_scope for call in calls if hasattr(call, "required_scope")]
+    return scopes[0] if scopes else None
+
+
+def _json_declared(request: Request) -> bool:
+    """Whether the body is declared JSON (or there is none, or the route takes a form). FastAPI
+    reads a body as JSON only when it is declared so: one without a type would be "not an
+    object", a puzzling 422."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None or isinstance(body_field.field_info, params.Form):
+        return True
+    declared = request.headers.get("content-type")
+    if declared is None:
+        length = request.headers.get("content-length", "0")
+        return length == "0" and "transfer-encoding" not in request.headers
+    media = declared.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 async def invalid_or_unauthenticated(request: Request, exc: Exception) -> Response:
     """FastAPI parses a body before it runs dependencies: a malformed body from a caller with
-    no key would be answered 422, naming the route's fields. It is 401 (or 429) instead."""
-    if _protected(request):
+    no key would be answered 422, naming the route's fields. It is 401 (or 429) instead, 403
+    for a key whose scope is too narrow; then a body declared other than JSON is 415."""
+    scope = _required_scope(request)
+    if scope is not None:
         runtime = request.app.state.runtime
         credentials = await bearer(request)
         try:
-            await run_in_threadpool(authenticate, request, runtime, credentials)
+            principal = await run_in_threadpool(authenticate, request, runtime, credentials)
+            if not principal.scope.allows(scope):
+                raise _insufficient(scope, principal)
         except ApiError as refusal:
             return await http_error(request, refusal)
+    if not _json_declared(request):
+        unsupported = ApiError(
+            415,
+            "request bodies are application/json, not "
+            f"{request.headers.get('content-type', 'undeclared')[:60]!r}",
+        )
+        return await http_error(request, unsupported)
     return await invalid_request(request, exc)
 
 

@@ -75,6 +75,14 @@ def _refuse(crm: Crm, refusal: Refusal) -> HTTPException:
     return HTTPException(crm.receiver.refused_status, crm.receiver.refused_message)
 
 
+def _media_type(headers: Mapping[str, str]) -> str | None:
+    """The declared media type, lower-cased without its parameters (None: none declared)."""
+    declared = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    if declared is None:
+        return None
+    return declared.split(";", 1)[0].strip().lower()
+
+
 def _verify_and_parse(
     crm: Crm, source: WebhookSource, delivery: Delivery, *, url: str, connection: str
 ) -> Sequence[ChangeEvent]:
@@ -82,6 +90,10 @@ def _verify_and_parse(
         source.verify(delivery.method, delivery.url, delivery.headers, delivery.body)
     except SignatureError as exc:
         raise _refuse(crm, Refusal(url, connection, exc.reason, str(exc))) from None
+    given = _media_type(delivery.headers)
+    if given is not None and given not in crm.receiver.accepts:
+        wanted = " or ".join(crm.receiver.accepts)
+        raise HTTPException(415, f"{crm.label} deliveries are {wanted}, not {given[:60]!r}")
     try:
         return source.parse(delivery.body)
     except WebhookPayloadError as exc:

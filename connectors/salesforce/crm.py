@@ -151,6 +151,7 @@ class Salesforce:
         refused_message="not found",
         acknowledgement=ack_body(),
         media_type=CONTENT_TYPE,
+        accepts=("text/xml",),  # SOAP 1.1, as every Outbound Message is sent
     )
     connect_options: Sequence[CliOption] = (
         *_SECRETS,
