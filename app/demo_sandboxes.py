@@ -139,8 +139,9 @@ class HubSpotDemo:
     crm: Crm = HUBSPOT
     connection = "demo-hubspot"
 
-    def __init__(self, app_secret: str) -> None:
+    def __init__(self, app_secret: str, portal_id: int | None = None) -> None:
         self._app_secret = app_secret  # the sandbox signs its webhooks with it
+        self._portal_id = portal_id  # None: the sandbox's own (several portals need their own)
         self._server: HubSpotServer | None = None
 
     @property
@@ -156,6 +157,8 @@ class HubSpotDemo:
             client_secret=self._app_secret,
             webhook_url=f"{receiver_url}/webhooks/{self.crm.kind}/{self.connection}",
         )
+        if self._portal_id is not None:
+            config = replace(config, portal_id=self._portal_id)
         with HubSpotServer(config, members=members) as server:
             self._server = server
             try:
@@ -244,8 +247,9 @@ class SalesforceDemo:
     crm: Crm = SALESFORCE
     connection = "demo-salesforce"
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, org_id: str | None = None) -> None:
         self._cert_dir = data_dir / "salesforce-sandbox"  # ca.pem, jwt-key.pem, ...
+        self._org_id = org_id  # None: the sandbox's own (several orgs need their own)
         self._server: SalesforceServer | None = None
         self._receiver_url = ""
         self._token: str | None = None  # the path token, once `new_settings` made it
@@ -265,6 +269,8 @@ class SalesforceDemo:
     def serve(self, members: Iterable[SeedMember], receiver_url: str, seed: int) -> Iterator[None]:
         self._receiver_url = receiver_url
         config = SalesforceConfig(seed=seed, cert_dir=self._cert_dir)
+        if self._org_id is not None:
+            config = replace(config, org_id=self._org_id)
         with SalesforceServer(config, members=members) as server:
             self._server = server
             try:
