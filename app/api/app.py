@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from app import __version__
@@ -28,7 +29,7 @@ from app.api import (
 from app.api.access import RequestObservation
 from app.api.auth import invalid_or_unauthenticated
 from app.api.body_limit import OperationsBodyLimit
-from app.api.errors import http_error
+from app.api.errors import database_unavailable, http_error
 from app.console import install as install_console
 from app.crms import REGISTRY
 from app.logging import register_secret
@@ -67,6 +68,9 @@ def create_app(runtime: Runtime, *, consumer: Any = None) -> FastAPI:
     docs.install(app)
     install_console(app, runtime)
     app.add_exception_handler(HTTPException, http_error)
+    # Connection lost, server restarting: the database's outage, not a bug of ours.
+    for unreachable in (OperationalError, InterfaceError):
+        app.add_exception_handler(unreachable, database_unavailable)
     app.add_exception_handler(RequestValidationError, invalid_or_unauthenticated)
     app.add_middleware(OperationsBodyLimit)
     app.add_middleware(RequestObservation)

@@ -16,6 +16,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.logging import get_logger
+
+log = get_logger(__name__)
+
 _CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -55,7 +59,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: _described("The request body is declared other than application/json"),
     422: _described("The request is malformed; `details` names each problem by where it is"),
     429: _described("Too many failed authentications from this address"),
-    503: _described("A dependency (the queue) cannot be reached: try again"),
+    503: _described("A dependency (the database, the queue) cannot be reached: try again"),
 }
 
 
@@ -120,6 +124,28 @@ async def invalid_request(request: Request, exc: Exception) -> Response:
         f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}" for problem in problems
     )[:500]
     return JSONResponse(answer, status_code=422)
+
+
+# How long a client is told to wait when the database is unreachable (a restart, a fail-over).
+RETRY_AFTER_SECONDS = 5
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database cannot be reached: 503 with Retry-After, never a 500 with a traceback. A
+    CRM redelivers a webhook refused this way, and nothing was stored (the transaction ended
+    with the connection)."""
+    log.warning(
+        "database unreachable: answered 503",
+        path=request.url.path,
+        error=type(getattr(exc, "orig", None) or exc).__name__,
+    )
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    message = "the database cannot be reached: try again"
+    if _legacy(request):
+        return JSONResponse({"detail": message}, status_code=503, headers=headers)
+    return JSONResponse(
+        body(503, message, code="database_unavailable"), status_code=503, headers=headers
+    )
 
 
 def _printable(part: Any) -> Any:

@@ -345,7 +345,8 @@ def _notification(
     kind = ChangeKind.CREATED if created and created == modified else ChangeKind.PROPERTY_CHANGED
     occurred = modified or _datetime(fields.get("SystemModstamp")) or created or received
     event = ChangeEvent(
-        dedup_key=notification_id,
+        # Notification ids are an org's own: two orgs' may meet in one inbox.
+        dedup_key=f"{organization_id}:{notification_id}",
         account_id=organization_id,
         kind=kind,
         crm_id=record_id,

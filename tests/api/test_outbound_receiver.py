@@ -75,11 +75,35 @@ def test_the_documented_sample_is_stored_once_per_notification_and_acknowledged(
     assert answer.headers["content-type"].startswith("text/xml")
     assert answer.content == ack_body()
     events = _stored(runtime)
-    assert [e.dedup_key for e in events] == ["04lR0000000CcIFIA0", "04lR0000000CcIGIA0"]
+    assert [e.dedup_key for e in events] == [
+        f"{ORG}:04lR0000000CcIFIA0",
+        f"{ORG}:04lR0000000CcIGIA0",
+    ]
     assert {e.source for e in events} == {"salesforce"}
     assert _post(client, SAMPLE).status_code == 200  # Salesforce's retry of the same message
     assert len(_stored(runtime)) == 2
     assert runtime.wake.inboxes  # type: ignore[attr-defined]
+
+
+def test_two_orgs_notifications_with_the_same_id_are_both_stored(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """Notification ids are an org's own: another org's message naming the same ids is news."""
+    other_org = "00D000000000001AAA"
+    with runtime.sessions.begin() as session:
+        create_connection(
+            session,
+            runtime.vault,
+            CRM,
+            name="sf2",
+            secrets={"client_id": "id", "client_secret": "s", PATH_TOKEN: "token-of-sf2"},
+            options={"instance_url": "https://127.0.0.1:9"},
+            budget_share=0.5,
+        ).account_id = other_org
+    assert _post(client, SAMPLE).status_code == 200
+    same_ids = SAMPLE.replace(ORG.encode(), other_org.encode())
+    assert _post(client, same_ids, name="sf2", token="token-of-sf2").status_code == 200
+    assert len(_stored(runtime)) == 4
 
 
 def test_the_session_id_is_never_stored(client: TestClient, runtime: Runtime) -> None:

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.event import listen as event_listen
 from sqlalchemy.event import remove as event_remove
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
@@ -402,6 +403,28 @@ def test_stored_events_are_2xx_when_the_queue_is_down_and_the_sweeper_wakes_them
     runtime.wake = RecordingWaker()
     assert jobs.sweep(runtime)["inbox"] == [1]
     assert cast(RecordingWaker, runtime.wake).inboxes == [1]
+
+
+def test_a_database_outage_answers_503_with_retry_after_never_a_500(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL restart cuts the connection mid-insert: the CRM is told to come back (it
+    redelivers), an operator gets the one error body, and no traceback is logged."""
+
+    def cut(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT ...", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr("app.api.webhooks.store_events", cut)
+    client = TestClient(create_app(runtime), raise_server_exceptions=False)
+    with capture_logs() as logs:
+        answer = post(client, "/webhooks/hubspot/acme", json.dumps([event(1)]).encode())
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "5"
+    assert answer.json() == {"detail": "the database cannot be reached: try again"}
+    assert inbox_rows(runtime.sessions) == 0
+    outage = [entry for entry in logs if entry["event"] == "database unreachable: answered 503"]
+    assert [(e["log_level"], e["error"]) for e in outage] == [("warning", "Exception")]
+    assert not any("exc_info" in entry or "exception" in entry for entry in logs)
 
 
 async def test_an_event_holding_nul_and_lone_surrogates_is_processed(runtime: Runtime) -> None:

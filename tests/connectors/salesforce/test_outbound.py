@@ -80,7 +80,7 @@ def test_the_documented_sample_is_parsed_verbatim() -> None:
     }  # fmt: skip
     assert message.events == (
         ChangeEvent(
-            dedup_key="04lR0000000CcIFIA0",
+            dedup_key=f"{ORG}:04lR0000000CcIFIA0",
             account_id=ORG,
             kind=ChangeKind.PROPERTY_CHANGED,
             crm_id="00QR000000A1b2cMAB",
@@ -93,7 +93,7 @@ def test_the_documented_sample_is_parsed_verbatim() -> None:
             },
         ),
         ChangeEvent(
-            dedup_key="04lR0000000CcIGIA0",
+            dedup_key=f"{ORG}:04lR0000000CcIGIA0",
             account_id=ORG,
             kind=ChangeKind.CREATED,  # created and last modified at the same moment
             crm_id="00QR000000A1b2dMAB",
@@ -108,11 +108,14 @@ def test_the_documented_sample_is_parsed_verbatim() -> None:
     )
 
 
-def test_the_dedup_key_is_the_notifications_id_never_the_records() -> None:
+def test_the_dedup_key_is_the_orgs_notification_id_never_the_records() -> None:
     body = envelope(notification(1) + notification(2))  # the same record twice
     events = parse(body)
     assert [e.crm_id for e in events] == ["00QR000000A1b2cMAB"] * 2
-    assert [e.dedup_key for e in events] == ["04lR0000000Cc001A0", "04lR0000000Cc002A0"]
+    assert [e.dedup_key for e in events] == [
+        f"{ORG}:04lR0000000Cc001A0",
+        f"{ORG}:04lR0000000Cc002A0",
+    ]
 
 
 def test_a_message_without_dates_happened_when_it_was_received() -> None:

@@ -150,7 +150,9 @@ def test_retried_until_a_soap_ack_of_true(org: SandboxServer, http: httpx.Client
     assert log[2]["error"] == "the Ack is 'false', not true"
     assert log[3]["error"] == "the answer is not well-formed XML"
     (notification,) = {tuple(d["notification_ids"]) for d in log}  # the same one each time
-    assert {parse_notifications(r.body).events[0].dedup_key for r in requests} == set(notification)
+    assert {parse_notifications(r.body).events[0].raw["notification_id"] for r in requests} == set(
+        notification
+    )
     counts = (attempts["attempts"], attempts["failed_attempts"], attempts["acknowledged"])
     assert counts == (5, 4, 1)
     sent = [datetime.strptime(d["sent_at"], "%Y-%m-%dT%H:%M:%S.%f%z") for d in log]
@@ -173,7 +175,10 @@ def test_an_unreachable_endpoint_keeps_the_message_until_the_url_is_fixed(
         set_up(sandbox, url=receiver.url)  # changed while the sandbox runs
         flush(sandbox)
         (request,) = receiver.requests
-    assert parse_notifications(request.body).events[0].dedup_key == first["notification_ids"][0]
+    assert (
+        parse_notifications(request.body).events[0].raw["notification_id"]
+        == first["notification_ids"][0]
+    )
 
 
 def test_dropped_after_24_hours_of_the_orgs_clock(

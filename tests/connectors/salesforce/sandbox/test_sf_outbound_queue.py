@@ -79,7 +79,7 @@ def test_at_most_100_notifications_a_message(store: Store, outbox: Outbox, later
     assert sorted(e.crm_id for m in messages for e in m.events) == sorted(r.id for r in created)
     assert len({e.dedup_key for m in messages for e in m.events}) == 250
     assert [d.notification_ids for d in outbox.deliveries()] == [
-        tuple(e.dedup_key for e in m.events) for m in messages
+        tuple(e.raw["notification_id"] for e in m.events) for m in messages
     ]
 
 
