@@ -13,7 +13,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
@@ -24,6 +23,7 @@ from tests.harness.balancer import Balancer
 from tests.harness.services import PrivatePostgres, PrivateRedis, free_port, until
 
 ADMIN_TOKEN = "harness-admin-token"
+EXPECTED_TRACES = ('"event": "Error reading from queue"',)
 
 
 @dataclass
@@ -227,6 +227,13 @@ class Cluster:
     def logs(self) -> dict[str, str]:
         return {p.name: p.log.read_text(errors="replace") for p in self.processes}
 
-    def tracebacks(self) -> dict[str, Any]:
-        """The processes whose log holds a Python traceback (an unhandled error)."""
-        return {name: text for name, text in self.logs().items() if "Traceback" in text}
+    def tracebacks(self) -> dict[str, list[str]]:
+        """Per process, the log lines holding a Python traceback (an unhandled error), but
+        those a test causes on purpose: huey's consumer logs the queue's connection lost when
+        Redis restarts (and reconnects)."""
+        found: dict[str, list[str]] = {}
+        for name, text in self.logs().items():
+            for line in text.splitlines():
+                if "Traceback" in line and not any(known in line for known in EXPECTED_TRACES):
+                    found.setdefault(name, []).append(line)
+        return found

@@ -30,7 +30,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     }
     with Cluster(root, settings=settings) as started:
         yield started
-        broken = started.tracebacks()
-    assert not broken, "a process logged a traceback:\n" + "\n".join(
-        f"--- {name}\n{text[-4000:]}" for name, text in broken.items()
+
+
+@pytest.fixture(autouse=True)
+def no_new_tracebacks(cluster: Cluster) -> Iterator[None]:
+    """Each test answers for the tracebacks its processes logged while it ran."""
+    before = {name: len(lines) for name, lines in cluster.tracebacks().items()}
+    yield
+    new = {
+        name: lines[before.get(name, 0) :]
+        for name, lines in cluster.tracebacks().items()
+        if len(lines) > before.get(name, 0)
+    }
+    assert not new, "a process logged a traceback:\n" + "\n".join(
+        f"--- {name}\n{lines[0][-4000:]}" for name, lines in new.items()
     )
