@@ -9,12 +9,13 @@ pipeline (`connect salesforce` by JWT, then `SyncRunner` three times) in another
 embedded SQLite default, so the peak RSS is the pipeline's alone. Calls are counted by the
 sandbox.
 
-The pipeline's clock stands still: the backfill and the unchanged resync score everyone at the
-same instant, so whatever the resync writes is the pipeline's doing (reading the same org twice
-must write nothing). The third run is the same resync with the clock moved on by the backfill's
-wall time, as a real clock would have it: decay alone then re-ranks a few reasons (a decaying
-activity falling below a fit reason of equal points among the top three), which is news by the
-write rule; its writes are listed with what changed.
+The pipeline's clock stands still (the connector's, for its logins, does not): the backfill and
+the unchanged resync score everyone at the same instant, so whatever the resync writes is the
+pipeline's doing (reading the same org twice must write nothing). The third run is the same
+resync with the clock moved on by the backfill's wall time, as a real clock would have it:
+decay alone then re-ranks a few reasons (a decaying activity falling below a fit reason of
+equal points among the top three), which is news by the write rule; its writes are listed with
+what changed.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ async def _pipeline(cert_dir: str, data_dir: str, threshold: int) -> dict[str, A
     from sqlalchemy import func, select, text
 
     from app.clock import ManualClock
-    from app.connections import connect
+    from app.connections import connect, open_connector
     from app.models import Activity, Contact
     from app.runtime import Runtime
     from app.settings import load_settings
@@ -61,6 +62,14 @@ async def _pipeline(cert_dir: str, data_dir: str, threshold: int) -> dict[str, A
     # After the seeding: every activity the sandbox holds is in the past of this instant.
     clock = ManualClock(datetime.now(UTC))
     runtime = Runtime.from_settings(settings, clock)
+
+    def real_time_connector(*args: Any, **kwargs: Any) -> Any:
+        # The org's side keeps real time: a JWT assertion expires 3 minutes after its clock.
+        return open_connector(*args, now=lambda: datetime.now(UTC), **kwargs)
+
+    def sync() -> SyncRunner:
+        return SyncRunner(runtime, "bench", connector_factory=real_time_connector)
+
     url = credentials["instance_url"]
     values = {
         "instance_url": url,
@@ -80,12 +89,12 @@ async def _pipeline(cert_dir: str, data_dir: str, threshold: int) -> dict[str, A
     async with control:
         await control.post("/stats/reset")
         started = time.perf_counter()
-        backfill = await SyncRunner(runtime, "bench").run()
+        backfill = await sync().run()
         seconds = time.perf_counter() - started
         backfill_calls = (await control.get("/stats")).json()["calls"]
         await control.post("/stats/reset")
         resync_started = time.perf_counter()
-        resync = await SyncRunner(runtime, "bench").run()
+        resync = await sync().run()
         resync_seconds = time.perf_counter() - resync_started
         resync_calls = (await control.get("/stats")).json()["calls"]
         with runtime.sessions.begin() as session:  # what was written, to say what changes
@@ -97,7 +106,7 @@ async def _pipeline(cert_dir: str, data_dir: str, threshold: int) -> dict[str, A
             )
         clock.advance(timedelta(seconds=seconds))
         later_started = time.perf_counter()
-        later = await SyncRunner(runtime, "bench").run()
+        later = await sync().run()
         later_seconds = time.perf_counter() - later_started
     with runtime.sessions() as session:
         moved = [
