@@ -5,8 +5,17 @@ peak RSS.
 
 The sandbox (`glengarry sandbox salesforce`, seeded from the population generator: Leads, and
 Contacts under Accounts, with Tasks, Events and CampaignMembers) runs in its own process; the
-pipeline (`connect salesforce` by JWT, then `SyncRunner` twice) in another, on the embedded
-SQLite default, so the peak RSS is the pipeline's alone. Calls are counted by the sandbox.
+pipeline (`connect salesforce` by JWT, then `SyncRunner` three times) in another, on the
+embedded SQLite default, so the peak RSS is the pipeline's alone. Calls are counted by the
+sandbox.
+
+The pipeline's clock stands still (the connector's, for its logins, does not): the backfill and
+the unchanged resync score everyone at the same instant, so whatever the resync writes is the
+pipeline's doing (reading the same org twice must write nothing). The third run is the same
+resync with the clock moved on by the backfill's wall time, as a real clock would have it:
+decay alone then re-ranks a few reasons (a decaying activity falling below a fit reason of
+equal points among the top three), which is news by the write rule; its writes are listed with
+what changed.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +45,10 @@ WRITE_BATCH = 200
 
 
 async def _pipeline(cert_dir: str, data_dir: str, threshold: int) -> dict[str, Any]:
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
-    from app.connections import connect
+    from app.clock import ManualClock
+    from app.connections import connect, open_connector
     from app.models import Activity, Contact
     from app.runtime import Runtime
     from app.settings import load_settings
@@ -48,7 +59,17 @@ async def _pipeline(cert_dir: str, data_dir: str, threshold: int) -> dict[str, A
     settings = load_settings(
         data_dir=data_dir, log_level="WARNING", salesforce_bulk_threshold=threshold
     )
-    runtime = Runtime.from_settings(settings)
+    # After the seeding: every activity the sandbox holds is in the past of this instant.
+    clock = ManualClock(datetime.now(UTC))
+    runtime = Runtime.from_settings(settings, clock)
+
+    def real_time_connector(*args: Any, **kwargs: Any) -> Any:
+        # The org's side keeps real time: a JWT assertion expires 3 minutes after its clock.
+        return open_connector(*args, now=lambda: datetime.now(UTC), **kwargs)
+
+    def sync() -> SyncRunner:
+        return SyncRunner(runtime, "bench", connector_factory=real_time_connector)
+
     url = credentials["instance_url"]
     values = {
         "instance_url": url,
@@ -68,15 +89,36 @@ async def _pipeline(cert_dir: str, data_dir: str, threshold: int) -> dict[str, A
     async with control:
         await control.post("/stats/reset")
         started = time.perf_counter()
-        backfill = await SyncRunner(runtime, "bench").run()
+        backfill = await sync().run()
         seconds = time.perf_counter() - started
         backfill_calls = (await control.get("/stats")).json()["calls"]
         await control.post("/stats/reset")
         resync_started = time.perf_counter()
-        resync = await SyncRunner(runtime, "bench").run()
+        resync = await sync().run()
         resync_seconds = time.perf_counter() - resync_started
         resync_calls = (await control.get("/stats")).json()["calls"]
+        with runtime.sessions.begin() as session:  # what was written, to say what changes
+            session.execute(
+                text(
+                    "CREATE TABLE bench_written AS "
+                    "SELECT contact_id, written_values FROM qualifications"
+                )
+            )
+        clock.advance(timedelta(seconds=seconds))
+        later_started = time.perf_counter()
+        later = await sync().run()
+        later_seconds = time.perf_counter() - later_started
     with runtime.sessions() as session:
+        moved = [
+            (json.loads(old), json.loads(new))
+            for old, new in session.execute(
+                text(
+                    "SELECT b.written_values, q.written_values FROM qualifications q "
+                    "JOIN bench_written b ON b.contact_id = q.contact_id "
+                    "WHERE b.written_values IS NOT q.written_values"
+                )
+            )
+        ]
         activities = {
             str(kind): int(n)
             for kind, n in session.execute(
@@ -102,10 +144,28 @@ async def _pipeline(cert_dir: str, data_dir: str, threshold: int) -> dict[str, A
         "resync_written": resync.relay.sent,
         "resync_status_changes": resync.scoring.status_changes,
         "resync_to_write": resync.scoring.to_write,
+        "later_seconds": later_seconds,
+        "later_pulled": later.pulled,
+        "later_written": later.relay.sent,
+        "later_status_changes": later.scoring.status_changes,
+        "later_why": [_why(old, new) for old, new in moved],
         "activities": activities,
         "kinds": kinds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def _why(old: dict[str, str], new: dict[str, str]) -> str:
+    """What moved between two written sets of values, in the write rule's order."""
+    from qualification.fields import REASONS, SCORE, STATUS
+
+    if old.get(STATUS) != new.get(STATUS):
+        return f"status {old.get(STATUS)} -> {new.get(STATUS)}"
+    top = [text.split("; ")[1:4] for text in (old.get(REASONS, ""), new.get(REASONS, ""))]
+    return (
+        f"score {old.get(SCORE)} -> {new.get(SCORE)}, "
+        f"top reasons {'; '.join(top[0])} -> {'; '.join(top[1])}"
+    )
 
 
 def _per_route(calls: dict[str, dict[str, int]]) -> dict[str, int]:
@@ -176,10 +236,17 @@ def run(people: int, latency: int, threshold: int) -> None:
     print(
         f"unchanged resync ({r['resync_state']}): {r['resync_seconds']:.1f} s, "
         f"{r['resync_pulled']:,} read back, {resync_calls:,} calls, {r['resync_written']} written "
-        f"({r['resync_status_changes']} status changes: decay since the backfill scored them)"
+        f"({r['resync_status_changes']} status changes), scored at the backfill's instant"
     )
     for route, n in sorted(r["resync_calls"].items()):
         print(f"  {n:>8,}  {route}")
+    print(
+        f"the same resync {r['seconds']:.0f} s later on the clock: {r['later_seconds']:.1f} s, "
+        f"{r['later_pulled']:,} read back, {r['later_written']} written "
+        f"({r['later_status_changes']} status changes)"
+    )
+    for why in r["later_why"][:20]:
+        print(f"  {why}")
     print(f"per 1,000 people: {1000 * backfill / people_read:.1f} backfill calls")
     print(f"peak RSS of the pipeline process: {r['peak_rss_mb']:.0f} MB")
 

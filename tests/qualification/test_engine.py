@@ -176,6 +176,32 @@ def test_the_deciding_fact_moving_with_decay_is_no_reason_to_write() -> None:
     assert needs_write(written, good_lead(AT + 2 * DAY), CRITERIA)
 
 
+def test_a_decaying_activity_falling_out_of_the_top_reasons_is_a_write() -> None:
+    """Why a resync minutes after a backfill writes a few people (bench/README.md): an activity
+    decaying by one point can fall below a fit reason of equal points (ties go by signal name)
+    and leave the top three. The reasons shown change, so it is written; once per crossing,
+    as decay only goes down."""
+    gmail = {**GOOD_FIT, "email": "a@gmail.com"}  # -8 free-mail address
+    pricing = [act("page_view", AT - 10.7 * DAY, url="https://x.io/pricing")]
+    q = qualify(contact(**gmail), pricing, CRITERIA, AT)
+    assert [r.text for r in q.reasons[1:]] == [
+        "+30 ideal-customer industry",
+        "+25 VP-level title",
+        "+9 pricing page visit 2026-05-21",
+    ]
+    written = crm_values(q)
+    assert not needs_write(written, rescore(q, CRITERIA, AT + timedelta(hours=2)), CRITERIA)
+    # 10.9 days after the visit (half-life 10 days): 18 x 2^-1.09 = 8.49, rounded to 8
+    later = rescore(q, CRITERIA, AT + 0.2 * DAY)
+    assert [r.text for r in later.reasons[1:]] == [
+        "+30 ideal-customer industry",
+        "+25 VP-level title",
+        "-8 free-mail address",
+    ]
+    assert (later.status, abs(later.score - q.score) < 5) == (q.status, True)
+    assert needs_write(written, later, CRITERIA)
+
+
 # ---------------------------------------------------------------------------------------------
 # Statuses
 
