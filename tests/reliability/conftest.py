@@ -11,8 +11,6 @@ import pytest
 from tests.harness.cluster import Cluster
 from tests.harness.services import postgres_available
 
-pytestmark = pytest.mark.cluster
-
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
@@ -26,7 +24,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "GLENGARRY_LEASE_TTL_SECONDS": "10",
         "GLENGARRY_HTTP_BACKOFF_INITIAL_SECONDS": "0.2",
         "GLENGARRY_WRITEBACK_BACKOFF_SECONDS": "0.5",
-        "GLENGARRY_HTTP_TIMEOUT_SECONDS": "5",  # a CRM slower than this is a time-out
+        "GLENGARRY_HTTP_TIMEOUT_SECONDS": "3",  # a CRM slower than this is a time-out
     }
     with Cluster(root, settings=settings) as started:
         yield started

@@ -12,14 +12,17 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Connection, InboxEvent
+from app.models import Connection, InboxEvent, OutboxEntry
 from app.runtime import Runtime
+from connectors.hubspot.signature import V3_SIGNATURE_HEADER, V3_TIMESTAMP_HEADER, sign_v3
 from tests.harness.accounts import (
+    APP_SECRET,
     Account,
     Findings,
     accounts,
@@ -32,7 +35,7 @@ from tests.harness.accounts import (
 from tests.harness.cluster import Cluster, Process
 from tests.harness.services import until
 
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.cluster, pytest.mark.scaled, pytest.mark.timeout(600)]
 
 HUBSPOT_READ = "POST /crm/v3/objects/{objectType}/batch/read"
 SALESFORCE_QUERIES = ("GET /services/data/v62.0/query", "GET /services/data/v62.0/queryAll")
@@ -218,8 +221,8 @@ def test_crm_faults_storms_errors_time_outs_and_expired_sessions_are_survived(
     specs = [("hubspot", "storm-hs"), ("salesforce", "storm-sf")]
     with accounts(cluster, specs, members, 53) as made:
         portal, org = made
-        portal.faults(storm_429=25, error_rate=0.2, timeout_rate=0.05, slow_ms=6000, latency_ms=20)
-        org.faults(error_rate=0.2, lock_row_rate=0.3, timeout_rate=0.05, slow_ms=6000)
+        portal.faults(storm_429=25, error_rate=0.2, timeout_rate=0.05, slow_ms=4000, latency_ms=20)
+        org.faults(error_rate=0.2, lock_row_rate=0.3, timeout_rate=0.05, slow_ms=4000)
         org.faults(expire_sessions=True)
         for _ in range(3):
             for account in made:
@@ -281,3 +284,50 @@ def _claimed(runtime: Runtime, name: str) -> int:
             )
             or 0
         )
+
+
+def _outbox_rows(runtime: Runtime, name: str) -> int:
+    with runtime.sessions() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxEntry)
+                .join(Connection, Connection.id == OutboxEntry.connection_id)
+                .where(Connection.name == name)
+            )
+            or 0
+        )
+
+
+def test_replayed_duplicated_and_reordered_deliveries_change_nothing(cluster: Cluster) -> None:
+    """Every event the portal delivered, sent again newest first, each twice, as a CRM's
+    retries and a replaying attacker with a valid signature would: no write, no drift."""
+    members = people(80, 61)
+    with accounts(cluster, [("hubspot", "replay-hs")], members, 61) as made:
+        (portal,) = made
+        for _ in range(3):  # changes of one person may come in several deliveries
+            portal.simulate(8, 2)
+        runtime = cluster.runtime()
+        settle(runtime, made)
+        server: Any = getattr(portal.side, "server")  # noqa: B009 - the HubSpot demo's
+        events = server.runtime.webhooks.acknowledged_events()
+        written = _outbox_rows(runtime, portal.name)
+        url = f"{cluster.public_url}/webhooks/hubspot/{portal.name}"
+        replay = [e for event in reversed(events) for e in (event, {**event, "attemptNumber": 9})]
+        with httpx.Client(timeout=30) as client:
+            for start in range(0, len(replay), 50):
+                body = json.dumps(replay[start : start + 50]).encode()
+                at = int(time.time() * 1000)
+                headers = {
+                    "Content-Type": "application/json",
+                    V3_SIGNATURE_HEADER: sign_v3(APP_SECRET, "POST", url, body, at),
+                    V3_TIMESTAMP_HEADER: str(at),
+                }
+                answer = client.post(url, content=body, headers=headers)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["stored"] == 0  # every one a duplicate of a stored event
+        settle(runtime, made)
+        assert _outbox_rows(runtime, portal.name) == written
+        findings = check(cluster, made, members, 61)
+    assert events
+    assert not findings, _clean(findings)

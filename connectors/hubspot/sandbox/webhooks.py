@@ -173,8 +173,8 @@ class WebhookDispatcher:
         self.delivered = 0
         self.failed_attempts = 0
         self.dropped = 0
-        # The delivery log: every event id a 2xx answered, in order (a redelivered one twice).
-        self._acknowledged: list[int] = []
+        # The delivery log: every event a 2xx answered, in order (a redelivered one twice).
+        self._acknowledged: list[dict[str, Any]] = []
         self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
 
     def start(self) -> None:
@@ -212,7 +212,12 @@ class WebhookDispatcher:
     def acknowledged(self) -> list[int]:
         """The ids of the events the receiver answered 2xx, in delivery order."""
         with self._cond:
-            return list(self._acknowledged)
+            return [event["eventId"] for event in self._acknowledged]
+
+    def acknowledged_events(self) -> list[dict[str, Any]]:
+        """The events the receiver answered 2xx, as sent (a test replays them)."""
+        with self._cond:
+            return [dict(event) for event in self._acknowledged]
 
     def reset_stats(self) -> None:
         with self._cond:
@@ -266,7 +271,7 @@ class WebhookDispatcher:
                 batch.attempt += 1
                 if ok:
                     self.delivered += len(batch.events)
-                    self._acknowledged.extend(event["eventId"] for event in batch.events)
+                    self._acknowledged.extend(batch.events)
                 else:
                     self.failed_attempts += 1
                     if batch.attempt < self._max_attempts:
