@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -264,23 +264,49 @@ def _settle(
             result.sent += len(sent)
         if not refused:
             return
-        for entry in session.scalars(
-            select(OutboxEntry).where(
+        rows = session.execute(
+            select(OutboxEntry.id, OutboxEntry.attempts, OutboxEntry.next_attempt_at).where(
                 OutboxEntry.id.in_(list(refused)), OutboxEntry.claim_token == token
             )
-        ):
-            entry.attempts += 1
-            entry.claim_token = None
-            entry.last_attempt_at = at
-            failure = failures.get(refused[entry.id], UNACKNOWLEDGED)
+        ).all()
+        changes = []
+        for entry_id, attempts, next_attempt_at in rows:
+            failure = failures.get(refused[entry_id], UNACKNOWLEDGED)
             reason = f"{failure.code}: {failure.message}" if failure.code else failure.message
-            entry.last_error = reason[:2000]
-            result.last_error = entry.last_error
+            result.last_error = reason[:2000]
             # A permanent refusal (a converted Lead, a validation rule) is kept as failed at
             # once: retrying it eight times would only spend the API allocation.
-            if failure.permanent or entry.attempts >= policy.max_attempts:
-                entry.state = OutboxState.FAILED
+            done = failure.permanent or attempts + 1 >= policy.max_attempts
+            changes.append(
+                {
+                    "entry_id": entry_id,
+                    "attempts": attempts + 1,
+                    "last_attempt_at": at,
+                    "last_error": result.last_error,
+                    "state": OutboxState.FAILED if done else OutboxState.PENDING,
+                    "next_attempt_at": (
+                        next_attempt_at if done else _retry_at(at, attempts + 1, policy)
+                    ),
+                }
+            )
+            if done:
                 result.failed += 1
             else:
-                entry.next_attempt_at = _retry_at(at, entry.attempts, policy)
                 result.retrying += 1
+        if changes:
+            # By id and claim, as plain statements: a row superseded (deleted by newer values)
+            # since the select above matches nothing and is simply gone, not an error.
+            table = cast(Table, OutboxEntry.__table__)
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("entry_id"), table.c.claim_token == token)
+                .values(
+                    attempts=bindparam("attempts"),
+                    last_attempt_at=bindparam("last_attempt_at"),
+                    last_error=bindparam("last_error"),
+                    state=bindparam("state"),
+                    next_attempt_at=bindparam("next_attempt_at"),
+                    claim_token=None,
+                ),
+                changes,
+            )

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+import pytest
+from sqlalchemy import Result, delete, event, select
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from structlog.testing import capture_logs
 
 from app.models import Connection, FieldInstallState, OutboxEntry, OutboxState, QualificationRecord
@@ -174,3 +176,43 @@ async def test_nothing_is_sent_while_the_fields_are_in_conflict_and_rows_wait(
         assert connection is not None
         connection.field_state = FieldInstallState.INSTALLED
     assert (await relay_outbox(sessions, crm, conn, Clock())).sent == 5
+
+
+# The PostgreSQL pass only: on SQLite a second writer cannot commit while the relay's
+# transaction is reading, so the race this reproduces cannot happen there.
+@pytest.mark.scaled
+async def test_rows_superseded_while_their_refusal_is_settled_are_left_to_the_newer_values(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A rescore elsewhere replaces a contact's pending row between the moment the relay reads
+    the refused rows and the moment it updates them: the row is gone, and settling neither
+    fails (it did: the ORM's update expected every row it had read) nor brings it back."""
+    conn = _setup(sessions, 3)
+    armed: list[bool] = []
+
+    class Refusing(ScriptedCrm):
+        async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
+            armed.append(True)  # the next read of the outbox is the relay's, settling
+            return await super().write_fields(writes)
+
+    def supersede_after_the_read(state: ORMExecuteState) -> Result[Any] | None:
+        if not (armed and state.is_select):
+            return None
+        armed.clear()
+        result = state.invoke_statement()
+        with sessions.begin() as other:  # another worker's transaction, committed
+            other.execute(delete(OutboxEntry).where(OutboxEntry.id == 2))
+        return result
+
+    event.listen(sessions, "do_orm_execute", supersede_after_the_read)
+    try:
+        refusal = WriteFailure("UNABLE_TO_LOCK_ROW", "UNABLE_TO_LOCK_ROW")
+        result = await relay_outbox(
+            sessions, Refusing(refuse={"2": refusal, "3": refusal}), conn, Clock()
+        )
+    finally:
+        event.remove(sessions, "do_orm_execute", supersede_after_the_read)
+    assert result.sent == 1
+    with sessions() as session:
+        left = {e.id: (e.state, e.attempts) for e in session.scalars(select(OutboxEntry))}
+    assert left == {1: (OutboxState.SENT, 0), 3: (OutboxState.PENDING, 1)}
