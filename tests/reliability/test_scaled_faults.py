@@ -221,8 +221,8 @@ def test_crm_faults_storms_errors_time_outs_and_expired_sessions_are_survived(
     specs = [("hubspot", "storm-hs"), ("salesforce", "storm-sf")]
     with accounts(cluster, specs, members, 53) as made:
         portal, org = made
-        portal.faults(storm_429=25, error_rate=0.2, timeout_rate=0.05, slow_ms=4000, latency_ms=20)
-        org.faults(error_rate=0.2, lock_row_rate=0.3, timeout_rate=0.05, slow_ms=4000)
+        portal.faults(storm_429=15, error_rate=0.15, timeout_rate=0.02, slow_ms=4000, latency_ms=20)
+        org.faults(error_rate=0.15, lock_row_rate=0.3, timeout_rate=0.02, slow_ms=4000)
         org.faults(expire_sessions=True)
         for _ in range(3):
             for account in made:
