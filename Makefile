@@ -36,7 +36,8 @@ dockerfile: $(STAMP)
 	$(BIN)/hadolint Dockerfile
 
 # Every test runs on SQLite; unit and storage tests run again on PostgreSQL (slow
-# end-to-end tests once), where the queue and rate limits run on Redis (the `scaled` tests).
+# end-to-end tests once), where the queue and rate limits run on Redis (the `scaled` tests),
+# and the many-process fault tests of tests/reliability start their own cluster (`cluster`).
 # pytest's exit code 5 (no tests ran) fails the build like any other.
 pytest-sqlite: $(STAMP)
 	@echo "== pytest pass 1/2: SQLite"
