@@ -234,10 +234,13 @@ def _record(
     if transitions:
         session.execute(upsert_insert(session, Transition), transitions)
     if enqueue:
-        # Newer values supersede any still waiting: one pending row per contact.
+        # Newer values supersede any still waiting: one pending row per contact. A row in
+        # flight (claimed) is left to settle; the new one is claimed once it has.
         session.execute(
             delete(OutboxEntry).where(
-                OutboxEntry.contact_id.in_(touched), OutboxEntry.state == OutboxState.PENDING
+                OutboxEntry.contact_id.in_(touched),
+                OutboxEntry.state == OutboxState.PENDING,
+                OutboxEntry.claim_token.is_(None),
             )
         )
         if outbox:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, exists, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.claims import Heartbeat, skip_locked
 from app.connections import write_block
@@ -83,6 +83,20 @@ def claim_rows(
     """Claim the connection's due rows in this transaction (rows another relay is claiming
     are skipped, never waited for); rows of deleted contacts are dropped, never written."""
     token = uuid.uuid4().hex
+    # A contact whose earlier row is in flight (claimed, its claim live) waits for it to
+    # settle: two writes of one contact at once could land in either order, the older last.
+    busy = aliased(OutboxEntry)
+    in_flight = (
+        exists()
+        .where(
+            busy.contact_id == OutboxEntry.contact_id,
+            busy.id != OutboxEntry.id,
+            busy.state == OutboxState.PENDING,
+            busy.claim_token.is_not(None),
+            busy.next_attempt_at > now,
+        )
+        .correlate(OutboxEntry)
+    )
     due = skip_locked(
         select(
             OutboxEntry.id,
@@ -97,19 +111,22 @@ def claim_rows(
             OutboxEntry.connection_id == connection_id,
             OutboxEntry.state == OutboxState.PENDING,
             OutboxEntry.next_attempt_at <= now,
+            ~in_flight,
         )
         .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
         .limit(policy.batch_size),
         OutboxEntry,
     )
     rows = session.execute(due).all()
-    gone = [row.id for row in rows if row.deleted_at is not None]
+    # Of a contact's due rows (a lapsed claim's and the values that came after), the newest.
+    newest = {row.contact_id: row.id for row in sorted(rows, key=lambda r: r.id)}
+    gone = [r.id for r in rows if r.deleted_at is not None or newest[r.contact_id] != r.id]
     if gone:  # deleted or merged away since: never written to
         session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(gone)))
     claimed = [
         ClaimedRow(row.id, row.contact_id, row.crm_id, dict(row.field_values), row.kind)
         for row in rows
-        if row.deleted_at is None
+        if row.deleted_at is None and newest[row.contact_id] == row.id
     ]
     if claimed:
         session.execute(

@@ -69,6 +69,7 @@ class Account:
     side: DemoSandbox
     number: int
     simulations: list[dict[str, Any]] = field(default_factory=list)
+    seeded: frozenset[str] = frozenset()  # the dump's keys before the scenario began
 
     @property
     def name(self) -> str:
@@ -171,6 +172,8 @@ def accounts(
                 request_sync(cluster, account.name)
             for account in made:
                 wait_for_sync(runtime, account.name)
+        for account in made:
+            account.seeded = frozenset(account.dump())
         try:
             yield made
         finally:  # gone with its sandbox: no scheduled sync may try a CRM that is not there
@@ -298,15 +301,16 @@ def check(
         report = json.loads(done.stdout)
         if done.returncode != 0 or any(report["drift"].values()):
             found.drift[account.name] = report
-        differences = compare_dumps(account.dump(), clean_dump(account, members, seed, cluster))
+        seeded, clean = clean_run(account, members, seed, cluster)
+        differences = compare_dumps(account.dump(), clean, account.seeded & seeded)
         if differences:
             found.differs[account.name] = differences
     return found
 
 
-def clean_dump(
+def clean_run(
     account: Account, members: Sequence[SeedMember], seed: int, cluster: Cluster
-) -> dict[str, dict[str, Any]]:
+) -> tuple[frozenset[str], dict[str, dict[str, Any]]]:
     """The same scenario without faults: a twin sandbox, seeded alike and given the same
     simulations, qualified by a fresh embedded Glengarry (SQLite, one process, no queue)."""
     folder = cluster.root / "clean" / account.name
@@ -321,13 +325,14 @@ def clean_dump(
             )
         )
         asyncio.run(SyncRunner(runtime, twin.name, full=True).run())
+        twin.seeded = frozenset(twin.dump())
         with twin.side.control() as control:
             for body in account.simulations:
                 control.post("/simulate", json=body).raise_for_status()
         # A full resync, not an incremental one: the twin's changes come within milliseconds
         # of its backfill, where a cursor's window is no judge of what a clean run would see.
         asyncio.run(SyncRunner(runtime, twin.name, full=True).run())
-        return twin.dump()
+        return twin.seeded, twin.dump()  # the keys before its scenario, and the dump after
 
 
 def _number(value: Any) -> float | None:
@@ -353,17 +358,20 @@ def _differences(key: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -
 
 
 def compare_dumps(
-    found: Mapping[str, Mapping[str, Any]], clean: Mapping[str, Mapping[str, Any]]
+    found: Mapping[str, Mapping[str, Any]],
+    clean: Mapping[str, Mapping[str, Any]],
+    seeded: frozenset[str],
 ) -> list[str]:
     """Record by record: statuses and texts equal, numbers within the write delta (a smaller
     move is not written, so two histories may leave them that far apart), times and reasons
     not compared (a status's start is the moment each run saw it). Records made during the
-    scenario (a converted Lead's new Contact) carry other ids in the twin, whose id sequence
-    moved otherwise: they are counted by type, and each must have been qualified."""
+    scenario (a converted Lead's new Contact) may carry other ids in the twin, whose id
+    sequence moved otherwise (an id may even name another person there): they are counted by
+    type, and each must have been qualified."""
     differences = []
-    for key in sorted(set(found) & set(clean)):
-        differences += _differences(key, found[key], clean[key])
-    alone = sorted(set(found) - set(clean)), sorted(set(clean) - set(found))
+    for key in sorted(seeded):
+        differences += _differences(key, found.get(key, {}), clean.get(key, {}))
+    alone = sorted(set(found) - seeded), sorted(set(clean) - seeded)
     by_type: dict[str, tuple[list[str], list[str]]] = {}
     for side, keys in enumerate(alone):
         for key in keys:

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from app.models import Connection, FieldInstallState, OutboxEntry, OutboxState, QualificationRecord
 from app.sync.store import store_contacts
-from app.sync.writeback import RelayPolicy, relay_outbox
+from app.sync.writeback import RelayPolicy, claim_rows, relay_outbox
 from connectors.base import CrmContact, FieldWrite, WriteFailure, WriteOutcome
 from connectors.errors import CrmUnavailable
 from tests.sync.helpers import NOW, add_connection
@@ -216,3 +216,42 @@ async def test_rows_superseded_while_their_refusal_is_settled_are_left_to_the_ne
     with sessions() as session:
         left = {e.id: (e.state, e.attempts) for e in session.scalars(select(OutboxEntry))}
     assert left == {1: (OutboxState.SENT, 0), 3: (OutboxState.PENDING, 1)}
+
+
+def test_a_contacts_newer_values_wait_while_its_earlier_row_is_in_flight(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Two writes of one contact never go at once (they could land in either order, the older
+    last): newer values are claimed once the row in flight has settled, and of a contact's
+    due rows only the newest is written."""
+    conn = _setup(sessions, 2)
+    policy = RelayPolicy()
+    with sessions.begin() as session:
+        _, first = claim_rows(session, conn, NOW, policy)  # contacts 1 and 2, in flight
+        assert [row.crm_id for row in first] == ["1", "2"]
+        # A rescore's newer values for contact 1 while its write is in flight: the claimed
+        # row is not superseded, the new one waits.
+        contact = first[0].contact_id
+        session.add(
+            OutboxEntry(
+                connection_id=conn,
+                contact_id=contact,
+                field_values={"glengarry_score": "newer"},
+                next_attempt_at=NOW,
+            )
+        )
+    later = NOW + timedelta(seconds=1)
+    with sessions.begin() as session:
+        assert claim_rows(session, conn, later, policy)[1] == []
+    # The claim lapses (its worker died): the lapsed row and the newer one are both due; only
+    # the newer values are written, the older row is dropped.
+    lapsed = NOW + policy.claim_for + timedelta(seconds=1)
+    with sessions.begin() as session:
+        _, again = claim_rows(session, conn, lapsed, policy)
+    assert sorted((row.crm_id, row.values["glengarry_score"]) for row in again) == [
+        ("1", "newer"),
+        ("2", "2"),
+    ]
+    with sessions() as session:
+        rows = session.scalars(select(OutboxEntry).where(OutboxEntry.contact_id == contact))
+        assert [r.field_values for r in rows] == [{"glengarry_score": "newer"}]
