@@ -15,12 +15,14 @@ from sqlalchemy.orm import Session
 from app.api.auth import Admin, Reader
 from app.api.deps import RuntimeDep
 from app.api.errors import ERROR_RESPONSES, ApiError
+from app.api.syncs import RunOut, run_out
 from app.audit import record
 from app.criteria_dry_run import dry_run
 from app.criteria_store import activate, active_criteria, store_version, stored_version
 from app.errors import InputError
 from app.logging import get_logger
 from app.models import AuditEntry, CriteriaVersion
+from app.rescores import request_rescore
 from qualification.criteria import Criteria, CriteriaError, parse_criteria
 
 log = get_logger(__name__)
@@ -126,7 +128,11 @@ class ActivateRequest(BaseModel):
 class ActivateOut(BaseModel):
     version: str
     activated: bool
-    rescore: str
+    rescore: RunOut | None = Field(
+        description="The rescore of every contact this activation queued (a run like a "
+        "sync: `GET /syncs/{id}`, `/syncs/{id}/events`, `POST /syncs/{id}/cancel`); null "
+        "when the version was active already. It supersedes a rescore still queued or running."
+    )
 
 
 class DiffOut(BaseModel):
@@ -226,31 +232,35 @@ def diff_versions(
 
 @router.post("/criteria/activate")
 def post_activate(request: ActivateRequest, runtime: RuntimeDep, principal: Admin) -> ActivateOut:
-    """Store and activate a version; every contact is rescored in the background (a run like
-    a sync, listed and followed at /syncs/{id}). 422 names each problem's key path."""
+    """Store and activate a version; every contact is rescored in the background by the run
+    in `rescore` (queued in the same transaction; listed at `GET /syncs?kind=rescore`,
+    followed at `/syncs/{id}` and `/syncs/{id}/events`, cancelled at a batch boundary). A
+    rescore still queued or running is superseded: the queued one is cancelled, the running
+    one stops at its next batch boundary, and the new one starts after it, never two at once.
+    422 names each problem's key path."""
     if principal.connection_id is not None:
         raise ApiError(403, "a key bound to one connection cannot change every connection's")
     candidate = _parsed(request.criteria)
     now = runtime.clock.now()
+    rescore: RunOut | None = None
     with runtime.sessions.begin() as session:
         result = activate(session, request.criteria, now, "api")
         if result.changed:
+            run = request_rescore(session, result.version, now, reason="criteria activated")
+            rescore = run_out(run, None, now)
             record(
                 session,
                 actor=principal.name,
                 action="criteria.activate",
                 at=now,
                 target=result.version,
-                details={"name": candidate.name},
+                details={"name": candidate.name, "rescore": run.id},
             )
-    rescore = "not needed: already active"
-    if result.changed:
-        rescore = "queued"
+    if rescore is not None:
         try:
             runtime.wake.rescore_all()
-        except Exception as exc:  # activated all the same; the next rescore picks it up
-            log.warning("could not queue the rescore", error=type(exc).__name__)
-            rescore = "not queued: the queue cannot be reached; activate again to retry"
+        except Exception as exc:  # the row is the request: the sweeper wakes it within a minute
+            log.warning("could not wake a worker for the rescore", error=type(exc).__name__)
     return ActivateOut(version=result.version, activated=result.changed, rescore=rescore)
 
 

@@ -21,7 +21,7 @@ from app.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from app.api.operations import find_for, refuse_paused
 from app.audit import record
 from app.logging import get_logger
-from app.models import Connection, SyncRun
+from app.models import Connection, SyncKind, SyncRun
 from app.runtime import Runtime
 from app.syncs import FINISHED, NotCancellable, cancel, progress_of, request_sync
 
@@ -154,6 +154,33 @@ def list_syncs(
             .limit(limit)
         ).all()
         return [run_out(r, found.name, now) for r in runs]
+
+
+@router.get("/syncs")
+def list_all_syncs(
+    runtime: RuntimeDep,
+    principal: Reader,
+    kind: Annotated[SyncKind | None, Query(description="Only runs of this kind")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[RunOut]:
+    """Every connection's runs and the rescores of every contact (no connection: a criteria
+    activation's, a capacity bar's), newest first. A key bound to one connection sees only
+    that connection's."""
+    now = runtime.clock.now()
+    query = (
+        select(SyncRun, Connection.name)
+        .outerjoin(Connection, Connection.id == SyncRun.connection_id)
+        # A deleted connection is unknown everywhere; a rescore has none.
+        .where(Connection.deleted_at.is_(None))
+        .order_by(SyncRun.id.desc())
+        .limit(limit)
+    )
+    if kind is not None:
+        query = query.where(SyncRun.kind == kind)
+    if principal.connection_id is not None:
+        query = query.where(SyncRun.connection_id == principal.connection_id)
+    with runtime.sessions() as session:
+        return [run_out(run, name, now) for run, name in session.execute(query).all()]
 
 
 def _seen(runtime: Runtime, principal: Principal, run_id: int) -> RunOut:

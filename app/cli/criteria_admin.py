@@ -6,45 +6,55 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from app.audit import cli_actor, record
 from app.cli import context
+from app.cli.sync import follow_run
 from app.criteria_dry_run import dry_run
 from app.criteria_store import activate, active_criteria, read_criteria_file, stored_version
+from app.rescores import request_rescore
 from app.service import Service
 
 
 def activate_command(
     file: str = typer.Argument(..., help="A criteria YAML file, or `default`."),
+    follow: bool = typer.Option(
+        False, "--follow", help="Show the rescore's progress until it ends, then print it."
+    ),
 ) -> None:
-    """Activate FILE and rescore every contact in the background (only changes are written)."""
+    """Activate FILE and rescore every contact in the background (only changes are written).
+
+    Prints the version and the rescore's run (`rescore`: its id and state; null when FILE was
+    active already): `glengarry runs --follow ID` follows it, `glengarry cancel ID` stops it
+    at a batch boundary. A rescore still queued or running is superseded by this one."""
     text, criteria = read_criteria_file(Path(file) if file != "default" else "default")
     runtime = context.runtime()
+    now = runtime.clock.now()
+    rescore: dict[str, Any] | None = None
     with runtime.sessions.begin() as session:
-        result = activate(session, text, runtime.clock.now(), file)
+        result = activate(session, text, now, file)
         if result.changed:
+            run = request_rescore(session, result.version, now, reason="criteria activated")
+            rescore = {"id": run.id, "state": run.state}
             record(
                 session,
                 actor=cli_actor(),
                 action="criteria.activate",
-                at=runtime.clock.now(),
+                at=now,
                 target=criteria.version,
-                details={"source": file[:200], "name": criteria.name},
+                details={"source": file[:200], "name": criteria.name, "rescore": run.id},
             )
-    if result.changed:
-        # The workers (serve's consumer, or `glengarry worker`) pick the rescore up.
+    if rescore is not None:
+        # The workers (serve's consumer, or `glengarry worker`) pick it up; had this wake-up
+        # been lost, the sweeper finds the queued run within a minute.
         Service.wire(runtime).tasks.rescore_all()
-    typer.echo(
-        json.dumps(
-            {
-                "version": criteria.version,
-                "activated": result.changed,
-                "rescore": "queued" if result.changed else "not needed: already active",
-            }
-        )
-    )
+    answer = {"version": criteria.version, "activated": result.changed, "rescore": rescore}
+    if follow and rescore is not None:
+        answer["rescore"] = follow_run(runtime, rescore["id"], "rescore")
+    typer.echo(json.dumps(answer, default=str))
 
 
 def dry_run_command(

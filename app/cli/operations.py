@@ -17,10 +17,11 @@ from sqlalchemy import select
 
 from app.audit import cli_actor, record
 from app.cli import context
+from app.cli.sync import follow_run
 from app.connections import find
 from app.errors import GlengarryError, InputError
 from app.explain import explain
-from app.models import Connection, Contact, SyncRun
+from app.models import Connection, Contact, SyncKind, SyncRun, SyncState
 from app.rejects import list_rejects, retry_rejects
 from app.syncs import NotCancellable, cancel, progress_of
 
@@ -79,24 +80,55 @@ def run_row(run: SyncRun, now: datetime) -> dict[str, Any]:
 
 
 def runs(
-    connection: str = typer.Argument(..., help="Connection name or id."),
+    connection: str | None = typer.Argument(
+        None, help="Connection name or id; without it, every run (rescores too)."
+    ),
+    kind: SyncKind | None = typer.Option(None, "--kind", help="Only runs of this kind."),
+    follow: int | None = typer.Option(
+        None,
+        "--follow",
+        min=1,
+        max=2**31 - 1,
+        metavar="RUN_ID",
+        help="Show this run's progress until it ends, then print it (a sync, or a rescore).",
+    ),
     limit: int = typer.Option(20, "--limit", min=1, max=500),
 ) -> None:
-    """The connection's syncs, newest first, with state and progress."""
+    """Runs, newest first, with state and progress: a connection's syncs, or with no NAME
+    every run, the rescores of every contact (no connection) among them.
+
+    `--follow RUN_ID` exits 0 when the run succeeded or was cancelled, 1 when it failed,
+    2 when there is no such run."""
     runtime = context.runtime()
+    if follow is not None:
+        _follow(follow)
+        return
     now = runtime.clock.now()
+    query = (
+        select(SyncRun, Connection.name)
+        .outerjoin(Connection, Connection.id == SyncRun.connection_id)
+        .order_by(SyncRun.id.desc())
+        .limit(limit)
+    )
+    if kind is not None:
+        query = query.where(SyncRun.kind == kind)
     with runtime.sessions() as session:
-        found = find(session, connection)
-        rows = [
-            run_row(run, now)
-            for run in session.scalars(
-                select(SyncRun)
-                .where(SyncRun.connection_id == found.id)
-                .order_by(SyncRun.id.desc())
-                .limit(limit)
-            )
-        ]
-    _show(rows, (*RUN_COLUMNS, "error"))
+        if connection is not None:
+            query = query.where(SyncRun.connection_id == find(session, connection).id)
+        rows = [{"connection": name, **run_row(run, now)} for run, name in session.execute(query)]
+    columns = RUN_COLUMNS if connection is not None else ("connection", *RUN_COLUMNS)
+    _show(rows, (*columns, "error"))
+
+
+def _follow(run_id: int) -> None:
+    runtime = context.runtime()
+    with runtime.sessions() as session:
+        if session.get(SyncRun, run_id) is None:
+            raise UnknownRun(f"no sync {run_id}")
+    ended = follow_run(runtime, run_id)
+    typer.echo(json.dumps(ended, default=str))
+    if ended["state"] == SyncState.FAILED:
+        raise GlengarryError(f"{ended['kind']} {run_id} failed: {ended['message']}")
 
 
 class UnknownRun(GlengarryError):

@@ -24,6 +24,7 @@ from app.connection_settings import refuse_paused
 from app.connections import find
 from app.errors import GlengarryError
 from app.models import SyncRun, SyncState
+from app.runtime import Runtime
 from app.service import Service
 from app.sync.run import SyncReport, SyncRunner
 from app.syncs import FINISHED, progress_of, request_sync
@@ -147,26 +148,34 @@ def _queue(connection: str, *, full: bool, dry_run: bool, follow: bool) -> None:
     if not follow:
         typer.echo(json.dumps({"run": run_id, "state": state}))
         return
+    ended = follow_run(runtime, run_id)
+    typer.echo(json.dumps(ended))
+    if ended["state"] == SyncState.FAILED:
+        raise GlengarryError(f"sync {run_id} of {connection} failed: {ended['message']}")
+
+
+def follow_run(runtime: Runtime, run_id: int, label: str = "sync") -> dict[str, Any]:
+    """Read a run's row until it ends, with a progress bar on stderr (the workers carry it
+    out: `serve` or `glengarry worker`); what it ended as."""
     with _bar() as bar:
-        task = bar.add_task(f"sync {run_id}: {state}", total=None)
+        task = bar.add_task(f"{label} {run_id}", total=None)
         while True:
             with runtime.sessions() as session:
                 run = session.get(SyncRun, run_id)
-                assert run is not None
+                if run is None:
+                    raise GlengarryError(f"no sync {run_id}")
                 shown = progress_of(run, runtime.clock.now())
-                state, counts, error = run.state, dict(run.counts or {}), run.error
+                kind, state, counts, error = run.kind, run.state, dict(run.counts or {}), run.error
                 resumes_at = shown["resumes_at"]
             done, total = shown["progress"]["done"], shown["progress"]["total"]
-            bar.update(task, description=f"sync {run_id}: {state}", completed=done, total=total)
+            bar.update(task, description=f"{kind} {run_id}: {state}", completed=done, total=total)
             if state in FINISHED:
                 break
             time.sleep(FOLLOW_EVERY_SECONDS)
-    ended = {"run": run_id, "state": state, **counts, "message": error}
+    ended = {"run": run_id, "kind": kind, "state": state, **counts, "message": error}
     if resumes_at is not None:
         ended["resumes_at"] = resumes_at
-    typer.echo(json.dumps(ended))
-    if state == SyncState.FAILED:
-        raise GlengarryError(f"sync {run_id} of {connection} failed: {error}")
+    return ended
 
 
 class SyncRunning(GlengarryError):

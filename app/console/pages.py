@@ -317,8 +317,10 @@ async def activate(
     if not answer.ok:
         return _problem(request, user, answer)
     body = answer.body
-    notice = f"version {body['version']} active; rescore {body['rescore']}"
-    if not body["activated"]:
+    rescore = body["rescore"]
+    if rescore is not None:
+        notice = f"version {body['version']} active; rescore {rescore['id']} {rescore['state']}"
+    if not body["activated"] or rescore is None:
         notice = f"version {body['version']} was already active"
     return _back(request, "/console/criteria", notice)
 

@@ -43,11 +43,11 @@ from app.models import (
     OutboxEntry,
     OutboxState,
     QualificationRecord,
-    SyncKind,
     SyncRun,
     SyncState,
     Transition,
 )
+from app.rescores import request_rescore, wanted
 from app.runtime import Runtime
 from app.sync.lease import LeaseHeld
 from app.sync.outcomes import read_outcomes, record_unavailable, store_outcomes, unavailable_of
@@ -63,6 +63,7 @@ from app.sync.store import (
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayResult, relay_outbox
 from app.worker.events import Carry, Held, plan
+from app.worker.rescore import rescore_all
 from connectors.base import CrmActivity, CrmContact, CrmOutcome
 from connectors.crm import Crm
 from connectors.errors import ConnectorError
@@ -74,7 +75,6 @@ log = get_logger(__name__)
 RETRY_BACKOFF_MAX = timedelta(hours=1)  # between attempts at an inbox event that failed
 INBOX_BATCH = 1_000
 DECAY_BATCH = 5_000
-RESCORE_BATCH = 1_000
 _WEEK = timedelta(days=7)
 # leads a capacity bar chooses among, once past the fit and engagement thresholds
 _CAPACITY_CANDIDATES = (Status.SALES_READY.value, Status.POOR_FIT.value, Status.NURTURE.value)
@@ -507,74 +507,13 @@ async def recompute_capacity(runtime: Runtime) -> CapacityBar | None:
         values = [float(value) for value in eligible if value is not None]
         bar = size_bar(criteria, values, float(entered or 0), now, previous)
         store_capacity_bar(session, active.version, bar)
+        moved = previous is None or bar.threshold != previous.threshold
+        if moved:  # a run like an activation's: listed, followed, superseding an older one
+            request_rescore(session, active.version, now, reason="capacity bar moved")
     log.info("capacity bar", threshold=bar.threshold, by=bar.by, entered=entered)
-    if previous is None or bar.threshold != previous.threshold:
+    if moved:
         await rescore_all(runtime)
     return bar
-
-
-async def rescore_all(runtime: Runtime) -> int:
-    """After a criteria change: rescore every contact in batches, resumable from its run row."""
-    now = runtime.clock.now()
-    with runtime.sessions.begin() as session:
-        active = active_criteria(session, now, runtime.settings.criteria_file)
-        run = session.scalars(
-            select(SyncRun).where(
-                SyncRun.kind == SyncKind.RESCORE, SyncRun.state == SyncState.RUNNING
-            )
-        ).first()
-        if run is None or run.progress.get("criteria_version") != active.version:
-            run = SyncRun(
-                kind=SyncKind.RESCORE,
-                started_at=now,
-                progress={"criteria_version": active.version, "after_id": 0, "scored": 0},
-            )
-            session.add(run)
-            session.flush()
-        run_id = run.id
-    scored = 0
-    while True:
-        with runtime.sessions.begin() as session:
-            run = session.get(SyncRun, run_id)
-            assert run is not None
-            after = int(run.progress.get("after_id", 0))
-            batch = session.execute(
-                select(Contact.id, Contact.connection_id, Connection.writes_enabled)
-                .join(Connection, Connection.id == Contact.connection_id)
-                .where(Contact.id > after, Contact.deleted_at.is_(None))
-                .order_by(Contact.id)
-                .limit(RESCORE_BATCH)
-            ).all()
-            if not batch:
-                run.state, run.finished_at = SyncState.SUCCEEDED, runtime.clock.now()
-                run.counts = {"scored": run.progress.get("scored", 0)}
-                break
-            by_connection: dict[tuple[int, bool], list[int]] = {}
-            for contact_id, connection_id, writes in batch:
-                by_connection.setdefault((connection_id, writes), []).append(contact_id)
-            at = runtime.clock.now()
-            for (connection_id, writes), ids in by_connection.items():
-                score_contacts(session, connection_id, ids, active.criteria, at, enqueue=writes)
-            scored += len(batch)
-            run.progress = {
-                **run.progress,
-                "after_id": batch[-1][0],
-                "scored": int(run.progress.get("scored", 0)) + len(batch),
-            }
-    for connection_id in _connection_ids(runtime):
-        runtime.wake.relay(connection_id)
-    return scored
-
-
-def _connection_ids(runtime: Runtime) -> list[int]:
-    with runtime.sessions() as session:
-        return list(
-            session.scalars(
-                select(Connection.id)
-                .where(Connection.deleted_at.is_(None), Connection.paused.is_(False))
-                .order_by(Connection.id)
-            )
-        )
 
 
 def due_syncs(runtime: Runtime) -> list[int]:
@@ -653,6 +592,7 @@ def sweep(runtime: Runtime) -> dict[str, list[int]]:
     for connection_id in outbox:
         runtime.wake.relay(connection_id)
     _wake_queued_syncs(runtime, now)
+    _wake_rescore(runtime, now)
     for connection_id, at in outbox_later:
         if connection_id not in outbox:
             runtime.wake.relay(connection_id, delay=_seconds_until(at, now))
@@ -683,6 +623,15 @@ def _wake_queued_syncs(runtime: Runtime, now: datetime) -> None:
             runtime.wake.sync_run(connection_id, run_id)
     if queued:
         log.info("queued syncs woken again", runs=[run_id for _, run_id in queued])
+
+
+def _wake_rescore(runtime: Runtime, now: datetime) -> None:
+    """A rescore queued whose wake-up was lost, or left running by a process that died."""
+    with runtime.sessions() as session:
+        due = wanted(session, now, timedelta(seconds=runtime.settings.lease_ttl_seconds))
+    if due:
+        runtime.wake.rescore_all()
+        log.info("queued rescore woken again")
 
 
 def _seconds_until(at: datetime, now: datetime) -> float:

@@ -99,6 +99,7 @@ SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/connections/{connection}/report"): "read",
     ("POST", "/connections/{connection}/syncs"): "operate",
     ("GET", "/connections/{connection}/syncs"): "read",
+    ("GET", "/syncs"): "read",
     ("GET", "/syncs/{run_id}"): "read",
     ("POST", "/syncs/{run_id}/cancel"): "operate",
     ("GET", "/syncs/{run_id}/events"): "read",

@@ -109,10 +109,15 @@ def test_a_version_is_activated_listed_and_diffed(runtime: Runtime) -> None:
     before = client.get("/criteria/active", headers=ADMIN).json()["version"]
     done = client.post("/criteria/activate", json={"criteria": CANDIDATE}, headers=ADMIN)
     assert done.status_code == 200
-    assert (done.json()["activated"], done.json()["rescore"]) == (True, "queued")
+    rescore = done.json()["rescore"]
+    assert (done.json()["activated"], rescore["state"], rescore["kind"]) == (
+        True,
+        "queued",
+        "rescore",
+    )
     assert cast(RecordingWaker, runtime.wake).rescores == 1
     again = client.post("/criteria/activate", json={"criteria": CANDIDATE}, headers=ADMIN).json()
-    assert again["activated"] is False
+    assert (again["activated"], again["rescore"]) == (False, None)
     assert cast(RecordingWaker, runtime.wake).rescores == 1
     versions = client.get("/criteria/versions", headers=ADMIN).json()
     assert [(v["version"], v["active"]) for v in versions] == [

@@ -62,9 +62,10 @@ def test_connect_then_dry_run_then_sync_then_activate_new_criteria(
     criteria = tmp_path / "criteria.yaml"
     criteria.write_text(DEFAULT_CRITERIA_YAML.replace("B2B SaaS default", "Q4 criteria", 1))
     activated = run(["criteria", "activate", str(criteria)], tmp_path)
-    assert json.loads(activated.stdout)["rescore"] == "queued"
+    assert json.loads(activated.stdout)["rescore"]["state"] == "queued"
     again = run(["criteria", "activate", str(criteria)], tmp_path)
     assert json.loads(again.stdout)["activated"] is False
+    assert json.loads(again.stdout)["rescore"] is None
 
 
 def test_a_second_connection_to_the_same_portal_and_bad_options_are_one_line(

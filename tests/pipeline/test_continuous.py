@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.api import create_app
 from app.clock import ManualClock
-from app.criteria_store import activate, active_criteria
+from app.criteria_store import ActiveCriteria, activate, active_criteria
 from app.models import (
     Contact,
     CriteriaVersion,
@@ -21,6 +21,7 @@ from app.models import (
     QualificationRecord,
     SyncRun,
 )
+from app.rescores import request_rescore
 from app.runtime import Runtime
 from app.serving import ServerThread
 from app.sync import lease
@@ -212,6 +213,15 @@ async def test_the_scheduled_sync_skips_a_connection_another_process_is_syncing(
     assert await jobs.incremental_sync(runtime, cid) == "succeeded"
 
 
+def _activated(runtime: Runtime, text: str) -> ActiveCriteria:
+    """Activated as the API and the CLI do: with its rescore queued in the same transaction."""
+    with runtime.sessions.begin() as session:
+        result = activate(session, text, runtime.clock.now())
+        if result.changed:
+            request_rescore(session, result.version, runtime.clock.now(), reason="test")
+    return result
+
+
 def _statuses(runtime: Runtime) -> dict[int, str]:
     with runtime.sessions() as session:
         rows = session.execute(select(QualificationRecord.contact_id, QualificationRecord.status))
@@ -224,8 +234,7 @@ async def test_a_new_criteria_version_rescores_everyone_and_writes_only_what_it_
     runtime, sandbox = live
     cid = await _backfilled(runtime, sandbox)
     renamed = DEFAULT_CRITERIA_YAML.replace("B2B SaaS default", "B2B SaaS, second version", 1)
-    with runtime.sessions.begin() as session:
-        changed = activate(session, renamed, runtime.clock.now())
+    changed = _activated(runtime, renamed)
     assert changed.changed
     assert await jobs.rescore_all(runtime) == CONTACTS
     # the same qualifications under another version: no news, nothing written
@@ -233,8 +242,7 @@ async def test_a_new_criteria_version_rescores_everyone_and_writes_only_what_it_
     before = _statuses(runtime)
     stricter = renamed.replace("fit: 50                  #", "fit: 60                  #", 1)
     assert stricter != renamed
-    with runtime.sessions.begin() as session:
-        version = activate(session, stricter, runtime.clock.now()).version
+    version = _activated(runtime, stricter).version
     assert await jobs.rescore_all(runtime) == CONTACTS
     after = _statuses(runtime)
     moved = {cid_ for cid_, status in after.items() if before[cid_] != status}
@@ -251,6 +259,8 @@ async def test_a_new_criteria_version_rescores_everyone_and_writes_only_what_it_
             if values and values["glengarry_criteria_version"] == version
         }
     assert carried == moved  # the version travelled with those writes only
+    with runtime.sessions.begin() as session:
+        request_rescore(session, version, runtime.clock.now(), reason="again")
     assert await jobs.rescore_all(runtime) == CONTACTS
     assert (await jobs.relay(runtime, cid)).sent == 0  # nothing changed the second time
 
@@ -261,8 +271,7 @@ async def test_a_capacity_recompute_writes_only_the_contacts_whose_status_change
     runtime, sandbox = live
     cid = await _backfilled(runtime, sandbox)
     capped = DEFAULT_CRITERIA_YAML + "capacity: {new_conversations_per_week: 10}\n"
-    with runtime.sessions.begin() as session:
-        version = activate(session, capped, runtime.clock.now()).version
+    version = _activated(runtime, capped).version
     assert await jobs.rescore_all(runtime) == CONTACTS
     assert (await jobs.relay(runtime, cid)).sent == 0  # no bar yet: thresholds as before
     before = _statuses(runtime)
@@ -275,6 +284,13 @@ async def test_a_capacity_recompute_writes_only_the_contacts_whose_status_change
         assert row.capacity_bar == bar.to_dict()
         active = active_criteria(session, runtime.clock.now())
         assert active.criteria.capacity_bar == bar
+        # Its rescore is a run like an activation's, listed and followed the same way.
+        last = session.scalars(
+            select(SyncRun).where(SyncRun.kind == "rescore").order_by(SyncRun.id.desc())
+        ).first()
+        assert last is not None
+        assert (last.state, last.progress["reason"]) == ("succeeded", "capacity bar moved")
+        assert last.progress["done"] == last.progress["total"] == CONTACTS
     after = _statuses(runtime)
     moved = {contact: status for contact, status in after.items() if before[contact] != status}
     assert moved  # sales-ready leads beyond the capacity went back to nurture
