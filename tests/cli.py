@@ -57,3 +57,21 @@ def glengarry(
 
     yield invoke
     context.reset()
+
+
+def table_rows(stdout: str) -> list[list[str]]:
+    """The cells of each row of the rich tables a command printed on a (forced) terminal."""
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in stdout.splitlines()
+        if line.strip().startswith("│")
+    ]
+
+
+def table_cells(stdout: str) -> dict[str, str]:
+    """A field-and-value table's rows, field to value (a wrapped value: its first line)."""
+    cells: dict[str, str] = {}
+    for row in table_rows(stdout):
+        if len(row) == 2 and row[0]:
+            cells.setdefault(row[0], row[1])
+    return cells

@@ -254,7 +254,7 @@ def _pause(connection: str, paused: bool) -> None:
             typer.echo(
                 f"could not wake the worker ({type(exc).__name__}); the sweeper will", err=True
             )
-    typer.echo(json.dumps(body))
+    show_one(body)
 
 
 @connections_cli.command("pause")
@@ -289,4 +289,4 @@ def delete(
         done = delete_connection(
             session, found, purge=purge, actor=cli_actor(), at=runtime.clock.now()
         )
-    typer.echo(json.dumps({"name": done.name, "deleted": True, "purged": done.purged}))
+    show_one({"name": done.name, "deleted": True, "purged": done.purged})

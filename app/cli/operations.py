@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from sqlalchemy import select
 
 from app.audit import cli_actor, record
 from app.cli import context
-from app.cli.sync import follow_run
+from app.cli.explain_tables import explain_tables
 from app.connections import find
 from app.errors import GlengarryError, InputError
 from app.explain import explain
@@ -43,17 +43,25 @@ def _show(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     Console().print(table)
 
 
-def show_one(row: dict[str, Any]) -> None:
+def show_one(
+    row: dict[str, Any], tables: Callable[[dict[str, Any]], Sequence[RenderableType]] | None = None
+) -> None:
     """One record: a JSON line, or on a terminal a field-and-value table (a row of nine columns
-    would not fit 80 characters), what is nested in it shown whole, as indented JSON."""
+    would not fit 80 characters), what is nested in it shown whole, as indented JSON; or, for
+    a record too deep for that (`explain`), the tables `tables` makes of it."""
     if not _terminal():
         typer.echo(json.dumps(row, default=str))
+        return
+    console = Console()
+    if tables is not None:
+        for table in tables(row):
+            console.print(table)
         return
     table = Table("field", "value", show_header=False)
     for name, value in row.items():
         nested = isinstance(value, dict | list) and value
         table.add_row(name, json.dumps(value, default=str, indent=2) if nested else _cell(value))
-    Console().print(table)
+    console.print(table)
 
 
 def _cell(value: Any) -> str:
@@ -121,6 +129,9 @@ def runs(
 
 
 def _follow(run_id: int) -> None:
+    # Here, not at the top: `app.cli.sync` prints its answers with this module's `show_one`.
+    from app.cli.sync import follow_run  # noqa: PLC0415
+
     runtime = context.runtime()
     with runtime.sessions() as session:
         if session.get(SyncRun, run_id) is None:
@@ -206,8 +217,9 @@ def explain_command(
     connection: str = typer.Argument(..., help="Connection name or id."),
     crm_id: str = typer.Argument(..., help="The contact's id in the CRM."),
 ) -> None:
-    """Why a contact has its status (JSON): signals and points, engagement decayed to now,
-    thresholds, next change, override, transitions, what was last written."""
+    """Why a contact has its status (JSON; tables on a terminal): signals and points,
+    engagement decayed to now, thresholds, next change, override, transitions, what was last
+    written."""
     runtime = context.runtime()
     with runtime.sessions.begin() as session:
         found = find(session, connection)
@@ -217,4 +229,4 @@ def explain_command(
         if contact is None:
             raise InputError(f"no contact {crm_id!r} stored for {found.name}")
         answer = explain(session, contact, runtime.clock.now(), runtime.settings.criteria_file)
-    typer.echo(json.dumps(answer, default=str, indent=2 if sys.stdout.isatty() else None))
+    show_one(answer, explain_tables)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ from rich.progress import (
 
 from app.audit import cli_actor, record
 from app.cli import context
+from app.cli.operations import show_one
 from app.connection_settings import refuse_paused
 from app.connections import find
 from app.errors import GlengarryError
@@ -41,7 +41,9 @@ def sync(
         help="Pull and score, and show a sample of what would be written; store nothing.",
     ),
     queue: bool = typer.Option(
-        False, "--queue", help="Hand the sync to the workers and print its run id (JSON)."
+        False,
+        "--queue",
+        help="Hand the sync to the workers and print its run id (JSON; a table on a terminal).",
     ),
     follow: bool = typer.Option(
         False, "--follow", help="With --queue: show its progress until it ends."
@@ -88,7 +90,7 @@ def sync(
         result["would_write"] = [
             {"contact": crm_id, "values": values} for crm_id, values in samples
         ]
-    typer.echo(json.dumps(result))
+    show_one(result)
     if report.state is SyncState.PARTIAL:
         raise WritesRefused(f"sync of {connection} finished, but {report.message}")
 
@@ -146,10 +148,10 @@ def _queue(connection: str, *, full: bool, dry_run: bool, follow: bool) -> None:
         raise SyncRunning(f"sync {run_id} of {connection} is {state}: one at a time")
     Service.wire(runtime).tasks.incremental_sync(found.id, False, run_id)
     if not follow:
-        typer.echo(json.dumps({"run": run_id, "state": state}))
+        show_one({"run": run_id, "state": state})
         return
     ended = follow_run(runtime, run_id)
-    typer.echo(json.dumps(ended))
+    show_one(ended)
     if ended["state"] == SyncState.FAILED:
         raise GlengarryError(f"sync {run_id} of {connection} failed: {ended['message']}")
 

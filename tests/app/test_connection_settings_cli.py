@@ -9,13 +9,14 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Engine, func, select
 
+from app.cli import operations
 from app.models import AuditEntry, Connection, Contact, SyncRun
 from app.ratelimits import limiter_for
 from app.runtime import Runtime
 from app.worker import jobs
 from connectors.http import RateLimiter
 from tests.api.test_connection_settings import runtime  # noqa: F401 (the fixture)
-from tests.cli import Glengarry
+from tests.cli import Glengarry, table_cells
 from tests.wakers import RecordingWaker
 
 
@@ -32,6 +33,22 @@ def test_pause_resume_and_unknown(runtime: Runtime, glengarry: Glengarry) -> Non
     assert row.id not in jobs.due_syncs(runtime)
     assert glengarry("connections", "resume", "acme").json()["paused"] is False
     assert glengarry("connections", "pause", "nope").code == 2
+
+
+def test_pause_resume_and_delete_show_a_table_on_a_terminal(
+    runtime: Runtime,  # noqa: F811
+    glengarry: Glengarry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(operations, "_terminal", lambda: True)
+    for command, paused in (("pause", "True"), ("resume", "False")):
+        done = glengarry("connections", command, "acme")
+        assert done.code == 0, done.stderr
+        assert "{" not in done.stdout
+        assert table_cells(done.stdout) == {"name": "acme", "paused": paused}
+    deleted = glengarry("connections", "delete", "acme", "--yes")
+    assert deleted.code == 0, deleted.stderr
+    assert table_cells(deleted.stdout) == {"name": "acme", "deleted": "True", "purged": "False"}
 
 
 def test_update_sets_the_sync_interval(

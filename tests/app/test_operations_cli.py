@@ -16,7 +16,7 @@ from app.runtime import Runtime
 from connectors.hubspot.limits import AppType
 from connectors.hubspot.webhook import SignatureVersion
 from tests.api.test_explain import synced
-from tests.cli import Glengarry
+from tests.cli import Glengarry, table_cells, table_rows
 from tests.hubspot_connections import HubSpotCredentials, create_hubspot
 
 
@@ -42,6 +42,32 @@ def test_explain_says_why(runtime: Runtime, glengarry: Glengarry) -> None:
     missing = glengarry("explain", "acme", "999")
     assert missing.code != 0
     assert "no contact '999'" in missing.stderr
+
+
+def test_explain_shows_tables_on_a_terminal(
+    runtime: Runtime, glengarry: Glengarry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    why = glengarry("explain", "acme", "501").json()["qualification"]
+    monkeypatch.setattr(operations, "_terminal", lambda: True)
+    done = glengarry("explain", "acme", "501")
+    assert done.code == 0, done.stderr
+    assert not done.stdout.lstrip().startswith("{")
+    cells = table_cells(done.stdout)
+    for name in ("status", "score", "fit", "engagement", "next_change_at"):
+        assert cells[name] == str(why[name]), name
+    assert cells["override"] == ""
+    assert cells["thresholds"].startswith(f"fit={why['thresholds']['fit']}, engagement=")
+    rows = table_rows(done.stdout)
+    # Fit signals with their points, engagement signals decayed to now, the transitions.
+    assert ["title_vp", "VP-level title", "+25"] in rows
+    assert ["no_company", "no company name", "-5"] in rows
+    (now,) = why["engagement_now"]["signals"]
+    assert [now["signal"], now["label"], f"{now['points']:+g}"] == next(
+        row[:3] for row in rows if len(row) == 4 and row[0] == "email_reply"
+    )
+    assert any(len(row) == 5 and row[2] == "nurture" for row in rows)
+    for title in ("contact 501", "fit signals", "engagement now", "transitions"):
+        assert title in done.stdout
 
 
 def test_rejects_are_listed_and_retried(runtime: Runtime, glengarry: Glengarry) -> None:
@@ -83,11 +109,24 @@ def test_sync_queue_hands_the_run_to_the_workers(runtime: Runtime, glengarry: Gl
     assert f"sync {answer['run']} of acme is queued" in again.stderr
 
 
-def test_a_sync_paused_on_the_budget_says_when_it_resumes(
-    fresh_engine: Engine, glengarry: Glengarry
+def test_sync_queue_shows_a_table_on_a_terminal(
+    runtime: Runtime, glengarry: Glengarry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The day's budget (1% of a Pro portal's 650,000) is spent already: the limiter refuses the
-    # first call, before any reaches the (absent) CRM, and knows when its window frees one.
+    monkeypatch.setattr(operations, "_terminal", lambda: True)
+    queued = glengarry("sync", "acme", "--queue")
+    assert queued.code == 0, queued.stderr
+    cells = table_cells(queued.stdout)
+    assert cells["state"] == "queued"
+    with runtime.sessions() as session:
+        run = session.get(SyncRun, int(cells["run"]))
+        assert run is not None
+        assert run.state == "queued"
+
+
+def _spent_budget() -> datetime:
+    """acme, whose day's budget (1% of a Pro portal's 650,000) is spent already: the limiter
+    refuses the first call, before any reaches the (absent) CRM, and knows when its window
+    frees one."""
     cli_runtime = context.runtime()
     today = datetime.now(UTC)
     with cli_runtime.sessions.begin() as session:
@@ -105,6 +144,13 @@ def test_a_sync_paused_on_the_budget_says_when_it_resumes(
         session.flush()
         session.add(ApiUsage(connection_id=acme.id, day=today.date(), endpoint="x", calls=6500))
     context.reset()
+    return today
+
+
+def test_a_sync_paused_on_the_budget_says_when_it_resumes(
+    fresh_engine: Engine, glengarry: Glengarry
+) -> None:
+    today = _spent_budget()
     done = glengarry("sync", "acme")
     assert done.code == 0, done.stderr
     paused = done.json()
@@ -114,6 +160,20 @@ def test_a_sync_paused_on_the_budget_says_when_it_resumes(
     assert today + timedelta(days=1) <= resumes_at <= datetime.now(UTC) + timedelta(days=1)
     (run,) = [json.loads(line) for line in glengarry("runs", "acme").stdout.splitlines()]
     assert (run["state"], run["resumes_at"]) == ("paused", paused["resumes_at"])
+
+
+def test_a_sync_shows_its_answer_as_a_table_on_a_terminal(
+    fresh_engine: Engine, glengarry: Glengarry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _spent_budget()
+    monkeypatch.setattr(operations, "_terminal", lambda: True)
+    done = glengarry("sync", "acme")
+    assert done.code == 0, done.stderr
+    cells = table_cells(done.stdout)
+    assert cells["state"] == "paused"
+    assert cells["run"].isdigit()
+    assert "day limit 6500/day" in cells["message"]
+    assert cells["resumes_at"]
 
 
 def test_cancel_stops_a_queued_run_at_once_and_asks_a_running_one_to_stop(
