@@ -130,7 +130,7 @@ def runs(
 
 def _follow(run_id: int) -> None:
     # Here, not at the top: `app.cli.sync` prints its answers with this module's `show_one`.
-    from app.cli.sync import follow_run  # noqa: PLC0415
+    from app.cli.sync import follow_run
 
     runtime = context.runtime()
     with runtime.sessions() as session:
