@@ -98,6 +98,66 @@ class LoadAverage:
         return f"{min(s):.1f} to {max(s):.1f} (mean {sum(s) / len(s):.1f})"
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds of a process (and of its children it has reaped), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: the exited backends
+    return ticks / TICKS
+
+
+def _postgres_pids(cluster: Cluster) -> list[int]:
+    """The private cluster's postmaster and its live backends."""
+    if cluster.postgres is None:
+        return []
+    folder = Path("/var/lib/postgresql") / cluster.postgres.version / cluster.postgres.name
+    try:
+        master = int((folder / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    found = [master]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == master:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def cpu(cluster: Cluster) -> dict[tuple[str, int], float]:
+    """CPU seconds so far, per (component, pid): to subtract one snapshot from the next."""
+    seen: dict[tuple[str, int], float] = {}
+    for process in cluster.processes:
+        if process.popen is not None:
+            component = process.name.rpartition("-")[0]  # "serve", "worker"
+            seen[(component, process.popen.pid)] = _proc_cpu(process.popen.pid)
+    for number, pid in enumerate(_postgres_pids(cluster)):
+        seen[("postgresql", pid)] = _proc_cpu(pid, children=number == 0)
+    redis = getattr(cluster.redis, "_process", None)  # the harness keeps its Popen private
+    if redis is not None:
+        seen[("redis", redis.pid)] = _proc_cpu(redis.pid)
+    mine = os.times()
+    seen[("bench (sandboxes, balancer)", os.getpid())] = mine.user + mine.system
+    return seen
+
+
+def spent(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+) -> dict[str, float]:
+    by: dict[str, float] = {}
+    for key, seconds in after.items():
+        by[key[0]] = by.get(key[0], 0.0) + max(0.0, seconds - before.get(key, 0.0))
+    return by
+
+
 def _names(prefix: str, kinds: Sequence[str]) -> list[tuple[str, str]]:
     return [(kind, f"{prefix}-{n}") for n, kind in enumerate(kinds, 1)]
 
@@ -149,6 +209,7 @@ class Intake:
     processed: int
     processed_seconds: float
     writes: int
+    cpu: dict[str, float]
 
 
 def intake(
@@ -163,6 +224,7 @@ def intake(
         acknowledged = sum(len(a.acknowledged()) for a in made)
         stored, processed = _inbox(cluster, made)
         landed = Landed()
+        cpu_before = cpu(cluster)
         with ExitStack() as watching:
             for account in made:
                 watching.enter_context(account.side.watch(landed))
@@ -179,6 +241,7 @@ def intake(
             accepted = sum(len(a.acknowledged()) for a in made) - acknowledged
             settle(runtime, made, seconds=900)
             done_at = time.monotonic()
+        used = spent(cpu_before, cpu(cluster))
         stored_after, processed_after = _inbox(cluster, made)
         for account in made:
             account.faults(latency_ms=0)
@@ -190,6 +253,7 @@ def intake(
         processed_after - processed,
         done_at - started,
         landed.count,
+        used,
     )
 
 
@@ -208,6 +272,22 @@ def _intake_table(rows: Sequence[Intake]) -> None:
             f"**{row.accepted / row.accepted_seconds:,.0f}** | {row.processed:,} in "
             f"{row.processed_seconds:.1f} s | **{rate:,.0f}** | {row.writes:,} | {ratio:.2f}x |"
         )
+    _cpu_table([(row.label, row.processed_seconds, row.cpu) for row in rows])
+
+
+def _cpu_table(rows: Sequence[tuple[str, float, dict[str, float]]]) -> None:
+    """Where the CPU went, from the start of the load until it settled."""
+    components = sorted({c for _, _, used in rows for c in used})
+    print(
+        "\n| set-up (CPU seconds) | "
+        + " | ".join(components)
+        + " | total | cores busy (total / wall time) |"
+    )
+    print("| --- |" + " ---: |" * (len(components) + 2))
+    for label, seconds, used in rows:
+        cells = " | ".join(f"{used.get(c, 0.0):.1f}" for c in components)
+        total = sum(used.values())
+        print(f"| {label} | {cells} | {total:.1f} | {total / seconds:.2f} |")
 
 
 # --- backfill ---------------------------------------------------------------------------------
@@ -219,6 +299,7 @@ class Backfill:
     contacts: int
     seconds: float
     per_connection: list[float]
+    cpu: dict[str, float]
 
 
 def backfill(
@@ -229,12 +310,14 @@ def backfill(
         runtime = cluster.runtime()
         for account in made:
             account.faults(latency_ms=args.latency_ms)
+        cpu_before = cpu(cluster)
         started = time.monotonic()
         for account in made:
             request_sync(cluster, account.name)
         for account in made:
             wait_for_sync(runtime, account.name, seconds=900)
         took = time.monotonic() - started
+        used = spent(cpu_before, cpu(cluster))
         with runtime.sessions() as session:
             runs = session.execute(
                 select(SyncRun.started_at, SyncRun.finished_at)
@@ -244,7 +327,7 @@ def backfill(
         each = sorted((end - start).total_seconds() for start, end in runs if end is not None)
         for account in made:
             account.faults(latency_ms=0)
-    return Backfill(label, len(members) * len(specs), took, each)
+    return Backfill(label, len(members) * len(specs), took, each, used)
 
 
 def _backfill_table(rows: Sequence[Backfill]) -> None:
@@ -261,6 +344,7 @@ def _backfill_table(rows: Sequence[Backfill]) -> None:
             f"| {row.label} | {row.contacts:,} | {row.seconds:.1f} s | **{rate:,.0f}** | "
             f"{each} s | {rate / (base.contacts / base.seconds):.2f}x |"
         )
+    _cpu_table([(row.label, row.seconds, row.cpu) for row in rows])
 
 
 # --- sustained load with faults ---------------------------------------------------------------
@@ -312,6 +396,7 @@ class Sustained:
     window: tuple[float, float] = (0.0, 0.0)  # seconds into the load
     settle_seconds: float = 0.0
     findings: Any = None
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sustained:
@@ -343,6 +428,7 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
             cluster.restart(victim)
             marks["whole"] = time.monotonic()  # Redis and the replaced worker answer
 
+        cpu_before = cpu(cluster)
         with portal.side.watch(timed), portal.side.control() as control:
             started = time.monotonic()
             chaos = threading.Thread(target=faults, args=(started,), daemon=True)
@@ -359,6 +445,7 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
                 time.sleep(max(0.0, next_burst - time.monotonic()))  # the pace, not a wait
             chaos.join(timeout=120)
             ended = time.monotonic()
+            result.cpu = spent(cpu_before, cpu(cluster))
             settle(runtime, made, seconds=600)
             result.settle_seconds = time.monotonic() - ended
         kill, whole = marks["kill"], marks["whole"]
@@ -406,6 +493,7 @@ def _sustained_report(result: Sustained, limit_per_second: float) -> None:
         f"**{len(findings.failed_writes)}**; `verify` drift: {findings.drift or 'none'}; "
         f"dump against the clean run: {sum(map(len, findings.differs.values()))} differences"
     )
+    _cpu_table([(f"sustained, {seconds:.0f} s", seconds, result.cpu)])
     for line in (findings.lost + findings.unprocessed + findings.failed_writes)[:10]:
         print(f"  {line}")
     for name, lines in findings.differs.items():
