@@ -435,7 +435,7 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
             chaos.start()
             next_burst = started
             while time.monotonic() < started + args.seconds:
-                body = {"contacts": per_burst, "events_per_contact": args.events}
+                body = {"contacts": per_burst, "events_per_contact": args.sustained_events}
                 portal.simulations.append(body)  # the clean run replays them
                 at = time.monotonic()
                 answer = control.post("/simulate", json=body)
@@ -469,7 +469,8 @@ def _sustained_report(result: Sustained, limit_per_second: float) -> None:
         f"{result.people_per_second:.0f} people a second for {seconds:.0f} s "
         f"({result.touched:,} touched), {result.acknowledged:,} webhook events acknowledged "
         f"({result.acknowledged / seconds:,.0f}/s, echoes included); the sandbox counted "
-        f"{result.calls:,} API calls ({result.calls / seconds:.1f}/s against the "
+        f"{result.calls:,} API calls over the load and its settling "
+        f"({result.calls / (seconds + result.settle_seconds):.1f}/s against the "
         f"{limit_per_second:.1f}/s the connection's limiter allows), {result.throttled} of them "
         f"429; fault window {result.window[0]:.0f} s to {result.window[1]:.0f} s; settled "
         f"{result.settle_seconds:.0f} s after the load ended\n"
@@ -513,10 +514,11 @@ def _cluster(root: Path, name: str, **kwargs: Any) -> Iterator[Cluster]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=PARTS, action="append", help="default: all")
-    parser.add_argument("--people", type=int, default=600, help="seeded in each intake portal")
-    parser.add_argument("--portals", type=int, default=2, help="HubSpot portals for intake")
-    parser.add_argument("--touched", type=int, default=400, help="people touched a portal")
-    parser.add_argument("--events", type=int, default=2, help="activities per person touched")
+    parser.add_argument("--people", type=int, default=1000, help="seeded in each intake portal")
+    parser.add_argument("--portals", type=int, default=3, help="HubSpot portals for intake")
+    parser.add_argument("--touched", type=int, default=800, help="people touched a portal")
+    parser.add_argument("--events", type=int, default=3, help="activities per person (intake)")
+    parser.add_argument("--sustained-events", type=int, default=2, help="the same, sustained")
     parser.add_argument("--latency-ms", type=int, default=100, help="per sandbox API call")
     parser.add_argument("--backfill-people", type=int, default=2000, help="per connection")
     parser.add_argument("--sustained-people", type=int, default=3000)
