@@ -415,6 +415,10 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
         marks: dict[str, float] = {}
 
         def faults(start: float) -> None:
+            if not args.faults:  # the same load, nothing broken: the baseline
+                marks["kill"] = marks["whole"] = start + args.seconds * 2
+                return
+
             def at(share: float) -> None:
                 time.sleep(max(0.0, start + share * args.seconds - time.monotonic()))
 
@@ -524,6 +528,12 @@ def main() -> None:
     parser.add_argument("--sustained-people", type=int, default=3000)
     parser.add_argument("--people-per-second", type=float, default=10)
     parser.add_argument("--seconds", type=float, default=60, help="of sustained load")
+    parser.add_argument(
+        "--faults",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="kill a worker and restart Redis in the sustained load (--no-faults: baseline)",
+    )
     parser.add_argument("--seed", type=int, default=29)
     args = parser.parse_args()
     missing = postgres_available()
