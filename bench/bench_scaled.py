@@ -2,9 +2,9 @@
 processing, processing from 1 to 3 workers, a four-connection backfill, and a sustained load
 with a worker killed and Redis restarted in the middle.
 
-    .venv/bin/python bench/bench_scaled.py                      # every part (about 12 minutes)
+    .venv/bin/python bench/bench_scaled.py                      # every part (about 7 minutes)
     .venv/bin/python bench/bench_scaled.py --part intake --part workers
-    .venv/bin/python bench/bench_scaled.py --part sustained --people-per-second 8
+    .venv/bin/python bench/bench_scaled.py --part sustained --no-faults --people-per-second 5
 
 Needs what `tests/reliability` needs (root, `pg_createcluster`, `redis-server`). The set-ups
 are those of `tests.harness.cluster.Cluster`: **scaled** is a private PostgreSQL cluster and a
@@ -23,16 +23,20 @@ same balancer). The CRM accounts are the demo's sandboxes served in this process
 - **backfill**: 2 HubSpot portals and 2 Salesforce orgs of `--backfill-people` each, at
   `--latency-ms`, a full sync asked of each at once: contacts per second until the last ended.
 - **sustained**: one HubSpot portal with the `pro` limits (the connection's default
-  `private-pro` limiter), `--latency-ms`; `--people-per-second` touched (`--events` each) in
-  bursts every 0.5 s for `--seconds`; at 40% a worker is SIGKILLed, at 50% Redis is restarted
-  (its queue lost), at 60% the killed worker is started again. Event-to-field latency as
+  `private-pro` limiter), `--latency-ms`; `--people-per-second` touched
+  (`--sustained-events` each) in bursts every 0.5 s for `--seconds`; at 40% a worker is
+  SIGKILLed, at 50% Redis is restarted (its queue lost), at 60% the killed worker is started
+  again. Event-to-field latency as
   `app.demo.LandingWatch` takes it (from the simulate call to the write landing in the
   sandbox; people whose activity changed nothing worth writing are not timed, nor people
   touched again before a write of theirs landed), split into people whose whole wait lay
   outside the fault window (the kill until Redis and the replaced worker answer again) and
   those whose wait overlapped it. Then the harness's end-of-test checks (`check`): events
   acknowledged but not stored or not processed, outbox rows failed, `glengarry verify` drift,
-  and the dump against a clean run's.
+  and the dump against a clean run's. `--no-faults`: the same load with nothing broken.
+
+CPU seconds are counted per component (serve, worker, PostgreSQL's server processes, Redis,
+and this process, which serves the sandboxes and the balancer) from /proc, over each part.
 """
 
 from __future__ import annotations
