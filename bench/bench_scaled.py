@@ -473,6 +473,11 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
 def _sustained_report(result: Sustained, limit_per_second: float) -> None:
     findings = result.findings
     seconds = result.seconds
+    window = (
+        f"fault window {result.window[0]:.0f} s to {result.window[1]:.0f} s"
+        if result.window[0] < seconds
+        else "no faults"
+    )
     print(
         f"{result.people_per_second:.0f} people a second for {seconds:.0f} s "
         f"({result.touched:,} touched), {result.acknowledged:,} webhook events acknowledged "
@@ -480,7 +485,7 @@ def _sustained_report(result: Sustained, limit_per_second: float) -> None:
         f"{result.calls:,} API calls over the load and its settling "
         f"({result.calls / (seconds + result.settle_seconds):.1f}/s against the "
         f"{limit_per_second:.1f}/s the connection's limiter allows), {result.throttled} of them "
-        f"429; fault window {result.window[0]:.0f} s to {result.window[1]:.0f} s; settled "
+        f"429; {window}; settled "
         f"{result.settle_seconds:.0f} s after the load ended\n"
     )
     print("| people timed | count | p50 | p90 | p99 | max |")
