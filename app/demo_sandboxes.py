@@ -139,9 +139,15 @@ class HubSpotDemo:
     crm: Crm = HUBSPOT
     connection = "demo-hubspot"
 
-    def __init__(self, app_secret: str, portal_id: int | None = None) -> None:
+    def __init__(
+        self, app_secret: str, portal_id: int | None = None, rate_limits: str = "pro"
+    ) -> None:
         self._app_secret = app_secret  # the sandbox signs its webhooks with it
         self._portal_id = portal_id  # None: the sandbox's own (several portals need their own)
+        # The sandbox's limits profile; "off" also connects with no client-side limits (the
+        # `unlimited` app type), so that a benchmark sees the pipeline's own pace.
+        HubSpotConfig(rate_limits=rate_limits)  # an unknown profile is refused here, not later
+        self._rate_limits = rate_limits
         self._server: HubSpotServer | None = None
 
     @property
@@ -152,7 +158,7 @@ class HubSpotDemo:
     @contextmanager
     def serve(self, members: Iterable[SeedMember], receiver_url: str, seed: int) -> Iterator[None]:
         config = HubSpotConfig(
-            rate_limits="pro",
+            rate_limits=self._rate_limits,
             seed=seed,
             client_secret=self._app_secret,
             webhook_url=f"{receiver_url}/webhooks/{self.crm.kind}/{self.connection}",
@@ -171,7 +177,10 @@ class HubSpotDemo:
         credentials = HubSpotCredentials(
             token=server.config.token, app_client_secret=self._app_secret
         )
-        options = self.crm.settings({"base_url": server.base_url}, new=True).options
+        values = {"base_url": server.base_url}
+        if self._rate_limits == "off":
+            values["app_type"] = "unlimited"
+        options = self.crm.settings(values, new=True).options
         return NewSettings(credentials.to_dict(), options)
 
     def connected(self) -> str:

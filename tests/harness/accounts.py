@@ -50,12 +50,15 @@ def people(count: int, seed: int) -> list[SeedMember]:
 _numbers = itertools.count(1)
 
 
-def sandbox(kind: str, name: str, folder: Path, number: int) -> DemoSandbox:
+def sandbox(
+    kind: str, name: str, folder: Path, number: int, hubspot_limits: str = "pro"
+) -> DemoSandbox:
     """The demo's sandbox of `kind` as account `number`: its own portal or org id, so that
-    several accounts of one CRM connect side by side (a twin reuses its account's number)."""
+    several accounts of one CRM connect side by side (a twin reuses its account's number).
+    `hubspot_limits`: a HubSpot portal's rate-limit profile ("off" for a benchmark)."""
     side: DemoSandbox
     if kind == "hubspot":
-        side = HubSpotDemo(APP_SECRET, portal_id=90_000_100 + number)
+        side = HubSpotDemo(APP_SECRET, portal_id=90_000_100 + number, rate_limits=hubspot_limits)
     else:
         side = SalesforceDemo(folder / name, org_id=to18(f"00D5e{number:010d}"))
     side.connection = name
@@ -143,6 +146,7 @@ def accounts(
     seed: int,
     *,
     backfill: bool = True,
+    hubspot_limits: str = "pro",
 ) -> Iterator[list[Account]]:
     """Serve one sandbox per (kind, name), each seeded with `members`, connected and (unless
     told not to) backfilled through the cluster: a full sync asked of the operations API, run
@@ -150,7 +154,8 @@ def accounts(
     made = []
     for kind, name in specs:
         number = next(_numbers)
-        made.append(Account(sandbox(kind, name, cluster.root / "orgs", number), number))
+        side = sandbox(kind, name, cluster.root / "orgs", number, hubspot_limits)
+        made.append(Account(side, number))
     with ExitStack() as stack:
         for account in made:
             stack.enter_context(account.side.serve(members, cluster.public_url, seed))

@@ -78,10 +78,15 @@ class Process:
 
 @dataclass
 class Cluster:
+    """The scaled set-up; or, `embedded`, the default one: a single `serve` on SQLite in its
+    data directory with the consumer in its process (no PostgreSQL, no Redis, no worker), for
+    a benchmark to set beside it (still behind the balancer, so both pay the same hop)."""
+
     root: Path
     serves: int = 2
     workers: int = 3
     settings: dict[str, str] = field(default_factory=dict)  # GLENGARRY_* of every process
+    embedded: bool = False
     postgres: PrivatePostgres | None = None
     redis: PrivateRedis | None = None
     balancer: Balancer | None = None
@@ -92,11 +97,14 @@ class Cluster:
 
     def start(self) -> Cluster:
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.embedded and (self.serves, self.workers) != (1, 0):
+            raise ValueError("the embedded default is one serve process and no worker")
         try:
-            self.postgres = PrivatePostgres.create()
-            self.redis = PrivateRedis(self.root / "redis.log")
-            self.redis.start()
-            self._glengarry("db", "upgrade")
+            if not self.embedded:  # the embedded database migrates itself
+                self.postgres = PrivatePostgres.create()
+                self.redis = PrivateRedis(self.root / "redis.log")
+                self.redis.start()
+                self._glengarry("db", "upgrade")
             ports = [free_port() for _ in range(self.serves)]
             self.balancer = Balancer([f"http://127.0.0.1:{p}" for p in ports]).start()
             for number, port in enumerate(ports, 1):
@@ -112,15 +120,19 @@ class Cluster:
             raise
         return self
 
-    def _env(self, **extra: str) -> dict[str, str]:
+    def _stores(self) -> dict[str, str]:
+        if self.embedded:
+            return {}  # SQLite database and queue in the data directory
         assert self.postgres is not None
         assert self.redis is not None
+        return {"GLENGARRY_DATABASE_URL": self.postgres.url, "GLENGARRY_QUEUE_URL": self.redis.url}
+
+    def _env(self, **extra: str) -> dict[str, str]:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("GLENGARRY_")}
         return {
             **clean,
             "GLENGARRY_DATA_DIR": str(self.root / "data"),
-            "GLENGARRY_DATABASE_URL": self.postgres.url,
-            "GLENGARRY_QUEUE_URL": self.redis.url,
+            **self._stores(),
             "GLENGARRY_SECRET_KEY": self.secret_key,
             "GLENGARRY_API_TOKEN": ADMIN_TOKEN,
             "GLENGARRY_LOG_LEVEL": "INFO",
@@ -184,8 +196,8 @@ class Cluster:
         env = self._env()
         settings = load_settings(
             data_dir=Path(env["GLENGARRY_DATA_DIR"]),
-            database_url=env["GLENGARRY_DATABASE_URL"],
-            queue_url=env["GLENGARRY_QUEUE_URL"],
+            database_url=env.get("GLENGARRY_DATABASE_URL"),
+            queue_url=env.get("GLENGARRY_QUEUE_URL"),
             secret_key=self.secret_key,
             **{k.removeprefix("GLENGARRY_").lower(): v for k, v in self.settings.items()},
         )
