@@ -15,7 +15,7 @@ from app.audit import cli_actor, record
 from app.cli import context
 from app.cli.connect import prepared, read_secrets, settings_of
 from app.cli.connection_report import echo_update, refuse_conflicts
-from app.cli.operations import run_row, show_one
+from app.cli.operations import run_row, show_one, show_rows
 from app.cli.options import command, from_environment, given, union
 from app.connection_health import health_of
 from app.connection_settings import delete_connection, parse_interval, set_paused, set_writes
@@ -73,12 +73,20 @@ def _summary(runtime: Runtime, session: Session, connection: Connection) -> dict
 
 @connections_cli.command("list")
 def list_connections() -> None:
-    """One JSON line per connection: kind, portal, fields (and conflicts), writes, cursor."""
+    """One JSON line per connection (a table on a terminal): kind, portal, fields (and
+    conflicts), writes, cursor."""
     runtime = context.runtime()
     with runtime.sessions() as session:
         live = select(Connection).where(Connection.deleted_at.is_(None))
-        for connection in session.scalars(live.order_by(Connection.name)):
-            typer.echo(json.dumps(_summary(runtime, session, connection)))
+        rows = [
+            json.loads(json.dumps(_summary(runtime, session, connection), default=str))
+            for connection in session.scalars(live.order_by(Connection.name))
+        ]
+    show_rows(rows, LIST_COLUMNS)
+
+
+# What a terminal's table of connections shows (the JSON lines carry everything).
+LIST_COLUMNS = ("name", "kind", "account_id", "writes_enabled", "paused", "cursor_at")
 
 
 LAST_RUNS = 5
@@ -134,7 +142,7 @@ def rotate_token(connection: str = typer.Argument(..., help="Connection name or 
         )
         session.flush()
         body = {"connection": found.name, "realtime": realtime_setup(runtime, found)}
-    typer.echo(json.dumps(body))
+    show_one(body)
 
 
 _REINSTALL = CliOption(
@@ -236,7 +244,7 @@ def writes(
             typer.echo(
                 f"could not wake the relay ({type(exc).__name__}); the sweeper will", err=True
             )
-    typer.echo(json.dumps({"name": name, "writes_enabled": enabled}))
+    show_one({"name": name, "writes_enabled": enabled})
 
 
 def _pause(connection: str, paused: bool) -> None:

@@ -32,7 +32,8 @@ def _terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def _show(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+def show_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """A JSON line per row, or on a terminal one table of `columns`."""
     if not _terminal():
         for row in rows:
             typer.echo(json.dumps(row, default=str))
@@ -125,7 +126,7 @@ def runs(
             query = query.where(SyncRun.connection_id == find(session, connection).id)
         rows = [{"connection": name, **run_row(run, now)} for run, name in session.execute(query)]
     columns = RUN_COLUMNS if connection is not None else ("connection", *RUN_COLUMNS)
-    _show(rows, (*columns, "error"))
+    show_rows(rows, (*columns, "error"))
 
 
 def _follow(run_id: int) -> None:
@@ -205,12 +206,12 @@ def rejects(
                 details={"asked": "all", "queued": len(queued)},
             )
         # The workers' sweeper finds the rows due within a minute; serve's relay too.
-        typer.echo(json.dumps({"connection": found.name, "queued": len(queued)}))
+        show_one({"connection": found.name, "queued": len(queued)})
         return
     with runtime.sessions() as session:
         found = find(session, connection)
         rows = [asdict(r) for r in list_rejects(session, found.id, limit=limit)]
-    _show(rows, ("id", "crm_id", "reason", "values", "attempts", "last_attempt_at"))
+    show_rows(rows, ("id", "crm_id", "reason", "values", "attempts", "last_attempt_at"))
 
 
 def explain_command(

@@ -16,7 +16,7 @@ from app.runtime import Runtime
 from app.worker import jobs
 from connectors.http import RateLimiter
 from tests.api.test_connection_settings import runtime  # noqa: F401 (the fixture)
-from tests.cli import Glengarry, table_cells
+from tests.cli import Glengarry, table_cells, table_rows
 from tests.wakers import RecordingWaker
 
 
@@ -49,6 +49,25 @@ def test_pause_resume_and_delete_show_a_table_on_a_terminal(
     deleted = glengarry("connections", "delete", "acme", "--yes")
     assert deleted.code == 0, deleted.stderr
     assert table_cells(deleted.stdout) == {"name": "acme", "deleted": "True", "purged": "False"}
+
+
+def test_the_connection_list_and_the_writes_switch_show_tables_on_a_terminal(
+    runtime: Runtime,  # noqa: F811
+    glengarry: Glengarry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    piped = glengarry("connections", "list")
+    assert piped.code == 0, piped.stderr
+    assert piped.json()["name"] == "acme"  # a JSON line each, off a terminal
+    monkeypatch.setattr(operations, "_terminal", lambda: True)
+    listed = glengarry("connections", "list")
+    assert listed.code == 0, listed.stderr
+    assert "{" not in listed.stdout
+    assert "writes_enabled" in listed.stdout  # the header
+    assert [row[:2] for row in table_rows(listed.stdout)] == [["acme", "hubspot"]]
+    writes = glengarry("connections", "writes", "acme", "--off")
+    assert writes.code == 0, writes.stderr
+    assert table_cells(writes.stdout) == {"name": "acme", "writes_enabled": "False"}
 
 
 def test_update_sets_the_sync_interval(
