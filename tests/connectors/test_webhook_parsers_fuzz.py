@@ -162,7 +162,10 @@ def test_a_hubspot_delivery_is_parsed_or_refused_naming_the_problem(body: bytes)
     _fit_for_the_inbox(events)
     for event in events:
         assert event.account_id.isdigit()
-        assert event.crm_id.isdigit()
+        # A contact's id, or the record a deal, ticket or object event names ("deals:7").
+        kind, _, number = event.crm_id.rpartition(":")
+        assert number.isdigit()
+        assert kind in ("", "deals", "tickets", "feedback_submissions"), event.crm_id
         assert (
             datetime(2000, 1, 1, tzinfo=UTC) <= event.occurred_at < datetime(2100, 1, 1, tzinfo=UTC)
         )
