@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports dockerfile pytest-sqlite pytest-postgresql bench clean
+.PHONY: demo test lint typecheck imports dockerfile pytest-sqlite pytest-postgresql pytest-cluster bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/glengarry demo
 
-# The two pytest passes run side by side (each has its own databases, data directories and
-# ports); each pass's output is printed whole when it ends, and either failing fails the build.
+# The two pytest passes and the cluster tests run side by side (each has its own databases,
+# data directories and ports; the cluster tests wait on processes and services more than they
+# compute); each one's output is printed whole when it ends, and any failing fails the build.
 test: lint typecheck imports dockerfile
-	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-sqlite pytest-postgresql
+	@$(MAKE) --no-print-directory -j3 --output-sync=target pytest-sqlite pytest-postgresql pytest-cluster
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -46,11 +47,23 @@ pytest-sqlite: $(STAMP)
 pytest-postgresql: $(STAMP)
 	@if $(BIN)/python tests/pg_check.py; then \
 		echo "== pytest pass 2/2: PostgreSQL"; \
-		GLENGARRY_TEST_DB=postgresql $(BIN)/pytest -m "not slow"; \
+		GLENGARRY_TEST_DB=postgresql $(BIN)/pytest -m "not slow and not cluster"; \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL or Redis is unreachable and CI=true: the PostgreSQL pass is required." >&2; exit 1; \
 	else \
 		echo "== pytest pass 2/2: PostgreSQL SKIPPED: PostgreSQL (127.0.0.1:5432) or Redis (127.0.0.1:6379) does not answer (see above; GLENGARRY_TEST_PG_ADMIN_URL, GLENGARRY_TEST_REDIS_URL)"; \
+	fi
+
+# The many-process fault tests (tests/reliability): a private PostgreSQL cluster and Redis of
+# their own, so they need the PostgreSQL tools and root, not the test database.
+pytest-cluster: $(STAMP)
+	@if $(BIN)/python tests/pg_check.py; then \
+		echo "== pytest: the scaled set-up's fault tests"; \
+		GLENGARRY_TEST_DB=postgresql $(BIN)/pytest -m cluster tests/reliability; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL or Redis is unreachable and CI=true: the cluster tests are required." >&2; exit 1; \
+	else \
+		echo "== pytest: the scaled set-up's fault tests SKIPPED: PostgreSQL or Redis does not answer (see above)"; \
 	fi
 
 bench: $(STAMP)

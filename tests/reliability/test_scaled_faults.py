@@ -221,14 +221,14 @@ def test_redis_restarted_with_queued_tasks_the_work_is_found_again_from_the_tabl
 def test_crm_faults_storms_errors_time_outs_and_expired_sessions_are_survived(
     cluster: Cluster,
 ) -> None:
-    members = people(100, 53)
+    members = people(60, 53)
     specs = [("hubspot", "storm-hs"), ("salesforce", "storm-sf")]
     with accounts(cluster, specs, members, 53) as made:
         portal, org = made
         portal.faults(storm_429=15, error_rate=0.15, timeout_rate=0.02, slow_ms=4000, latency_ms=20)
         org.faults(error_rate=0.15, lock_row_rate=0.3, timeout_rate=0.02, slow_ms=4000)
         org.faults(expire_sessions=True)
-        for _ in range(3):
+        for _ in range(2):
             for account in made:
                 account.simulate(6, 2)
         org.faults(expire_sessions=True)  # again, mid-stream
