@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +38,7 @@ from pydantic import (
 )
 
 from app.errors import InputError
+from connectors.payload import PayloadError, finite, no_constant
 from qualification.records import Activity, Contact, Outcome
 from qualification.times import parse_instant
 
@@ -59,10 +59,6 @@ __all__ = [
 PROPERTIES_PREFIX = "properties."
 # A contact's properties are flat and an activity's nest a level or two; deeper is no export.
 MAX_DEPTH = 16
-
-
-class PayloadError(ValueError):
-    """A JSON value these files do not hold: NaN, an infinity."""
 
 
 class FileFormat(StrEnum):
@@ -228,7 +224,7 @@ def _jsonl_rows(path: Path, handle: IO[str]) -> Iterator[tuple[int, Any]]:
         if not text.strip():
             continue
         try:
-            value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+            value = json.loads(text, parse_constant=no_constant, parse_float=finite)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{path}:{line}: invalid JSON ({exc.msg} at column {exc.colno})"
@@ -244,17 +240,6 @@ def _jsonl_rows(path: Path, handle: IO[str]) -> Iterator[tuple[int, Any]]:
         if not isinstance(value, dict):
             raise InputError(f"{path}:{line}: expected a JSON object, got {type(value).__name__}")
         yield line, value
-
-
-def _no_constant(name: str) -> Any:
-    raise PayloadError(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise PayloadError(f"number {text[:40]} is out of range")
-    return value
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -19,11 +19,13 @@ class PayloadError(ValueError):
     """The body is not JSON this service accepts; the message names the problem."""
 
 
-def _no_constant(name: str) -> Any:
+def no_constant(name: str) -> Any:
+    """`json.loads(parse_constant=...)`: NaN and the infinities are no JSON numbers."""
     raise PayloadError(f"{name} is not a JSON number")
 
 
-def _finite(text: str) -> float:
+def finite(text: str) -> float:
+    """`json.loads(parse_float=...)`: a float past the double range is refused, not infinity."""
     value = float(text)
     if not math.isfinite(value):
         raise PayloadError(f"number {text[:40]} is out of range")
@@ -48,7 +50,7 @@ def _check_depth(value: Any, limit: int) -> None:
 def load_json(body: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """The JSON value of `body`, or `PayloadError` saying why it is refused."""
     try:
-        value = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+        value = json.loads(body, parse_constant=no_constant, parse_float=finite)
     except PayloadError:
         raise
     except RecursionError:
