@@ -1,4 +1,10 @@
-"""The deployment's criteria: stored by content hash, exactly one version active at a time."""
+"""The deployment's criteria: stored by content hash, exactly one version active at a time.
+
+Activations serialize: each takes a transaction-scoped lock before it reads what is stored and
+active (PostgreSQL: an advisory lock; SQLite: its single writer, every transaction beginning
+IMMEDIATE), so two racing ones never both see nothing active, nor both insert one version. A
+partial unique index (migration 0009) refuses a second active row whatever the code does.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import InputError
@@ -20,6 +26,10 @@ class ActiveCriteria:
     criteria: Criteria
     version: str
     changed: bool  # activated by this call: every contact needs a rescore
+
+
+# pg_advisory_xact_lock's key for criteria writes: any fixed number no other lock of ours uses.
+_ACTIVATION_LOCK = 0x676C6E67_63726974  # "glngcrit"
 
 
 def read_criteria_file(path: Path | str) -> tuple[str, Criteria]:
@@ -68,9 +78,16 @@ def store_version(
     return _stored(session, criteria, text, now)
 
 
+def _serialized(session: Session) -> None:
+    """Take the criteria lock (held to this transaction's end), once any other holder's ends."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_ACTIVATION_LOCK)))
+
+
 def _stored(
     session: Session, criteria: Criteria, text: str, now: datetime
 ) -> tuple[CriteriaVersion, bool]:
+    _serialized(session)  # before the read: a racer's version is seen once it has committed
     row = session.scalars(
         select(CriteriaVersion).where(CriteriaVersion.version == criteria.version)
     ).one_or_none()

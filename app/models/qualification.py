@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, JSONType, utcnow
@@ -58,6 +58,16 @@ class Transition(Base):
 
 class CriteriaVersion(Base):
     __tablename__ = "criteria_versions"
+    # At most one active version, whatever races: a unique index over the active rows alone.
+    __table_args__ = (
+        Index(
+            "uq_criteria_versions_one_active",
+            "active",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[str] = mapped_column(String(64), unique=True)  # content hash
