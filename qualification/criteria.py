@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
+from qualification.patterns import compile_search
 from qualification.statuses import OVERRIDE_PROPERTY
 
 Matcher = Callable[[Mapping[str, Any]], bool]
@@ -238,10 +239,7 @@ class Condition(_Model):
     @classmethod
     def _regex_compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value, re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {value!r}: {exc}") from None
+            compile_search(value)  # ValueError naming why, RE2's refusals included
         return value
 
     @model_validator(mode="after")
@@ -1006,8 +1004,8 @@ def _value_test(cond: Condition) -> Callable[[Any], bool]:
         allowed = frozenset(_text(v) for v in cond.in_)
         return lambda v: _text(v) in allowed
     if cond.regex is not None:
-        search = re.compile(cond.regex, re.IGNORECASE).search
-        return lambda v: search(v if isinstance(v, str) else _text(v)) is not None
+        search = compile_search(cond.regex)
+        return lambda v: search(v if isinstance(v, str) else _text(v))
     if cond.range is not None:
         low = -math.inf if cond.range.min is None else cond.range.min
         high = math.inf if cond.range.max is None else cond.range.max
@@ -1046,13 +1044,13 @@ def _compile_leaf(cond: Condition) -> Matcher:
     prop = cond.property or ""
     when_missing = cond.exists is False  # only `exists: false` matches a missing value
     if cond.regex is not None:
-        search = re.compile(cond.regex, re.IGNORECASE).search
+        search = compile_search(cond.regex)
 
         def match_regex(props: Mapping[str, Any]) -> bool:
             value = props.get(prop)
             if value is None or value == "":
                 return False
-            return search(value if value.__class__ is str else _text(value)) is not None
+            return search(value if value.__class__ is str else _text(value))
 
         return match_regex
     if cond.in_ is not None or cond.equals is not None:

@@ -149,6 +149,41 @@ engagement:
     assert problems[0].startswith("engagement.page_view.rules[0].condition.regex: invalid regex")
 
 
+@pytest.mark.parametrize(
+    "pattern",
+    [r"(a)\1", r"(?P<x>a)(?P=x)", "(?=vp)v", "(?<!s)vp", "(?!x)", "vp++", r"vp\Z"],
+    ids=[
+        "backreference",
+        "named-backreference",
+        "lookahead",
+        "lookbehind",
+        "negative",
+        "possessive",
+        "python-end",
+    ],
+)
+def test_a_pattern_that_needs_backtracking_is_refused_naming_where_and_why(pattern: str) -> None:
+    """Python's re takes these; RE2, which matches in linear time, cannot."""
+    document = MINIMAL + "fit:\n  - label: vp\n    points: 1\n    condition: {property: jobtitle}\n"
+    data = yaml.safe_load(document)
+    data["fit"][0]["condition"]["regex"] = pattern
+    problems = problems_of(yaml.safe_dump(data))
+
+    assert len(problems) == 1
+    assert problems[0].startswith(f"fit[0].condition.regex: invalid regex {pattern!r}: "), problems
+    assert "no backreferences, look-around or possessive quantifiers" in problems[0]
+
+
+@pytest.mark.timeout(30)  # RE2 takes milliseconds; Python's re never ended
+def test_a_backtracking_pattern_is_searched_in_time_linear_in_the_text() -> None:
+    # Python's re would take some 2**5000 steps on the first: scoring one contact never ended.
+    catastrophic = {"property": "jobtitle", "regex": "(a+)+$"}
+    assert not matches(catastrophic, {"jobtitle": "a" * 5000 + "!"})
+    assert matches(catastrophic, {"jobtitle": "a" * 5000})
+    polynomial = {"property": "url", "regex": r"^(\w*\w*\w*)*-$"}
+    assert not matches(polynomial, {"url": "w" * 20_000})
+
+
 def test_yaml_syntax_error_names_the_line() -> None:
     problems = problems_of("name: test\nthresholds: {fit: 1\nfit: []\n")
     assert len(problems) == 1
@@ -280,6 +315,20 @@ def test_regex_is_case_insensitive_search() -> None:
     assert matches(condition, {"jobtitle": "Senior VP, Sales"})
     assert not matches(condition, {"jobtitle": "MVP engineer"})
     assert not matches(condition, {"jobtitle": None})
+
+
+def test_regex_keeps_the_syntax_criteria_files_use() -> None:
+    assert matches(
+        {"property": "jobtitle", "regex": r"^(?:co-?)?founder\b"}, {"jobtitle": "Co-Founder"}
+    )
+    assert matches({"property": "url", "regex": r"/pricing(?:[/?#]|$)"}, {"url": "/PRICING?x=1"})
+    assert matches(
+        {"property": "email_domain", "regex": r"\.(edu|ac\.[a-z]{2})$"}, {"email": "x@ox.ac.uk"}
+    )
+    assert matches({"property": "n", "regex": r"^\d{3,}$"}, {"n": 1200})
+    assert matches({"property": "city", "regex": "zürich|münchen"}, {"city": "MÜNCHEN"})
+    assert matches({"property": "city", "regex": r"^\pL+$"}, {"city": "Genève"})
+    assert not matches({"property": "jobtitle", "regex": "vp"}, {"jobtitle": ""})
 
 
 @pytest.mark.parametrize(

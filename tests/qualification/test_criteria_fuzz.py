@@ -3,8 +3,10 @@ compile, hash and serialise as strict JSON, or raises `CriteriaError` whose ever
 where it is ("<key.path>: ...", "line L, column C: ...", "(yaml): ..." or "(top level): ...");
 never another exception, and never a hang.
 
-Documents are the default criteria with one value changed, removed or added, the same text
-with a character put in, and arbitrary text. Derandomized and bounded.
+Documents are the default criteria with one value changed, removed or added, one regex
+replaced (backtracking traps among them), the same text with a character put in, and arbitrary
+text. Derandomized and bounded. Regexes are searched with RE2: on the patterns Python's `re`
+and RE2 share, they find what `re` finds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qualification.criteria import MAX_VALUES, Criteria, CriteriaError, parse_criteria
+from qualification.criteria import (
+    MAX_VALUES,
+    Condition,
+    Criteria,
+    CriteriaError,
+    parse_criteria,
+)
 from qualification.default_criteria import DEFAULT_CRITERIA_YAML
 
 EXAMPLES = settings(
@@ -102,9 +110,27 @@ def edited_text(draw: st.DrawFn) -> str:
     return text
 
 
+REGEX_PATHS = [path for path in PATHS if path[-1] == "regex"]
+# Traps for a backtracking matcher, and what only Python's `re` has.
+TRAPS = ["(a+)+$", "(a|a)*$", "(a*)*b", r"(\w+\s?)+$", "(.*a){12}", r"(a)\1", "(?=a)", "a{1001}"]
+
+
+@st.composite
+def regex_documents(draw: st.DrawFn) -> str:
+    """The default criteria, one `regex:` replaced."""
+    data = copy.deepcopy(BASE)
+    path = draw(st.sampled_from(REGEX_PATHS))
+    parent: Any = data
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = draw(st.sampled_from(TRAPS) | st.text(max_size=20))
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
 documents = st.one_of(
     changed_documents(),
     changed_documents(),
+    regex_documents(),
     edited_text(),
     st.text(max_size=200),
     st.sampled_from(
@@ -140,6 +166,15 @@ def _check(text: str) -> None:
     criteria.compiled  # noqa: B018 - compiling must not fail either
     json.dumps(criteria.to_document(), allow_nan=False)
     assert re.fullmatch(r"[0-9a-f]{12}", criteria.version)
+    for condition in _conditions(criteria):  # and no value stalls matching (a trap's)
+        condition.compile()(dict.fromkeys(condition.properties(), "a" * 3000 + "!"))
+
+
+def _conditions(criteria: Criteria) -> list[Condition]:
+    rules = [*criteria.fit, *criteria.disqualifiers]
+    for etype in criteria.engagement.values():
+        rules += etype.rules
+    return [rule.condition for rule in rules]
 
 
 @EXAMPLES
@@ -187,3 +222,34 @@ def test_what_fuzzing_found_is_refused_quickly_naming_the_problem(text: str, wor
         parse_criteria(text, source="criteria.yaml")
     assert time.monotonic() - started < 10
     assert words in str(caught.value)
+
+
+def _pattern_strategy() -> st.SearchStrategy[str]:
+    """Patterns in the syntax Python's `re` and RE2 share, nested quantifiers included."""
+    atoms = st.sampled_from(["a", "b", "A", "1", "-", " ", ".", r"\.", "[ab]", "[^a]", "[a-c]"])
+    atoms |= st.sampled_from([r"\d", r"\w", r"\s", r"\W"])
+    quantifiers = st.sampled_from(["", "", "*", "+", "?", "{1,3}", "{2}", "*?", "+?"])
+    assertions = st.sampled_from(["", "", "", "^", "$", r"\b", r"\B"])
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        group = st.tuples(st.sampled_from(["(", "(?:"]), inner).map(lambda t: f"{t[0]}{t[1]})")
+        quantified = st.tuples(group | atoms, quantifiers).map("".join)
+        return st.lists(quantified | assertions, min_size=1, max_size=4).map("".join) | st.tuples(
+            inner, inner
+        ).map("|".join)
+
+    return st.recursive(st.tuples(atoms, quantifiers).map("".join), extend, max_leaves=6)
+
+
+@settings(EXAMPLES, max_examples=300)
+@given(
+    pattern=_pattern_strategy(),
+    texts=st.lists(st.text("abcAB1 -._", min_size=1, max_size=12), max_size=6),
+)
+def test_regexes_find_what_pythons_re_finds_on_the_syntax_both_share(
+    pattern: str, texts: list[str]
+) -> None:
+    search = Condition.model_validate({"property": "p", "regex": pattern}).compile()
+    python = re.compile(pattern, re.IGNORECASE)
+    for text in texts:
+        assert search({"p": text}) == (python.search(text) is not None), (pattern, text)
