@@ -58,8 +58,9 @@ INBOX_STAGE = Histogram(
 )
 INBOX_CONTACTS = Counter(
     "glengarry_inbox_contacts_total",
-    "Contacts inbox batches updated, by how: read (from the CRM) or carried (the values "
-    "their events carried, no CRM call).",
+    "Contacts inbox batches updated, by how: read (from the CRM), carried (the values "
+    "their events carried, no CRM call) or named (only the activity records their events "
+    "named were read).",
     ["connection", "how"],
     registry=REGISTRY,
 )

@@ -117,8 +117,9 @@ class Settings(BaseSettings):
     )
     carry_event_values: bool = Field(
         True,
-        description="Apply the values webhook events carry instead of re-reading the contact "
-        "from the CRM (false: re-read every contact an event changed, as before).",
+        description="Apply the values webhook events carry, and read only the activity records "
+        "association events name, instead of re-reading the contact from the CRM (false: "
+        "re-read every contact an event changed, as before).",
     )
     sync_interval_minutes: int = Field(
         5, ge=1, le=59, description="Incremental sync of every connection (the safety net)."

@@ -183,6 +183,16 @@ class ProbesUnavailable(Protocol):
 
 
 @runtime_checkable
+class ReadsNamed(Protocol):
+    """A connector that can read the activity records events named (`Crm.named_record`)
+    without re-reading their contacts: the budget of a webhook batch goes further."""
+
+    async def named_activities(
+        self, named: Mapping[str, Sequence[str]]
+    ) -> Sequence[CrmActivity]: ...
+
+
+@runtime_checkable
 class OutcomeSource(Protocol):
     """A connector that can read what became of contacts (issue 14's outcomes table).
 

@@ -271,6 +271,12 @@ class Crm(Protocol):
         be read (a creation, an association, an activity of its own, a field not carried)."""
         ...
 
+    def named_record(self, event: ChangeEvent) -> str | None:
+        """The one activity record an event says was added to its contact (`calls:17`), which
+        `ReadsNamed.named_activities` reads without re-reading the contact; None when the
+        contact must be read."""
+        ...
+
     def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
         """The activities a contact's properties alone hold, as a read derives them (no call)."""
         ...

@@ -9,8 +9,10 @@ An event that carries the new value of a property (`Carry`, the CRM package's sa
 to the stored properties instead of re-reading the contact, when every change of that contact
 in the batch is such an event: oldest first, and only where it is newer than the value held
 (`Held.instant`), so two changes delivered newest first end with the newest value and a late or
-replayed event changes nothing. Anything else about a contact (a creation, an association, an
-activity, a property no event carries) re-reads it from the CRM, which gives everything.
+replayed event changes nothing. An association event that names the one activity record added
+to a held contact (a call logged: `Named`, the CRM package's say) reads that record alone.
+Anything else about a contact (a creation, another association, a property no event carries)
+re-reads it from the CRM, which gives everything.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ WRITTEN = frozenset((*FIELD_NAMES, CONVERSION_PROBABILITY))
 # One contact's property changes, oldest first -> the values each carries (engine names), or
 # None when the contact must be read (see `connectors.crm.Crm.carried`).
 Carry = Callable[[Sequence[ChangeEvent]], Sequence[Mapping[str, str | None]] | None]
+# An event -> the activity record it says was added to its contact (`calls:17`), or None
+# (see `connectors.crm.Crm.named_record`).
+Named = Callable[[ChangeEvent], str | None]
 
 
 @dataclass(frozen=True)
@@ -60,17 +65,32 @@ class Plan:
     # a CRM read. `changed` are those whose values differ from what is held: rescored.
     carried: dict[str, dict[str, Value]] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
+    # CRM id -> the activity records events named for it, read alone (the contact is not).
+    named: dict[str, set[str]] = field(default_factory=dict)
     echoes: int = 0
     stale: int = 0  # carried events older than the value held: nothing applied
+
+    def read_named_whole(self) -> None:
+        """Read the named contacts whole instead: when other contacts are read anyway, the
+        association and object batch reads are made per type whatever the number of contacts,
+        so reading the named records alone would only add calls. A read gives everything, so
+        their carried values are not applied."""
+        for crm_id in self.named:
+            self.reread.add(crm_id)
+            self.carried.pop(crm_id, None)
+            self.changed.discard(crm_id)
+        self.named.clear()
 
 
 def plan(
     events: Iterable[ChangeEvent],
     known: Mapping[str, Mapping[str, object] | Held],
     carry: Carry | None = None,
+    named: Named | None = None,
 ) -> Plan:
     """`known`: CRM id -> what we hold for the contacts these events are about (properties, or
-    a `Held`). `carry`: None re-reads every contact an event changed (no values used)."""
+    a `Held`). `carry`: None re-reads every contact an event changed (no values used);
+    `named`: None re-reads every contact an association changed."""
     result = Plan()
     changes: dict[str, list[ChangeEvent]] = {}
     for event in sorted(events, key=lambda e: e.occurred_at):
@@ -90,12 +110,26 @@ def plan(
             result.echoes += 1
         elif event.kind is ChangeKind.PROPERTY_CHANGED:
             changes.setdefault(crm_id, []).append(event)
+        elif (record := _named(event, known.get(crm_id), named)) and crm_id not in result.deleted:
+            result.named.setdefault(crm_id, set()).add(record)
         else:
             result.reread.add(crm_id)
             result.deleted.discard(crm_id)
     for crm_id, changed in changes.items():
         _resolve(result, crm_id, changed, _held(known.get(crm_id)), carry)
+    for crm_id in result.reread | result.deleted | result.purged:
+        result.named.pop(crm_id, None)  # read whole, or gone: nothing to read alone
     return result
+
+
+def _named(
+    event: ChangeEvent, known: Mapping[str, object] | Held | None, named: Named | None
+) -> str | None:
+    """The record to read alone for this event, if the contact is one we hold, alive."""
+    held = _held(known)
+    if named is None or held is None or held.deleted:
+        return None
+    return named(event)
 
 
 def _held(known: Mapping[str, object] | Held | None) -> Held | None:

@@ -62,9 +62,9 @@ from app.sync.store import (
 )
 from app.sync.usage import UsageCounter
 from app.sync.writeback import RelayResult, relay_outbox
-from app.worker.events import Carry, Held, plan
+from app.worker.events import Carry, Held, Named, plan
 from app.worker.rescore import rescore_all
-from connectors.base import CrmActivity, CrmContact, CrmOutcome
+from connectors.base import CrmActivity, CrmContact, CrmOutcome, ReadsNamed
 from connectors.crm import Crm
 from connectors.errors import ConnectorError
 from qualification.capacity import size_bar
@@ -89,6 +89,7 @@ class InboxResult:
     purged: int = 0
     carried: int = 0  # contacts updated from the values their events carried, no CRM read
     stale: int = 0  # carried events older than the value held: nothing applied
+    named: int = 0  # contacts whose named activity records were read, not the contacts
     scoring: ScoreCounts | None = None
     relay: RelayResult | None = None
     error: str | None = None
@@ -153,6 +154,7 @@ async def process_inbox(runtime: Runtime, connection_id: int) -> InboxResult:
         total.purged += batch.purged
         total.carried += batch.carried
         total.stale += batch.stale
+        total.named += batch.named
         if batch.scoring is not None and total.scoring is not None:
             total.scoring.add(batch.scoring)
         if batch.relay is not None and total.relay is not None:
@@ -243,23 +245,30 @@ async def _work(
     criteria_properties = sorted(active.criteria.contact_properties)
     crm = crm_for(connection.kind)
     carry: Carry | None = None
+    named: Named | None = None
     if rt.settings.carry_event_values:
         carry = partial(crm.carried, criteria_properties=criteria_properties)
-    todo = plan([event for event, _ in claimed], known, carry)
+        named = crm.named_record
+    todo = plan([event for event, _ in claimed], known, carry, named)
     result.echoes = todo.echoes
     usage = UsageCounter(connection_id, connection.name)
     connector = connections.open_connector(
         rt, connection, properties=criteria_properties, usage=usage
     )
+    if todo.named and (todo.reread or not isinstance(connector, ReadsNamed)):
+        todo.read_named_whole()
     try:
         started = time.perf_counter()
         fetched: list[CrmContact] = []
-        activities: Sequence[CrmActivity] = []
+        activities: list[CrmActivity] = []
         outcomes: list[CrmOutcome] = []
         if todo.reread:
             fetched = list(await connector.read_contacts(sorted(todo.reread)))
-            activities = await connector.activities(fetched) if fetched else []
+            activities = list(await connector.activities(fetched)) if fetched else []
             outcomes = await read_outcomes(connector, fetched)
+        if todo.named and isinstance(connector, ReadsNamed):
+            named_records = {crm_id: sorted(refs) for crm_id, refs in todo.named.items()}
+            activities += await connector.named_activities(named_records)
         read_calls = usage.total_calls
         stored = time.perf_counter()
         INBOX_STAGE.labels("crm_read").observe(stored - started)
@@ -271,12 +280,14 @@ async def _work(
             carried = apply_carried(session, connection_id, todo.carried, at)
             ids = store_contacts(session, connection_id, fetched, at)
             ids.update({crm_id: row.id for crm_id, row in carried.items()})
+            ids.update(_held_ids(session, connection_id, set(todo.named) - set(ids)))
             activities = [*activities, *_property_activities(crm, carried.values())]
             store_activities(session, connection_id, ids, activities)
             store_outcomes(session, connection_id, ids, outcomes, at)
             record_unavailable(session, connection_id, unavailable_of(connector), complete=False)
             result.read = len(fetched)
             result.carried = len(carried)
+            result.named = len(todo.named)
             result.stale = todo.stale
             scoring = time.perf_counter()
             result.scoring = score_contacts(
@@ -303,6 +314,7 @@ async def _work(
         EVENTS.labels(connection.name, "processed").inc(len(claimed))
         INBOX_CONTACTS.labels(connection.name, "read").inc(len(fetched))
         INBOX_CONTACTS.labels(connection.name, "carried").inc(len(carried))
+        INBOX_CONTACTS.labels(connection.name, "named").inc(len(todo.named))
         INBOX_CRM_CALLS.labels(connection.name, "read").inc(read_calls)
         if connection.writes_enabled:
             result.relay = await relay_outbox(
@@ -313,6 +325,20 @@ async def _work(
         INBOX_CRM_CALLS.labels(connection.name, "write_back").inc(usage.total_calls - read_calls)
     finally:
         await connector.aclose()
+
+
+def _held_ids(session: Session, connection_id: int, crm_ids: set[str]) -> dict[str, int]:
+    """Stored ids of live contacts whose named activities were read (they are rescored)."""
+    if not crm_ids:
+        return {}
+    rows = session.execute(
+        select(Contact.crm_id, Contact.id).where(
+            Contact.connection_id == connection_id,
+            Contact.crm_id.in_(crm_ids),
+            Contact.deleted_at.is_(None),
+        )
+    )
+    return {row.crm_id: row.id for row in rows}
 
 
 def _property_activities(crm: Crm, contacts: Iterable[Contact]) -> list[CrmActivity]:

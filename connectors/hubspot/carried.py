@@ -4,15 +4,16 @@ is such an event on a property the connection reads (no CRM call: the budget buy
 contacts). Anything else re-reads the contact.
 
 An activity HubSpot keeps in properties (`mapping.DERIVED_ACTIVITIES`) is derived from the
-carried values as a read would derive it, except where it needs a second property that the
-batch does not carry with it: a page view's URL, a form's name. A property change alone cannot
-tell that its companion did not change too (a view of the same page sends no URL change), so
-such a contact is read.
+carried values as a read would derive it. Where it needs a second property (a page view's URL,
+a form's name) that no event of the batch carries, the value held is the one: a view of the
+same page sends no URL change, and HubSpot sends a visit's changes together. A URL change
+delivered in a later batch, at the same instant, still applies (each property keeps its own
+time) and updates the activity, whose id comes from its date.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from connectors.base import ChangeEvent, ChangeKind
@@ -27,10 +28,6 @@ from connectors.hubspot.mapping import (
 # Never carried: the record's own stamps and merges (a read follows a merge), and the stage
 # dates outcomes are read from (a read also reads the contact's deals).
 _READ_ONLY = frozenset((*SYSTEM_PROPERTIES, *OUTCOME_PROPERTIES))
-# An activity's date property -> the property holding its detail, which must change with it.
-_COMPANIONS: Mapping[str, str] = {
-    d.at_property: d.detail[1] for d in DERIVED_ACTIVITIES if d.detail is not None
-}
 KIND = "hubspot"
 # Date properties a read returns as ISO 8601 and a webhook may send as epoch milliseconds:
 # stored as a read stores them, so that comparing with the value held means the same.
@@ -62,11 +59,4 @@ def carried(
         found: dict[str, str | None] = {name: value}
         found.update({alias: value for alias, field in aliases.items() if field == name})
         values.append(found)
-    for event in events:
-        companion = _COMPANIONS.get(event.property_name or "")
-        if companion is not None and not any(
-            other.property_name == companion and other.occurred_at == event.occurred_at
-            for other in events
-        ):
-            return None
     return values

@@ -9,7 +9,7 @@ properties HubSpot keeps on each contact. Nothing is ever requested per contact.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -278,6 +278,37 @@ class HubSpotConnector:
             found.extend(activities)
         return found
 
+    async def named_activities(self, named: Mapping[str, Sequence[str]]) -> Sequence[CrmActivity]:
+        """The engagements, tickets and survey answers that events said were associated with
+        contacts (contact id -> `calls:17`, ...): one batch read per object type, and no
+        association read, since the event said whose they are."""
+        owners: dict[str, dict[str, list[str]]] = {}
+        for contact_id, refs in named.items():
+            for ref in refs:
+                object_type, _, object_id = ref.partition(":")
+                owners.setdefault(object_type, {}).setdefault(object_id, []).append(contact_id)
+
+        Owned = Mapping[str, Sequence[str]]
+        Found = list[CrmActivity | None]
+
+        async def engagements(object_type: str, owned: Owned) -> Found:
+            rows = await self._owned(object_type, owned, ENGAGEMENT_OBJECTS[object_type])
+            return [to_activity(object_type, raw, contact) for raw, contact in rows]
+
+        async def service(object_type: str, owned: Owned) -> Found:
+            properties = SERVICE_OBJECTS[object_type]
+            rows = await self._optional(
+                object_type, lambda: self._owned(object_type, owned, properties)
+            )
+            return [to_service_activity(object_type, raw, contact) for raw, contact in rows]
+
+        reads = [
+            engagements(t, owned) if t in ENGAGEMENT_OBJECTS else service(t, owned)
+            for t, owned in owners.items()
+            if t in ENGAGEMENT_OBJECTS or t in SERVICE_OBJECTS
+        ]
+        return [a for found in await asyncio.gather(*reads) for a in found if a is not None]
+
     async def _engagements(self, object_type: str, contact_ids: Sequence[str]) -> list[CrmActivity]:
         rows = await self._associated(object_type, contact_ids, ENGAGEMENT_OBJECTS[object_type])
         return [
@@ -343,6 +374,13 @@ class HubSpotConnector:
             for row in schemas.parse(schemas.AssociationBatch, response, endpoint).results:
                 for target in row.to:
                     owners.setdefault(str(target.toObjectId), []).append(row.from_.id)
+        return await self._owned(object_type, owners, properties)
+
+    async def _owned(
+        self, object_type: str, owners: Mapping[str, Sequence[str]], properties: Sequence[str]
+    ) -> list[tuple[dict[str, Any], str]]:
+        """(object JSON, contact id) for the objects `owners` names (object id -> its contacts),
+        by object batch reads of 100; an object gone since is simply absent."""
         read_path = f"/crm/v3/objects/{object_type}/batch/read"
         read_endpoint = f"POST {read_path}"
 

@@ -36,6 +36,7 @@ from connectors.hubspot.webhook import (
     SUBSCRIPTIONS,
     HubSpotWebhooks,
     SignatureVersion,
+    named_record,
 )
 
 HUBSPOT_API = "https://api.hubapi.com"
@@ -354,6 +355,9 @@ class HubSpot:
         self, events: Sequence[ChangeEvent], criteria_properties: Sequence[str]
     ) -> Sequence[Mapping[str, str | None]] | None:
         return carried(events, criteria_properties)
+
+    def named_record(self, event: ChangeEvent) -> str | None:
+        return named_record(event)
 
     def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
         return property_activities(contact)

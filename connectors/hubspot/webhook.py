@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from connectors.base import ChangeEvent, ChangeKind
 from connectors.errors import SignatureError, WebhookPayloadError
+from connectors.hubspot.mapping import ENGAGEMENT_OBJECTS, SERVICE_OBJECTS
 from connectors.hubspot.signature import (
     LEGACY_SIGNATURE_HEADER,
     V3_SIGNATURE_HEADER,
@@ -76,6 +77,32 @@ RELATED_SEPARATOR = ":"  # never in a HubSpot id, which is a number
 def related_id(object_type: str, object_id: str) -> str:
     """The event's `crm_id` for a record that is not a contact: `deals:123`."""
     return f"{object_type}{RELATED_SEPARATOR}{object_id}"
+
+
+# contact.associationChange's associationType for records a contact's activities are read from
+# ("CONTACT_TO_CALL" -> calls): such an association added names the one record to read.
+_NAMED_TYPES: Mapping[str, str] = {
+    f"CONTACT_TO_{object_type[:-1].upper()}": object_type
+    for object_type in (*ENGAGEMENT_OBJECTS, *SERVICE_OBJECTS)
+}
+
+
+def named_record(event: ChangeEvent) -> str | None:
+    """The activity record (`calls:17`) a contact.associationChange event says was associated
+    with the contact, to be read alone; None for anything else (a removal, a company, a deal:
+    the contact is read whole)."""
+    raw = event.raw
+    if raw.get("subscriptionType") != "contact.associationChange":
+        return None
+    if raw.get("associationRemoved") is not False:  # a removal, or not said: read it all
+        return None
+    object_type = _NAMED_TYPES.get(str(raw.get("associationType") or ""))
+    target = raw.get("toObjectId")
+    if object_type is None:
+        return None
+    if not isinstance(target, int) or isinstance(target, bool) or target < 0:
+        return None
+    return related_id(object_type, str(target))
 
 
 def split_related(crm_id: str) -> tuple[str, str] | None:

@@ -333,6 +333,9 @@ class Salesforce:
         # Account fields cannot ride on a message about the Contact: every person is read.
         return None
 
+    def named_record(self, event: ChangeEvent) -> str | None:
+        return None  # an Outbound Message about a Task or Event re-reads its person
+
     def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
         return ()
 

@@ -189,8 +189,6 @@ async def test_what_an_event_does_not_carry_is_read_from_the_crm(
         # a property the connection does not read, and an outcome's stage date (deals too)
         [_change(target, at, "hs_some_unread_property", "x")],
         [_change(target, at, "hs_lifecyclestage_customer_date", "2026-01-01T00:00:00Z")],
-        # a page view without its URL: the URL may not have changed, so it is read
-        [_change(target, at, "hs_analytics_last_visit_timestamp", "2030-01-01T00:00:00Z")],
         # a carried change beside one that is not: the read gives both
         [_change(target, at, "jobtitle", "VP Sales"), _event(target, at, "contact.restore")],
         # an event without its value
@@ -225,6 +223,40 @@ async def test_a_page_view_with_its_url_is_carried_into_an_activity(
         ).first()
     assert views is not None
     assert views["url"] == "https://www.example.com/pricing"
+
+
+async def test_a_page_view_without_its_url_takes_the_url_held_until_a_change_says_otherwise(
+    live: tuple[Runtime, SandboxServer],
+) -> None:
+    runtime, sandbox, cid, target = await _ready(live)
+    held = _stored(runtime, target).properties.get("hs_analytics_last_url")
+    at = datetime.now(UTC) + timedelta(seconds=5)
+    stamp = at.isoformat().replace("+00:00", "Z")
+    before = _calls(sandbox)
+    # A view of the page last seen: HubSpot sends no URL change.
+    result = await _process(
+        runtime, cid, _change(target, at, "hs_analytics_last_visit_timestamp", stamp)
+    )
+    assert (result.carried, result.read) == (1, 0)
+    assert _latest_view(runtime, target)["url"] == held
+    # The URL's own change, delivered in a later batch at the same instant, updates the view.
+    pricing = "https://www.example.com/pricing-later"
+    result = await _process(runtime, cid, _change(target, at, "hs_analytics_last_url", pricing))
+    assert (result.carried, result.read) == (1, 0)
+    assert _latest_view(runtime, target)["url"] == pricing
+    assert _reads_since(sandbox, before) == 0
+
+
+def _latest_view(runtime: Runtime, crm_id: str) -> dict[str, Any]:
+    with runtime.sessions() as session:
+        views = session.scalars(
+            select(Activity.properties)
+            .join(Contact, Contact.id == Activity.contact_id)
+            .where(Contact.crm_id == crm_id, Activity.type == "page_view")
+            .order_by(Activity.occurred_at.desc())
+        ).first()
+    assert views is not None
+    return dict(views)
 
 
 async def test_a_read_older_than_a_carried_value_does_not_regress_it(
