@@ -31,6 +31,22 @@ def pytest_report_header() -> str:
     return f"glengarry test pass: database backend = {BACKEND}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs the tests that reach a database (through `databases`, which
+    every database fixture and the `glengarry` CLI fixture use) and the scaled set-up's: a
+    parser, a sandbox or the engine behaves the same whichever database the other pass had."""
+    if BACKEND != "postgresql":
+        return
+    kept: list[pytest.Item] = []
+    unstored: list[pytest.Item] = []
+    for item in items:
+        reaches = "databases" in getattr(item, "fixturenames", ())
+        (kept if reaches or item.get_closest_marker("scaled") else unstored).append(item)
+    if unstored:
+        config.hook.pytest_deselected(items=unstored)
+        items[:] = kept
+
+
 class DatabaseFactory:
     """Creates blank databases for this pass and drops them at the end."""
 

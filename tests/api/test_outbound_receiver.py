@@ -119,6 +119,7 @@ def test_the_session_id_is_never_stored(client: TestClient, runtime: Runtime) ->
 @pytest.mark.parametrize(
     ("name", "token"),
     [("sf", new_path_token()), ("nobody", TOKEN), ("sf", "short"), ("sf", "")],
+    ids=["another-token", "another-connection", "short-token", "no-token"],
 )
 def test_an_unknown_connection_and_a_wrong_token_get_the_same_404(
     client: TestClient, runtime: Runtime, name: str, token: str
