@@ -127,12 +127,13 @@ def _where(mode: str, label: str, part: Mapping[Any, float]) -> str:
         cells.append(f"{spent * 1000 / batches:.0f} ms" if batches else "-")
     read = total(part, "glengarry_inbox_contacts_total", how="read")
     carried = total(part, "glengarry_inbox_contacts_total", how="carried")
+    named = total(part, "glengarry_inbox_contacts_total", how="named")
     calls = total(part, "glengarry_inbox_crm_calls_total", what="read")
     writes = total(part, "glengarry_inbox_crm_calls_total", what="write_back")
     per = 1000 / events if events else 0.0
     return (
         f"| {mode} | {label} | {events:,.0f} | {batches:,.0f} | {' | '.join(cells)} | "
-        f"{read:,.0f} / {carried:,.0f} | **{calls * per:.0f}** | {writes * per:.0f} |"
+        f"{read:,.0f} / {carried:,.0f} / {named:,.0f} | **{calls * per:.0f}** | {writes * per:.0f} |"
     )
 
 
@@ -172,7 +173,7 @@ def main() -> None:
         print(f"| {mode} " + _row(result, args.seconds))
     print(
         "\n| events | CRM | events processed | batches | waiting per event | claim | CRM reads "
-        "| database | scoring | write-back | contacts read / carried | CRM read calls per "
+        "| database | scoring | write-back | contacts read / carried / named | CRM read calls per "
         "1,000 events | write calls per 1,000 |"
     )
     print(

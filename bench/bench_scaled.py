@@ -57,7 +57,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402 - after the path is set
+import httpx  # noqa: E402 - after the path is set
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from app.models import Connection, InboxEvent, SyncRun  # noqa: E402
 from connectors.hubspot.limits import DEFAULT_HEADROOM  # noqa: E402
@@ -179,6 +181,68 @@ def _inbox(cluster: Cluster, made: Sequence[Account]) -> tuple[int, int]:
             .where(InboxEvent.connection_id.in_(mine), InboxEvent.processed_at.is_not(None))
         )
     return int(stored or 0), int(processed or 0)
+
+
+# The worker's own account of an inbox batch (`app.metrics`): stage seconds (sum and count per
+# stage), CRM calls by what, contacts by how, scraped from each worker's metrics port.
+_STAGES = ("waiting", "claim", "crm_read", "database", "scoring", "write_back")
+
+
+def inbox_metrics(cluster: Cluster) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for worker in cluster.named("worker"):
+        try:
+            text = httpx.get(f"http://127.0.0.1:{worker.port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            continue  # killed: what it counted is gone with it
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = sample.labels
+                if sample.name.startswith("glengarry_inbox_stage_seconds_") and (
+                    sample.name.endswith(("_sum", "_count"))
+                ):
+                    key = labels["stage"] + sample.name.rsplit("_", 1)[1]  # "claimcount"
+                elif sample.name == "glengarry_inbox_crm_calls_total":
+                    key = f"calls:{labels['what']}"
+                elif sample.name == "glengarry_inbox_contacts_total":
+                    key = f"contacts:{labels['how']}"
+                else:
+                    continue
+                totals[key] = totals.get(key, 0.0) + sample.value
+    return totals
+
+
+def _stage_report(before: dict[str, float], after: dict[str, float], events: int) -> None:
+    got = {key: max(0.0, value - before.get(key, 0.0)) for key, value in after.items()}
+    batches = got.get("claimcount", 0.0)
+    if not batches:
+        return
+    cells = []
+    for stage in _STAGES:
+        count = got.get(f"{stage}count", 0.0)
+        cells.append(f"{got.get(f'{stage}sum', 0.0) / count * 1000:,.0f} ms" if count else "")
+    per_thousand = {
+        what: got.get(f"calls:{what}", 0.0) / events * 1000 if events else 0.0
+        for what in ("read", "write_back")
+    }
+    contacts = " / ".join(f"{got.get(f'contacts:{how}', 0.0):,.0f}" for how in _HOW)
+    print(
+        "\nWhere an inbox batch's time went (the workers' `glengarry_inbox_stage_seconds`, "
+        "means: `waiting` per event, the rest per batch):\n"
+    )
+    print(
+        "| batches | waiting for a claim | claim | CRM reads | database | scoring | write-back "
+        "| contacts read / carried / named | read calls per 1,000 events "
+        "| write calls per 1,000 |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| {batches:,.0f} | {' | '.join(cells)} | {contacts} | "
+        f"**{per_thousand['read']:.0f}** | {per_thousand['write_back']:.0f} |"
+    )
+
+
+_HOW = ("read", "carried", "named")
 
 
 def _calls(account: Account) -> tuple[int, int]:
@@ -401,6 +465,7 @@ class Sustained:
     settle_seconds: float = 0.0
     findings: Any = None
     cpu: dict[str, float] = field(default_factory=dict)
+    stages: tuple[dict[str, float], dict[str, float]] = ({}, {})  # worker metrics, before/after
 
 
 def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sustained:
@@ -436,7 +501,7 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
             cluster.restart(victim)
             marks["whole"] = time.monotonic()  # Redis and the replaced worker answer
 
-        cpu_before = cpu(cluster)
+        cpu_before, stages_before = cpu(cluster), inbox_metrics(cluster)
         with portal.side.watch(timed), portal.side.control() as control:
             started = time.monotonic()
             chaos = threading.Thread(target=faults, args=(started,), daemon=True)
@@ -456,6 +521,7 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
             result.cpu = spent(cpu_before, cpu(cluster))
             settle(runtime, made, seconds=600)
             result.settle_seconds = time.monotonic() - ended
+            result.stages = (stages_before, inbox_metrics(cluster))
         kill, whole = marks["kill"], marks["whole"]
         result.window = (kill - started, whole - started)
         for touched_at, landed_at in timed.samples:
@@ -508,6 +574,7 @@ def _sustained_report(result: Sustained, limit_per_second: float) -> None:
         f"dump against the clean run: {sum(map(len, findings.differs.values()))} differences"
     )
     _cpu_table([(f"sustained, {seconds:.0f} s", seconds, result.cpu)])
+    _stage_report(*result.stages, events=result.acknowledged)
     for line in (findings.lost + findings.unprocessed + findings.failed_writes)[:10]:
         print(f"  {line}")
     for name, lines in findings.differs.items():

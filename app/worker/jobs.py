@@ -75,6 +75,7 @@ log = get_logger(__name__)
 RETRY_BACKOFF_MAX = timedelta(hours=1)  # between attempts at an inbox event that failed
 INBOX_BATCH = 1_000
 DECAY_BATCH = 5_000
+LOCK_CHUNK = 1_000  # contacts locked per statement (a batch holds at most INBOX_BATCH events)
 _WEEK = timedelta(days=7)
 # leads a capacity bar chooses among, once past the fit and engagement thresholds
 _CAPACITY_CANDIDATES = (Status.SALES_READY.value, Status.POOR_FIT.value, Status.NURTURE.value)
@@ -274,6 +275,11 @@ async def _work(
         INBOX_STAGE.labels("crm_read").observe(stored - started)
         at = rt.clock.now()
         with rt.sessions.begin() as session:
+            _lock_contacts(
+                session,
+                connection_id,
+                {*todo.reread, *todo.carried, *todo.named, *todo.deleted, *todo.purged},
+            )
             gone = todo.deleted | (todo.reread - {c.crm_id for c in fetched})
             result.deleted = _mark_deleted(session, connection_id, gone, at)
             result.purged = _purge(session, connection_id, todo.purged)
@@ -325,6 +331,24 @@ async def _work(
         INBOX_CRM_CALLS.labels(connection.name, "write_back").inc(usage.total_calls - read_calls)
     finally:
         await connector.aclose()
+
+
+def _lock_contacts(session: Session, connection_id: int, crm_ids: set[str]) -> None:
+    """Lock the batch's stored contacts, in one order, before anything is stored: a batch of
+    another worker holding events of the same contact waits for this one's commit, and then
+    scores with what it stored (activities read alone are not read again from the CRM). On
+    SQLite, writing transactions are serialized already."""
+    wanted = sorted(crm_ids)
+    for start in range(0, len(wanted), LOCK_CHUNK):
+        session.execute(
+            select(Contact.id)
+            .where(
+                Contact.connection_id == connection_id,
+                Contact.crm_id.in_(wanted[start : start + LOCK_CHUNK]),
+            )
+            .order_by(Contact.crm_id)
+            .with_for_update()
+        ).all()
 
 
 def _held_ids(session: Session, connection_id: int, crm_ids: set[str]) -> dict[str, int]:

@@ -4,18 +4,28 @@ stores and scores is what a read of the whole contact gives."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+import threading
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
+from app.inbox import store_events
 from app.models import Activity, Contact
 from app.runtime import Runtime
+from app.worker import jobs
 from app.worker.events import Held, plan
 from connectors.base import ChangeEvent, ChangeKind
 from connectors.hubspot.sandbox.seed import apply_activity
 from connectors.hubspot.sandbox.server import SandboxServer
-from connectors.hubspot.webhook import named_record
+from connectors.hubspot.webhook import named_record, parse_delivery
+from tests.conftest import BACKEND
+from tests.harness.services import until
 from tests.pipeline.test_carried_values import _calls, _event, _process, _ready, _score
 from tests.pipeline.test_continuous import UPDATES, _deliver_and_process, live
 
@@ -174,3 +184,95 @@ def test_named_contacts_are_read_whole_when_others_are_read_anyway() -> None:
     assert (todo.reread, todo.named) == ({"78"}, {"77": {"calls:9"}})
     todo.read_named_whole()
     assert (todo.reread, todo.named) == ({"77", "78"}, {})
+
+
+async def test_a_batch_waits_for_another_holding_its_contact_before_it_stores_and_scores(
+    live: tuple[Runtime, SandboxServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record read alone is scored with what the database holds: a batch of another worker
+    storing the same contact must commit first, or each scores without the other's record
+    (PostgreSQL). So a batch locks its contacts before storing: here it waits for a
+    transaction holding the contact, then stores and scores."""
+    runtime, sandbox, cid, target = await _ready(live)
+    now = sandbox.store.clock()
+    details = {"direction": "INBOUND", "status": "COMPLETED", "duration_ms": 900_000}
+    engagement = _engagement(sandbox, target, "calls", now, details)
+    association = {
+        "associationType": "CONTACT_TO_CALL",
+        "fromObjectId": int(target),
+        "toObjectId": int(engagement),
+        "associationRemoved": False,
+    }
+    raw = [_event(target, now, "contact.associationChange", **association)]
+    with runtime.sessions.begin() as session:
+        events = parse_delivery(json.dumps(raw).encode())
+        store_events(session, "hubspot", cid, events, runtime.clock.now())
+    seen: list[set[str]] = []  # the contact's activities, as the batch's scoring sees them
+    score_contacts = jobs.score_contacts
+
+    def scoring(session: Session, *args: Any, **kwargs: Any) -> Any:
+        seen.append(set(_activities_in(session, target)))
+        return score_contacts(session, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "score_contacts", scoring)
+    results: list[jobs.InboxResult] = []
+    batch = threading.Thread(
+        target=lambda: results.append(asyncio.run(jobs.process_inbox(runtime, cid)))
+    )
+    with runtime.sessions() as holder:  # another worker's batch, storing a note of theirs
+        # Storing an activity takes no lock that another batch's storing waits for.
+        (contact,) = holder.scalars(select(Contact).where(Contact.crm_id == target)).all()
+        holder.add(
+            Activity(
+                connection_id=cid,
+                contact_id=contact.id,
+                crm_id="notes:held",
+                type="note",
+                occurred_at=now,
+                properties={},
+            )
+        )
+        holder.flush()
+        batch.start()
+        if BACKEND == "postgresql":  # the batch is seen waiting for the contact's lock
+            until(lambda: _waiting_for_a_lock(runtime) == 1, "the batch waits for the lock", 30)
+        assert batch.is_alive()
+        holder.commit()
+    batch.join(timeout=60)
+    assert not batch.is_alive()
+    assert [(r.named, r.read, r.error) for r in results] == [(1, 0, None)]
+    # It scored with the other batch's note and its own call (later batches: the echoes).
+    assert seen
+    assert {"notes:held", f"calls:{engagement}"} <= seen[0]
+
+
+def _activities_in(session: Session, crm_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Activity.crm_id)
+            .join(Contact, Contact.id == Activity.contact_id)
+            .where(Contact.crm_id == crm_id)
+        )
+    )
+
+
+def _waiting_for_a_lock(runtime: Runtime) -> int:
+    with runtime.sessions() as session:
+        count = session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        )
+    return int(count or 0)
+
+
+def _engagement(
+    sandbox: SandboxServer, contact: str, object_type: str, at: datetime, details: dict[str, Any]
+) -> str:
+    """A call made in the CRM without its webhook (the test delivers the event itself)."""
+    kind = {"calls": "call"}[object_type]
+    before = {obj.id for obj in sandbox.store.all(object_type)}
+    apply_activity(sandbox.store, contact, kind, at, details, emit=False)
+    (made,) = {obj.id for obj in sandbox.store.all(object_type)} - before
+    return made
