@@ -133,7 +133,8 @@ def _where(mode: str, label: str, part: Mapping[Any, float]) -> str:
     per = 1000 / events if events else 0.0
     return (
         f"| {mode} | {label} | {events:,.0f} | {batches:,.0f} | {' | '.join(cells)} | "
-        f"{read:,.0f} / {carried:,.0f} / {named:,.0f} | **{calls * per:.0f}** | {writes * per:.0f} |"
+        f"{read:,.0f} / {carried:,.0f} / {named:,.0f} | **{calls * per:.0f}** | "
+        f"{writes * per:.0f} |"
     )
 
 

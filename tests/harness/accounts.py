@@ -24,6 +24,7 @@ from app.models import Connection, Contact, InboxEvent, OutboxEntry, OutboxState
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.sync.run import SyncRunner
+from app.worker.jobs import decay, relay
 from connectors.salesforce.sandbox.ids import to18
 from connectors.sandbox_kit import SeedMember
 from qualification.population import generate_population
@@ -307,10 +308,24 @@ def check(
         if done.returncode != 0 or any(report["drift"].values()):
             found.drift[account.name] = report
         seeded, clean = clean_run(account, members, seed, cluster)
+        # The clean run is scored now; the live one last moved when its events did, and its
+        # decay (every minute) may not have run since a status fell due. Both as of now:
+        caught_up(runtime, account)
         differences = compare_dumps(account.dump(), clean, account.seeded & seeded)
         if differences:
             found.differs[account.name] = differences
     return found
+
+
+def caught_up(runtime: Runtime, account: Account) -> None:
+    """The live connection's decay run now (what its schedule does every minute), and its
+    writes landed: its fields are then as of now, as the clean run's are."""
+    with runtime.sessions() as session:
+        connection_id = session.scalar(select(Connection.id).where(Connection.name == account.name))
+    assert connection_id is not None
+    if asyncio.run(decay(runtime, connection_id)).to_write:
+        asyncio.run(relay(runtime, connection_id))  # this runtime wakes no worker
+    settle(runtime, [account])
 
 
 def clean_run(
