@@ -274,44 +274,53 @@ async def _work(
         stored = time.perf_counter()
         INBOX_STAGE.labels("crm_read").observe(stored - started)
         at = rt.clock.now()
-        with rt.sessions.begin() as session:
-            _lock_contacts(
-                session,
-                connection_id,
-                {*todo.reread, *todo.carried, *todo.named, *todo.deleted, *todo.purged},
-            )
-            gone = todo.deleted | (todo.reread - {c.crm_id for c in fetched})
-            result.deleted = _mark_deleted(session, connection_id, gone, at)
-            result.purged = _purge(session, connection_id, todo.purged)
-            carried = apply_carried(session, connection_id, todo.carried, at)
-            ids = store_contacts(session, connection_id, fetched, at)
-            ids.update({crm_id: row.id for crm_id, row in carried.items()})
-            ids.update(_held_ids(session, connection_id, set(todo.named) - set(ids)))
-            activities = [*activities, *_property_activities(crm, carried.values())]
-            store_activities(session, connection_id, ids, activities)
-            store_outcomes(session, connection_id, ids, outcomes, at)
-            record_unavailable(session, connection_id, unavailable_of(connector), complete=False)
-            result.read = len(fetched)
-            result.carried = len(carried)
-            result.named = len(todo.named)
-            result.stale = todo.stale
-            scoring = time.perf_counter()
-            result.scoring = score_contacts(
-                session,
-                connection_id,
-                ids.values(),
-                active.criteria,
-                at,
-                enqueue=connection.writes_enabled,
-            )
-            scored = time.perf_counter()
-            session.execute(
-                update(InboxEvent)
-                .where(InboxEvent.id.in_(claim.ids), InboxEvent.claim_token == claim.token)
-                .values(processed_at=at, claim_token=None, claimed_until=None, error=None)
-                .execution_options(synchronize_session=False)
-            )
-            usage.flush(session, at.date())
+
+        def store_and_score() -> tuple[float, float, int]:
+            """The batch's writing transaction, off the event loop: the loop is shared with the
+            process's other jobs, whose CRM calls would otherwise wait for this database work
+            and scoring."""
+            with rt.sessions.begin() as session:
+                _lock_contacts(
+                    session,
+                    connection_id,
+                    {*todo.reread, *todo.carried, *todo.named, *todo.deleted, *todo.purged},
+                )
+                gone = todo.deleted | (todo.reread - {c.crm_id for c in fetched})
+                result.deleted = _mark_deleted(session, connection_id, gone, at)
+                result.purged = _purge(session, connection_id, todo.purged)
+                carried = apply_carried(session, connection_id, todo.carried, at)
+                ids = store_contacts(session, connection_id, fetched, at)
+                ids.update({crm_id: row.id for crm_id, row in carried.items()})
+                ids.update(_held_ids(session, connection_id, set(todo.named) - set(ids)))
+                derived = _property_activities(crm, carried.values())
+                store_activities(session, connection_id, ids, [*activities, *derived])
+                store_outcomes(session, connection_id, ids, outcomes, at)
+                unavailable = unavailable_of(connector)
+                record_unavailable(session, connection_id, unavailable, complete=False)
+                result.read = len(fetched)
+                result.carried = len(carried)
+                result.named = len(todo.named)
+                result.stale = todo.stale
+                scoring = time.perf_counter()
+                result.scoring = score_contacts(
+                    session,
+                    connection_id,
+                    ids.values(),
+                    active.criteria,
+                    at,
+                    enqueue=connection.writes_enabled,
+                )
+                scored = time.perf_counter()
+                session.execute(
+                    update(InboxEvent)
+                    .where(InboxEvent.id.in_(claim.ids), InboxEvent.claim_token == claim.token)
+                    .values(processed_at=at, claim_token=None, claimed_until=None, error=None)
+                    .execution_options(synchronize_session=False)
+                )
+                usage.flush(session, at.date())
+            return scoring, scored, len(carried)
+
+        scoring, scored, carried_count = await asyncio.to_thread(store_and_score)
         committed = time.perf_counter()
         INBOX_STAGE.labels("scoring").observe(scored - scoring)
         INBOX_STAGE.labels("database").observe((scoring - stored) + (committed - scored))
@@ -319,7 +328,7 @@ async def _work(
             PROCESSING_LAG.observe(max(0.0, (at - received).total_seconds()))
         EVENTS.labels(connection.name, "processed").inc(len(claimed))
         INBOX_CONTACTS.labels(connection.name, "read").inc(len(fetched))
-        INBOX_CONTACTS.labels(connection.name, "carried").inc(len(carried))
+        INBOX_CONTACTS.labels(connection.name, "carried").inc(carried_count)
         INBOX_CONTACTS.labels(connection.name, "named").inc(len(todo.named))
         INBOX_CRM_CALLS.labels(connection.name, "read").inc(read_calls)
         if connection.writes_enabled:
