@@ -42,7 +42,7 @@ dockerfile: $(STAMP)
 # pytest's exit code 5 (no tests ran) fails the build like any other.
 pytest-sqlite: $(STAMP)
 	@echo "== pytest pass 1/2: SQLite"
-	GLENGARRY_TEST_DB=sqlite $(BIN)/pytest -m "not scaled" -n 2 --dist loadfile
+	GLENGARRY_TEST_DB=sqlite $(BIN)/pytest -m "not scaled"
 
 pytest-postgresql: $(STAMP)
 	@if $(BIN)/python tests/pg_check.py; then \

@@ -7,13 +7,14 @@ creates for itself and drops afterwards, so runs never see each other's rows.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import URL, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import make_engine, session_factory
@@ -31,6 +32,24 @@ def pytest_report_header() -> str:
     return f"glengarry test pass: database backend = {BACKEND}"
 
 
+ROOT = Path(__file__).resolve().parents[1]
+# End-to-end runs of whole commands (the demo, the CLI, reports, the sandboxes' own commands):
+# what they store goes through the storage, sync, worker, pipeline and API code that the
+# PostgreSQL pass runs on its own; there, these would only repeat minutes of subprocesses.
+SQLITE_ONLY = (
+    "tests/app/test_demo.py",
+    "tests/app/test_cli.py",
+    "tests/app/test_offline_cli.py",
+    "tests/app/test_hubspot_commands.py",
+    "tests/app/test_secrets_",
+    "tests/connectors/",
+    "tests/console/",
+    "tests/pipeline/test_sync_progress.py",
+    "tests/pipeline/test_salesforce_voice_report.py",
+    "tests/api/test_schema_conformance.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The PostgreSQL pass runs the tests that reach a database (through `databases`, which
     every database fixture and the `glengarry` CLI fixture use) and the scaled set-up's: a
@@ -41,7 +60,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     unstored: list[pytest.Item] = []
     for item in items:
         reaches = "databases" in getattr(item, "fixturenames", ())
-        (kept if reaches or item.get_closest_marker("scaled") else unstored).append(item)
+        whole = str(item.path.relative_to(ROOT)).startswith(SQLITE_ONLY)
+        scaled = item.get_closest_marker("scaled") is not None
+        (kept if scaled or (reaches and not whole) else unstored).append(item)
     if unstored:
         config.hook.pytest_deselected(items=unstored)
         items[:] = kept
@@ -54,6 +75,7 @@ class DatabaseFactory:
         self._tmp = tmp
         self._pg_databases: list[str] = []
         self._engines: list[Engine] = []
+        self._template: URL | None = None
 
     def new_url(self) -> str:
         if BACKEND == "sqlite":
@@ -68,6 +90,27 @@ class DatabaseFactory:
 
     def new_engine(self) -> Engine:
         engine = make_engine(self.new_url())
+        self._engines.append(engine)
+        return engine
+
+    def new_migrated_engine(self) -> Engine:
+        """A database at the newest schema, copied from one migrated once for the pass (a copy
+        of a file, `CREATE DATABASE ... TEMPLATE`): hundreds of tests need one."""
+        if self._template is None:
+            template = make_engine(self.new_url())
+            upgrade(template)
+            template.dispose()  # a template database takes no connections while copied
+            self._template = template.url
+        if BACKEND == "sqlite":
+            url = self.new_url()
+            shutil.copyfile(str(self._template.database), url.removeprefix("sqlite:///"))
+        else:
+            name = f"glengarry_t_{uuid.uuid4().hex[:12]}"
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template.database}"')
+            self._pg_databases.append(name)
+            url = self._template.set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
         self._engines.append(engine)
         return engine
 
@@ -131,8 +174,7 @@ def blank_engine(databases: DatabaseFactory) -> Iterator[Engine]:
 @pytest.fixture
 def fresh_engine(databases: DatabaseFactory) -> Iterator[Engine]:
     """A migrated database of its own, for tests that commit across several transactions."""
-    engine = databases.new_engine()
-    upgrade(engine)
+    engine = databases.new_migrated_engine()
     yield engine
     # Its pooled connections are closed now, not at the end of the pass (hundreds of tests
     # each holding some would exhaust a shared PostgreSQL's connection slots), and it is dropped.
