@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports dockerfile pytest-sqlite pytest-postgresql pytest-cluster bench clean
+.PHONY: demo test lint typecheck imports dockerfile pytest-sqlite pytest-pipeline pytest-connectors pytest-postgresql pytest-cluster pytest-cluster-then-connectors bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ demo: $(STAMP)
 # data directories and ports; the cluster tests wait on processes and services more than they
 # compute); each one's output is printed whole when it ends, and any failing fails the build.
 test: lint typecheck imports dockerfile
-	@$(MAKE) --no-print-directory -j3 --output-sync=target pytest-sqlite pytest-postgresql pytest-cluster
+	@$(MAKE) --no-print-directory -j4 --output-sync=target pytest-sqlite pytest-pipeline pytest-postgresql pytest-cluster-then-connectors
+
+# The cluster tests wait more than they compute and end first: the connectors' tests (SQLite,
+# no database of ours) follow them in the same run, so that the three runs end together.
+pytest-cluster-then-connectors: $(STAMP)
+	@$(MAKE) --no-print-directory pytest-cluster
+	@$(MAKE) --no-print-directory pytest-connectors
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -41,8 +47,18 @@ dockerfile: $(STAMP)
 # and the many-process fault tests of tests/reliability start their own cluster (`cluster`).
 # pytest's exit code 5 (no tests ran) fails the build like any other.
 pytest-sqlite: $(STAMP)
-	@echo "== pytest pass 1/2: SQLite"
-	GLENGARRY_TEST_DB=sqlite $(BIN)/pytest -m "not scaled"
+	@echo "== pytest pass 1/2: SQLite (and make pytest-pipeline, make pytest-connectors)"
+	GLENGARRY_TEST_DB=sqlite $(BIN)/pytest -m "not scaled" --ignore=tests/connectors --ignore=tests/pipeline --ignore=tests/worker
+
+# The SQLite pass waits on sandboxes, subprocesses and queues more than it computes: its
+# pipeline and worker tests run beside the rest (`make pytest-pipeline`).
+pytest-pipeline: $(STAMP)
+	@echo "== pytest pass 1/2, the pipeline and the worker: SQLite"
+	GLENGARRY_TEST_DB=sqlite $(BIN)/pytest -m "not scaled" tests/pipeline tests/worker
+
+pytest-connectors: $(STAMP)
+	@echo "== pytest pass 1/2, the connectors: SQLite"
+	GLENGARRY_TEST_DB=sqlite $(BIN)/pytest -m "not scaled" tests/connectors
 
 pytest-postgresql: $(STAMP)
 	@if $(BIN)/python tests/pg_check.py; then \
