@@ -214,15 +214,7 @@ async def test_a_page_view_with_its_url_is_carried_into_an_activity(
     )
     assert (result.carried, result.read) == (1, 0)
     assert _reads_since(sandbox, before) == 0
-    with runtime.sessions() as session:
-        views = session.scalars(
-            select(Activity.properties)
-            .join(Contact, Contact.id == Activity.contact_id)
-            .where(Contact.crm_id == target, Activity.type == "page_view")
-            .order_by(Activity.occurred_at.desc())
-        ).first()
-    assert views is not None
-    assert views["url"] == "https://www.example.com/pricing"
+    assert _latest_view(runtime, target)["url"] == "https://www.example.com/pricing"
 
 
 async def test_a_page_view_without_its_url_takes_the_url_held_until_a_change_says_otherwise(
