@@ -34,6 +34,11 @@ same balancer). The CRM accounts are the demo's sandboxes served in this process
   those whose wait overlapped it. Then the harness's end-of-test checks (`check`): events
   acknowledged but not stored or not processed, outbox rows failed, `glengarry verify` drift,
   and the dump against a clean run's. `--no-faults`: the same load with nothing broken.
+  `--mix recorded` (the default) simulates only activities HubSpot keeps as records of their
+  own (`RECORDED_KINDS`), so that the clean run can replay what the live one saw; `--mix all`
+  adds page views, email opens and clicks and forms, which HubSpot keeps only as a contact's
+  "last ... date" (real time sees each, a later read only the last: the dump comparison then
+  differs by design).
 
 CPU seconds are counted per component (serve, worker, PostgreSQL's server processes, Redis,
 and this process, which serves the sandboxes and the balancer) from /proc, over each part.
@@ -65,6 +70,7 @@ from app.models import Connection, InboxEvent, SyncRun  # noqa: E402
 from connectors.hubspot.limits import DEFAULT_HEADROOM  # noqa: E402
 from connectors.sandbox_kit import SeedMember  # noqa: E402
 from tests.harness.accounts import (  # noqa: E402
+    RECORDED_KINDS,
     Account,
     accounts,
     check,
@@ -188,13 +194,22 @@ def _inbox(cluster: Cluster, made: Sequence[Account]) -> tuple[int, int]:
 _STAGES = ("waiting", "claim", "crm_read", "database", "scoring", "write_back")
 
 
-def inbox_metrics(cluster: Cluster) -> dict[str, float]:
-    totals: dict[str, float] = {}
+Metrics = dict[str, dict[str, float]]  # per worker process ("name:pid"), sample totals
+
+
+def inbox_metrics(cluster: Cluster) -> Metrics:
+    """Each live worker's inbox counters, keyed by process: a restarted worker counts from
+    zero again under its new pid, and a killed one's counts are gone with it (the bench
+    scrapes the victim just before it kills it)."""
+    found: Metrics = {}
     for worker in cluster.named("worker"):
+        if worker.popen is None:
+            continue
         try:
             text = httpx.get(f"http://127.0.0.1:{worker.port}/metrics", timeout=5).text
         except httpx.HTTPError:
-            continue  # killed: what it counted is gone with it
+            continue  # killed
+        totals = found.setdefault(f"{worker.name}:{worker.popen.pid}", {})
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 labels = sample.labels
@@ -209,11 +224,27 @@ def inbox_metrics(cluster: Cluster) -> dict[str, float]:
                 else:
                     continue
                 totals[key] = totals.get(key, 0.0) + sample.value
-    return totals
+    return found
 
 
-def _stage_report(before: dict[str, float], after: dict[str, float], events: int) -> None:
-    got = {key: max(0.0, value - before.get(key, 0.0)) for key, value in after.items()}
+def _counted(snapshots: Sequence[Metrics]) -> dict[str, float]:
+    """What the workers counted between the first snapshot and the last: per process, its last
+    snapshot less its first (a process first seen after the start counted from zero)."""
+    first: Metrics = {}
+    last: Metrics = {}
+    for index, snapshot in enumerate(snapshots):
+        for process, totals in snapshot.items():
+            first.setdefault(process, totals if index == 0 else {})
+            last[process] = totals
+    got: dict[str, float] = {}
+    for process, totals in last.items():
+        for key, value in totals.items():
+            got[key] = got.get(key, 0.0) + value - first[process].get(key, 0.0)
+    return got
+
+
+def _stage_report(snapshots: Sequence[Metrics], events: int) -> None:
+    got = _counted(snapshots)
     batches = got.get("claimcount", 0.0)
     if not batches:
         return
@@ -465,7 +496,7 @@ class Sustained:
     settle_seconds: float = 0.0
     findings: Any = None
     cpu: dict[str, float] = field(default_factory=dict)
-    stages: tuple[dict[str, float], dict[str, float]] = ({}, {})  # worker metrics, before/after
+    stages: list[Metrics] = field(default_factory=list)  # the workers' counters: start, kill, end
 
 
 def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sustained:
@@ -492,6 +523,7 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
                 time.sleep(max(0.0, start + share * args.seconds - time.monotonic()))
 
             at(0.4)
+            result.stages.append(inbox_metrics(cluster))  # the victim's counts so far
             marks["kill"] = time.monotonic()
             victim.kill()  # SIGKILL: its claims lapse after the claim TTL
             at(0.5)
@@ -501,14 +533,20 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
             cluster.restart(victim)
             marks["whole"] = time.monotonic()  # Redis and the replaced worker answer
 
-        cpu_before, stages_before = cpu(cluster), inbox_metrics(cluster)
+        cpu_before = cpu(cluster)
+        result.stages.append(inbox_metrics(cluster))
         with portal.side.watch(timed), portal.side.control() as control:
             started = time.monotonic()
             chaos = threading.Thread(target=faults, args=(started,), daemon=True)
             chaos.start()
             next_burst = started
             while time.monotonic() < started + args.seconds:
-                body = {"contacts": per_burst, "events_per_contact": args.sustained_events}
+                body: dict[str, Any] = {
+                    "contacts": per_burst,
+                    "events_per_contact": args.sustained_events,
+                }
+                if args.mix == "recorded":
+                    body["kinds"] = list(RECORDED_KINDS["hubspot"])
                 portal.simulations.append(body)  # the clean run replays them
                 at = time.monotonic()
                 answer = control.post("/simulate", json=body)
@@ -521,7 +559,7 @@ def sustained(cluster: Cluster, members: Sequence[SeedMember], args: Any) -> Sus
             result.cpu = spent(cpu_before, cpu(cluster))
             settle(runtime, made, seconds=600)
             result.settle_seconds = time.monotonic() - ended
-            result.stages = (stages_before, inbox_metrics(cluster))
+            result.stages.append(inbox_metrics(cluster))
         kill, whole = marks["kill"], marks["whole"]
         result.window = (kill - started, whole - started)
         for touched_at, landed_at in timed.samples:
@@ -574,7 +612,7 @@ def _sustained_report(result: Sustained, limit_per_second: float) -> None:
         f"dump against the clean run: {sum(map(len, findings.differs.values()))} differences"
     )
     _cpu_table([(f"sustained, {seconds:.0f} s", seconds, result.cpu)])
-    _stage_report(*result.stages, events=result.acknowledged)
+    _stage_report(result.stages, events=result.acknowledged)
     for line in (findings.lost + findings.unprocessed + findings.failed_writes)[:10]:
         print(f"  {line}")
     for name, lines in findings.differs.items():
@@ -609,6 +647,13 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="kill a worker and restart Redis in the sustained load (--no-faults: baseline)",
+    )
+    parser.add_argument(
+        "--mix",
+        choices=("recorded", "all"),
+        default="recorded",
+        help="sustained activities: those HubSpot keeps as records (the clean run can replay "
+        "them), or the sandbox's whole mix (page views, opens, clicks, forms too)",
     )
     parser.add_argument("--seed", type=int, default=29)
     args = parser.parse_args()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from app.sync.run import SyncRunner
 from app.worker.jobs import decay, relay
 from connectors.salesforce.sandbox.ids import to18
 from connectors.sandbox_kit import SeedMember
+from qualification.criteria import default_criteria
 from qualification.population import generate_population
 from tests.harness.cluster import Cluster
 from tests.harness.services import until
@@ -40,7 +42,17 @@ RECORDED_KINDS = {
     "hubspot": ("call", "meeting", "email_reply", "chat"),
     "salesforce": ("call", "meeting", "email_reply", "title", "convert"),
 }
-SCORE_DELTA = 5  # the default criteria's score_write_delta: smaller moves are not written
+_CRITERIA = default_criteria()
+# A write is sent when the score moves by score_write_delta or more (`needs_write`): a smaller
+# move leaves the CRM's score up to one less than that from the stored one, and each part of
+# the score up to the delta over its weight (engagement 8 up moves a 0.5-weighted score 4).
+SCORE_DELTA = _CRITERIA.thresholds.score_write_delta
+PART_TOLERANCE = {
+    "fit": SCORE_DELTA / _CRITERIA.score.fit_weight if _CRITERIA.score.fit_weight else math.inf,
+    "engagement": SCORE_DELTA / _CRITERIA.score.engagement_weight
+    if _CRITERIA.score.engagement_weight
+    else math.inf,
+}
 
 
 def people(count: int, seed: int) -> list[SeedMember]:
@@ -370,7 +382,8 @@ def _differences(key: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -
         a, b = mine.get(name), theirs.get(name)
         x, y = _number(a), _number(b)
         if x is not None and y is not None:
-            if abs(x - y) > SCORE_DELTA:
+            part = next((p for p in PART_TOLERANCE if p in name.lower()), None)
+            if abs(x - y) >= (PART_TOLERANCE[part] if part else SCORE_DELTA):
                 found.append(f"{key} {name}: {a} against {b} in the clean run")
         elif a != b:
             found.append(f"{key} {name}: {a!r} against {b!r} in the clean run")
@@ -383,7 +396,8 @@ def compare_dumps(
     seeded: frozenset[str],
 ) -> list[str]:
     """Record by record: statuses and texts equal, numbers within the write delta (a smaller
-    move is not written, so two histories may leave them that far apart), times and reasons
+    move is not written, so two histories may leave them that far apart; the score's parts
+    within the delta over their weight), times and reasons
     not compared (a status's start is the moment each run saw it). Records made during the
     scenario (a converted Lead's new Contact) may carry other ids in the twin, whose id
     sequence moved otherwise (an id may even name another person there): they are counted by
