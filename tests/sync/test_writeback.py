@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Result, delete, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from structlog.testing import capture_logs
@@ -17,6 +17,7 @@ from app.sync.store import store_contacts
 from app.sync.writeback import RelayPolicy, claim_rows, relay_outbox
 from connectors.base import CrmContact, FieldWrite, WriteFailure, WriteOutcome
 from connectors.errors import CrmUnavailable
+from tests.conftest import BACKEND
 from tests.sync.helpers import NOW, add_connection
 
 
@@ -178,30 +179,41 @@ async def test_nothing_is_sent_while_the_fields_are_in_conflict_and_rows_wait(
     assert (await relay_outbox(sessions, crm, conn, Clock())).sent == 5
 
 
-# The PostgreSQL pass only: on SQLite a second writer cannot commit while the relay's
-# transaction is reading, so the race this reproduces cannot happen there.
-@pytest.mark.scaled
 async def test_rows_superseded_while_their_refusal_is_settled_are_left_to_the_newer_values(
     sessions: sessionmaker[Session],
 ) -> None:
-    """A rescore elsewhere replaces a contact's pending row between the moment the relay reads
-    the refused rows and the moment it updates them: the row is gone, and settling neither
-    fails (it did: the ORM's update expected every row it had read) nor brings it back."""
+    """A rescore elsewhere replaces a contact's pending row while the relay settles its
+    refusal: the row is gone, and settling neither fails (it did on PostgreSQL, where the
+    rescore commits between the relay's read of the refused rows and its update of them: the
+    ORM's update expected every row it had read) nor brings it back. SQLite serialises writers
+    (BEGIN IMMEDIATE): there the rescore waits for the relay's transaction, in a thread of its
+    own, and finds the row settled."""
     conn = _setup(sessions, 3)
     armed: list[bool] = []
+    seen: list[int] = []  # the superseded row's attempts, as the rescore found them
 
     class Refusing(ScriptedCrm):
         async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
             armed.append(True)  # the next read of the outbox is the relay's, settling
             return await super().write_fields(writes)
 
+    def supersede() -> None:
+        with sessions.begin() as other:  # another worker's transaction, committed
+            attempts = select(OutboxEntry.attempts).where(OutboxEntry.id == 2)
+            seen.append(other.scalars(attempts).one())
+            other.execute(delete(OutboxEntry).where(OutboxEntry.id == 2))
+
+    rescore = threading.Thread(target=supersede, name="rescore")
+
     def supersede_after_the_read(state: ORMExecuteState) -> Result[Any] | None:
         if not (armed and state.is_select):
             return None
         armed.clear()
         result = state.invoke_statement()
-        with sessions.begin() as other:  # another worker's transaction, committed
-            other.execute(delete(OutboxEntry).where(OutboxEntry.id == 2))
+        if BACKEND == "postgresql":
+            supersede()  # commits at once: the relay's update comes after it
+        else:
+            rescore.start()  # waits for the relay's write lock
         return result
 
     event.listen(sessions, "do_orm_execute", supersede_after_the_read)
@@ -210,8 +222,11 @@ async def test_rows_superseded_while_their_refusal_is_settled_are_left_to_the_ne
         result = await relay_outbox(
             sessions, Refusing(refuse={"2": refusal, "3": refusal}), conn, Clock()
         )
+        if rescore.ident is not None:  # started (SQLite): it lands once the relay commits
+            rescore.join(timeout=30)
     finally:
         event.remove(sessions, "do_orm_execute", supersede_after_the_read)
+    assert seen == [0 if BACKEND == "postgresql" else 1]  # mid-settle, or once settled
     assert result.sent == 1
     with sessions() as session:
         left = {e.id: (e.state, e.attempts) for e in session.scalars(select(OutboxEntry))}
