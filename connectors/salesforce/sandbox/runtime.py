@@ -114,10 +114,14 @@ class Runtime:
         }
 
     def dump(self) -> list[DumpRecord]:
-        """Every live Lead's and Contact's Glengarry_*__c values (for drift checks)."""
+        """Every live Lead's and Contact's Glengarry_*__c values (for drift checks). A
+        converted Lead is not live: it is read-only from its conversion on, its values frozen
+        at whatever was written before it, and its person is its Contact now."""
         records: list[DumpRecord] = []
         for sobject in ("Lead", "Contact"):
             for record in self.store.records(sobject):
+                if record.get("IsConverted"):
+                    continue
                 fields = {
                     name: value
                     for name, value in record.values.items()
