@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from app.sync.run import SyncRunner
 from app.worker.jobs import decay, relay
 from connectors.salesforce.sandbox.ids import to18
 from connectors.sandbox_kit import SeedMember
+from qualification.criteria import default_criteria
 from qualification.population import generate_population
 from tests.harness.cluster import Cluster
 from tests.harness.services import until
@@ -40,7 +42,14 @@ RECORDED_KINDS = {
     "hubspot": ("call", "meeting", "email_reply", "chat"),
     "salesforce": ("call", "meeting", "email_reply", "title", "convert"),
 }
-SCORE_DELTA = 5  # the default criteria's score_write_delta: smaller moves are not written
+_SCORING = default_criteria()  # what the cluster and the clean run qualify with
+# A write follows the score (or the status, or the top reasons): a move smaller than the write
+# delta is not written, so two histories may leave the scores that far apart, and the fit and
+# the engagement the score is made of (fit_weight * fit + engagement_weight * engagement) as
+# far as the delta over their weight: a call that lifts the engagement by 7 lifts the score by
+# 3 or 4, and is written by neither (the clean run, reading it with the rest, writes it).
+SCORE_DELTA = _SCORING.thresholds.score_write_delta
+_PARTS = {"fit": _SCORING.score.fit_weight, "engagement": _SCORING.score.engagement_weight}
 
 
 def people(count: int, seed: int) -> list[SeedMember]:
@@ -362,6 +371,14 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def _tolerance(name: str) -> float:
+    """How far apart two histories may leave a number field unwritten (`_SCORING`)."""
+    weight = next((w for part, w in _PARTS.items() if part in name.lower()), None)
+    if weight is None:
+        return SCORE_DELTA
+    return SCORE_DELTA / weight if weight > 0 else math.inf
+
+
 def _differences(key: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
     found = []
     for name in sorted(set(mine) | set(theirs)):
@@ -370,7 +387,7 @@ def _differences(key: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -
         a, b = mine.get(name), theirs.get(name)
         x, y = _number(a), _number(b)
         if x is not None and y is not None:
-            if abs(x - y) > SCORE_DELTA:
+            if abs(x - y) > _tolerance(name):
                 found.append(f"{key} {name}: {a} against {b} in the clean run")
         elif a != b:
             found.append(f"{key} {name}: {a!r} against {b!r} in the clean run")
@@ -382,12 +399,13 @@ def compare_dumps(
     clean: Mapping[str, Mapping[str, Any]],
     seeded: frozenset[str],
 ) -> list[str]:
-    """Record by record: statuses and texts equal, numbers within the write delta (a smaller
-    move is not written, so two histories may leave them that far apart), times and reasons
-    not compared (a status's start is the moment each run saw it). Records made during the
-    scenario (a converted Lead's new Contact) may carry other ids in the twin, whose id
-    sequence moved otherwise (an id may even name another person there): they are counted by
-    type, and each must have been qualified."""
+    """Record by record: statuses and texts equal, scores within the write delta (a smaller
+    move is not written, so two histories may leave them that far apart) and their fit and
+    engagement within what such a move hides (`_SCORING`), times and reasons not compared (a
+    status's start is the moment each run saw it). Records made during the scenario (a
+    converted Lead's new Contact) may carry other ids in the twin, whose id sequence moved
+    otherwise (an id may even name another person there): they are counted by type, and each
+    must have been qualified."""
     differences = []
     for key in sorted(seeded):
         differences += _differences(key, found.get(key, {}), clean.get(key, {}))
