@@ -66,7 +66,7 @@ from app.worker.events import Carry, Held, Named, plan
 from app.worker.rescore import rescore_all
 from connectors.base import CrmActivity, CrmContact, CrmOutcome, ReadsNamed
 from connectors.crm import Crm
-from connectors.errors import ConnectorError
+from connectors.errors import AllocationSpent, ConnectorError
 from qualification.capacity import size_bar
 from qualification.criteria import CapacityBar
 from qualification.statuses import Status
@@ -208,6 +208,15 @@ async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             _release_inbox(rt, claim, None)  # stopped, not failed: due again at once
             raise
+        except AllocationSpent as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            retry = _when_calls_free(rt, exc)
+            _release_inbox(rt, claim, result.error, waits_until=retry)
+            log.warning(
+                "inbox processing waits: the API allocation is spent; events kept, uncharged",
+                error=result.error,
+                retry_at=retry.isoformat(),
+            )
         except (ConnectorError, GlengarryError) as exc:
             result.error = f"{type(exc).__name__}: {exc}"
             _release_inbox(rt, claim, result.error)
@@ -401,10 +410,22 @@ def _renew_inbox(runtime: Runtime, claim: _Claim, ttl: timedelta) -> None:
         )
 
 
-def _release_inbox(runtime: Runtime, claim: _Claim, error: str | None) -> None:
-    """Give the events back. A failure (`error`) counts an attempt and makes them due again
-    after a backoff; a stop (None) makes them due at once. Nothing is dropped; if the release
-    itself fails (the database is down), the claim lapses within its TTL."""
+def _when_calls_free(runtime: Runtime, exc: AllocationSpent) -> datetime:
+    """When events refused for a spent allocation are tried again: when the connector says
+    calls free up, at the latest at the next sweep (a CRM's rolling or time-zoned day cannot
+    say when; a budget share raised meanwhile is followed within a minute)."""
+    sweep = runtime.clock.now() + SWEEP_EVERY
+    return sweep if exc.resumes_at is None else min(exc.resumes_at, sweep)
+
+
+def _release_inbox(
+    runtime: Runtime, claim: _Claim, error: str | None, *, waits_until: datetime | None = None
+) -> None:
+    """Give the events back. A stop (no `error`) makes them due at once; a failure counts an
+    attempt and makes them due again after a backoff; a spent API allocation (`waits_until`)
+    is no fault of the events: it counts none, however long it lasts (an event out of
+    attempts would never be processed), and makes them due then. Nothing is dropped; if the
+    release itself fails (the database is down), the claim lapses within its TTL."""
     now = runtime.clock.now()
     try:
         with runtime.sessions.begin() as session:
@@ -417,8 +438,11 @@ def _release_inbox(runtime: Runtime, claim: _Claim, error: str | None) -> None:
                 if error is None:
                     event.claimed_until = None
                     continue
-                event.attempts += 1
                 event.error = error[:2000]
+                if waits_until is not None:
+                    event.claimed_until = waits_until
+                    continue
+                event.attempts += 1
                 event.claimed_until = now + min(
                     timedelta(seconds=5 * 2**event.attempts), RETRY_BACKOFF_MAX
                 )

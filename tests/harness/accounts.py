@@ -42,17 +42,14 @@ RECORDED_KINDS = {
     "hubspot": ("call", "meeting", "email_reply", "chat"),
     "salesforce": ("call", "meeting", "email_reply", "title", "convert"),
 }
-_CRITERIA = default_criteria()
-# A write is sent when the score moves by score_write_delta or more (`needs_write`): a smaller
-# move leaves the CRM's score up to one less than that from the stored one, and each part of
-# the score up to the delta over its weight (engagement 8 up moves a 0.5-weighted score 4).
-SCORE_DELTA = _CRITERIA.thresholds.score_write_delta
-PART_TOLERANCE = {
-    "fit": SCORE_DELTA / _CRITERIA.score.fit_weight if _CRITERIA.score.fit_weight else math.inf,
-    "engagement": SCORE_DELTA / _CRITERIA.score.engagement_weight
-    if _CRITERIA.score.engagement_weight
-    else math.inf,
-}
+_SCORING = default_criteria()  # what the cluster and the clean run qualify with
+# A write follows the score (or the status, or the top reasons): a move smaller than the write
+# delta is not written, so two histories may leave the scores that far apart, and the fit and
+# the engagement the score is made of (fit_weight * fit + engagement_weight * engagement) as
+# far as the delta over their weight: a call that lifts the engagement by 7 lifts the score by
+# 3 or 4, and is written by neither (the clean run, reading it with the rest, writes it).
+SCORE_DELTA = _SCORING.thresholds.score_write_delta
+_PARTS = {"fit": _SCORING.score.fit_weight, "engagement": _SCORING.score.engagement_weight}
 
 
 def people(count: int, seed: int) -> list[SeedMember]:
@@ -374,6 +371,14 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def _tolerance(name: str) -> float:
+    """How far apart two histories may leave a number field unwritten (`_SCORING`)."""
+    weight = next((w for part, w in _PARTS.items() if part in name.lower()), None)
+    if weight is None:
+        return SCORE_DELTA
+    return SCORE_DELTA / weight if weight > 0 else math.inf
+
+
 def _differences(key: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
     found = []
     for name in sorted(set(mine) | set(theirs)):
@@ -382,8 +387,7 @@ def _differences(key: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -
         a, b = mine.get(name), theirs.get(name)
         x, y = _number(a), _number(b)
         if x is not None and y is not None:
-            part = next((p for p in PART_TOLERANCE if p in name.lower()), None)
-            if abs(x - y) >= (PART_TOLERANCE[part] if part else SCORE_DELTA):
+            if abs(x - y) > _tolerance(name):
                 found.append(f"{key} {name}: {a} against {b} in the clean run")
         elif a != b:
             found.append(f"{key} {name}: {a!r} against {b!r} in the clean run")
@@ -395,13 +399,13 @@ def compare_dumps(
     clean: Mapping[str, Mapping[str, Any]],
     seeded: frozenset[str],
 ) -> list[str]:
-    """Record by record: statuses and texts equal, numbers within the write delta (a smaller
-    move is not written, so two histories may leave them that far apart; the score's parts
-    within the delta over their weight), times and reasons
-    not compared (a status's start is the moment each run saw it). Records made during the
-    scenario (a converted Lead's new Contact) may carry other ids in the twin, whose id
-    sequence moved otherwise (an id may even name another person there): they are counted by
-    type, and each must have been qualified."""
+    """Record by record: statuses and texts equal, scores within the write delta (a smaller
+    move is not written, so two histories may leave them that far apart) and their fit and
+    engagement within what such a move hides (`_SCORING`), times and reasons not compared (a
+    status's start is the moment each run saw it). Records made during the scenario (a
+    converted Lead's new Contact) may carry other ids in the twin, whose id sequence moved
+    otherwise (an id may even name another person there): they are counted by type, and each
+    must have been qualified."""
     differences = []
     for key in sorted(seeded):
         differences += _differences(key, found.get(key, {}), clean.get(key, {}))

@@ -12,13 +12,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Connection, InboxEvent, OutboxEntry
+from app.models import Connection, InboxEvent, OutboxEntry, OutboxState, SyncCursor
 from app.runtime import Runtime
 from connectors.hubspot.signature import V3_SIGNATURE_HEADER, V3_TIMESTAMP_HEADER, sign_v3
 from tests.harness.accounts import (
@@ -250,6 +251,88 @@ def _calls(account: Account) -> set[int]:
     with account.side.control() as control:
         calls = control.get("/stats").json()["calls"]
     return {int(status) for per_route in calls.values() for status in per_route}
+
+
+def test_the_daily_allocation_running_out_pauses_the_run_which_resumes_from_its_cursor(
+    cluster: Cluster,
+) -> None:
+    """Salesforce only: its sandbox spends the org's rolling allocation on request
+    (`spend_allocation`); HubSpot's counts its daily calls with no such control."""
+    members = people(100, 67)
+    with accounts(cluster, [("salesforce", "daily-sf")], members, 67) as made:
+        (org,) = made
+        runtime = cluster.runtime()
+        kept = _cursor(runtime, org.name)  # the backfill's
+        org.simulate(10, 2)  # changes the next run is to read (and real time, before it)
+        settle(runtime, made)
+        org.hold(*SALESFORCE_QUERIES)  # the run has read the deleted log when it gets here
+        paused = request_sync(cluster, org.name, "incremental")
+        until(org.held_clients, "the run reads the changed people", 60)
+        org.faults(spend_allocation=True)  # the org's other integrations used up the day
+        org.simulate(8, 2)  # and deliveries go on: stored, their reads and writes refused
+        org.release()
+        wait_for_sync(runtime, org.name, must_succeed=False)
+        with cluster.api() as api:
+            run = api.get(f"/syncs/{paused}").json()
+        assert run["state"] == "paused", run
+        assert "TotalRequests" in run["error"] or "daily API calls" in run["error"], run
+        resumes_at = datetime.fromisoformat(run["resumes_at"])
+        assert resumes_at > datetime.fromisoformat(run["started_at"]), run
+        assert _cursor(runtime, org.name) == kept  # nothing stored past what it had read
+        until(lambda: _refused_events(runtime, org.name), "an event waits for the allocation", 60)
+        waiting = _refused_events(runtime, org.name)
+        # Charged no attempt: however long the day lasts, they are not given up on.
+        assert {attempts for attempts, _ in waiting} == {0}, waiting
+        assert not _failed_writes(runtime, org.name)
+        assert 403 in _calls(org)
+
+        with org.side.control() as control:  # a day later: the rolling 24 hours freed calls
+            control.post("/stats/reset").raise_for_status()
+        resumed = request_sync(cluster, org.name, "incremental")  # the operator's
+        wait_for_sync(runtime, org.name)
+        with cluster.api() as api:
+            run = api.get(f"/syncs/{resumed}").json()
+        # From the kept cursor (a run without one is a backfill): what changed since it.
+        assert run["kind"] == "incremental", run
+        assert run["counts"]["pulled"] > 0, run
+        settle(runtime, made)
+        findings = check(cluster, made, members, 67)
+    assert not findings, _clean(findings)
+
+
+def _cursor(runtime: Runtime, name: str) -> str | None:
+    with runtime.sessions() as session:
+        return session.scalar(
+            select(SyncCursor.cursor)
+            .join(Connection, Connection.id == SyncCursor.connection_id)
+            .where(Connection.name == name)
+        )
+
+
+def _refused_events(runtime: Runtime, name: str) -> list[tuple[int, str]]:
+    """The connection's events waiting after a refused try: (attempts charged, why)."""
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(InboxEvent.attempts, InboxEvent.error)
+            .join(Connection, Connection.id == InboxEvent.connection_id)
+            .where(
+                Connection.name == name,
+                InboxEvent.processed_at.is_(None),
+                InboxEvent.error.is_not(None),
+            )
+        ).all()
+    return [(attempts, error) for attempts, error in rows]
+
+
+def _failed_writes(runtime: Runtime, name: str) -> list[str | None]:
+    with runtime.sessions() as session:
+        return list(
+            session.scalars(
+                select(OutboxEntry.last_error)
+                .join(Connection, Connection.id == OutboxEntry.connection_id)
+                .where(Connection.name == name, OutboxEntry.state == OutboxState.FAILED)
+            )
+        )
 
 
 def test_one_account_answering_after_30_s_does_not_hold_up_the_others(cluster: Cluster) -> None:

@@ -36,7 +36,7 @@ from connectors.base import (
     FieldWrite,
     WriteOutcome,
 )
-from connectors.errors import CrmUnavailable
+from connectors.errors import AllocationSpent, BudgetExhausted, CrmUnavailable, DailyLimitReached
 from tests.conftest import BACKEND
 from tests.sync.helpers import NOW, add_connection
 from tests.wakers import RecordingWaker
@@ -214,6 +214,41 @@ async def test_a_failing_task_releases_its_claim_at_once(
     assert all(e.claimed_until is not None for e in events)
     assert max(e.claimed_until for e in events if e.claimed_until) <= NOW + timedelta(seconds=10)
     assert len(_claim(rt.sessions, cid, NOW + timedelta(seconds=10))) == 3
+
+
+@pytest.mark.parametrize(
+    ("failure", "due"),
+    [  # Salesforce's rolling 24 hours cannot say when: tried again at the next sweep
+        (DailyLimitReached("TotalRequests Limit exceeded."), jobs.SWEEP_EVERY),
+        (BudgetExhausted("share spent", resumes_at=NOW + timedelta(seconds=20)), timedelta(0)),
+    ],
+    ids=["crm-daily-limit", "budget-share"],
+)
+async def test_a_spent_allocation_gives_the_events_back_charged_no_attempt(
+    fresh_engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: AllocationSpent,
+    due: timedelta,
+) -> None:
+    """The day's calls being spent is no fault of the events: however long it lasts, they
+    wait, never kept as failed, and are tried again when calls may be made (or at the next
+    sweep, where the CRM cannot tell), not at every short backoff."""
+    clock = ManualClock(NOW)
+    rt = _runtime(fresh_engine, tmp_path, clock=clock)
+    cid = _events(rt.sessions, 3)
+    _use(monkeypatch, FakeCrm(fail=failure))
+    for _ in range(ATTEMPTS + 1):  # more refusals than an event has attempts
+        assert (await jobs.process_inbox(rt, cid)).error is not None
+        events = _inbox(rt.sessions)
+        assert all(e.claim_token is None and e.attempts == 0 for e in events)
+        assert all(type(failure).__name__ in (e.error or "") for e in events)
+        retry = (failure.resumes_at or clock.now()) + due
+        assert {e.claimed_until for e in events} == {retry}
+        clock.advance(retry - clock.now())
+    _use(monkeypatch, FakeCrm())  # the allocation freed
+    assert (await jobs.process_inbox(rt, cid)).events == 3
+    assert all(e.processed_at is not None for e in _inbox(rt.sessions))
 
 
 async def test_credentials_that_cannot_be_decrypted_release_the_claim(
