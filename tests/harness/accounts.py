@@ -82,6 +82,7 @@ class Account:
     side: DemoSandbox
     number: int
     simulations: list[dict[str, Any]] = field(default_factory=list)
+    edits: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # a rep's, by hand
     seeded: frozenset[str] = frozenset()  # the dump's keys before the scenario began
 
     @property
@@ -100,6 +101,14 @@ class Account:
             answer.raise_for_status()
             touched: list[str] = answer.json()["contact_ids"]
         return touched
+
+    def edit(self, contact_id: str, properties: dict[str, str]) -> None:
+        """A HubSpot rep changing a contact by hand, now; the clean run makes the same changes
+        after its simulations."""
+        assert self.side.crm.kind == "hubspot", "a HubSpot portal's contacts only"
+        server: Any = getattr(self.side, "server")  # noqa: B009 - the HubSpot demo's
+        server.runtime.store.update("contacts", contact_id, properties, source="CRM_UI")
+        self.edits.append((contact_id, properties))
 
     def dump(self) -> dict[str, dict[str, Any]]:
         with self.side.control() as control:
@@ -341,7 +350,8 @@ def clean_run(
     account: Account, members: Sequence[SeedMember], seed: int, cluster: Cluster
 ) -> tuple[frozenset[str], dict[str, dict[str, Any]]]:
     """The same scenario without faults: a twin sandbox, seeded alike and given the same
-    simulations, qualified by a fresh embedded Glengarry (SQLite, one process, no queue)."""
+    simulations and hand edits, qualified by a fresh embedded Glengarry (SQLite, one
+    process, no queue)."""
     folder = cluster.root / "clean" / account.name
     twin = Account(sandbox(account.side.crm.kind, account.name, folder, account.number), 0)
     settings = load_settings(data_dir=folder, database_url=None, queue_url=None)
@@ -358,6 +368,8 @@ def clean_run(
         with twin.side.control() as control:
             for body in account.simulations:
                 control.post("/simulate", json=body).raise_for_status()
+        for contact_id, properties in account.edits:
+            twin.edit(contact_id, properties)
         # A full resync, not an incremental one: the twin's changes come within milliseconds
         # of its backfill, where a cursor's window is no judge of what a clean run would see.
         asyncio.run(SyncRunner(runtime, twin.name, full=True).run())

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.models import Connection, InboxEvent, OutboxEntry, OutboxState, SyncCursor
+from app.models import Connection, Contact, InboxEvent, OutboxEntry, OutboxState, SyncCursor
 from app.runtime import Runtime
 from connectors.hubspot.signature import V3_SIGNATURE_HEADER, V3_TIMESTAMP_HEADER, sign_v3
 from tests.harness.accounts import (
@@ -309,7 +309,7 @@ def _cursor(runtime: Runtime, name: str) -> str | None:
         )
 
 
-def _refused_events(runtime: Runtime, name: str) -> list[tuple[int, str]]:
+def _refused_events(runtime: Runtime, name: str) -> list[tuple[int, str | None]]:
     """The connection's events waiting after a refused try: (attempts charged, why)."""
     with runtime.sessions() as session:
         rows = session.execute(
@@ -414,3 +414,47 @@ def test_replayed_duplicated_and_reordered_deliveries_change_nothing(cluster: Cl
         findings = check(cluster, made, members, 61)
     assert events
     assert not findings, _clean(findings)
+
+
+def test_two_changes_of_one_property_delivered_newest_first_end_with_the_newest(
+    cluster: Cluster,
+) -> None:
+    """A rep retitles a contact twice; HubSpot, which promises no order, delivers the two
+    changes in one batch newest first: the newest title is what is stored, scored and written."""
+    members = people(60, 67)
+    with accounts(cluster, [("hubspot", "order-hs")], members, 67) as made:
+        (portal,) = made
+        server: Any = getattr(portal.side, "server")  # noqa: B009 - the HubSpot demo's
+        contact_id = min(portal.seeded).partition("/")[2]
+        _webhook_order(portal, paused=True, newest_first=True)
+        portal.edit(contact_id, {"jobtitle": "Marketing Intern"})  # a disqualifier
+        first = server.runtime.store.tick()
+        # A rep's second edit comes a moment later: a later millisecond (`occurredAt`).
+        until(lambda: server.runtime.store.tick() > first, "the portal's clock moves on", 5)
+        portal.edit(contact_id, {"jobtitle": "Chief Revenue Officer"})
+        _webhook_order(portal, paused=False)
+        runtime = cluster.runtime()
+        settle(runtime, made)
+        delivered = [
+            event["propertyValue"]
+            for event in server.runtime.webhooks.acknowledged_events()
+            if event.get("propertyName") == "jobtitle" and str(event["objectId"]) == contact_id
+        ]
+        with runtime.sessions() as session:
+            stored = session.scalar(
+                select(Contact.properties)
+                .join(Connection, Connection.id == Contact.connection_id)
+                .where(Connection.name == portal.name, Contact.crm_id == contact_id)
+            )
+        findings = check(cluster, made, members, 67)
+    assert delivered == ["Chief Revenue Officer", "Marketing Intern"]  # newest first, one batch
+    assert stored is not None
+    assert stored["jobtitle"] == "Chief Revenue Officer"
+    assert not findings, _clean(findings)  # the portal, and the clean run, hold the newest
+
+
+def _webhook_order(account: Account, **modes: bool) -> None:
+    with account.side.control() as control:
+        answer = control.post("/webhooks/order", json=modes)
+        assert answer.status_code == 200, answer.text
+        assert all(answer.json()[mode] is value for mode, value in modes.items())

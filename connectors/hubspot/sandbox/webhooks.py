@@ -8,7 +8,8 @@ thread sends them as JSON arrays of at most 100, signed v3 (and v1, as HubSpot a
 with the app's client secret. A non-2xx answer or a connection error retries the batch with
 exponential backoff (`base * 2**(attempt-1)`), `attemptNumber` counting up from 0, for at most
 `max_attempts` attempts. `flush(timeout)` waits until nothing is queued, in flight or awaiting a
-retry.
+retry. HubSpot does not promise order ("use occurredAt"): `order(paused=..., newest_first=...)`
+holds deliveries back (events queue up) and sends each batch newest first, as a test needs.
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ class WebhookDispatcher:
         self._retries: list[_Batch] = []
         self._in_flight = 0
         self._stopping = False
+        self._paused = False
+        self._newest_first = False
         self.delivered = 0
         self.failed_attempts = 0
         self.dropped = 0
@@ -196,6 +199,18 @@ class WebhookDispatcher:
     def pending(self) -> int:
         with self._cond:
             return self._pending()
+
+    def order(
+        self, *, paused: bool | None = None, newest_first: bool | None = None
+    ) -> dict[str, bool]:
+        """Hold deliveries back (`paused`), send each batch newest first; the modes after."""
+        with self._cond:
+            if paused is not None:
+                self._paused = paused
+            if newest_first is not None:
+                self._newest_first = newest_first
+            self._cond.notify_all()
+            return {"paused": self._paused, "newest_first": self._newest_first}
 
     def _pending(self) -> int:
         return len(self._queue) + sum(len(b.events) for b in self._retries) + self._in_flight
@@ -238,6 +253,9 @@ class WebhookDispatcher:
 
     def _next_batch(self) -> _Batch | None:
         """Under the lock: a batch to send now, or None after waiting a little."""
+        if self._paused and not self._stopping:
+            self._cond.wait(0.5)
+            return None
         now = self._monotonic()
         due = [batch for batch in self._retries if batch.due <= now]
         if due:
@@ -251,6 +269,8 @@ class WebhookDispatcher:
                 events = [
                     self._queue.popleft()[1] for _ in range(min(BATCH_SIZE, len(self._queue)))
                 ]
+                if self._newest_first:
+                    events.reverse()  # queued as they happened
                 return _Batch(events)
             waits.append(oldest + self._window - now)
         self._cond.wait(min([0.5, *waits]) if waits else 0.5)

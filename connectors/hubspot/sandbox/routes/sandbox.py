@@ -90,6 +90,29 @@ def flush_webhooks(runtime: RuntimeDep, timeout: float = 10.0) -> dict[str, Any]
     return {"flushed": flushed, **runtime.stats_json()["webhooks"]}
 
 
+@router.get("/webhooks/order")
+def webhook_order(runtime: RuntimeDep) -> dict[str, bool]:
+    if runtime.webhooks is None:
+        raise HubSpotError(404, "no webhook URL is set: nothing is delivered")
+    return runtime.webhooks.order()
+
+
+@router.post("/webhooks/order")
+async def set_webhook_order(request: Request, runtime: RuntimeDep) -> dict[str, bool]:
+    """`{"paused": true}` queues events unsent; `{"newest_first": true}` sends each batch
+    newest first (HubSpot promises no order); either or both, the modes answered."""
+    body = await json_body(request)
+    unknown = sorted(set(body) - {"paused", "newest_first"})
+    if unknown:
+        raise HubSpotError(400, f"unknown keys {unknown}: 'paused', 'newest_first'")
+    for key, value in body.items():
+        if not isinstance(value, bool):
+            raise HubSpotError(400, f"'{key}' must be true or false")
+    if runtime.webhooks is None:
+        raise HubSpotError(404, "no webhook URL is set: nothing is delivered")
+    return runtime.webhooks.order(**body)
+
+
 def _route_of(body: dict[str, Any], *, required: bool) -> str | None:
     route = body.get("route")
     if route is None and not required:

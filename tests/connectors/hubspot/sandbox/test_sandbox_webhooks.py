@@ -215,3 +215,35 @@ def test_deliveries_hold_at_most_100_events(receiver: Receiver) -> None:
     sizes = [len(json.loads(body)) for _, body in receiver.deliveries]
     assert sum(sizes) > 100
     assert max(sizes) == 100
+
+
+def test_paused_deliveries_queue_up_and_go_newest_first_in_one_batch(receiver: Receiver) -> None:
+    with _sandbox(receiver) as server, client(server) as api:
+        order = f"{server.base_url}/_sandbox/webhooks/order"
+        modes = httpx.post(order, json={"paused": True, "newest_first": True}).json()
+        assert modes == {"paused": True, "newest_first": True}
+        for title in ("Intern", "VP Sales", "CRO"):
+            api.patch("/crm/v3/objects/contacts/1", json={"properties": {"jobtitle": title}})
+        assert not server.flush_webhooks(0.3)  # held back: nothing delivered
+        assert receiver.deliveries == []
+        assert httpx.post(order, json={"paused": False}).json()["paused"] is False
+        assert server.flush_webhooks(10)
+    [(_, body)] = receiver.deliveries
+    events = json.loads(body)
+    assert [e["propertyValue"] for e in events] == ["CRO", "VP Sales", "Intern"]
+    assert [e["occurredAt"] for e in events] == sorted(
+        (e["occurredAt"] for e in events), reverse=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [({"paused": "yes"}, "'paused' must be true or false"), ({"reverse": True}, "unknown keys")],
+)
+def test_a_bad_order_request_is_refused_naming_the_key(
+    receiver: Receiver, body: dict[str, Any], named: str
+) -> None:
+    with _sandbox(receiver) as server:
+        answer = httpx.post(f"{server.base_url}/_sandbox/webhooks/order", json=body)
+    assert answer.status_code == 400
+    assert named in answer.text
