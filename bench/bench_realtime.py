@@ -72,7 +72,10 @@ _OURS = (
 )
 
 
-def _snapshot() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Sample = tuple[str, tuple[tuple[str, str], ...]]  # a sample's name and its sorted labels
+
+
+def _snapshot() -> dict[Sample, float]:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for metric in REGISTRY.collect()
@@ -86,8 +89,8 @@ class LiveFigures:
     settled (the live part's first wait for quiet) to the end of its last."""
 
     def __init__(self) -> None:
-        self.parts: list[dict[tuple[str, tuple[tuple[str, str], ...]], float]] = []
-        self._start: dict[tuple[str, tuple[tuple[str, str], ...]], float] | None = None
+        self.parts: list[dict[Sample, float]] = []
+        self._start: dict[Sample, float] | None = None
         live, quiet = demo._live, demo._wait_for_quiet
 
         def settled(*args: Any, **kwargs: Any) -> Any:
@@ -102,7 +105,8 @@ class LiveFigures:
             try:
                 return live(*args, **kwargs)
             finally:
-                after, before = _snapshot(), self._start or {}
+                before: dict[Sample, float] = self._start or {}
+                after = _snapshot()
                 self.parts.append({k: v - before.get(k, 0.0) for k, v in after.items()})
 
         demo._live, demo._wait_for_quiet = timed, settled

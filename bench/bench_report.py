@@ -100,8 +100,8 @@ def seed(url: str, contacts: int, rng: random.Random) -> None:
             if activities:
                 session.execute(insert(Activity), activities)
     # Planner statistics, as a live database keeps them (autovacuum): none after a bulk load.
-    with engine.begin() as connection:
-        connection.exec_driver_sql("ANALYZE")
+    with engine.begin() as db:  # a database connection, not the app's Connection above
+        db.exec_driver_sql("ANALYZE")
     engine.dispose()
 
 
