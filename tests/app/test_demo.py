@@ -7,16 +7,32 @@ import asyncio
 import io
 import json
 import re
+import threading
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
+from huey import MemoryHuey
 from rich.console import Console
+from sqlalchemy import Engine
 
-from app.demo import DemoResult, LandingWatch, Pace, customer_health, run_demo
+from app.db import session_factory
+from app.demo import (
+    DemoResult,
+    LandingWatch,
+    Pace,
+    RunningJobs,
+    _wait_for_quiet,
+    customer_health,
+    run_demo,
+)
+from app.demo_sandboxes import DemoSandbox
 from app.runtime import Runtime
 from app.settings import load_settings
+from app.vault import Vault
 from tests.app.test_cli import run
+from tests.harness.services import until
 
 
 def test_a_person_touched_again_before_a_write_landed_is_not_timed_until_one_lands() -> None:
@@ -32,6 +48,65 @@ def test_a_person_touched_again_before_a_write_landed_is_not_timed_until_one_lan
     watch("1", None, None)
     assert len(watch.latency.samples) == 2
     assert watch.latency.samples[1] < 5
+
+
+def test_running_jobs_counts_inbox_and_relay_jobs_until_they_end_failed_or_not() -> None:
+    huey = MemoryHuey(immediate=True)
+    worker = RunningJobs(huey)
+    idle_inside: list[bool] = []
+
+    @huey.task(name="relay")
+    def relay(fail: bool) -> None:
+        idle_inside.append(worker.idle)
+        if fail:
+            raise RuntimeError("the CRM refused")
+
+    @huey.task(name="decay")
+    def decay() -> None:
+        idle_inside.append(worker.idle)
+
+    relay(False)
+    relay(True)
+    decay()  # not the inbox's or the outbox's work: not waited for
+    assert idle_inside == [False, False, True]
+    assert worker.idle
+
+
+class _Delivered:
+    """A sandbox that has delivered every notification it queued."""
+
+    def flush(self, timeout: float) -> bool:
+        return True
+
+
+def test_the_quiet_wait_ends_with_the_inbox_job_not_with_its_commit(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    """An inbox batch marks its events processed in its commit and counts them in its metrics
+    after: the benchmark's baseline, taken when the inbox was empty but the backfill echoes'
+    batch not ended, once counted ~700 echoes as live events."""
+    settings = load_settings(data_dir=tmp_path)
+    runtime = Runtime(
+        settings, fresh_engine, session_factory(fresh_engine), Vault.from_settings(settings)
+    )
+    side = cast(DemoSandbox, _Delivered())
+    huey = MemoryHuey()
+    worker = RunningJobs(huey)
+    counted = threading.Event()
+
+    @huey.task(name="process_inbox")
+    def batch_tail() -> None:
+        counted.wait(30)  # committed, the inbox empty; its metrics not counted yet
+
+    job = threading.Thread(target=huey.execute, args=(batch_tail.s(),))
+    job.start()
+    try:
+        until(lambda: not worker.idle, "the inbox job runs", 10)
+        assert not _wait_for_quiet(runtime, side, worker, timeout=0.3)
+    finally:
+        counted.set()
+        job.join(10)
+    assert _wait_for_quiet(runtime, side, worker, timeout=10)
 
 
 @pytest.mark.slow
