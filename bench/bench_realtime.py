@@ -18,7 +18,9 @@ machine, not a network's.
 `--carried on|off|both` (default both) runs with the values webhook events carry applied
 (`carry_event_values`) and without (every changed contact re-read), each on a fresh database;
 a second table says, for the live part only, where the inbox's time went (from the worker's
-`glengarry_inbox_stage_seconds`) and what it cost in CRM calls per 1,000 events.
+`glengarry_inbox_stage_seconds`) and what it cost in CRM calls per 1,000 events. A line under
+it names any live part whose events by the worker's count are not what the sandbox sent then
+(its bounds would be off: the backfill's echoes counted in, or the last batch left out).
 """
 
 from __future__ import annotations
@@ -86,17 +88,23 @@ def _snapshot() -> dict[Sample, float]:
 
 class LiveFigures:
     """The worker's own metrics over each live part: from when the backfill's echoes have
-    settled (the live part's first wait for quiet) to the end of its last."""
+    settled (the live part's first wait for quiet: delivered, processed, and the worker's jobs
+    ended, their metrics counted) to the end of its last."""
 
     def __init__(self) -> None:
         self.parts: list[dict[Sample, float]] = []
+        self.unsettled = 0  # waits for quiet that timed out: those parts' figures are off
         self._start: dict[Sample, float] | None = None
         live, quiet = demo._live, demo._wait_for_quiet
 
         def settled(*args: Any, **kwargs: Any) -> Any:
+            quieted = False
             try:
-                return quiet(*args, **kwargs)
+                quieted = quiet(*args, **kwargs)
+                return quieted
             finally:
+                if not quieted:
+                    self.unsettled += 1
                 if self._start is None:
                     self._start = _snapshot()
 
@@ -186,6 +194,25 @@ def main() -> None:
     )
     for (mode, result), part in zip(runs, figures.parts, strict=True):
         print(_where(mode, result.label, part))
+    for (mode, result), part in zip(runs, figures.parts, strict=True):
+        print(_miscount(mode, result, part), end="")
+    if figures.unsettled:
+        print(f"\n{figures.unsettled} waits for quiet timed out: their parts' figures are off")
+
+
+def _miscount(mode: str, result: DemoResult, part: Mapping[Any, float]) -> str:
+    """A line when the worker's events over the live part are not what the sandbox sent then
+    (each one stored and processed, or refused as a duplicate or another account's)."""
+    counted = sum(
+        LiveFigures.total(part, "glengarry_webhook_events_total", outcome=outcome)
+        for outcome in ("processed", "duplicate", "ignored")
+    )
+    if counted == result.live_delivered:
+        return ""
+    return (
+        f"\n{mode} {result.label}: the worker counted {counted:,.0f} events, the sandbox sent "
+        f"{result.live_delivered:,}: the live part's figures are off"
+    )
 
 
 def _run(args: argparse.Namespace, pace: Pace, crm: str, carried: bool) -> list[DemoResult]:
