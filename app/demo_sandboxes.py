@@ -29,6 +29,7 @@ from connectors.hubspot.sandbox.server import SandboxServer as HubSpotServer
 from connectors.hubspot.sandbox.store import Change, ChangeKind
 from connectors.salesforce.crm import CRM as SALESFORCE
 from connectors.salesforce.crm import PATH_TOKEN
+from connectors.salesforce.realtime import FIELDS as OUTBOUND_FIELDS
 from connectors.salesforce.sandbox.config import SandboxConfig as SalesforceConfig
 from connectors.salesforce.sandbox.server import SandboxServer as SalesforceServer
 from connectors.salesforce.sandbox.store import Record, Saved
@@ -238,9 +239,10 @@ class HubSpotDemo:
 
 # --- Salesforce -------------------------------------------------------------------------------
 
-# What the Outbound Messages are set up on: Lead and Contact (their Flows), and Task and Event,
-# so that a logged call or a meeting reaches Glengarry at once rather than at the next sync.
-OUTBOUND_OBJECTS = (None, "Task", "Event")  # None: the sandbox's Lead and Contact messages
+# What the Outbound Messages are set up on: Lead and Contact (their Flows), with the fields
+# Glengarry's set-up lists (a Lead's carry its values: no read), and Task and Event, so that a
+# logged call or a meeting reaches Glengarry at once rather than at the next sync.
+OUTBOUND_OBJECTS = ("Lead", "Contact", "Task", "Event")
 STATUS_FIELD = "Glengarry_Status__c"
 
 
@@ -308,7 +310,9 @@ class SalesforceDemo:
         url = f"{self._receiver_url}/webhooks/{self.crm.kind}/{self.connection}/{self._token}"
         with self.control() as control:
             for sobject in OUTBOUND_OBJECTS:
-                body = {"url": url} if sobject is None else {"url": url, "sobject": sobject}
+                body: dict[str, Any] = {"url": url, "sobject": sobject}
+                if sobject in OUTBOUND_FIELDS:  # the sandbox's own choice for the others
+                    body["fields"] = list(OUTBOUND_FIELDS[sobject])
                 control.post("/outbound-message", json=body).raise_for_status()
         return (
             f"org {self.server.config.org_id} at {self.server.instance_url}; Outbound Messages "

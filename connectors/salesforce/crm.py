@@ -27,10 +27,13 @@ from connectors.crm import (
 )
 from connectors.http import Limit
 from connectors.salesforce import realtime
+from connectors.salesforce.activities import from_touches
+from connectors.salesforce.carried import carried
 from connectors.salesforce.client import SalesforceConnector, SalesforceOptions
 from connectors.salesforce.credentials import SalesforceCredentials, login_for
 from connectors.salesforce.cursor import PEOPLE, SyncCursor
 from connectors.salesforce.install import todo
+from connectors.salesforce.marketing import TOUCHES
 from connectors.salesforce.outbound import (
     CONTENT_TYPE,
     OutboundMessages,
@@ -329,15 +332,14 @@ class Salesforce:
     def carried(
         self, events: Sequence[ChangeEvent], criteria_properties: Sequence[str]
     ) -> Sequence[Mapping[str, str | None]] | None:
-        # Outbound Messages as set up (realtime.CARRIED) carry the dates alone, and a Contact's
-        # Account fields cannot ride on a message about the Contact: every person is read.
-        return None
+        return carried(events, criteria_properties)
 
     def named_record(self, event: ChangeEvent) -> str | None:
         return None  # an Outbound Message about a Task or Event re-reads its person
 
     def property_activities(self, contact: CrmContact) -> Sequence[CrmActivity]:
-        return ()
+        # The marketing touches a carried Lead's fields hold, as a read derives them.
+        return from_touches(contact, TOUCHES)
 
     def subscription_hint(self, criteria_properties: Sequence[str]) -> str:
         return (

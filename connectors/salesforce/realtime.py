@@ -14,6 +14,10 @@ import xml.etree.ElementTree as ET  # writes XML, never parses any  # nosec B405
 from collections.abc import Mapping
 from typing import Any
 
+from connectors.salesforce.fields import API_NAMES, OVERRIDE
+from connectors.salesforce.mapping import SOURCES
+from connectors.salesforce.marketing import TOUCHES
+from connectors.salesforce.marketing import fields as marketing_fields
 from connectors.salesforce.rest import API_VERSION
 
 PEOPLE = ("Lead", "Contact")
@@ -21,13 +25,30 @@ PEOPLE = ("Lead", "Contact")
 # (a ticket), an Opportunity won or lost, a contact role added to one, a survey completed.
 RELATED = ("Case", "Opportunity", "OpportunityContactRole", "SurveyResponse")
 OBJECTS = (*PEOPLE, *RELATED)
-# The worker re-reads every notified record, so `Id` is all it needs; the dates let it order
-# the changes and tell a creation from an update. A message without them still works (counted
-# as sparse in `glengarry_webhook_events_sparse_total`). The field naming the person (or what
-# leads to them) is carried too, for an admin reading the delivery log.
+# The dates let the worker order the changes and tell a creation from an update; for any other
+# record it re-reads the record, so `Id` is all it needs. A message without the dates still
+# works (counted as sparse in `glengarry_webhook_events_sparse_total`). The field naming the
+# person (or what leads to them) is carried too, for an admin reading the delivery log.
 CARRIED = ("Id", "CreatedDate", "LastModifiedDate")
+# A Lead's message carries every Lead field a read maps onto the engine's properties
+# (mapping.SOURCES: who the person is, the opt-out and bounces, the rep's override; not the
+# fields Glengarry writes itself) and the marketing touches, so that the worker stores those
+# values instead of reading the Lead (carried.py). `IsDeleted`, a checkbox (always sent) that
+# no older set-up had, says that a message was set up so: a field it leaves out is empty.
+# A Contact's company, industry, size and lifecycle come from its Account, which its message
+# cannot carry: Contacts are read, and their message stays the dates alone.
+MARKER = "IsDeleted"
+_WRITTEN = frozenset(api for name, api in API_NAMES.items() if name != OVERRIDE)
+LEAD_FIELDS = (
+    *CARRIED,
+    *sorted(
+        {MARKER, "IsConverted", *marketing_fields(TOUCHES)}
+        | {path for source in SOURCES.values() for path in source.lead if path not in _WRITTEN}
+        - set(CARRIED)
+    ),
+)
 FIELDS: Mapping[str, tuple[str, ...]] = {
-    "Lead": CARRIED,
+    "Lead": LEAD_FIELDS,
     "Contact": CARRIED,
     "Case": (*CARRIED, "ContactId"),
     "Opportunity": CARRIED,
@@ -109,7 +130,7 @@ def workflow_xml(sobject: str, endpoint_url: str, username: str | None) -> bytes
     message = _element(root, "outboundMessages")
     _element(message, "fullName", message_name(sobject))
     _element(message, "apiVersion", API_VERSION)
-    _element(message, "description", "Sends the record's id to Glengarry, which rescores it.")
+    _element(message, "description", "Sends the record to Glengarry, which rescores it.")
     _element(message, "endpointUrl", endpoint_url)
     for name in FIELDS[sobject]:
         _element(message, "fields", name)
