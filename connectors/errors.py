@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 class ConnectorError(Exception):
@@ -38,6 +38,13 @@ class AllocationSpent(ConnectorError):
     def __init__(self, message: str, *, resumes_at: datetime | None = None) -> None:
         super().__init__(message)
         self.resumes_at = resumes_at
+
+    def retry_at(self, now: datetime, at_most: timedelta) -> datetime:
+        """When work refused for it is tried again: when calls free up, where the connector
+        can tell, and at the latest `at_most` from now (a CRM's rolling or time-zoned day
+        cannot tell; a share of the allocation raised meanwhile is followed within it)."""
+        latest = now + at_most
+        return latest if self.resumes_at is None else min(self.resumes_at, latest)
 
 
 class DailyLimitReached(AllocationSpent):

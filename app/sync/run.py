@@ -265,6 +265,8 @@ class SyncRunner:
                         report.relay = await relay_outbox(
                             rt.sessions, connector, connection_id, now, relay_policy(rt)
                         )
+                        if report.relay.spent is not None:  # writes wait: the run pauses
+                            raise report.relay.spent
                     # Refused writes (by the CRM, or all of them for fields in conflict) are no
                     # success.
                     report.message = report.relay.refused

@@ -4,7 +4,8 @@ Rows are claimed without waiting for other relays (`FOR UPDATE SKIP LOCKED` on P
 `BEGIN IMMEDIATE` on SQLite), so any number of relays can run; the claim is short, renewed
 while the batch is sent, released when sending fails, and lapses by itself if its relay dies.
 Sent rows record what the CRM now shows; refused rows are retried with backoff and, after the
-last attempt, kept as failed with the CRM's reason.
+last attempt, kept as failed with the CRM's reason. A spent API allocation is no row's fault:
+the connection's rows wait, charged no attempt, until calls free up.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, select, update
+from sqlalchemy import Table, Update, bindparam, delete, exists, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -24,7 +25,7 @@ from app.connections import write_block
 from app.logging import get_logger
 from app.models import Connection, Contact, OutboxEntry, OutboxState, QualificationRecord
 from connectors.base import FieldWrite, WriteFailure, WriteOutcome
-from connectors.errors import CrmUnavailable
+from connectors.errors import AllocationSpent, CrmUnavailable
 
 log = get_logger(__name__)
 
@@ -53,6 +54,9 @@ class RelayPolicy:
     backoff: timedelta = timedelta(seconds=30)  # doubled per attempt
     backoff_max: timedelta = timedelta(hours=6)
     claim_for: timedelta = timedelta(seconds=30)  # renewed every third of it while sending
+    # After a spent allocation the rows wait for the connector's `resumes_at`, at most this
+    # long (as the inbox's events do, `jobs.SWEEP_EVERY`): a share raised meanwhile is followed.
+    spent_wait: timedelta = timedelta(minutes=1)
 
 
 @dataclass
@@ -63,6 +67,19 @@ class RelayResult:
     batches: int = 0
     last_error: str = ""  # the CRM's reason for the last refused write
     blocked: str = ""  # why nothing was sent at all (the connection's fields), rows kept
+    spent: AllocationSpent | None = None  # what stopped the relay; the rows wait, uncharged,
+    waits_until: datetime | None = None  # until then
+
+    def add(self, other: RelayResult) -> None:
+        """Another relay's counts, and what stopped it."""
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.failed += other.failed
+        self.batches += other.batches
+        self.last_error = other.last_error or self.last_error
+        self.blocked = other.blocked or self.blocked
+        if other.spent is not None:
+            self.spent, self.waits_until = other.spent, other.waits_until
 
     @property
     def refused(self) -> str:
@@ -166,19 +183,51 @@ def _renew(
 
 
 def _release(sessions: sessionmaker[Session], token: str, claimed: Claimed, at: datetime) -> None:
-    """Make the rows due again at once; if even that fails, the claim lapses by itself."""
+    """Make the rows due again at once."""
+    _give_back(
+        sessions,
+        update(OutboxEntry).where(
+            OutboxEntry.id.in_(_ids(claimed)), OutboxEntry.claim_token == token
+        ),
+        at,
+        len(claimed),
+    )
+
+
+def _defer(
+    sessions: sessionmaker[Session], connection_id: int, token: str, claimed: Claimed, at: datetime
+) -> None:
+    """A spent allocation is the connection's, not the batch's: the batch and the connection's
+    other waiting rows fall due at `at`, charged no attempt (rows under another relay's claim,
+    or waiting longer already, are left as they are). Rows another transaction is taking or
+    replacing (a claim, a new score's values) are skipped, never waited for: waiting on them
+    while holding others could deadlock with it."""
+    waiting = skip_locked(
+        select(OutboxEntry.id).where(
+            OutboxEntry.connection_id == connection_id,
+            OutboxEntry.state == OutboxState.PENDING,
+            or_(
+                OutboxEntry.claim_token == token,
+                OutboxEntry.claim_token.is_(None) & (OutboxEntry.next_attempt_at < at),
+            ),
+        )
+    )
+    _give_back(sessions, update(OutboxEntry).where(OutboxEntry.id.in_(waiting)), at, len(claimed))
+
+
+def _give_back(sessions: sessionmaker[Session], rows: Update, at: datetime, claimed: int) -> None:
+    """Unclaim the rows, due at `at`; if even that fails, the claim lapses by itself."""
     try:
         with sessions.begin() as session:
             session.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.id.in_(_ids(claimed)), OutboxEntry.claim_token == token)
-                .values(claim_token=None, next_attempt_at=at)
-                .execution_options(synchronize_session=False)
+                rows.values(claim_token=None, next_attempt_at=at).execution_options(
+                    synchronize_session=False
+                )
             )
     except SQLAlchemyError as exc:
         log.warning(
             "could not release outbox rows; their claim lapses by itself",
-            rows=len(claimed),
+            rows=claimed,
             error=type(exc).__name__,
         )
 
@@ -195,7 +244,8 @@ async def relay_outbox(
     now: Callable[[], datetime],
     policy: RelayPolicy = RelayPolicy(),
 ) -> RelayResult:
-    """Send every due row; stops early (rows kept) when the CRM is down or the budget spent.
+    """Send every due row; stops early (rows kept) when the CRM is down or the budget spent
+    (`spent`: the connection's rows then wait until `waits_until`, uncharged).
 
     Nothing is sent while the connection's fields are not installed (a CRM property in
     conflict): the rows wait, and go once a reinstall finds the fields fixed. Nor while it is
@@ -226,9 +276,16 @@ async def relay_outbox(
             failures = {row.crm_id: WriteFailure(str(exc)) for row in claimed}
             _settle(sessions, token, claimed, set(), failures, now(), policy, result)
             return result
+        except AllocationSpent as exc:
+            # The budget share or the CRM's day spent, no fault of the rows: they wait,
+            # uncharged, for calls to free up, not due at once for the next wake-up to spend a
+            # call on a refusal.
+            result.spent, result.waits_until = exc, exc.retry_at(now(), policy.spent_wait)
+            _defer(sessions, connection_id, token, claimed, result.waits_until)
+            return result
         except BaseException:
-            # Budget spent, daily limit, auth, a shutdown, any other failure: release the claim
-            # so the rows fall due again now, not when the claim would have lapsed.
+            # Auth, a shutdown, any other failure: release the claim so the rows fall due
+            # again now, not when the claim would have lapsed.
             _release(sessions, token, claimed, now())
             raise
         sent, retrying, failed = result.sent, result.retrying, result.failed

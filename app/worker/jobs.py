@@ -159,10 +159,9 @@ async def process_inbox(runtime: Runtime, connection_id: int) -> InboxResult:
         if batch.scoring is not None and total.scoring is not None:
             total.scoring.add(batch.scoring)
         if batch.relay is not None and total.relay is not None:
-            total.relay.sent += batch.relay.sent
-            total.relay.retrying += batch.relay.retrying
-            total.relay.failed += batch.relay.failed
-            total.relay.batches += batch.relay.batches
+            total.relay.add(batch.relay)
+            if batch.relay.spent is not None:  # the rest waits too: no call spent on refusals
+                return total
 
 
 async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
@@ -210,7 +209,7 @@ async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
             raise
         except AllocationSpent as exc:
             result.error = f"{type(exc).__name__}: {exc}"
-            retry = _when_calls_free(rt, exc)
+            retry = exc.retry_at(rt.clock.now(), SWEEP_EVERY)
             _release_inbox(rt, claim, result.error, waits_until=retry)
             log.warning(
                 "inbox processing waits: the API allocation is spent; events kept, uncharged",
@@ -344,7 +343,7 @@ async def _work(
             result.relay = await relay_outbox(
                 rt.sessions, connector, connection_id, rt.clock.now, relay_policy(rt)
             )
-            _count_writes(connection.name, result.relay)
+            _report_writes(connection.name, result.relay)
             INBOX_STAGE.labels("write_back").observe(time.perf_counter() - committed)
         INBOX_CRM_CALLS.labels(connection.name, "write_back").inc(usage.total_calls - read_calls)
     finally:
@@ -410,14 +409,6 @@ def _renew_inbox(runtime: Runtime, claim: _Claim, ttl: timedelta) -> None:
         )
 
 
-def _when_calls_free(runtime: Runtime, exc: AllocationSpent) -> datetime:
-    """When events refused for a spent allocation are tried again: when the connector says
-    calls free up, at the latest at the next sweep (a CRM's rolling or time-zoned day cannot
-    say when; a budget share raised meanwhile is followed within a minute)."""
-    sweep = runtime.clock.now() + SWEEP_EVERY
-    return sweep if exc.resumes_at is None else min(exc.resumes_at, sweep)
-
-
 def _release_inbox(
     runtime: Runtime, claim: _Claim, error: str | None, *, waits_until: datetime | None = None
 ) -> None:
@@ -476,10 +467,19 @@ def _purge(session: Session, connection_id: int, crm_ids: set[str]) -> int:
     return len(purged)
 
 
-def _count_writes(name: str, relay: RelayResult) -> None:
+def _report_writes(name: str, relay: RelayResult) -> None:
+    """Count the writes; say, as a warning, that a spent allocation holds the rest back (the
+    rows wait uncharged: no fault of the rows, nor a failed job)."""
     WRITES.labels(name, "sent").inc(relay.sent)
     WRITES.labels(name, "retrying").inc(relay.retrying)
     WRITES.labels(name, "failed").inc(relay.failed)
+    if relay.spent is not None and relay.waits_until is not None:
+        log.warning(
+            "writes wait: the API allocation is spent; rows kept, uncharged",
+            connection=name,
+            error=f"{type(relay.spent).__name__}: {relay.spent}",
+            retry_at=relay.waits_until.isoformat(),
+        )
 
 
 async def relay(runtime: Runtime, connection_id: int) -> RelayResult:
@@ -496,7 +496,7 @@ async def relay(runtime: Runtime, connection_id: int) -> RelayResult:
         )
     finally:
         await connector.aclose()
-    _count_writes(connection.name, result)
+    _report_writes(connection.name, result)
     return result
 
 

@@ -9,7 +9,7 @@ it (import-linter contracts in pyproject.toml).
 
 from connectors.sandbox_kit.currencies import CURRENCY_OF_COUNTRY
 from connectors.sandbox_kit.dump import DumpRecord, dump_body
-from connectors.sandbox_kit.faults import Draw, FaultConfig, Faults
+from connectors.sandbox_kit.faults import Draw, FaultConfig, Faults, pop_actions
 from connectors.sandbox_kit.holds import Holds
 from connectors.sandbox_kit.population import POPULATION_DAYS, SeedMember, generated_members
 from connectors.sandbox_kit.routing import endpoints_of, route_template
@@ -34,6 +34,7 @@ __all__ = [
     "dump_body",
     "endpoints_of",
     "generated_members",
+    "pop_actions",
     "respond_json",
     "route_template",
     "wait_for_interrupt",

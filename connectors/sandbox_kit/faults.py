@@ -1,6 +1,7 @@
 """Fault injection common to every sandbox: added latency, random 5xx answers and slow answers
 (client time-outs). A sandbox extends `FaultConfig` with its CRM's own faults (a 429 storm, a
-row lock) and `Faults` with how they are drawn; `POST /_sandbox/faults` changes any field."""
+row lock) and `Faults` with how they are drawn; `POST /_sandbox/faults` changes any field, and
+may also carry a sandbox's one-off actions (`pop_actions`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ class FaultConfig:
                     raise ValueError(f"{item.name} must be between 0 and 1, not {value}")
             elif item.name != "seed" and isinstance(value, int | float) and value < 0:
                 raise ValueError(f"{item.name} must not be negative")
+
+
+def pop_actions(body: dict[str, Any], names: Iterable[str]) -> set[str]:
+    """Take a sandbox's actions (`{"spend_allocation": true}`: done once, not a setting) out of
+    a `POST /_sandbox/faults` body, leaving the settings; the names set to true. TypeError
+    names an action that is not true or false."""
+    names = tuple(names)
+    actions = {name: body.pop(name) for name in names if name in body}
+    if not all(isinstance(value, bool) for value in actions.values()):
+        raise TypeError(f"{', '.join(names)} must be true or false")
+    return {name for name, value in actions.items() if value}
 
 
 @dataclass(frozen=True, slots=True)

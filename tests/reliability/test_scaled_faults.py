@@ -39,6 +39,7 @@ from tests.harness.services import until
 pytestmark = [pytest.mark.cluster, pytest.mark.scaled, pytest.mark.timeout(600)]
 
 HUBSPOT_READ = "POST /crm/v3/objects/{objectType}/batch/read"
+HUBSPOT_SEARCH = "POST /crm/v3/objects/contacts/search"
 SALESFORCE_QUERIES = ("GET /services/data/v62.0/query", "GET /services/data/v62.0/queryAll")
 
 
@@ -253,43 +254,66 @@ def _calls(account: Account) -> set[int]:
     return {int(status) for per_route in calls.values() for status in per_route}
 
 
+@dataclasses.dataclass(frozen=True)
+class _DailyCase:
+    """How one CRM's spent day looks from the scaled set-up."""
+
+    kind: str
+    name: str
+    pull: tuple[str, ...]  # the routes an incremental run reads its changed people through
+    refusal: int  # the status the CRM answers once the day is spent
+    says: tuple[str, ...]  # the words the paused run's error carries (one of them)
+
+
+_DAILY_CASES = [
+    # Salesforce's rolling 24 hours: 403 REQUEST_LIMIT_EXCEEDED "TotalRequests Limit exceeded."
+    # (or the share of the org's allocation the connection may spend, from Sforce-Limit-Info).
+    _DailyCase(
+        "salesforce", "daily-sf", SALESFORCE_QUERIES, 403, ("TotalRequests", "daily API calls")
+    ),
+    # HubSpot's day (to midnight in the portal's time zone): 429 with policyName DAILY.
+    _DailyCase("hubspot", "daily-hs", (HUBSPOT_SEARCH,), 429, ("daily limit",)),
+]
+
+
+@pytest.mark.parametrize("case", _DAILY_CASES, ids=lambda case: case.kind)
 def test_the_daily_allocation_running_out_pauses_the_run_which_resumes_from_its_cursor(
-    cluster: Cluster,
+    cluster: Cluster, case: _DailyCase
 ) -> None:
-    """Salesforce only: its sandbox spends the org's rolling allocation on request
-    (`spend_allocation`); HubSpot's counts its daily calls with no such control."""
+    """Each sandbox spends its account's day on request (`spend_allocation`, as the account's
+    other integrations may) and gives it back on `/_sandbox/stats/reset`."""
     members = people(100, 67)
-    with accounts(cluster, [("salesforce", "daily-sf")], members, 67) as made:
-        (org,) = made
+    with accounts(cluster, [(case.kind, case.name)], members, 67) as made:
+        (account,) = made
         runtime = cluster.runtime()
-        kept = _cursor(runtime, org.name)  # the backfill's
-        org.simulate(10, 2)  # changes the next run is to read (and real time, before it)
+        kept = _cursor(runtime, account.name)  # the backfill's
+        account.simulate(10, 2)  # changes the next run is to read (and real time, before it)
         settle(runtime, made)
-        org.hold(*SALESFORCE_QUERIES)  # the run has read the deleted log when it gets here
-        paused = request_sync(cluster, org.name, "incremental")
-        until(org.held_clients, "the run reads the changed people", 60)
-        org.faults(spend_allocation=True)  # the org's other integrations used up the day
-        org.simulate(8, 2)  # and deliveries go on: stored, their reads and writes refused
-        org.release()
-        wait_for_sync(runtime, org.name, must_succeed=False)
+        account.hold(*case.pull)  # the run has read what comes before its changes here
+        paused = request_sync(cluster, account.name, "incremental")
+        until(account.held_clients, "the run reads the changed people", 60)
+        account.faults(spend_allocation=True)  # the account's other integrations used up the day
+        account.simulate(8, 2)  # and deliveries go on: stored, their reads and writes refused
+        account.release()
+        wait_for_sync(runtime, account.name, must_succeed=False)
         with cluster.api() as api:
             run = api.get(f"/syncs/{paused}").json()
         assert run["state"] == "paused", run
-        assert "TotalRequests" in run["error"] or "daily API calls" in run["error"], run
+        assert any(words in run["error"] for words in case.says), run
         resumes_at = datetime.fromisoformat(run["resumes_at"])
         assert resumes_at > datetime.fromisoformat(run["started_at"]), run
-        assert _cursor(runtime, org.name) == kept  # nothing stored past what it had read
-        until(lambda: _refused_events(runtime, org.name), "an event waits for the allocation", 60)
-        waiting = _refused_events(runtime, org.name)
+        assert _cursor(runtime, account.name) == kept  # nothing stored past what it had read
+        until(lambda: _refused_events(runtime, account.name), "an event waits for the day", 60)
+        waiting = _refused_events(runtime, account.name)
         # Charged no attempt: however long the day lasts, they are not given up on.
         assert {attempts for attempts, _ in waiting} == {0}, waiting
-        assert not _failed_writes(runtime, org.name)
-        assert 403 in _calls(org)
+        assert not _failed_writes(runtime, account.name)
+        assert case.refusal in _calls(account)
 
-        with org.side.control() as control:  # a day later: the rolling 24 hours freed calls
+        with account.side.control() as control:  # a day later: the CRM's day freed calls
             control.post("/stats/reset").raise_for_status()
-        resumed = request_sync(cluster, org.name, "incremental")  # the operator's
-        wait_for_sync(runtime, org.name)
+        resumed = request_sync(cluster, account.name, "incremental")  # the operator's
+        wait_for_sync(runtime, account.name)
         with cluster.api() as api:
             run = api.get(f"/syncs/{resumed}").json()
         # From the kept cursor (a run without one is a backfill): what changed since it.

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from app.clock import ManualClock
 from app.db import session_factory
-from app.models import ConnectionLease, SyncRun
+from app.models import ConnectionLease, OutboxEntry, SyncRun
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.sync import lease
@@ -24,6 +24,7 @@ from app.sync.run import ABANDONED, SyncFailed, SyncRunner
 from app.vault import Vault
 from app.worker import jobs
 from connectors.base import ContactBatch, CrmActivity, CrmContact, FieldWrite, WriteOutcome
+from connectors.errors import DailyLimitReached
 from tests.sync.helpers import NOW, add_connection
 from tests.wakers import RecordingWaker
 
@@ -186,3 +187,29 @@ async def test_a_failed_scheduled_sync_is_one_error_line_and_no_exception_for_hu
     assert failed["log_level"] == "error"
     assert "does not decrypt" in failed["reason"]
     assert not [entry for entry in logs if entry["event"] == "sync finished"]
+
+
+class SpentWrites(Crm):
+    """Its people come; their write-back finds the CRM's day spent."""
+
+    async def contacts(self, since: str | None) -> AsyncIterator[ContactBatch]:
+        yield ContactBatch([CrmContact(str(n), {"jobtitle": "CEO"}, NOW) for n in (1, 2)], "c")
+
+    async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
+        raise DailyLimitReached("HubSpot daily limit reached")
+
+
+async def test_a_write_back_refused_for_a_spent_day_pauses_the_run_and_the_writes_wait(
+    fresh_engine: Engine, tmp_path: Path
+) -> None:
+    rt = _runtime(fresh_engine, tmp_path)
+    _connection(rt)
+    report = await SyncRunner(rt, "acme", connector_factory=_factory(SpentWrites())).run()
+    assert report.state == "paused"
+    assert report.resumes_at is not None
+    assert report.resumes_at > NOW  # the next scheduled try: the CRM cannot say when
+    with rt.sessions() as session:
+        rows = session.scalars(select(OutboxEntry)).all()
+    assert len(rows) == 2
+    assert {(r.state, r.attempts, r.claim_token) for r in rows} == {("pending", 0, None)}
+    assert {r.next_attempt_at for r in rows} == {NOW + jobs.SWEEP_EVERY}  # the day's end unknown

@@ -16,7 +16,7 @@ from app.models import Connection, FieldInstallState, OutboxEntry, OutboxState, 
 from app.sync.store import store_contacts
 from app.sync.writeback import RelayPolicy, claim_rows, relay_outbox
 from connectors.base import CrmContact, FieldWrite, WriteFailure, WriteOutcome
-from connectors.errors import CrmUnavailable
+from connectors.errors import AllocationSpent, BudgetExhausted, CrmUnavailable
 from tests.conftest import BACKEND
 from tests.sync.helpers import NOW, add_connection
 
@@ -24,15 +24,23 @@ from tests.sync.helpers import NOW, add_connection
 class ScriptedCrm:
     """Answers write_fields from a script: refuse some ids, or be down."""
 
-    def __init__(self, refuse: dict[str, WriteFailure] | None = None, down: bool = False) -> None:
+    def __init__(
+        self,
+        refuse: dict[str, WriteFailure] | None = None,
+        down: bool = False,
+        spent: AllocationSpent | None = None,
+    ) -> None:
         self.refuse = refuse or {}
         self.down = down
+        self.spent = spent
         self.batches: list[list[str]] = []
 
     async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
         self.batches.append([w.contact_crm_id for w in writes])
         if self.down:
             raise CrmUnavailable("HubSpot 503 after 6 attempts")
+        if self.spent is not None:
+            raise self.spent
         written = [w.contact_crm_id for w in writes if w.contact_crm_id not in self.refuse]
         return WriteOutcome(written, dict(self.refuse))
 
@@ -149,6 +157,38 @@ async def test_an_outage_is_recorded_on_every_row_and_nothing_is_dropped(
         assert len(entries) == 5
         assert all(e.state == OutboxState.PENDING for e in entries)
         assert all("503" in (e.last_error or "") for e in entries)
+
+
+async def test_a_spent_allocation_makes_every_waiting_row_of_the_connection_wait_uncharged(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The allocation is the connection's: one refused batch, and its other waiting rows wait
+    with it (for the connector's `resumes_at`, at most `spent_wait`), so that no other batch
+    spends a call on a refusal; rows under another relay's claim or waiting longer are left."""
+    conn = _setup(sessions, 6)
+    elsewhere, later = NOW + timedelta(seconds=30), NOW + timedelta(hours=2)
+    with sessions.begin() as session:
+        entries = session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)).all()
+        entries[4].claim_token, entries[4].next_attempt_at = "another-relay", elsewhere
+        entries[5].next_attempt_at = later  # backing off after a refusal
+    spent = BudgetExhausted("day limit reached", resumes_at=NOW + timedelta(hours=9))
+    crm = ScriptedCrm(spent=spent)
+    policy = RelayPolicy(batch_size=2, spent_wait=timedelta(minutes=1))
+    result = await relay_outbox(sessions, crm, conn, Clock(), policy)
+    assert len(crm.batches) == 1
+    assert (result.spent, result.waits_until) == (spent, NOW + timedelta(minutes=1))
+    with sessions() as session:
+        rows = session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)).all()
+    assert [(r.claim_token, r.next_attempt_at) for r in rows] == [
+        *[(None, NOW + timedelta(minutes=1))] * 4,
+        ("another-relay", elsewhere),
+        (None, later),
+    ]
+    assert {(r.attempts, r.state, r.last_error) for r in rows} == {(0, OutboxState.PENDING, None)}
+    clock = Clock()
+    clock.at = NOW + timedelta(seconds=20)
+    assert (await relay_outbox(sessions, crm, conn, clock, policy)).batches == 0
+    assert len(crm.batches) == 1
 
 
 async def test_nothing_is_sent_while_the_fields_are_in_conflict_and_rows_wait(

@@ -15,19 +15,20 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from app import connections
 from app.clock import ManualClock, SystemClock
 from app.db import session_factory
 from app.errors import SecretKeyError
 from app.inbox import event_document
-from app.models import InboxEvent, OutboxEntry
+from app.models import InboxEvent, OutboxEntry, OutboxState
 from app.runtime import Runtime
 from app.settings import load_settings
 from app.sync.store import store_contacts
 from app.sync.writeback import RelayPolicy, claim_rows, relay_outbox
 from app.vault import Vault
-from app.worker import jobs
+from app.worker import jobs, queue
 from connectors.base import (
     ChangeEvent,
     ChangeKind,
@@ -86,11 +87,16 @@ class FakeCrm:
     """A connector whose reads fail, block or answer, as a test needs."""
 
     def __init__(
-        self, fail: BaseException | None = None, gate: asyncio.Event | None = None
+        self,
+        fail: BaseException | None = None,
+        gate: asyncio.Event | None = None,
+        refuse_writes: BaseException | None = None,
     ) -> None:
         self.fail = fail
         self.gate = gate
+        self.refuse_writes = refuse_writes
         self.reading = asyncio.Event()
+        self.write_calls = 0
 
     async def read_contacts(self, crm_ids: Sequence[str]) -> Sequence[CrmContact]:
         self.reading.set()
@@ -104,6 +110,9 @@ class FakeCrm:
         return []
 
     async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
+        self.write_calls += 1
+        if self.refuse_writes is not None:
+            raise self.refuse_writes
         return WriteOutcome([w.contact_crm_id for w in writes], {})
 
     async def aclose(self) -> None:
@@ -327,6 +336,53 @@ async def test_a_relay_that_fails_releases_its_rows_at_once(
     with sessions() as session:
         rows = session.scalars(select(OutboxEntry)).all()
     assert all(r.claim_token is None and r.next_attempt_at == NOW for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("failure", "waits"),
+    [  # HubSpot's day ends at midnight in the portal's time zone: tried at the next sweep
+        (DailyLimitReached("HubSpot daily limit reached"), jobs.SWEEP_EVERY),
+        (
+            BudgetExhausted("share spent", resumes_at=NOW + timedelta(seconds=20)),
+            timedelta(seconds=20),
+        ),
+    ],
+    ids=["crm-daily-limit", "budget-share"],
+)
+def test_a_spent_allocation_makes_the_writes_wait_charged_no_attempt(
+    fresh_engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: AllocationSpent,
+    waits: timedelta,
+) -> None:
+    """The relay job refused for a spent day: the rows wait for calls to free up (at most
+    until the next sweep), charged no attempt, and the job says so in a warning, not as a
+    failed job; the sweeper wakes the relay then, not at once to spend a call on a refusal."""
+    rt = _runtime(fresh_engine, tmp_path)
+    cid = _outbox(rt.sessions, 3)
+    crm = FakeCrm(refuse_writes=failure)
+    _use(monkeypatch, crm)
+    with capture_logs() as logs:
+        queue._run("relay", jobs.relay(rt, cid))
+    assert crm.write_calls == 1
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == []
+    [said] = [e for e in logs if e["event"].startswith("writes wait")]
+    assert said["log_level"] == "warning"
+    assert said["retry_at"] == (NOW + waits).isoformat()
+    with rt.sessions() as session:
+        rows = session.scalars(select(OutboxEntry)).all()
+    assert {(r.claim_token, r.attempts, r.state) for r in rows} == {(None, 0, OutboxState.PENDING)}
+    assert {r.next_attempt_at for r in rows} == {NOW + waits}
+
+    jobs.sweep(rt)
+    waker = cast(RecordingWaker, rt.wake)
+    assert waker.relays == []
+    [(job, woken, delay)] = waker.later
+    assert (job, woken) == ("relay", cid)
+    assert waits.total_seconds() <= delay <= waits.total_seconds() + 1  # just after it
+    assert _claim_outbox(rt.sessions, cid, NOW + waits - timedelta(seconds=1)) == set()
+    assert len(_claim_outbox(rt.sessions, cid, NOW + waits)) == 3  # due once calls free up
 
 
 # -- two claimers at once -----------------------------------------------------------------------

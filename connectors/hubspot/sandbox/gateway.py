@@ -88,11 +88,11 @@ class Gateway:
         verdict = runtime.limiter.check(search=search)
         if not verdict.allowed:
             assert verdict.policy is not None
+            headers = dict(verdict.headers)
+            if verdict.retry_after is not None:
+                headers["Retry-After"] = str(verdict.retry_after)
             await respond_json(
-                send,
-                429,
-                rate_limit_body(verdict.policy, runtime.limiter.group),
-                {**verdict.headers, "Retry-After": str(verdict.retry_after)},
+                send, 429, rate_limit_body(verdict.policy, runtime.limiter.group), headers
             )
             return
         extra = [(k.lower().encode(), v.encode()) for k, v in verdict.headers.items()]

@@ -6,7 +6,9 @@ is assumed to be Starter's); every profile allows 4 search requests per second; 
 limits and sends no headers. The rolling 10 s window is a moving window; the daily allocation
 is a fixed window starting at the first call (HubSpot resets at midnight in the portal's time
 zone). Search requests count towards the 10 s window and the day but do not get the
-`X-HubSpot-RateLimit-*` headers, as HubSpot documents.
+`X-HubSpot-RateLimit-*` headers, as HubSpot documents. `spend` uses up the rest of the day at
+once (`POST /_sandbox/faults` `{"spend_allocation": true}`), as the portal's other integrations
+may; `reset` (`POST /_sandbox/stats/reset`) gives the day back.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class Verdict:
     allowed: bool
     headers: dict[str, str] = field(default_factory=dict)
     policy: str | None = None
-    retry_after: int = 0
+    retry_after: int | None = None  # seconds; None: no `Retry-After` (the day's 429)
 
 
 class SandboxRateLimiter:
@@ -106,6 +108,16 @@ class SandboxRateLimiter:
                 RateLimitItemPerSecond(p.search_per_second) if p.search_per_second else None
             )
 
+    def spend(self) -> None:
+        """Use up what is left of the day now (a fault: the portal's other integrations spent
+        it): every call answers the DAILY 429 until `reset`. A profile without a day has none."""
+        with self._lock:
+            if self._day is None:
+                return
+            remaining = self._fixed.get_window_stats(self._day, self.group).remaining
+            if remaining > 0:
+                self._fixed.hit(self._day, self.group, cost=remaining)
+
     def _wait(
         self, strategy: MovingWindowRateLimiter | FixedWindowRateLimiter, item: RateLimitItem
     ) -> int:
@@ -128,12 +140,11 @@ class SandboxRateLimiter:
             checks.append(("TEN_SECONDLY_ROLLING", self._moving, self._ten))
         for policy, strategy, item in checks:
             if not strategy.test(item, self.group):
-                return Verdict(
-                    False,
-                    {} if search else self._headers(),
-                    policy,
-                    self._wait(strategy, item),
-                )
+                # HubSpot documents no `Retry-After` for a spent day (it ends at midnight in
+                # the portal's time zone); hours of one would hold a client that honours it
+                # (urllib3, under the official client) asleep until then.
+                wait = None if policy == "DAILY" else self._wait(strategy, item)
+                return Verdict(False, {} if search else self._headers(), policy, wait)
         for _, strategy, item in checks:
             strategy.hit(item, self.group)
         return Verdict(True, {} if search else self._headers())

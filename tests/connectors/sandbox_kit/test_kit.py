@@ -18,6 +18,7 @@ from connectors.sandbox_kit import (
     Holds,
     Turnstile,
     endpoints_of,
+    pop_actions,
     route_template,
 )
 
@@ -46,6 +47,14 @@ def test_fault_updates_are_coerced_and_validated() -> None:
     with pytest.raises(TypeError, match="spent must be true or false"):
         faults.update({"spent": "yes"})
     assert faults.config == changed
+
+
+def test_actions_are_taken_out_of_a_faults_body_and_the_settings_left() -> None:
+    body: dict[str, Any] = {"spend": True, "expire": False, "latency_ms": 5}
+    assert pop_actions(body, ("spend", "expire", "other")) == {"spend"}
+    assert body == {"latency_ms": 5}
+    with pytest.raises(TypeError, match="spend, expire must be true or false"):
+        pop_actions({"spend": 1}, ("spend", "expire"))
 
 
 def test_draws_are_seeded_and_use_the_sandboxs_statuses() -> None:

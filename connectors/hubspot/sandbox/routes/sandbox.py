@@ -14,9 +14,10 @@ from connectors.hubspot.sandbox.runtime import RuntimeDep
 from connectors.hubspot.sandbox.serialize import object_json
 from connectors.hubspot.sandbox.simulate import simulate
 from connectors.hubspot.sandbox.store import StoreError
-from connectors.sandbox_kit import dump_body
+from connectors.sandbox_kit import dump_body, pop_actions
 
 router = APIRouter(prefix="/_sandbox")
+_ACTIONS = ("spend_allocation",)  # as the Salesforce sandbox's, where they mean the same
 
 
 @router.get("/health")
@@ -45,10 +46,18 @@ def get_faults(runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/faults")
 async def set_faults(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    """Settings (`faults.FaultConfig`'s fields), and the action `spend_allocation`: the rest of
+    the portal's daily allocation is used up (`POST /_sandbox/stats/reset` gives it back)."""
+    body = await json_body(request)
     try:
-        runtime.faults.update(await json_body(request))
+        actions = pop_actions(body, _ACTIONS)
+        if "spend_allocation" in actions and runtime.limiter.profile.daily is None:
+            raise ValueError("spend_allocation: this portal has no daily limit (rate limits off)")
+        runtime.faults.update(body)
     except (TypeError, ValueError) as exc:
         raise HubSpotError(400, str(exc)) from None
+    if "spend_allocation" in actions:
+        runtime.limiter.spend()
     return runtime.faults.as_json()
 
 

@@ -14,7 +14,7 @@ from connectors.salesforce.sandbox.errors import SalesforceError
 from connectors.salesforce.sandbox.routes.common import json_object
 from connectors.salesforce.sandbox.runtime import RuntimeDep
 from connectors.salesforce.sandbox.simulate import simulate
-from connectors.sandbox_kit import dump_body
+from connectors.sandbox_kit import dump_body, pop_actions
 
 router = APIRouter(prefix="/_sandbox")
 _ACTIONS = ("expire_sessions", "spend_allocation")
@@ -50,16 +50,14 @@ def get_faults(runtime: RuntimeDep) -> dict[str, Any]:
 @router.post("/faults")
 async def set_faults(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     body = await json_object(request)
-    actions = {name: body.pop(name) for name in _ACTIONS if name in body}
-    if not all(isinstance(value, bool) for value in actions.values()):
-        raise _bad(f"{', '.join(_ACTIONS)} must be true or false")
     try:
+        actions = pop_actions(body, _ACTIONS)
         runtime.faults.update(body)
     except (TypeError, ValueError) as exc:
         raise _bad(str(exc)) from None
-    if actions.get("expire_sessions"):
+    if "expire_sessions" in actions:
         runtime.sessions.expire_all()
-    if actions.get("spend_allocation"):
+    if "spend_allocation" in actions:
         runtime.allocation.spend()
     return runtime.faults.as_json()
 

@@ -57,6 +57,47 @@ def test_daily_limit_stops_the_connector(tiny: SandboxServer) -> None:
     assert classify(limited).action is Action.STOP_DAILY
 
 
+def test_spend_allocation_uses_up_the_day_until_the_stats_are_reset(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    """As when the portal's other integrations have spent the day: every call, search too,
+    answers HubSpot's DAILY 429, whatever the 10-second window holds."""
+    assert api.get("/crm/v3/objects/contacts").status_code == 200
+    answer = httpx.post(f"{sandbox.base_url}/_sandbox/faults", json={"spend_allocation": True})
+    assert answer.status_code == 200
+    assert "spend_allocation" not in answer.json()  # an action, not a setting kept
+    limited = api.get("/crm/v3/objects/contacts")
+    assert limited.status_code == 429
+    body = limited.json()
+    assert body["status"] == "error"
+    assert body["errorType"] == "RATE_LIMIT"
+    assert body["policyName"] == "DAILY"
+    assert body["message"] == "You have reached your daily limit."
+    assert body["groupName"] == sandbox.runtime.limiter.group
+    assert limited.headers["X-HubSpot-RateLimit-Daily"] == "650000"
+    assert limited.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
+    assert int(limited.headers["X-HubSpot-RateLimit-Remaining"]) > 0  # not the burst window
+    assert "Retry-After" not in limited.headers  # none documented; the day ends at midnight
+    assert classify(limited).action is Action.STOP_DAILY
+    searched = api.post("/crm/v3/objects/contacts/search", json={})
+    assert (searched.status_code, searched.json()["policyName"]) == (429, "DAILY")
+    assert sandbox.stats()["rate_limited"] == 2
+
+    httpx.post(f"{sandbox.base_url}/_sandbox/stats/reset").raise_for_status()  # a day later
+    freed = api.get("/crm/v3/objects/contacts")
+    assert freed.status_code == 200
+    assert freed.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "649999"
+
+
+def test_spend_allocation_is_refused_without_a_day_to_spend() -> None:
+    with SandboxServer(SandboxConfig(token=TOKEN, rate_limits="off")) as server:
+        faults = f"{server.base_url}/_sandbox/faults"
+        assert httpx.post(faults, json={"spend_allocation": True}).status_code == 400
+        assert httpx.post(faults, json={"spend_allocation": "yes"}).status_code == 400
+        with client(server) as api:
+            assert api.get("/crm/v3/objects/contacts").status_code == 200
+
+
 def test_search_has_its_own_secondly_limit_and_no_headers(tiny: SandboxServer) -> None:
     with client(tiny) as api:
         first = api.post("/crm/v3/objects/contacts/search", json={})

@@ -1,7 +1,12 @@
-"""HubSpot's official Python client against the sandbox: page, search, batch update, group."""
+"""HubSpot's official Python client against the sandbox: page, search, batch update, group;
+and the daily limit's 429 as the client raises it."""
 
 from __future__ import annotations
 
+import json
+
+import httpx
+import pytest
 from hubspot import HubSpot
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
@@ -10,6 +15,7 @@ from hubspot.crm.contacts import (
     PublicObjectSearchRequest,
     SimplePublicObjectBatchInput,
 )
+from hubspot.crm.contacts.exceptions import ApiException
 from hubspot.crm.properties import PropertyGroupCreate
 
 from connectors.hubspot.sandbox import SandboxServer
@@ -66,3 +72,13 @@ def test_official_client(sandbox: SandboxServer) -> None:
     )
     assert group.name == "glengarry"
     assert sandbox.store.groups["contacts"]["glengarry"].label == "Glengarry"
+
+
+def test_the_official_client_sees_the_spent_day(sandbox: SandboxServer) -> None:
+    hubspot = HubSpot(access_token=TOKEN, host=sandbox.base_url)
+    httpx.post(f"{sandbox.base_url}/_sandbox/faults", json={"spend_allocation": True})
+    with pytest.raises(ApiException) as refused:
+        hubspot.crm.contacts.basic_api.get_page(limit=10)
+    assert refused.value.status == 429
+    assert json.loads(refused.value.body)["policyName"] == "DAILY"
+    assert refused.value.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
