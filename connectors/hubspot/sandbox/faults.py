@@ -1,6 +1,7 @@
-"""HubSpot's faults: the kit's latency, random 5xx and slow answers (client time-outs), plus a
-"429 storm" for the next N requests. Set at start-up (`FaultConfig`) or through
-`POST /_sandbox/faults` with any of the fields below."""
+"""HubSpot's faults: the kit's latency, random 5xx and slow answers (client time-outs) and the
+OAuth token endpoint down (`token_endpoint_down`: every `POST /oauth/v1/token` answers 503 until
+it is set back), plus a "429 storm" for the next N requests. Set at start-up (`FaultConfig`)
+or through `POST /_sandbox/faults` with any of the fields below."""
 
 from __future__ import annotations
 
