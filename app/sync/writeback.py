@@ -4,7 +4,8 @@ Rows are claimed without waiting for other relays (`FOR UPDATE SKIP LOCKED` on P
 `BEGIN IMMEDIATE` on SQLite), so any number of relays can run; the claim is short, renewed
 while the batch is sent, released when sending fails, and lapses by itself if its relay dies.
 Sent rows record what the CRM now shows; refused rows are retried with backoff and, after the
-last attempt, kept as failed with the CRM's reason.
+last attempt, kept as failed with the CRM's reason. A token endpoint giving no login refuses
+nothing: the rows are released uncharged, however long it lasts.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from app.connections import write_block
 from app.logging import get_logger
 from app.models import Connection, Contact, OutboxEntry, OutboxState, QualificationRecord
 from connectors.base import FieldWrite, WriteFailure, WriteOutcome
-from connectors.errors import CrmUnavailable
+from connectors.errors import CrmUnavailable, TokenEndpointUnavailable
 
 log = get_logger(__name__)
 
@@ -222,6 +223,11 @@ async def relay_outbox(
         try:
             with beat:
                 outcome = await connector.write_fields(writes)
+        except TokenEndpointUnavailable:
+            # No login, so nothing was sent: no fault of the rows, which are charged no attempt
+            # (an outage longer than their backoffs would otherwise fail every write for good).
+            _release(sessions, token, claimed, now())
+            raise
         except CrmUnavailable as exc:
             failures = {row.crm_id: WriteFailure(str(exc)) for row in claimed}
             _settle(sessions, token, claimed, set(), failures, now(), policy, result)
