@@ -141,10 +141,16 @@ class HubSpotDemo:
     connection = "demo-hubspot"
 
     def __init__(
-        self, app_secret: str, portal_id: int | None = None, rate_limits: str = "pro"
+        self,
+        app_secret: str,
+        portal_id: int | None = None,
+        rate_limits: str = "pro",
+        *,
+        oauth: bool = False,
     ) -> None:
         self._app_secret = app_secret  # the sandbox signs its webhooks with it
         self._portal_id = portal_id  # None: the sandbox's own (several portals need their own)
+        self._oauth = oauth  # connected as an OAuth app (refresh token) instead of a private app
         # The sandbox's limits profile; "off" also connects with no client-side limits (the
         # `unlimited` app type), so that a benchmark sees the pipeline's own pace.
         HubSpotConfig(rate_limits=rate_limits)  # an unknown profile is refused here, not later
@@ -175,9 +181,17 @@ class HubSpotDemo:
 
     def new_settings(self) -> NewSettings:
         server = self.server
-        credentials = HubSpotCredentials(
-            token=server.config.token, app_client_secret=self._app_secret
+        config = server.config
+        access = (
+            {
+                "oauth_client_id": config.client_id,
+                "oauth_client_secret": config.client_secret,
+                "refresh_token": config.refresh_tokens[0],
+            }
+            if self._oauth
+            else {"token": config.token}
         )
+        credentials = HubSpotCredentials(**access, app_client_secret=self._app_secret)
         values = {"base_url": server.base_url}
         if self._rate_limits == "off":
             values["app_type"] = "unlimited"

@@ -59,6 +59,12 @@ class CrmUnavailable(ConnectorError):
     """5xx or time-outs outlasted the retries."""
 
 
+class TokenEndpointUnavailable(CrmUnavailable):
+    """The OAuth token endpoint failed (5xx, 429, no answer) on every attempt: no login, so no
+    request of the caller's was sent, and nothing it asked is at fault; the grant itself is not
+    in question (a refused one is an `AuthError`). The work waits for the endpoint, uncharged."""
+
+
 class CrmRequestError(ConnectorError):
     """The CRM refused a request as invalid (4xx other than auth and rate limits)."""
 

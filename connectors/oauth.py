@@ -23,7 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from connectors.errors import AuthError, CrmUnavailable
+from connectors.errors import AuthError, TokenEndpointUnavailable
 from connectors.http import Action, RetryPolicy, Sleep, transport_decision
 
 # Token-endpoint answers that fix themselves: the server's trouble, or too many calls.
@@ -135,12 +135,14 @@ class OAuthSession:
                     self.requests += 1
                     return await self._request_token()
         except TokenEndpointTrouble as exc:
-            raise CrmUnavailable(
+            raise TokenEndpointUnavailable(
                 f"{exc} on all {self._retry.max_attempts} attempts (the connection is kept; "
                 "it is tried again later)"
             ) from None
         except httpx.TransportError as exc:
-            raise CrmUnavailable(f"{self._what}: {transport_decision(exc).reason}") from None
+            raise TokenEndpointUnavailable(
+                f"{self._what}: {transport_decision(exc).reason}"
+            ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
 

@@ -5,7 +5,8 @@ Rows are claimed without waiting for other relays (`FOR UPDATE SKIP LOCKED` on P
 while the batch is sent, released when sending fails, and lapses by itself if its relay dies.
 Sent rows record what the CRM now shows; refused rows are retried with backoff and, after the
 last attempt, kept as failed with the CRM's reason. A spent API allocation is no row's fault:
-the connection's rows wait, charged no attempt, until calls free up.
+the connection's rows wait, charged no attempt, until calls free up. A token endpoint giving no
+login refuses nothing either: the rows are released uncharged, however long it lasts.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from app.connections import write_block
 from app.logging import get_logger
 from app.models import Connection, Contact, OutboxEntry, OutboxState, QualificationRecord
 from connectors.base import FieldWrite, WriteFailure, WriteOutcome
-from connectors.errors import AllocationSpent, CrmUnavailable
+from connectors.errors import AllocationSpent, CrmUnavailable, TokenEndpointUnavailable
 
 log = get_logger(__name__)
 
@@ -272,6 +273,11 @@ async def relay_outbox(
         try:
             with beat:
                 outcome = await connector.write_fields(writes)
+        except TokenEndpointUnavailable:
+            # No login, so nothing was sent: no fault of the rows, which are charged no attempt
+            # (an outage longer than their backoffs would otherwise fail every write for good).
+            _release(sessions, token, claimed, now())
+            raise
         except CrmUnavailable as exc:
             failures = {row.crm_id: WriteFailure(str(exc)) for row in claimed}
             _settle(sessions, token, claimed, set(), failures, now(), policy, result)

@@ -66,7 +66,7 @@ from app.worker.events import Carry, Held, Named, plan
 from app.worker.rescore import rescore_all
 from connectors.base import CrmActivity, CrmContact, CrmOutcome, ReadsNamed
 from connectors.crm import Crm
-from connectors.errors import AllocationSpent, ConnectorError
+from connectors.errors import AllocationSpent, ConnectorError, TokenEndpointUnavailable
 from qualification.capacity import size_bar
 from qualification.criteria import CapacityBar
 from qualification.statuses import Status
@@ -213,6 +213,15 @@ async def _process_batch(runtime: Runtime, connection_id: int) -> InboxResult:
             _release_inbox(rt, claim, result.error, waits_until=retry)
             log.warning(
                 "inbox processing waits: the API allocation is spent; events kept, uncharged",
+                error=result.error,
+                retry_at=retry.isoformat(),
+            )
+        except TokenEndpointUnavailable as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            retry = rt.clock.now() + SWEEP_EVERY  # however long it lasts: a try a minute
+            _release_inbox(rt, claim, result.error, waits_until=retry)
+            log.warning(
+                "inbox processing waits: the token endpoint gives no login; events kept, uncharged",
                 error=result.error,
                 retry_at=retry.isoformat(),
             )
@@ -413,10 +422,11 @@ def _release_inbox(
     runtime: Runtime, claim: _Claim, error: str | None, *, waits_until: datetime | None = None
 ) -> None:
     """Give the events back. A stop (no `error`) makes them due at once; a failure counts an
-    attempt and makes them due again after a backoff; a spent API allocation (`waits_until`)
-    is no fault of the events: it counts none, however long it lasts (an event out of
-    attempts would never be processed), and makes them due then. Nothing is dropped; if the
-    release itself fails (the database is down), the claim lapses within its TTL."""
+    attempt and makes them due again after a backoff; a spent API allocation or a token
+    endpoint giving no login (`waits_until`) is no fault of the events: it counts none,
+    however long it lasts (an event out of attempts would never be processed), and makes them
+    due then. Nothing is dropped; if the release itself fails (the database is down), the claim
+    lapses within its TTL."""
     now = runtime.clock.now()
     try:
         with runtime.sessions.begin() as session:

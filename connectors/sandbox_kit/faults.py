@@ -1,7 +1,9 @@
-"""Fault injection common to every sandbox: added latency, random 5xx answers and slow answers
-(client time-outs). A sandbox extends `FaultConfig` with its CRM's own faults (a 429 storm, a
-row lock) and `Faults` with how they are drawn; `POST /_sandbox/faults` changes any field, and
-may also carry a sandbox's one-off actions (`pop_actions`)."""
+"""Fault injection common to every sandbox: added latency, random 5xx answers, slow answers
+(client time-outs) and the OAuth token endpoint down (every token request answered 503 until
+it is set back; the rest of the API unaffected). A sandbox extends `FaultConfig` with its
+CRM's own faults (a 429 storm, a row lock) and `Faults` with how they are drawn;
+`POST /_sandbox/faults` changes any field, and may also carry a sandbox's one-off actions
+(`pop_actions`)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ class FaultConfig:
     error_rate: float = 0.0  # probability of answering one of the sandbox's 5xx statuses
     timeout_rate: float = 0.0  # probability of answering only after `slow_ms`
     slow_ms: int = 30_000
+    token_endpoint_down: bool = False  # each sandbox's token route answers 503 while true
     seed: int | None = None
 
     def __post_init__(self) -> None:

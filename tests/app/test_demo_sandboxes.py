@@ -35,3 +35,21 @@ def test_the_default_is_the_pro_profile_and_an_unknown_one_is_refused_at_once() 
         assert side.server.config.profile.name == "pro"
     with pytest.raises(ValueError, match="unknown rate-limit profile 'platinum'"):
         HubSpotDemo("secret", rate_limits="platinum")
+
+
+def test_an_oauth_hubspot_demo_sandbox_gives_refresh_token_credentials_its_portal_honours() -> None:
+    side = HubSpotDemo("secret", portal_id=90_000_901, oauth=True)
+    with side.serve(people(5, 3), "http://127.0.0.1:9", seed=3):
+        secrets = side.new_settings().secrets
+        assert "token" not in secrets
+        assert secrets["app_client_secret"] == "secret"  # the webhooks' signing secret
+        issued = httpx.post(
+            f"{side.server.base_url}/oauth/v1/token",
+            data={
+                "grant_type": "refresh_token",
+                "client_id": secrets["oauth_client_id"],
+                "client_secret": secrets["oauth_client_secret"],
+                "refresh_token": secrets["refresh_token"],
+            },
+        )
+        assert issued.status_code == 200, issued.text

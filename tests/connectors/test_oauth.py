@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from connectors.errors import AuthError, CrmUnavailable
+from connectors.errors import AuthError, TokenEndpointUnavailable
 from connectors.http import ApiClient, RateLimiter, RetryPolicy
 from connectors.hubspot.auth import OAuthRefresh, OAuthTokens
 from connectors.oauth import AccessToken, OAuthSession
@@ -84,7 +84,7 @@ async def test_a_503_from_the_token_endpoint_is_retried_with_backoff() -> None:
 @respx.mock
 async def test_a_token_endpoint_that_stays_down_is_unavailable_not_a_refused_grant() -> None:
     token = respx.post(f"{BASE}/oauth/v1/token").mock(return_value=httpx.Response(503))
-    with pytest.raises(CrmUnavailable, match="HTTP 503 on all 4 attempts") as failure:
+    with pytest.raises(TokenEndpointUnavailable, match="HTTP 503 on all 4 attempts") as failure:
         await _auth(Sleeps()).headers()
     assert token.call_count == 4
     assert "reconnect" not in str(failure.value)
@@ -97,6 +97,14 @@ async def test_time_outs_of_the_token_endpoint_are_retried() -> None:
     )
     assert (await _auth(Sleeps()).headers())["Authorization"] == "Bearer fresh"
     assert token.call_count == 2
+
+
+@respx.mock
+async def test_a_token_endpoint_that_never_answers_is_unavailable_too() -> None:
+    token = respx.post(f"{BASE}/oauth/v1/token").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(TokenEndpointUnavailable, match="HubSpot's OAuth token endpoint"):
+        await _auth(Sleeps()).headers()
+    assert token.call_count == 4
 
 
 @respx.mock

@@ -61,14 +61,27 @@ _numbers = itertools.count(1)
 
 
 def sandbox(
-    kind: str, name: str, folder: Path, number: int, hubspot_limits: str = "pro"
+    kind: str,
+    name: str,
+    folder: Path,
+    number: int,
+    hubspot_limits: str = "pro",
+    *,
+    hubspot_oauth: bool = False,
 ) -> DemoSandbox:
     """The demo's sandbox of `kind` as account `number`: its own portal or org id, so that
     several accounts of one CRM connect side by side (a twin reuses its account's number).
-    `hubspot_limits`: a HubSpot portal's rate-limit profile ("off" for a benchmark)."""
+    `hubspot_limits`: a HubSpot portal's rate-limit profile ("off" for a benchmark);
+    `hubspot_oauth`: a portal connected as an OAuth app (a refresh token) instead of a
+    private app's token."""
     side: DemoSandbox
     if kind == "hubspot":
-        side = HubSpotDemo(APP_SECRET, portal_id=90_000_100 + number, rate_limits=hubspot_limits)
+        side = HubSpotDemo(
+            APP_SECRET,
+            portal_id=90_000_100 + number,
+            rate_limits=hubspot_limits,
+            oauth=hubspot_oauth,
+        )
     else:
         side = SalesforceDemo(folder / name, org_id=to18(f"00D5e{number:010d}"))
     side.connection = name
@@ -166,14 +179,23 @@ def accounts(
     *,
     backfill: bool = True,
     hubspot_limits: str = "pro",
+    hubspot_oauth: bool = False,
 ) -> Iterator[list[Account]]:
     """Serve one sandbox per (kind, name), each seeded with `members`, connected and (unless
     told not to) backfilled through the cluster: a full sync asked of the operations API, run
-    by a worker."""
+    by a worker. HubSpot portals connect as OAuth apps with `hubspot_oauth` (their clean runs
+    with a private app's token: how one logs in does not change what is written)."""
     made = []
     for kind, name in specs:
         number = next(_numbers)
-        side = sandbox(kind, name, cluster.root / "orgs", number, hubspot_limits)
+        side = sandbox(
+            kind,
+            name,
+            cluster.root / "orgs",
+            number,
+            hubspot_limits,
+            hubspot_oauth=hubspot_oauth,
+        )
         made.append(Account(side, number))
     with ExitStack() as stack:
         for account in made:

@@ -482,3 +482,140 @@ def _webhook_order(account: Account, **modes: bool) -> None:
         answer = control.post("/webhooks/order", json=modes)
         assert answer.status_code == 200, answer.text
         assert all(answer.json()[mode] is value for mode, value in modes.items())
+
+
+TOKEN_ROUTES = {
+    "salesforce": "POST /services/oauth2/token",
+    "hubspot": "POST /oauth/v1/token",
+}
+WRITES = {
+    "salesforce": "PATCH /services/data/v62.0/composite/sobjects",
+    "hubspot": "POST /crm/v3/objects/contacts/batch/update",
+}
+
+
+def test_a_token_endpoint_down_keeps_the_work_waiting_and_the_connection_as_it_was(
+    cluster: Cluster,
+) -> None:
+    """The token endpoint answering 503 to every login for a stretch (past the waiting work's
+    next try), every session ended as writes are on their way, and deliveries and a sync
+    coming in: the run fails naming the token endpoint as unavailable (not a refused grant, no
+    "reconnect"), the connection is kept as it was, the events wait and the writes wait, none
+    charged an attempt or given up on; once the endpoint is back, the next run and the sweep
+    do everything. HubSpot's portal is connected as an OAuth app (a refresh token)."""
+    members = people(60, 71)
+    specs = [("salesforce", "token-sf"), ("hubspot", "token-hs")]
+    with accounts(cluster, specs, members, 71, hubspot_oauth=True) as made:
+        org, portal = made
+        runtime = cluster.runtime()
+        for account in made:  # the events' writes are held on their way...
+            account.hold(WRITES[account.side.crm.kind])
+            account.simulate(8, 2)
+        until(lambda: all(a.held_clients() for a in made), "writes on their way", 60)
+        for account in made:  # ... when the endpoint goes down and every session ends
+            account.faults(token_endpoint_down=True)
+        org.faults(expire_sessions=True)
+        server: Any = getattr(portal.side, "server")  # noqa: B009 - the HubSpot demo's
+        server.runtime.tokens.expire_access_tokens()
+        for account in made:
+            account.release()  # answered 401: the writer asks for a new token, in vain
+        runs = {
+            account.name: request_sync(cluster, account.name, "incremental") for account in made
+        }
+        for account in made:
+            account.simulate(6, 2)  # acknowledged: Outbound Messages and webhooks need no login
+        for account in made:
+            wait_for_sync(runtime, account.name, must_succeed=False)
+        due: dict[str, datetime] = {}  # when each connection's last waiting event is due again
+
+        def waiting() -> bool:
+            for account in made:
+                tries = _next_tries(runtime, account.name)
+                if not (account.side.flush(0.05) and tries and _to_write(runtime, account.name)):
+                    return False
+                due[account.name] = tries[1]
+            return True
+
+        def tried_again() -> bool:  # each of them given back once more since
+            return all((_next_tries(runtime, name) or (at, at))[0] > at for name, at in due.items())
+
+        until(waiting, "events and writes wait for the token endpoint", 90)
+        until(tried_again, "the waiting events are tried again, and wait again", 150)
+        for account in made:
+            with cluster.api() as api:
+                run = api.get(f"/syncs/{runs[account.name]}").json()
+                view = api.get(f"/connections/{account.name}").json()
+            assert run["state"] == "failed", run
+            _assert_unavailable(run["error"], run)
+            # Kept as it was: nothing to reconnect, nothing paused or switched off.
+            assert not view["paused"], view
+            assert view["writes_enabled"], view
+            assert view["field_state"] == "installed", view
+            kept = _refused_events(runtime, account.name)
+            assert {attempts for attempts, _ in kept} == {0}, kept
+            for _, why in kept:
+                _assert_unavailable(why, kept)
+            assert not _failed_writes(runtime, account.name)
+            assert _to_write(runtime, account.name) == {0}  # however long: none charged
+            logins = _token_answers(account)
+            assert logins.get(503, 0) > 0, logins
+            assert logins.keys() <= {200, 503}, logins  # never a refusal (400)
+
+        for account in made:  # the endpoint is back
+            account.faults(token_endpoint_down=False)
+        for account in made:
+            request_sync(cluster, account.name, "incremental")  # the operator's, or the schedule's
+        for account in made:
+            wait_for_sync(runtime, account.name)
+        settle(runtime, made)
+        findings = check(cluster, made, members, 71)
+    assert not findings, _clean(findings)
+
+
+def _assert_unavailable(error: object, shown: object) -> None:
+    """An error naming the token endpoint as unavailable, not a grant refused."""
+    text = str(error or "")
+    assert "token endpoint" in text, shown
+    assert "503" in text, shown
+    assert "reconnect" not in text, shown
+    assert "refused" not in text, shown
+
+
+def _to_write(runtime: Runtime, name: str) -> set[int]:
+    """The attempts charged to the connection's writes still to go."""
+    with runtime.sessions() as session:
+        return set(
+            session.scalars(
+                select(OutboxEntry.attempts)
+                .join(Connection, Connection.id == OutboxEntry.connection_id)
+                .where(Connection.name == name, OutboxEntry.state == OutboxState.PENDING)
+            )
+        )
+
+
+def _next_tries(runtime: Runtime, name: str) -> tuple[datetime, datetime] | None:
+    """When the first and the last of the connection's events given back after a failure are
+    due again; None while none waits so, or one of them is being tried."""
+    with runtime.sessions() as session:
+        claimed, first, last = session.execute(
+            select(
+                func.count(InboxEvent.claim_token),
+                func.min(InboxEvent.claimed_until),
+                func.max(InboxEvent.claimed_until),
+            )
+            .join(Connection, Connection.id == InboxEvent.connection_id)
+            .where(
+                Connection.name == name,
+                InboxEvent.processed_at.is_(None),
+                InboxEvent.error.is_not(None),
+            )
+        ).one()
+    return None if claimed or first is None else (first, last)
+
+
+def _token_answers(account: Account) -> dict[int, int]:
+    """How the account's token endpoint answered: count per status."""
+    with account.side.control() as control:
+        calls = control.get("/stats").json()["calls"]
+    route = calls.get(TOKEN_ROUTES[account.side.crm.kind], {})
+    return {int(status): count for status, count in route.items()}

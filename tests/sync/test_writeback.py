@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Result, delete, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from structlog.testing import capture_logs
@@ -16,7 +17,11 @@ from app.models import Connection, FieldInstallState, OutboxEntry, OutboxState, 
 from app.sync.store import store_contacts
 from app.sync.writeback import RelayPolicy, claim_rows, relay_outbox
 from connectors.base import CrmContact, FieldWrite, WriteFailure, WriteOutcome
-from connectors.errors import AllocationSpent, BudgetExhausted, CrmUnavailable
+from connectors.errors import (
+    BudgetExhausted,
+    CrmUnavailable,
+    TokenEndpointUnavailable,
+)
 from tests.conftest import BACKEND
 from tests.sync.helpers import NOW, add_connection
 
@@ -28,19 +33,16 @@ class ScriptedCrm:
         self,
         refuse: dict[str, WriteFailure] | None = None,
         down: bool = False,
-        spent: AllocationSpent | None = None,
+        failure: Exception | None = None,
     ) -> None:
         self.refuse = refuse or {}
-        self.down = down
-        self.spent = spent
+        self.failure = failure or (CrmUnavailable("HubSpot 503 after 6 attempts") if down else None)
         self.batches: list[list[str]] = []
 
     async def write_fields(self, writes: Sequence[FieldWrite]) -> WriteOutcome:
         self.batches.append([w.contact_crm_id for w in writes])
-        if self.down:
-            raise CrmUnavailable("HubSpot 503 after 6 attempts")
-        if self.spent is not None:
-            raise self.spent
+        if self.failure is not None:
+            raise self.failure
         written = [w.contact_crm_id for w in writes if w.contact_crm_id not in self.refuse]
         return WriteOutcome(written, dict(self.refuse))
 
@@ -172,7 +174,7 @@ async def test_a_spent_allocation_makes_every_waiting_row_of_the_connection_wait
         entries[4].claim_token, entries[4].next_attempt_at = "another-relay", elsewhere
         entries[5].next_attempt_at = later  # backing off after a refusal
     spent = BudgetExhausted("day limit reached", resumes_at=NOW + timedelta(hours=9))
-    crm = ScriptedCrm(spent=spent)
+    crm = ScriptedCrm(failure=spent)
     policy = RelayPolicy(batch_size=2, spent_wait=timedelta(minutes=1))
     result = await relay_outbox(sessions, crm, conn, Clock(), policy)
     assert len(crm.batches) == 1
@@ -189,6 +191,30 @@ async def test_a_spent_allocation_makes_every_waiting_row_of_the_connection_wait
     clock.at = NOW + timedelta(seconds=20)
     assert (await relay_outbox(sessions, crm, conn, clock, policy)).batches == 0
     assert len(crm.batches) == 1
+
+
+async def test_a_token_endpoint_giving_no_login_charges_no_row_however_long_it_lasts(
+    sessions: sessionmaker[Session],
+) -> None:
+    """No login, so nothing was sent: the rows are given back due, charged no attempt (an
+    outage outlasting their backoffs would otherwise fail every write for good), and the
+    caller hears why."""
+    conn = _setup(sessions, 3)
+    down = TokenEndpointUnavailable("Salesforce's token endpoint answered HTTP 503 on all 6")
+    clock = Clock()
+    policy = RelayPolicy(max_attempts=2, backoff=timedelta(seconds=1))
+    for minute in range(policy.max_attempts + 2):
+        clock.at = NOW + timedelta(minutes=minute)
+        with pytest.raises(TokenEndpointUnavailable):
+            await relay_outbox(sessions, ScriptedCrm(failure=down), conn, clock, policy)
+        with sessions() as session:
+            entries = session.scalars(select(OutboxEntry)).all()
+        assert {(e.state, e.attempts, e.last_error) for e in entries} == {
+            (OutboxState.PENDING, 0, None)
+        }
+        assert all(e.claim_token is None and e.next_attempt_at == clock.at for e in entries)
+    result = await relay_outbox(sessions, ScriptedCrm(), conn, clock, policy)  # back
+    assert (result.sent, result.failed) == (3, 0)
 
 
 async def test_nothing_is_sent_while_the_fields_are_in_conflict_and_rows_wait(

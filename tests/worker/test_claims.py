@@ -37,7 +37,13 @@ from connectors.base import (
     FieldWrite,
     WriteOutcome,
 )
-from connectors.errors import AllocationSpent, BudgetExhausted, CrmUnavailable, DailyLimitReached
+from connectors.errors import (
+    AllocationSpent,
+    BudgetExhausted,
+    CrmUnavailable,
+    DailyLimitReached,
+    TokenEndpointUnavailable,
+)
 from tests.conftest import BACKEND
 from tests.sync.helpers import NOW, add_connection
 from tests.wakers import RecordingWaker
@@ -256,6 +262,30 @@ async def test_a_spent_allocation_gives_the_events_back_charged_no_attempt(
         assert {e.claimed_until for e in events} == {retry}
         clock.advance(retry - clock.now())
     _use(monkeypatch, FakeCrm())  # the allocation freed
+    assert (await jobs.process_inbox(rt, cid)).events == 3
+    assert all(e.processed_at is not None for e in _inbox(rt.sessions))
+
+
+async def test_a_token_endpoint_giving_no_login_gives_the_events_back_charged_no_attempt(
+    fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No login, so none of the events' requests was sent: however long the token endpoint
+    stays down, they wait uncharged (never kept as failed), tried again at each sweep rather
+    than at a backoff that would outgrow the outage."""
+    clock = ManualClock(NOW)
+    rt = _runtime(fresh_engine, tmp_path, clock=clock)
+    cid = _events(rt.sessions, 3)
+    down = TokenEndpointUnavailable("Salesforce's token endpoint answered HTTP 503 on all 6")
+    _use(monkeypatch, FakeCrm(fail=down))
+    for _ in range(ATTEMPTS + 1):  # more failed logins than an event has attempts
+        assert (await jobs.process_inbox(rt, cid)).error is not None
+        events = _inbox(rt.sessions)
+        assert {(e.claim_token, e.attempts, e.error) for e in events} == {
+            (None, 0, f"TokenEndpointUnavailable: {down}")
+        }
+        assert {e.claimed_until for e in events} == {clock.now() + jobs.SWEEP_EVERY}
+        clock.advance(jobs.SWEEP_EVERY)
+    _use(monkeypatch, FakeCrm())  # the endpoint is back
     assert (await jobs.process_inbox(rt, cid)).events == 3
     assert all(e.processed_at is not None for e in _inbox(rt.sessions))
 

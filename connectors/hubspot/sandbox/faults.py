@@ -1,7 +1,8 @@
-"""HubSpot's faults: the kit's latency, random 5xx and slow answers (client time-outs), plus a
-"429 storm" for the next N requests. Set at start-up (`FaultConfig`) or through
-`POST /_sandbox/faults` with any of the fields below; that body also takes the action
-`spend_allocation` (the rest of the portal's day is used up: `ratelimit.py`)."""
+"""HubSpot's faults: the kit's latency, random 5xx and slow answers (client time-outs) and the
+OAuth token endpoint down (`token_endpoint_down`: every `POST /oauth/v1/token` answers 503 until
+it is set back), plus a "429 storm" for the next N requests. Set at start-up (`FaultConfig`)
+or through `POST /_sandbox/faults` with any of the fields below; that body also takes the
+action `spend_allocation` (the rest of the portal's day is used up: `ratelimit.py`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Salesforce's faults: the kit's latency, slow answers (time-outs) and random
-`503 SERVER_UNAVAILABLE`, plus a share of saved records refused with `UNABLE_TO_LOCK_ROW` or
+"""Salesforce's faults: the kit's latency, slow answers (time-outs), random
+`503 SERVER_UNAVAILABLE` and the token endpoint down (`token_endpoint_down`: every
+`POST /services/oauth2/token` answers 503 `temporarily_unavailable` until it is set back),
+plus a share of saved records refused with `UNABLE_TO_LOCK_ROW` or
 `FIELD_CUSTOM_VALIDATION_EXCEPTION`. `POST /_sandbox/faults` also takes two actions:
 `expire_sessions` (every session ends: the next call answers `INVALID_SESSION_ID`) and
 `spend_allocation` (the rest of the rolling 24-hour allocation is used up)."""

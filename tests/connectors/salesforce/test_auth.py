@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import jwt
 import pytest
 
-from connectors.errors import AuthError
+from connectors.errors import AuthError, TokenEndpointUnavailable
 from connectors.salesforce.auth import (
     PRODUCTION_LOGIN,
     SANDBOX_LOGIN,
@@ -90,6 +90,26 @@ async def test_refused_grants_are_auth_errors_naming_salesforce_s_reason(
         await login(org, jwt=False, client_secret="wrong").who()
     with pytest.raises(AuthError, match="PEM RSA key"):
         await login(org, private_key="not a key").who()
+
+
+async def test_an_expired_session_with_the_token_endpoint_down_is_unavailable_not_refused(
+    org: SandboxServer,
+) -> None:
+    """The re-login after `INVALID_SESSION_ID` meets 503s: an outage to wait out, never the
+    refused grant that would tell an admin to reconnect; once the endpoint is back, it works."""
+    sf = connector(org)
+    try:
+        before = await sf.live_crm_ids()
+        with control(org) as sandbox:
+            sandbox.post("/faults", json={"token_endpoint_down": True, "expire_sessions": True})
+            with pytest.raises(TokenEndpointUnavailable, match="HTTP 503 on all 4") as failure:
+                await sf.live_crm_ids()
+            assert "reconnect" not in str(failure.value)
+            assert org.stats()["calls"][TOKEN]["503"] == FAST.max_attempts
+            sandbox.post("/faults", json={"token_endpoint_down": False})
+        assert await sf.live_crm_ids() == before
+    finally:
+        await sf.aclose()
 
 
 async def test_an_expired_session_means_one_login_more_and_the_request_again(

@@ -1,4 +1,5 @@
-"""OAuth token exchange and the account's details."""
+"""OAuth token exchange and the account's details. While the `token_endpoint_down` fault is
+set, every token request answers 503 (access tokens already issued still work)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from connectors.hubspot.sandbox.errors import correlation_id
+from connectors.hubspot.sandbox.errors import correlation_id, error_body
 from connectors.hubspot.sandbox.runtime import RuntimeDep
 from connectors.hubspot.sandbox.tokens import TokenRefused
 
@@ -18,6 +19,11 @@ router = APIRouter()
 @router.post("/oauth/v1/token")
 async def token(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """Form-encoded grant_type=refresh_token|authorization_code, as HubSpot's token endpoint."""
+    if runtime.faults.config.token_endpoint_down:
+        return JSONResponse(
+            error_body("The token endpoint is down (injected by the sandbox)", "INTERNAL_ERROR"),
+            status_code=503,
+        )
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
     try:
         issued = runtime.tokens.issue(form)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from connectors.errors import AuthError
+from connectors.errors import AuthError, TokenEndpointUnavailable
+from connectors.http import RetryPolicy
 from connectors.hubspot.auth import OAuthRefresh, OAuthTokens
 from connectors.hubspot.sandbox import SandboxConfig, SandboxServer
 
@@ -129,3 +130,29 @@ async def test_the_connectors_oauth_refresh_works_against_the_sandbox(
     )
     with pytest.raises(AuthError):
         await bad.headers()
+
+
+async def test_a_token_endpoint_down_answers_503_and_the_connector_says_unavailable(
+    oauth_sandbox: SandboxServer,
+) -> None:
+    """`token_endpoint_down`: every refresh answers 503 until it is set back; tokens already
+    issued go on working, and the connector reads the 503s as an outage, not a refused grant."""
+    issued = _token(oauth_sandbox, grant_type="refresh_token", refresh_token="rt-1").json()
+    faults = f"{oauth_sandbox.base_url}/_sandbox/faults"
+    assert httpx.post(faults, json={"token_endpoint_down": True}).json()["token_endpoint_down"]
+    down = _token(oauth_sandbox, grant_type="refresh_token", refresh_token="rt-1")
+    assert down.status_code == 503
+    with client(oauth_sandbox, issued["access_token"]) as api:
+        assert api.get("/crm/v3/objects/contacts").status_code == 200
+    auth = OAuthRefresh(
+        OAuthTokens("cid", "csecret", "rt-1"),
+        base_url=oauth_sandbox.base_url,
+        now=lambda: datetime.now(UTC),
+        retry=RetryPolicy(max_attempts=2, backoff_initial=0.01),
+    )
+    with pytest.raises(TokenEndpointUnavailable, match="HTTP 503 on all 2 attempts") as failure:
+        await auth.headers()
+    assert "reconnect" not in str(failure.value)
+    assert oauth_sandbox.stats()["calls"]["POST /oauth/v1/token"]["503"] == 3
+    httpx.post(faults, json={"token_endpoint_down": False})
+    assert (await auth.headers())["Authorization"].startswith("Bearer sandbox-access-")

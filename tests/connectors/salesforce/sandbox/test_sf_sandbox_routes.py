@@ -9,12 +9,15 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from connectors.salesforce.sandbox import SandboxServer
 
-from .conftest import DATA
+from .conftest import DATA, jwt_client, trust
 
 UPDATE = f"PATCH {DATA}/composite/sobjects"
+TOKEN = "POST /services/oauth2/token"
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -102,6 +105,33 @@ def test_expire_sessions_fault(
     assert http.get("/limits").status_code == 200
     sandbox.post("/faults", json={"expire_sessions": True})
     assert http.get("/limits").json()[0]["errorCode"] == "INVALID_SESSION_ID"
+
+
+def test_token_endpoint_down_fault(
+    org: SandboxServer, http: httpx.Client, sandbox: httpx.Client
+) -> None:
+    """Every login is refused 503 while it is set, whichever the grant; open sessions work."""
+    logins = {
+        "client credentials": lambda: httpx.post(
+            f"{org.instance_url}/services/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            auth=(org.config.client_id, org.config.client_secret),
+            verify=trust(org),
+        ),
+        "JWT bearer": lambda: jwt_client(org),
+    }
+    assert sandbox.post("/faults", json={"token_endpoint_down": True}).json()["token_endpoint_down"]
+    down = logins["client credentials"]()
+    assert down.status_code == 503
+    assert down.json()["error"] == "temporarily_unavailable"
+    with pytest.raises(SalesforceAuthenticationFailed, match="temporarily_unavailable"):
+        logins["JWT bearer"]()
+    assert http.get("/limits").status_code == 200  # the API itself is up
+    assert sandbox.get("/stats").json()["calls"][TOKEN]["503"] == 2
+    assert sandbox.post("/faults", json={"token_endpoint_down": "yes"}).status_code == 400
+    sandbox.post("/faults", json={"token_endpoint_down": False})
+    assert logins["client credentials"]().status_code == 200
+    assert jwt_client(org).session_id
 
 
 def test_a_held_batch_whose_client_is_killed_is_applied_on_release(
