@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports dockerfile pytest-sqlite pytest-pipeline pytest-connectors pytest-postgresql pytest-cluster pytest-cluster-then-connectors bench clean
+.PHONY: demo test lint typecheck imports dockerfile pytest-sqlite pytest-pipeline pytest-connectors pytest-postgresql pytest-cluster pytest-pipeline-then-connectors bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,13 @@ demo: $(STAMP)
 # data directories and ports; the cluster tests wait on processes and services more than they
 # compute); each one's output is printed whole when it ends, and any failing fails the build.
 test: lint typecheck imports dockerfile
-	@$(MAKE) --no-print-directory -j4 --output-sync=target pytest-sqlite pytest-pipeline pytest-postgresql pytest-cluster-then-connectors
+	@$(MAKE) --no-print-directory -j4 --output-sync=target pytest-sqlite pytest-pipeline-then-connectors pytest-postgresql pytest-cluster
 
-# The cluster tests wait more than they compute and end first: the connectors' tests (SQLite,
-# no database of ours) follow them in the same run, so that the three runs end together.
-pytest-cluster-then-connectors: $(STAMP)
-	@$(MAKE) --no-print-directory pytest-cluster
+# The pipeline and worker tests end first: the connectors' tests (SQLite, no database of ours)
+# follow them in the same run, so that the four runs end about together (the cluster tests,
+# mostly waiting on processes, outages and claim TTLs, take about as long as the rest).
+pytest-pipeline-then-connectors: $(STAMP)
+	@$(MAKE) --no-print-directory pytest-pipeline
 	@$(MAKE) --no-print-directory pytest-connectors
 
 lint: $(STAMP)
