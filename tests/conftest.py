@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import make_engine, session_factory
 from app.migrate import upgrade
+from app.worker import loop
 from tests.cli import glengarry  # noqa: F401 - a fixture for every test
 
 PG_ADMIN_URL = os.environ.get(
@@ -184,3 +185,11 @@ def fresh_engine(databases: DatabaseFactory) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(fresh_engine: Engine) -> sessionmaker[Session]:
     return session_factory(fresh_engine)
+
+
+@pytest.fixture(autouse=True)
+def _jobs_accepted() -> None:
+    """Each test starts with the process accepting jobs: stopping an in-process consumer
+    (`loop.stop_jobs`) refuses them process-wide, and a later test running a job in this
+    process would see it refused, not run (its outcome then depends on the order)."""
+    loop.accept_jobs()
