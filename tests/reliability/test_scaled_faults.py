@@ -333,17 +333,22 @@ def _cursor(runtime: Runtime, name: str) -> str | None:
         )
 
 
+def _waiting_after_a_refusal(name: str) -> tuple[Any, ...]:
+    """The connection's events not processed yet that a try was refused for."""
+    return (
+        Connection.name == name,
+        InboxEvent.processed_at.is_(None),
+        InboxEvent.error.is_not(None),
+    )
+
+
 def _refused_events(runtime: Runtime, name: str) -> list[tuple[int, str | None]]:
     """The connection's events waiting after a refused try: (attempts charged, why)."""
     with runtime.sessions() as session:
         rows = session.execute(
             select(InboxEvent.attempts, InboxEvent.error)
             .join(Connection, Connection.id == InboxEvent.connection_id)
-            .where(
-                Connection.name == name,
-                InboxEvent.processed_at.is_(None),
-                InboxEvent.error.is_not(None),
-            )
+            .where(*_waiting_after_a_refusal(name))
         ).all()
     return [(attempts, error) for attempts, error in rows]
 
@@ -604,11 +609,7 @@ def _next_tries(runtime: Runtime, name: str) -> tuple[datetime, datetime] | None
                 func.max(InboxEvent.claimed_until),
             )
             .join(Connection, Connection.id == InboxEvent.connection_id)
-            .where(
-                Connection.name == name,
-                InboxEvent.processed_at.is_(None),
-                InboxEvent.error.is_not(None),
-            )
+            .where(*_waiting_after_a_refusal(name))
         ).one()
     return None if claimed or first is None else (first, last)
 
